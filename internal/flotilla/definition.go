@@ -1,0 +1,264 @@
+package flotilla
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on definitions and launch overrides. They keep a run's container
+// overrides well inside ECS's 8,192-character limit and items small.
+const (
+	MaxCommandBytes   = 4096
+	MaxImageBytes     = 255
+	MaxEnvVars        = 100
+	MaxEnvValueBytes  = 4096
+	MaxTags           = 20
+	MinCPU            = 128
+	MaxCPU            = 16384
+	MinMemory         = 128
+	MaxMemory         = 122880
+	MaxGPU            = 8
+	MaxTimeoutSeconds = 7 * 24 * 3600
+	MaxAttemptsLimit  = 10
+	// DefaultMaxAttempts is how many attempts a run gets when infrastructure
+	// fails under it (a task that could not start, a Spot interruption).
+	DefaultMaxAttempts = 3
+)
+
+var (
+	aliasPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	groupPattern = aliasPattern
+	envPattern   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	tagPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:._/=+@-]{0,63}$`)
+)
+
+// RetryPolicy bounds the attempts a run gets when infrastructure fails under
+// it. A job's own non-zero exit is never retried automatically.
+type RetryPolicy struct {
+	MaxAttempts int `json:"max_attempts"`
+}
+
+// Definition is a job defined once and launched many times. Every change
+// makes a new revision; old revisions stay readable.
+type Definition struct {
+	ID             string            `json:"definition_id"`
+	Alias          string            `json:"alias"`
+	Group          string            `json:"group_name"`
+	Image          string            `json:"image"`
+	Command        string            `json:"command"`
+	CPU            int               `json:"cpu"`
+	Memory         int               `json:"memory"`
+	GPU            int               `json:"gpu"`
+	Env            map[string]string `json:"env"`
+	Tags           []string          `json:"tags"`
+	TimeoutSeconds int               `json:"timeout_seconds"`
+	Retry          RetryPolicy       `json:"retry"`
+	Revision       int               `json:"revision"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+}
+
+// DefinitionPatch is a partial update: nil fields keep their value.
+type DefinitionPatch struct {
+	Alias          *string            `json:"alias,omitempty"`
+	Group          *string            `json:"group_name,omitempty"`
+	Image          *string            `json:"image,omitempty"`
+	Command        *string            `json:"command,omitempty"`
+	CPU            *int               `json:"cpu,omitempty"`
+	Memory         *int               `json:"memory,omitempty"`
+	GPU            *int               `json:"gpu,omitempty"`
+	Env            *map[string]string `json:"env,omitempty"`
+	Tags           *[]string          `json:"tags,omitempty"`
+	TimeoutSeconds *int               `json:"timeout_seconds,omitempty"`
+	Retry          *RetryPolicy       `json:"retry,omitempty"`
+}
+
+// Apply returns d with the patch applied (revision untouched).
+func (p DefinitionPatch) Apply(d Definition) Definition {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	setInt := func(dst *int, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&d.Alias, p.Alias)
+	set(&d.Group, p.Group)
+	set(&d.Image, p.Image)
+	set(&d.Command, p.Command)
+	setInt(&d.CPU, p.CPU)
+	setInt(&d.Memory, p.Memory)
+	setInt(&d.GPU, p.GPU)
+	setInt(&d.TimeoutSeconds, p.TimeoutSeconds)
+	if p.Env != nil {
+		d.Env = *p.Env
+	}
+	if p.Tags != nil {
+		d.Tags = *p.Tags
+	}
+	if p.Retry != nil {
+		d.Retry = *p.Retry
+	}
+	return d
+}
+
+// Normalize fills defaults: empty maps and lists instead of nil, the default
+// retry policy, sorted unique tags.
+func (d *Definition) Normalize() {
+	if d.Env == nil {
+		d.Env = map[string]string{}
+	}
+	d.Tags = normalizeTags(d.Tags)
+	if d.Retry.MaxAttempts == 0 {
+		d.Retry.MaxAttempts = DefaultMaxAttempts
+	}
+	d.Image = strings.TrimSpace(d.Image)
+}
+
+func normalizeTags(tags []string) []string {
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		out = append(out, strings.TrimSpace(t))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Validate checks every field and names each one that is wrong.
+func (d Definition) Validate() error {
+	v := &ValidationError{}
+	switch {
+	case d.Alias == "":
+		v.Add("alias", "is required")
+	case strings.HasPrefix(d.Alias, "def_") || strings.HasPrefix(d.Alias, "run_"):
+		v.Add("alias", "must not start with def_ or run_ (those prefixes are ids)")
+	case !aliasPattern.MatchString(d.Alias):
+		v.Add("alias", "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	if d.Group != "" && !groupPattern.MatchString(d.Group) {
+		v.Add("group_name", "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	validateImage(v, "image", d.Image)
+	validateCommand(v, "command", d.Command, true)
+	validateCPU(v, "cpu", d.CPU)
+	validateMemory(v, "memory", d.Memory)
+	if d.GPU < 0 || d.GPU > MaxGPU {
+		v.Add("gpu", "must be between 0 and %d", MaxGPU)
+	}
+	validateEnv(v, "env", d.Env)
+	validateTags(v, "tags", d.Tags)
+	validateTimeout(v, "timeout_seconds", d.TimeoutSeconds)
+	if d.Retry.MaxAttempts < 1 || d.Retry.MaxAttempts > MaxAttemptsLimit {
+		v.Add("retry.max_attempts", "must be between 1 and %d", MaxAttemptsLimit)
+	}
+	return v.Err()
+}
+
+func validateImage(v *ValidationError, field, image string) {
+	switch {
+	case image == "":
+		v.Add(field, "is required")
+	case len(image) > MaxImageBytes:
+		v.Add(field, "must be at most %d bytes", MaxImageBytes)
+	case strings.ContainsAny(image, " \t\r\n"):
+		v.Add(field, "must not contain whitespace")
+	}
+}
+
+func validateCommand(v *ValidationError, field, cmd string, required bool) {
+	switch {
+	case required && strings.TrimSpace(cmd) == "":
+		v.Add(field, "is required")
+	case len(cmd) > MaxCommandBytes:
+		v.Add(field, "must be at most %d bytes", MaxCommandBytes)
+	case !utf8.ValidString(cmd) || strings.ContainsRune(cmd, 0):
+		v.Add(field, "must be valid UTF-8 text without NUL bytes")
+	}
+}
+
+func validateCPU(v *ValidationError, field string, cpu int) {
+	if cpu < MinCPU || cpu > MaxCPU {
+		v.Add(field, "must be between %d and %d (ECS units, 1024 = 1 vCPU)", MinCPU, MaxCPU)
+	}
+}
+
+func validateMemory(v *ValidationError, field string, mem int) {
+	if mem < MinMemory || mem > MaxMemory {
+		v.Add(field, "must be between %d and %d MiB", MinMemory, MaxMemory)
+	}
+}
+
+func validateEnv(v *ValidationError, field string, env map[string]string) {
+	if len(env) > MaxEnvVars {
+		v.Add(field, "must have at most %d variables", MaxEnvVars)
+		return
+	}
+	for k, val := range env {
+		f := field + "." + k
+		switch {
+		case !envPattern.MatchString(k):
+			v.Add(f, "name must match [A-Za-z_][A-Za-z0-9_]*")
+		case strings.HasPrefix(k, "FLOTILLA_"):
+			v.Add(f, "names starting with FLOTILLA_ are reserved")
+		case len(val) > MaxEnvValueBytes:
+			v.Add(f, "value must be at most %d bytes", MaxEnvValueBytes)
+		case !utf8.ValidString(val) || strings.ContainsRune(val, 0):
+			v.Add(f, "value must be valid UTF-8 text without NUL bytes")
+		}
+	}
+}
+
+func validateTags(v *ValidationError, field string, tags []string) {
+	if len(tags) > MaxTags {
+		v.Add(field, "must have at most %d tags", MaxTags)
+		return
+	}
+	for _, t := range tags {
+		if !tagPattern.MatchString(t) {
+			v.Add(field, "tag %q must be 1-64 letters, digits or :._/=+@- starting with a letter or digit", t)
+		}
+	}
+}
+
+func validateTimeout(v *ValidationError, field string, s int) {
+	if s < 0 || s > MaxTimeoutSeconds {
+		v.Add(field, "must be between 0 (no timeout) and %d", MaxTimeoutSeconds)
+	}
+}
+
+// ValidateFargateSize checks cpu and memory against the task sizes Fargate
+// offers (reference/fargate-sizes.md) and names the allowed memory values.
+func ValidateFargateSize(cpu, memory int) error {
+	var lo, hi, step int
+	switch cpu {
+	case 256:
+		if memory == 512 || memory == 1024 || memory == 2048 {
+			return nil
+		}
+		return Invalid("memory", "on Fargate, cpu 256 allows memory 512, 1024 or 2048 MiB, not %d", memory)
+	case 512:
+		lo, hi, step = 1024, 4096, 1024
+	case 1024:
+		lo, hi, step = 2048, 8192, 1024
+	case 2048:
+		lo, hi, step = 4096, 16384, 1024
+	case 4096:
+		lo, hi, step = 8192, 30720, 1024
+	case 8192:
+		lo, hi, step = 16384, 61440, 4096
+	case 16384:
+		lo, hi, step = 32768, 122880, 8192
+	default:
+		return Invalid("cpu", "on Fargate, cpu must be one of 256, 512, 1024, 2048, 4096, 8192 or 16384, not %d", cpu)
+	}
+	if memory < lo || memory > hi || (memory-lo)%step != 0 {
+		return Invalid("memory", "on Fargate, cpu %d allows memory %d to %d MiB in steps of %d, not %d", cpu, lo, hi, step, memory)
+	}
+	return nil
+}

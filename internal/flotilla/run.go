@@ -1,0 +1,334 @@
+package flotilla
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// RunStatus is where a run is in its life. See the package doc for the graph.
+type RunStatus string
+
+// The statuses of a run.
+const (
+	// StatusQueued: accepted and waiting in its cluster's queue.
+	StatusQueued RunStatus = "QUEUED"
+	// StatusPending: admitted (it holds a cluster slot) and handed to the
+	// engine, which is provisioning or pulling the image.
+	StatusPending RunStatus = "PENDING"
+	// StatusRunning: its container or process is running.
+	StatusRunning RunStatus = "RUNNING"
+	// StatusSucceeded: it exited 0. Terminal.
+	StatusSucceeded RunStatus = "SUCCEEDED"
+	// StatusFailed: it exited non-zero, ran out of memory, could not start
+	// after its attempts, or timed out. Terminal.
+	StatusFailed RunStatus = "FAILED"
+	// StatusStopped: stopped on request. Terminal.
+	StatusStopped RunStatus = "STOPPED"
+)
+
+// AllStatuses lists every status in lifecycle order.
+var AllStatuses = []RunStatus{StatusQueued, StatusPending, StatusRunning, StatusSucceeded, StatusFailed, StatusStopped}
+
+// ActiveStatuses are the statuses of a run that has not ended.
+var ActiveStatuses = []RunStatus{StatusQueued, StatusPending, StatusRunning}
+
+// Valid reports whether s is a known status.
+func (s RunStatus) Valid() bool { return slices.Contains(AllStatuses, s) }
+
+// Terminal reports whether a run in s has ended for good.
+func (s RunStatus) Terminal() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusStopped
+}
+
+// HoldsSlot reports whether a run in s counts against its cluster's
+// max_running.
+func (s RunStatus) HoldsSlot() bool { return s == StatusPending || s == StatusRunning }
+
+// CanTransition reports whether a run may move from one status to another.
+// Staying in the same non-terminal status is allowed: it annotates the run
+// (a wait reason, a task id, a stop request) without moving it.
+func CanTransition(from, to RunStatus) bool {
+	if from.Terminal() || !from.Valid() || !to.Valid() {
+		return false
+	}
+	if from == to {
+		return true
+	}
+	switch from {
+	case StatusQueued:
+		return to == StatusPending || to == StatusStopped || to == StatusFailed
+	case StatusPending:
+		return to == StatusRunning || to == StatusQueued || to.Terminal()
+	case StatusRunning:
+		return to == StatusQueued || to.Terminal()
+	}
+	return false
+}
+
+// SlotDelta is the change to the cluster's used-slot counter when a run moves
+// from one status to another: +1 on admission, -1 when a slot-holding run
+// ends or goes back to the queue, else 0. Stores apply it in the same atomic
+// write as the status change, so a slot is taken and released exactly once.
+func SlotDelta(from, to RunStatus) int {
+	switch {
+	case !from.HoldsSlot() && to.HoldsSlot():
+		return 1
+	case from.HoldsSlot() && !to.HoldsSlot():
+		return -1
+	}
+	return 0
+}
+
+// ReasonCode says, in a closed set, why a run ended.
+type ReasonCode string
+
+// The reason codes of ended runs.
+const (
+	ReasonSucceeded        ReasonCode = "succeeded"
+	ReasonExitCode         ReasonCode = "exit_code"
+	ReasonOutOfMemory      ReasonCode = "out_of_memory"
+	ReasonImagePull        ReasonCode = "image_pull"
+	ReasonCouldNotStart    ReasonCode = "could_not_start"
+	ReasonQueueTimeout     ReasonCode = "queue_timeout"
+	ReasonRunTimeout       ReasonCode = "run_timeout"
+	ReasonStopped          ReasonCode = "stopped"
+	ReasonRetriesExhausted ReasonCode = "retries_exhausted"
+	ReasonLost             ReasonCode = "lost"
+)
+
+// ReasonCodes lists the closed set, for documentation and validation.
+var ReasonCodes = []ReasonCode{ReasonSucceeded, ReasonExitCode, ReasonOutOfMemory, ReasonImagePull,
+	ReasonCouldNotStart, ReasonQueueTimeout, ReasonRunTimeout, ReasonStopped, ReasonRetriesExhausted, ReasonLost}
+
+// WaitReason says, in a closed set, why a QUEUED run is waiting.
+type WaitReason string
+
+// The reasons a run waits.
+const (
+	WaitNoFreeSlot     WaitReason = "no_free_slot"
+	WaitEngineCapacity WaitReason = "engine_capacity"
+	WaitAccountQuota   WaitReason = "account_quota"
+	WaitOwnerTurn      WaitReason = "owner_turn"
+	WaitLaunchThrottle WaitReason = "launch_throttle"
+)
+
+// WaitReasons lists the closed set.
+var WaitReasons = []WaitReason{WaitNoFreeSlot, WaitEngineCapacity, WaitAccountQuota, WaitOwnerTurn, WaitLaunchThrottle}
+
+// Attempt is one try at running a run: a new attempt follows an
+// infrastructure failure.
+type Attempt struct {
+	Attempt    int        `json:"attempt"`
+	TaskID     string     `json:"task_id,omitempty"`
+	QueuedAt   time.Time  `json:"queued_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	ExitCode   *int       `json:"exit_code,omitempty"`
+	Reason     string     `json:"reason,omitempty"`
+}
+
+// StopRequest records that someone (or the sweep, on a timeout) asked for a
+// started run to stop; the run ends when its task does.
+type StopRequest struct {
+	By     string     `json:"by"`
+	Code   ReasonCode `json:"code"`
+	Reason string     `json:"reason"`
+	At     time.Time  `json:"at"`
+}
+
+// Run is one launch of a definition, with the effective settings it ran with.
+type Run struct {
+	ID               string            `json:"run_id"`
+	DefinitionID     string            `json:"definition_id"`
+	Alias            string            `json:"alias"`
+	Revision         int               `json:"revision"`
+	Cluster          string            `json:"cluster"`
+	Status           RunStatus         `json:"status"`
+	StatusReason     string            `json:"status_reason,omitempty"`
+	ReasonCode       ReasonCode        `json:"reason_code,omitempty"`
+	WaitReason       WaitReason        `json:"wait_reason,omitempty"`
+	QueuePosition    int               `json:"queue_position,omitempty"`
+	Owner            string            `json:"owner"`
+	Image            string            `json:"image"`
+	Command          string            `json:"command"`
+	CPU              int               `json:"cpu"`
+	Memory           int               `json:"memory"`
+	GPU              int               `json:"gpu"`
+	Env              map[string]string `json:"env"`
+	Tags             []string          `json:"tags"`
+	Engine           string            `json:"engine,omitempty"`
+	Attempt          int               `json:"attempt"`
+	MaxAttempts      int               `json:"max_attempts"`
+	Attempts         []Attempt         `json:"attempts"`
+	ExitCode         *int              `json:"exit_code,omitempty"`
+	QueuedAt         time.Time         `json:"queued_at"`
+	StartedAt        *time.Time        `json:"started_at,omitempty"`
+	FinishedAt       *time.Time        `json:"finished_at,omitempty"`
+	TimeoutSeconds   int               `json:"timeout_seconds"`
+	IdempotencyKey   string            `json:"idempotency_key,omitempty"`
+	ScheduleID       string            `json:"schedule_id,omitempty"`
+	StopRequest      *StopRequest      `json:"stop_request,omitempty"`
+	EstimatedCostUSD *float64          `json:"estimated_cost_usd"`
+	CostUSD          *float64          `json:"cost_usd,omitempty"`
+}
+
+// Current returns the current attempt's record.
+func (r *Run) Current() *Attempt {
+	for i := range r.Attempts {
+		if r.Attempts[i].Attempt == r.Attempt {
+			return &r.Attempts[i]
+		}
+	}
+	return nil
+}
+
+// EventSource says who changed a run.
+type EventSource string
+
+// The sources of run changes.
+const (
+	SourceAPI        EventSource = "api"
+	SourceDispatcher EventSource = "dispatcher"
+	SourceEngine     EventSource = "engine"
+	SourceSweep      EventSource = "sweep"
+	SourceSchedule   EventSource = "schedule"
+)
+
+// RunEvent is one entry of a run's life story.
+type RunEvent struct {
+	RunID   string      `json:"run_id"`
+	Time    time.Time   `json:"time"`
+	Source  EventSource `json:"source"`
+	From    RunStatus   `json:"from,omitempty"`
+	To      RunStatus   `json:"to"`
+	Reason  string      `json:"reason,omitempty"`
+	Attempt int         `json:"attempt"`
+}
+
+// Transition is one conditional change of a run. The store applies it only
+// when the run's status is one of From (and its attempt is Attempt, when
+// set), updates the cluster's slot counter by SlotDelta in the same atomic
+// write, and records a RunEvent when the status changes or Event is set.
+type Transition struct {
+	RunID   string
+	From    []RunStatus
+	Attempt int
+	To      RunStatus
+	At      time.Time
+	Source  EventSource
+
+	// Reason is the new status_reason, in plain words.
+	Reason     string
+	ReasonCode ReasonCode
+	WaitReason WaitReason
+	ExitCode   *int
+	TaskID     string
+	Engine     string
+	// StopRequest, when set, is recorded on the run (a stop asked of a
+	// started run).
+	StopRequest *StopRequest
+	// NewAttempt moves the run back to QUEUED as attempt+1.
+	NewAttempt bool
+	// MaxRunning is the cluster's admission limit, checked atomically with
+	// the slot counter when the transition takes a slot (0: no limit).
+	MaxRunning int
+	// MaxRunningPerOwner caps the slots the run's owner may hold in the
+	// cluster, checked the same way (0: no cap).
+	MaxRunningPerOwner int
+	// CostUSD is the billed cost, set when the run ends.
+	CostUSD *float64
+	// Event forces a life-story entry although the status does not change.
+	Event bool
+}
+
+// Check validates a transition against a run's current state, returning
+// ErrConflict when the run is not where the transition expects it.
+func (t Transition) Check(r Run) error {
+	if !slices.Contains(t.From, r.Status) {
+		return fmt.Errorf("run %s is %s, not %v: %w", r.ID, r.Status, t.From, ErrConflict)
+	}
+	if t.Attempt != 0 && t.Attempt != r.Attempt {
+		return fmt.Errorf("run %s is on attempt %d, not %d: %w", r.ID, r.Attempt, t.Attempt, ErrConflict)
+	}
+	if !CanTransition(r.Status, t.To) {
+		return fmt.Errorf("run %s cannot move from %s to %s: %w", r.ID, r.Status, t.To, ErrConflict)
+	}
+	if t.NewAttempt && t.To != StatusQueued {
+		return fmt.Errorf("run %s: a new attempt must go back to QUEUED: %w", r.ID, ErrInvalid)
+	}
+	return nil
+}
+
+// Apply returns r changed by the transition (no checks: call Check first)
+// and whether a life-story event must be recorded. Every store uses it, so
+// they agree on what a transition writes.
+func (t Transition) Apply(r Run) (Run, *RunEvent) {
+	from := r.Status
+	at := t.At.UTC()
+	r.Attempts = slices.Clone(r.Attempts)
+	cur := r.Current()
+	if cur == nil {
+		r.Attempts = append(r.Attempts, Attempt{Attempt: r.Attempt, QueuedAt: r.QueuedAt})
+		cur = &r.Attempts[len(r.Attempts)-1]
+	}
+	if t.TaskID != "" {
+		cur.TaskID = t.TaskID
+	}
+	if t.Engine != "" {
+		r.Engine = t.Engine
+	}
+	if t.ExitCode != nil {
+		code := *t.ExitCode
+		cur.ExitCode = &code
+		r.ExitCode = &code
+	}
+	if t.StopRequest != nil {
+		sr := *t.StopRequest
+		r.StopRequest = &sr
+	}
+	if t.To == StatusRunning && cur.StartedAt == nil {
+		cur.StartedAt = &at
+		if r.StartedAt == nil {
+			r.StartedAt = &at
+		}
+	}
+	leaving := from.HoldsSlot() && (t.To.Terminal() || t.To == StatusQueued)
+	if leaving && cur.FinishedAt == nil {
+		cur.FinishedAt = &at
+		cur.Reason = t.Reason
+	}
+	r.Status = t.To
+	if t.Reason != "" || from != t.To {
+		r.StatusReason = t.Reason
+	}
+	if t.To == StatusQueued {
+		if t.WaitReason != "" {
+			r.WaitReason = t.WaitReason
+		}
+	} else {
+		r.WaitReason = ""
+	}
+	if t.To.Terminal() {
+		r.ReasonCode = t.ReasonCode
+		r.FinishedAt = &at
+		if cur.FinishedAt == nil {
+			cur.FinishedAt = &at
+			cur.Reason = t.Reason
+		}
+		if t.CostUSD != nil {
+			c := *t.CostUSD
+			r.CostUSD = &c
+		}
+	}
+	if t.NewAttempt {
+		r.Attempt++
+		r.Attempts = append(r.Attempts, Attempt{Attempt: r.Attempt, QueuedAt: at})
+		r.ExitCode = nil
+		r.StopRequest = nil
+	}
+	if from == t.To && !t.Event {
+		return r, nil
+	}
+	return r, &RunEvent{RunID: r.ID, Time: at, Source: t.Source, From: from, To: t.To, Reason: t.Reason, Attempt: r.Attempt}
+}
