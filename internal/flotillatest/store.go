@@ -1,0 +1,585 @@
+package flotillatest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+)
+
+// TestStore runs the Store conformance suite. newStore must return an
+// empty store for each call.
+func TestStore(t *testing.T, newStore func(t *testing.T) flotilla.Store) {
+	t.Run("DefinitionLifecycle", func(t *testing.T) { t.Parallel(); testDefinitionLifecycle(t, newStore(t)) })
+	t.Run("DefinitionList", func(t *testing.T) { t.Parallel(); testDefinitionList(t, newStore(t)) })
+	t.Run("RunCreateAndIdempotency", func(t *testing.T) { t.Parallel(); testRunCreate(t, newStore(t)) })
+	t.Run("RunList", func(t *testing.T) { t.Parallel(); testRunList(t, newStore(t)) })
+	t.Run("Transitions", func(t *testing.T) { t.Parallel(); testTransitions(t, newStore(t)) })
+	t.Run("OwnerCap", func(t *testing.T) { t.Parallel(); testOwnerCap(t, newStore(t)) })
+	t.Run("NewAttempt", func(t *testing.T) { t.Parallel(); testNewAttempt(t, newStore(t)) })
+	t.Run("ConcurrentAdmission", func(t *testing.T) { t.Parallel(); testConcurrentAdmission(t, newStore(t)) })
+	t.Run("QueueOrder", func(t *testing.T) { t.Parallel(); testQueueOrder(t, newStore(t)) })
+}
+
+func mustCreateRun(t *testing.T, s flotilla.Store, r flotilla.Run) flotilla.Run {
+	t.Helper()
+	got, created, err := s.CreateRun(context.Background(), r)
+	if err != nil || !created {
+		t.Fatalf("CreateRun(%s) = created %v, %v", r.ID, created, err)
+	}
+	return got
+}
+
+func mustTransition(t *testing.T, s flotilla.Store, tr flotilla.Transition) flotilla.Run {
+	t.Helper()
+	got, err := s.TransitionRun(context.Background(), tr)
+	if err != nil {
+		t.Fatalf("TransitionRun(%s %v→%s) = %v", tr.RunID, tr.From, tr.To, err)
+	}
+	return got
+}
+
+func admit(id string, max int) flotilla.Transition {
+	return flotilla.Transition{RunID: id, From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusPending,
+		At: Epoch.Add(time.Minute), Source: flotilla.SourceDispatcher, Reason: "starting", MaxRunning: max}
+}
+
+func finish(id string, to flotilla.RunStatus, code int) flotilla.Transition {
+	rc := flotilla.ReasonSucceeded
+	if code != 0 {
+		rc = flotilla.ReasonExitCode
+	}
+	return flotilla.Transition{RunID: id, From: []flotilla.RunStatus{flotilla.StatusPending, flotilla.StatusRunning}, To: to,
+		At: Epoch.Add(3 * time.Minute), Source: flotilla.SourceEngine, Reason: fmt.Sprintf("exit code %d", code),
+		ReasonCode: rc, ExitCode: ptr(code), CostUSD: ptr(0.0123)}
+}
+
+func usage(t *testing.T, s flotilla.Store, cluster string) flotilla.Usage {
+	t.Helper()
+	u, err := s.ClusterUsage(context.Background(), cluster)
+	if err != nil {
+		t.Fatalf("ClusterUsage(%s): %v", cluster, err)
+	}
+	return u
+}
+
+func testDefinitionLifecycle(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	d := NewDefinition("hello")
+	got, err := s.CreateDefinition(ctx, d)
+	if err != nil {
+		t.Fatalf("CreateDefinition: %v", err)
+	}
+	if got.Revision != 1 || got.ID != d.ID {
+		t.Fatalf("created = rev %d id %s, want rev 1 id %s", got.Revision, got.ID, d.ID)
+	}
+	dup := NewDefinition("hello")
+	if _, err := s.CreateDefinition(ctx, dup); !errors.Is(err, flotilla.ErrConflict) {
+		t.Fatalf("CreateDefinition with a taken alias = %v, want ErrConflict", err)
+	}
+	for _, ref := range []string{d.ID, "hello"} {
+		got, err := s.GetDefinition(ctx, ref)
+		if err != nil || got.ID != d.ID || got.Image != "alpine:3" || got.Env["K"] != "V" || !slices.Equal(got.Tags, []string{"t1"}) {
+			t.Fatalf("GetDefinition(%s) = %+v, %v", ref, got, err)
+		}
+		if !got.CreatedAt.Equal(Epoch) {
+			t.Fatalf("GetDefinition(%s).CreatedAt = %v, want %v", ref, got.CreatedAt, Epoch)
+		}
+	}
+	if _, err := s.GetDefinition(ctx, "nope"); !errors.Is(err, flotilla.ErrNotFound) {
+		t.Fatalf("GetDefinition(nope) = %v, want ErrNotFound", err)
+	}
+
+	// A new revision, renamed; the old alias is free again.
+	v2 := got
+	v2.Revision = 2
+	v2.Alias = "hello2"
+	v2.Image = "alpine:3.20"
+	v2.UpdatedAt = Epoch.Add(time.Hour)
+	if _, err := s.UpdateDefinition(ctx, v2); err != nil {
+		t.Fatalf("UpdateDefinition: %v", err)
+	}
+	stale := v2
+	stale.Image = "busybox"
+	if _, err := s.UpdateDefinition(ctx, stale); !errors.Is(err, flotilla.ErrConflict) {
+		t.Fatalf("UpdateDefinition with a stale revision = %v, want ErrConflict", err)
+	}
+	if _, err := s.GetDefinition(ctx, "hello"); !errors.Is(err, flotilla.ErrNotFound) {
+		t.Fatalf("old alias after rename = %v, want ErrNotFound", err)
+	}
+	cur, err := s.GetDefinition(ctx, "hello2")
+	if err != nil || cur.Revision != 2 || cur.Image != "alpine:3.20" {
+		t.Fatalf("GetDefinition(hello2) = %+v, %v", cur, err)
+	}
+	old, err := s.GetDefinitionRevision(ctx, d.ID, 1)
+	if err != nil || old.Image != "alpine:3" || old.Alias != "hello" {
+		t.Fatalf("GetDefinitionRevision(1) = %+v, %v", old, err)
+	}
+	if _, err := s.GetDefinitionRevision(ctx, "hello2", 7); !errors.Is(err, flotilla.ErrNotFound) {
+		t.Fatalf("GetDefinitionRevision(7) = %v, want ErrNotFound", err)
+	}
+
+	// Renaming onto a taken alias conflicts and changes nothing.
+	other := NewDefinition("other")
+	if _, err := s.CreateDefinition(ctx, other); err != nil {
+		t.Fatalf("CreateDefinition(other): %v", err)
+	}
+	v3 := cur
+	v3.Revision = 3
+	v3.Alias = "other"
+	if _, err := s.UpdateDefinition(ctx, v3); !errors.Is(err, flotilla.ErrConflict) {
+		t.Fatalf("rename onto a taken alias = %v, want ErrConflict", err)
+	}
+	if cur, _ := s.GetDefinition(ctx, d.ID); cur.Revision != 2 || cur.Alias != "hello2" {
+		t.Fatalf("after a failed rename: %+v", cur)
+	}
+
+	if err := s.DeleteDefinition(ctx, "hello2"); err != nil {
+		t.Fatalf("DeleteDefinition: %v", err)
+	}
+	for _, ref := range []string{d.ID, "hello2"} {
+		if _, err := s.GetDefinition(ctx, ref); !errors.Is(err, flotilla.ErrNotFound) {
+			t.Fatalf("GetDefinition(%s) after delete = %v, want ErrNotFound", ref, err)
+		}
+	}
+	if err := s.DeleteDefinition(ctx, "hello2"); !errors.Is(err, flotilla.ErrNotFound) {
+		t.Fatalf("second DeleteDefinition = %v, want ErrNotFound", err)
+	}
+	// The alias can be used again.
+	if _, err := s.CreateDefinition(ctx, NewDefinition("hello2")); err != nil {
+		t.Fatalf("reusing a deleted alias: %v", err)
+	}
+}
+
+func testDefinitionList(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	specs := []struct{ alias, group, image, tag string }{
+		{"etl-daily", "data", "python:3.12", "nightly"},
+		{"etl-hourly", "data", "python:3.12", "hourly"},
+		{"train", "ml", "pytorch/pytorch:2", "gpu"},
+		{"report", "bi", "alpine:3", "nightly"},
+	}
+	for _, sp := range specs {
+		d := NewDefinition(sp.alias)
+		d.Group, d.Image, d.Tags = sp.group, sp.image, []string{sp.tag}
+		if _, err := s.CreateDefinition(ctx, d); err != nil {
+			t.Fatalf("CreateDefinition(%s): %v", sp.alias, err)
+		}
+	}
+	cases := []struct {
+		name string
+		f    flotilla.DefinitionFilter
+		want []string
+	}{
+		{"all", flotilla.DefinitionFilter{}, []string{"etl-daily", "etl-hourly", "report", "train"}},
+		{"alias substring", flotilla.DefinitionFilter{Alias: "etl"}, []string{"etl-daily", "etl-hourly"}},
+		{"group", flotilla.DefinitionFilter{Group: "data"}, []string{"etl-daily", "etl-hourly"}},
+		{"tag", flotilla.DefinitionFilter{Tag: "nightly"}, []string{"etl-daily", "report"}},
+		{"image substring", flotilla.DefinitionFilter{Image: "torch"}, []string{"train"}},
+		{"combined", flotilla.DefinitionFilter{Group: "data", Tag: "hourly"}, []string{"etl-hourly"}},
+		{"none", flotilla.DefinitionFilter{Alias: "zzz"}, nil},
+	}
+	for _, c := range cases {
+		got := collectDefinitions(t, s, c.f)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Paging with limit 1 sees each definition once, in alias order.
+	got := collectDefinitions(t, s, flotilla.DefinitionFilter{Limit: 1})
+	if !slices.Equal(got, []string{"etl-daily", "etl-hourly", "report", "train"}) {
+		t.Errorf("paged by 1: %v", got)
+	}
+}
+
+func collectDefinitions(t *testing.T, s flotilla.Store, f flotilla.DefinitionFilter) []string {
+	t.Helper()
+	var out []string
+	for i := 0; ; i++ {
+		p, err := s.ListDefinitions(context.Background(), f)
+		if err != nil {
+			t.Fatalf("ListDefinitions(%+v): %v", f, err)
+		}
+		for _, d := range p.Items {
+			out = append(out, d.Alias)
+		}
+		if p.NextToken == "" {
+			return out
+		}
+		if i > 100 {
+			t.Fatalf("ListDefinitions does not end")
+		}
+		f.NextToken = p.NextToken
+	}
+}
+
+func testRunCreate(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	r := NewRun("default", "alice", 0)
+	r.IdempotencyKey = "nightly-2026-11-26"
+	est := 0.5
+	r.EstimatedCostUSD = &est
+	got := mustCreateRun(t, s, r)
+	if got.ID != r.ID || got.Status != flotilla.StatusQueued {
+		t.Fatalf("CreateRun = %s", describe(got))
+	}
+	read, err := s.GetRun(ctx, r.ID)
+	if err != nil {
+		t.Fatalf("GetRun: %v", err)
+	}
+	if read.Owner != "alice" || read.Env["K"] != "V" || read.Attempt != 1 || len(read.Attempts) != 1 ||
+		!read.QueuedAt.Equal(r.QueuedAt) || read.EstimatedCostUSD == nil || *read.EstimatedCostUSD != 0.5 ||
+		read.IdempotencyKey != r.IdempotencyKey || read.MaxAttempts != 3 || read.Command != "echo hi" {
+		t.Fatalf("GetRun = %+v", read)
+	}
+	if _, err := s.GetRun(ctx, "run_missing"); !errors.Is(err, flotilla.ErrNotFound) {
+		t.Fatalf("GetRun(missing) = %v, want ErrNotFound", err)
+	}
+
+	// Same owner, same key: the first run comes back and nothing is written.
+	again := NewRun("default", "alice", time.Second)
+	again.IdempotencyKey = r.IdempotencyKey
+	back, created, err := s.CreateRun(ctx, again)
+	if err != nil || created || back.ID != r.ID {
+		t.Fatalf("CreateRun with a used key = %s created %v, %v; want %s", back.ID, created, err, r.ID)
+	}
+	if _, err := s.GetRun(ctx, again.ID); !errors.Is(err, flotilla.ErrNotFound) {
+		t.Fatalf("the duplicate was written: %v", err)
+	}
+	// Another owner may use the same key.
+	bob := NewRun("default", "bob", 2*time.Second)
+	bob.IdempotencyKey = r.IdempotencyKey
+	mustCreateRun(t, s, bob)
+	// The same run id twice is a conflict.
+	if _, _, err := s.CreateRun(ctx, NewRunWithID(r)); !errors.Is(err, flotilla.ErrConflict) {
+		t.Fatalf("CreateRun with an existing id = %v, want ErrConflict", err)
+	}
+
+	evs, err := s.ListRunEvents(ctx, r.ID)
+	if err != nil || len(evs) != 1 || evs[0].To != flotilla.StatusQueued || evs[0].From != "" {
+		t.Fatalf("ListRunEvents after create = %+v, %v", evs, err)
+	}
+	if u := usage(t, s, "default"); u.Queued != 2 || u.Running != 0 {
+		t.Fatalf("usage = %+v, want 2 queued", u)
+	}
+}
+
+// NewRunWithID returns a copy of r without its idempotency key, keeping its
+// id: a second create of the same run.
+func NewRunWithID(r flotilla.Run) flotilla.Run {
+	r.IdempotencyKey = ""
+	return r
+}
+
+func testRunList(t *testing.T, s flotilla.Store) {
+	var all []flotilla.Run
+	for i := range 12 {
+		cluster := []string{"default", "gpu"}[i%2]
+		owner := []string{"alice", "bob", "carol"}[i%3]
+		r := NewRun(cluster, owner, time.Duration(i)*time.Minute)
+		if i%4 == 0 {
+			r.DefinitionID = "def_other"
+		}
+		if i%5 == 0 {
+			r.Tags = []string{"special", "t1"}
+		}
+		if i == 7 {
+			r.ScheduleID = "sch_1"
+		}
+		all = append(all, mustCreateRun(t, s, r))
+	}
+	// Move a few along: 0 and 1 succeed, 2 is running.
+	for _, i := range []int{0, 1, 2} {
+		mustTransition(t, s, admit(all[i].ID, 0))
+	}
+	mustTransition(t, s, finish(all[0].ID, flotilla.StatusSucceeded, 0))
+	mustTransition(t, s, finish(all[1].ID, flotilla.StatusFailed, 2))
+	mustTransition(t, s, flotilla.Transition{RunID: all[2].ID, From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusRunning, At: Epoch.Add(2 * time.Minute), Source: flotilla.SourceEngine})
+
+	idx := func(is ...int) []string {
+		var out []string
+		for _, i := range is {
+			out = append(out, all[i].ID)
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		f    flotilla.RunFilter
+		want []string
+	}{
+		{"all newest first", flotilla.RunFilter{}, idx(11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)},
+		{"status", flotilla.RunFilter{Statuses: []flotilla.RunStatus{flotilla.StatusSucceeded}}, idx(0)},
+		{"statuses", flotilla.RunFilter{Statuses: []flotilla.RunStatus{flotilla.StatusFailed, flotilla.StatusRunning}}, idx(2, 1)},
+		{"cluster", flotilla.RunFilter{Cluster: "gpu"}, idx(11, 9, 7, 5, 3, 1)},
+		{"definition", flotilla.RunFilter{DefinitionID: "def_other"}, idx(8, 4, 0)},
+		{"owner", flotilla.RunFilter{Owner: "bob"}, idx(10, 7, 4, 1)},
+		{"tag", flotilla.RunFilter{Tag: "special"}, idx(10, 5, 0)},
+		{"schedule", flotilla.RunFilter{ScheduleID: "sch_1"}, idx(7)},
+		{"since", flotilla.RunFilter{Since: Epoch.Add(9 * time.Minute)}, idx(11, 10, 9)},
+		{"until", flotilla.RunFilter{Until: Epoch.Add(2 * time.Minute)}, idx(1, 0)},
+		{"since and until", flotilla.RunFilter{Since: Epoch.Add(3 * time.Minute), Until: Epoch.Add(5 * time.Minute)}, idx(4, 3)},
+		{"status and definition", flotilla.RunFilter{Statuses: []flotilla.RunStatus{flotilla.StatusQueued}, DefinitionID: "def_other"}, idx(8, 4)},
+		{"cluster and owner", flotilla.RunFilter{Cluster: "default", Owner: "alice"}, idx(6, 0)},
+		{"nothing", flotilla.RunFilter{Owner: "zed"}, nil},
+	}
+	for _, c := range cases {
+		for _, limit := range []int{0, 1, 5} {
+			f := c.f
+			f.Limit = limit
+			got := collectRuns(t, s, f)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("%s (limit %d): got %v, want %v", c.name, limit, got, c.want)
+			}
+		}
+	}
+}
+
+func collectRuns(t *testing.T, s flotilla.Store, f flotilla.RunFilter) []string {
+	t.Helper()
+	var out []string
+	for i := 0; ; i++ {
+		p, err := s.ListRuns(context.Background(), f)
+		if err != nil {
+			t.Fatalf("ListRuns(%+v): %v", f, err)
+		}
+		if f.Limit > 0 && len(p.Items) > f.Limit {
+			t.Fatalf("ListRuns returned %d items, over the limit %d", len(p.Items), f.Limit)
+		}
+		for _, r := range p.Items {
+			out = append(out, r.ID)
+		}
+		if p.NextToken == "" {
+			return out
+		}
+		if i > 200 {
+			t.Fatalf("ListRuns does not end")
+		}
+		f.NextToken = p.NextToken
+	}
+}
+
+func testTransitions(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	a := mustCreateRun(t, s, NewRun("default", "alice", 0))
+	b := mustCreateRun(t, s, NewRun("default", "alice", time.Second))
+	c := mustCreateRun(t, s, NewRun("default", "bob", 2*time.Second))
+	other := mustCreateRun(t, s, NewRun("other", "bob", 3*time.Second))
+
+	got := mustTransition(t, s, admit(a.ID, 2))
+	if got.Status != flotilla.StatusPending || got.StatusReason != "starting" {
+		t.Fatalf("admitted = %s %q", describe(got), got.StatusReason)
+	}
+	mustTransition(t, s, admit(b.ID, 2))
+	if _, err := s.TransitionRun(ctx, admit(c.ID, 2)); !errors.Is(err, flotilla.ErrNoCapacity) {
+		t.Fatalf("third admission with max 2 = %v, want ErrNoCapacity", err)
+	}
+	if r, _ := s.GetRun(ctx, c.ID); r.Status != flotilla.StatusQueued {
+		t.Fatalf("refused run moved: %s", describe(r))
+	}
+	// Another cluster has its own slots.
+	mustTransition(t, s, admit(other.ID, 1))
+	if u := usage(t, s, "default"); u.Running != 2 || u.Queued != 1 || u.RunningOwner["alice"] != 2 {
+		t.Fatalf("usage(default) = %+v", u)
+	}
+
+	// Annotate without moving: a task id, no event unless asked.
+	got = mustTransition(t, s, flotilla.Transition{RunID: a.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusPending,
+		At: Epoch.Add(90 * time.Second), Source: flotilla.SourceDispatcher, TaskID: "task-a", Engine: "local", Reason: "provisioning"})
+	if got.Current().TaskID != "task-a" || got.Engine != "local" || got.StatusReason != "provisioning" {
+		t.Fatalf("annotated = %+v", got)
+	}
+	running := mustTransition(t, s, flotilla.Transition{RunID: a.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusRunning,
+		At: Epoch.Add(2 * time.Minute), Source: flotilla.SourceEngine, Reason: "running"})
+	if running.StartedAt == nil || !running.StartedAt.Equal(Epoch.Add(2*time.Minute)) {
+		t.Fatalf("StartedAt = %v", running.StartedAt)
+	}
+	// A duplicate event finds the run moved on.
+	if _, err := s.TransitionRun(ctx, flotilla.Transition{RunID: a.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusRunning,
+		At: Epoch.Add(2 * time.Minute), Source: flotilla.SourceEngine}); !errors.Is(err, flotilla.ErrConflict) {
+		t.Fatalf("duplicate PENDING→RUNNING = %v, want ErrConflict", err)
+	}
+	// A stop request is recorded with an event.
+	mustTransition(t, s, flotilla.Transition{RunID: a.ID, From: []flotilla.RunStatus{flotilla.StatusRunning}, To: flotilla.StatusRunning,
+		At: Epoch.Add(150 * time.Second), Source: flotilla.SourceAPI, Reason: "stopping (asked by alice)", Event: true,
+		StopRequest: &flotilla.StopRequest{By: "alice", Code: flotilla.ReasonStopped, Reason: "stopped by alice", At: Epoch.Add(150 * time.Second)}})
+
+	done := mustTransition(t, s, finish(a.ID, flotilla.StatusFailed, 3))
+	if done.Status != flotilla.StatusFailed || done.ExitCode == nil || *done.ExitCode != 3 || done.ReasonCode != flotilla.ReasonExitCode ||
+		done.FinishedAt == nil || done.CostUSD == nil || *done.CostUSD != 0.0123 || done.StopRequest == nil || done.StopRequest.By != "alice" {
+		t.Fatalf("finished = %+v", done)
+	}
+	if cur := done.Current(); cur.FinishedAt == nil || cur.ExitCode == nil || *cur.ExitCode != 3 || cur.TaskID != "task-a" || cur.StartedAt == nil {
+		t.Fatalf("attempt record = %+v", cur)
+	}
+	// Ending twice releases the slot once.
+	if _, err := s.TransitionRun(ctx, finish(a.ID, flotilla.StatusSucceeded, 0)); !errors.Is(err, flotilla.ErrConflict) {
+		t.Fatalf("second terminal transition = %v, want ErrConflict", err)
+	}
+	if u := usage(t, s, "default"); u.Running != 1 || u.RunningOwner["alice"] != 1 {
+		t.Fatalf("usage after one end = %+v, want 1 running", u)
+	}
+	// The freed slot admits c.
+	mustTransition(t, s, admit(c.ID, 2))
+	// A queued run can be stopped directly: no slot change.
+	d := mustCreateRun(t, s, NewRun("default", "carol", 4*time.Second))
+	mustTransition(t, s, flotilla.Transition{RunID: d.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusStopped,
+		At: Epoch.Add(5 * time.Minute), Source: flotilla.SourceAPI, Reason: "stopped by carol", ReasonCode: flotilla.ReasonStopped})
+	if u := usage(t, s, "default"); u.Running != 2 || u.Queued != 0 {
+		t.Fatalf("usage = %+v, want 2 running 0 queued", u)
+	}
+	// Wrong attempt and unknown run.
+	tr := finish(b.ID, flotilla.StatusSucceeded, 0)
+	tr.Attempt = 2
+	if _, err := s.TransitionRun(ctx, tr); !errors.Is(err, flotilla.ErrConflict) {
+		t.Fatalf("transition on the wrong attempt = %v, want ErrConflict", err)
+	}
+	if _, err := s.TransitionRun(ctx, finish("run_missing", flotilla.StatusSucceeded, 0)); !errors.Is(err, flotilla.ErrNotFound) {
+		t.Fatalf("transition of a missing run = %v, want ErrNotFound", err)
+	}
+
+	evs, err := s.ListRunEvents(ctx, a.ID)
+	if err != nil {
+		t.Fatalf("ListRunEvents: %v", err)
+	}
+	var story []string
+	for _, e := range evs {
+		story = append(story, fmt.Sprintf("%s>%s/%s", e.From, e.To, e.Source))
+	}
+	want := []string{">QUEUED/api", "QUEUED>PENDING/dispatcher", "PENDING>RUNNING/engine", "RUNNING>RUNNING/api", "RUNNING>FAILED/engine"}
+	if !slices.Equal(story, want) {
+		t.Fatalf("life story = %v, want %v", story, want)
+	}
+	if evs[4].Reason != "exit code 3" || !evs[4].Time.Equal(Epoch.Add(3*time.Minute)) {
+		t.Fatalf("last event = %+v", evs[4])
+	}
+}
+
+func testOwnerCap(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	a1 := mustCreateRun(t, s, NewRun("default", "alice", 0))
+	a2 := mustCreateRun(t, s, NewRun("default", "alice", time.Second))
+	b1 := mustCreateRun(t, s, NewRun("default", "bob", 2*time.Second))
+	capped := func(id string) flotilla.Transition { tr := admit(id, 10); tr.MaxRunningPerOwner = 1; return tr }
+	mustTransition(t, s, capped(a1.ID))
+	if _, err := s.TransitionRun(ctx, capped(a2.ID)); !errors.Is(err, flotilla.ErrNoCapacity) {
+		t.Fatalf("alice's second run with a cap of 1 = %v, want ErrNoCapacity", err)
+	}
+	mustTransition(t, s, capped(b1.ID))
+	mustTransition(t, s, finish(a1.ID, flotilla.StatusSucceeded, 0))
+	mustTransition(t, s, capped(a2.ID))
+}
+
+func testNewAttempt(t *testing.T, s flotilla.Store) {
+	r := mustCreateRun(t, s, NewRun("default", "alice", 0))
+	mustTransition(t, s, admit(r.ID, 1))
+	mustTransition(t, s, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusPending,
+		At: Epoch.Add(time.Minute), Source: flotilla.SourceDispatcher, TaskID: "t1"})
+	got := mustTransition(t, s, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending, flotilla.StatusRunning},
+		Attempt: 1, To: flotilla.StatusQueued, NewAttempt: true, At: Epoch.Add(2 * time.Minute), Source: flotilla.SourceEngine,
+		Reason: "attempt 1 of 3 failed: could not start; retrying", WaitReason: flotilla.WaitNoFreeSlot})
+	if got.Attempt != 2 || len(got.Attempts) != 2 || got.Attempts[0].FinishedAt == nil || got.Attempts[0].TaskID != "t1" ||
+		got.Attempts[1].TaskID != "" || got.Status != flotilla.StatusQueued || got.WaitReason != flotilla.WaitNoFreeSlot {
+		t.Fatalf("after a new attempt: %+v", got)
+	}
+	if u := usage(t, s, "default"); u.Running != 0 || u.Queued != 1 {
+		t.Fatalf("usage = %+v, want the slot back", u)
+	}
+	got = mustTransition(t, s, admit(r.ID, 1))
+	got = mustTransition(t, s, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, Attempt: 2,
+		To: flotilla.StatusPending, At: Epoch.Add(3 * time.Minute), Source: flotilla.SourceDispatcher, TaskID: "t2"})
+	if got.Current().TaskID != "t2" || got.Attempts[0].TaskID != "t1" {
+		t.Fatalf("attempts = %+v", got.Attempts)
+	}
+}
+
+func testConcurrentAdmission(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	var runs []flotilla.Run
+	for i := range 10 {
+		runs = append(runs, mustCreateRun(t, s, NewRun("default", "alice", time.Duration(i)*time.Second)))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := map[string]int{}
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range runs {
+				r := runs[(i+w)%len(runs)]
+				if _, err := s.TransitionRun(ctx, admit(r.ID, 3)); err == nil {
+					mu.Lock()
+					admitted[r.ID]++
+					mu.Unlock()
+				} else if !errors.Is(err, flotilla.ErrNoCapacity) && !errors.Is(err, flotilla.ErrConflict) {
+					t.Errorf("admit: %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(admitted) != 3 {
+		t.Fatalf("admitted %d runs with max 3: %v", len(admitted), admitted)
+	}
+	for id, n := range admitted {
+		if n != 1 {
+			t.Fatalf("run %s admitted %d times", id, n)
+		}
+	}
+	// Racing ends release each slot once.
+	for id := range admitted {
+		var wins sync.WaitGroup
+		var ok int
+		for range 4 {
+			wins.Add(1)
+			go func() {
+				defer wins.Done()
+				if _, err := s.TransitionRun(ctx, finish(id, flotilla.StatusSucceeded, 0)); err == nil {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				}
+			}()
+		}
+		wins.Wait()
+		if ok != 1 {
+			t.Fatalf("run %s ended %d times", id, ok)
+		}
+	}
+	if u := usage(t, s, "default"); u.Running != 0 || u.Queued != 7 {
+		t.Fatalf("usage = %+v, want 0 running 7 queued", u)
+	}
+}
+
+func testQueueOrder(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	var runs []flotilla.Run
+	for i := range 5 {
+		runs = append(runs, mustCreateRun(t, s, NewRun("default", "alice", time.Duration(i)*time.Second)))
+	}
+	mustCreateRun(t, s, NewRun("other", "alice", 10*time.Second))
+	mustTransition(t, s, admit(runs[1].ID, 0))
+	q, err := s.ListQueued(ctx, "default", 3)
+	if err != nil {
+		t.Fatalf("ListQueued: %v", err)
+	}
+	var got []string
+	for _, r := range q {
+		got = append(got, r.ID)
+	}
+	if want := []string{runs[0].ID, runs[2].ID, runs[3].ID}; !slices.Equal(got, want) {
+		t.Fatalf("ListQueued = %v, want %v", got, want)
+	}
+	for i, want := range map[int]int{0: 0, 2: 1, 3: 2, 4: 3} {
+		n, err := s.QueuedAhead(ctx, runs[i])
+		if err != nil || n != want {
+			t.Fatalf("QueuedAhead(run %d) = %d, %v; want %d", i, n, err, want)
+		}
+	}
+}
