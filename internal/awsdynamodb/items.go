@@ -1,0 +1,526 @@
+package awsdynamodb
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+)
+
+// Partition and sort keys of each item type (see doc.go).
+const (
+	runPK       = "RUN"  // every run: pk RUN, sk <run id>
+	defAliasPK  = "DEF"  // current definition by alias: pk DEF, sk <alias>
+	defIDPrefix = "D#"   // current definition by id: pk D#<id>, sk D; revisions: sk V#<n>
+	defCurSK    = "D"    //
+	defRevSK    = "V#"   //
+	idemPrefix  = "I#"   // idempotency key: pk I#<len(owner)>:<owner>#<key>, sk I
+	idemSK      = "I"    //
+	clusterPK   = "CL#"  // slot counters: pk CL#<cluster>, sk C
+	clusterSK   = "C"    //
+	queuePrefix = "Q#"   // gsi1pk of a QUEUED run
+	defRunsPfx  = "D#"   // gsi2pk of every run: its definition
+	ownerSlot   = "o:"   // counter item attribute per owner holding slots
+	usedSlots   = "used" // counter item attribute: slots held in the cluster
+)
+
+// The run item's attribute names: short, because every byte of a run item is
+// paid on every status change (a write costs 1 unit per KB of the whole item).
+const (
+	aVersion   = "v"
+	aEvents    = "ev"
+	aDefID     = "df"
+	aAlias     = "al"
+	aRevision  = "rv"
+	aCluster   = "cl"
+	aStatus    = "st"
+	aReason    = "sr"
+	aCode      = "rc"
+	aWait      = "wr"
+	aOwner     = "ow"
+	aImage     = "im"
+	aCommand   = "cm"
+	aCPU       = "cpu"
+	aMemory    = "mem"
+	aGPU       = "gpu"
+	aEnv       = "env"
+	aTags      = "tg"
+	aEngine    = "en"
+	aAttempt   = "at"
+	aMaxTries  = "ma"
+	aAttempts  = "as"
+	aExitCode  = "ec"
+	aQueuedAt  = "qa"
+	aStartedAt = "sa"
+	aFinished  = "fa"
+	aTimeout   = "to"
+	aIdemKey   = "ik"
+	aSchedule  = "sc"
+	aStop      = "sq"
+	aEstimate  = "ecu"
+	aCost      = "cu"
+	aRunID     = "rid" // in the idempotency item
+	aDefRefID  = "did" // definition id in definition items
+	aGroup     = "gr"
+	aCreatedAt = "ca"
+	aUpdatedAt = "ua"
+)
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: sv(pk), attrSK: sv(sk)}
+}
+
+func runKey(id string) map[string]types.AttributeValue { return key(runPK, id) }
+
+func defIDKey(id string) map[string]types.AttributeValue { return key(defIDPrefix+id, defCurSK) }
+
+func defRevKey(id string, rev int) map[string]types.AttributeValue {
+	return key(defIDPrefix+id, fmt.Sprintf("%s%06d", defRevSK, rev))
+}
+
+func defAliasKey(alias string) map[string]types.AttributeValue { return key(defAliasPK, alias) }
+
+func clusterKey(cluster string) map[string]types.AttributeValue {
+	return key(clusterPK+cluster, clusterSK)
+}
+
+// idemKey is unambiguous for any owner and key: the owner's length comes
+// first, so "a#b"+"c" and "a"+"b#c" differ.
+func idemKey(owner, k string) map[string]types.AttributeValue {
+	return key(fmt.Sprintf("%s%d:%s#%s", idemPrefix, len(owner), owner, k), idemSK)
+}
+
+// queueKey orders a cluster's queue by queued_at, then id.
+func queueKey(r flotilla.Run) string {
+	return fmt.Sprintf("%019d#%s", r.QueuedAt.UnixNano(), r.ID)
+}
+
+func sv(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+func nv(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func fv(v float64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatFloat(v, 'g', -1, 64)}
+}
+
+// item builds an item, leaving out zero values: an absent attribute reads
+// back as the zero value and costs nothing.
+type item map[string]types.AttributeValue
+
+func (it item) s(name, v string) {
+	if v != "" {
+		it[name] = sv(v)
+	}
+}
+
+func (it item) n(name string, v int64) {
+	if v != 0 {
+		it[name] = nv(v)
+	}
+}
+
+func (it item) t(name string, v *time.Time) {
+	if v != nil && !v.IsZero() {
+		it[name] = nv(v.UnixNano())
+	}
+}
+
+func (it item) f(name string, v *float64) {
+	if v != nil {
+		it[name] = fv(*v)
+	}
+}
+
+func (it item) strs(name string, v []string) {
+	if len(v) > 0 {
+		l := make([]types.AttributeValue, len(v))
+		for i, s := range v {
+			l[i] = sv(s)
+		}
+		it[name] = &types.AttributeValueMemberL{Value: l}
+	}
+}
+
+func (it item) strMap(name string, v map[string]string) {
+	if len(v) > 0 {
+		m := make(map[string]types.AttributeValue, len(v))
+		for k, s := range v {
+			m[k] = sv(s)
+		}
+		it[name] = &types.AttributeValueMemberM{Value: m}
+	}
+}
+
+func str(it map[string]types.AttributeValue, name string) string {
+	if v, ok := it[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func num(it map[string]types.AttributeValue, name string) int64 {
+	if v, ok := it[name].(*types.AttributeValueMemberN); ok {
+		n, _ := strconv.ParseInt(v.Value, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func numPtr(it map[string]types.AttributeValue, name string) *int {
+	if _, ok := it[name]; !ok {
+		return nil
+	}
+	n := int(num(it, name))
+	return &n
+}
+
+func float(it map[string]types.AttributeValue, name string) *float64 {
+	if v, ok := it[name].(*types.AttributeValueMemberN); ok {
+		f, err := strconv.ParseFloat(v.Value, 64)
+		if err == nil {
+			return &f
+		}
+	}
+	return nil
+}
+
+func timePtr(it map[string]types.AttributeValue, name string) *time.Time {
+	if _, ok := it[name]; !ok {
+		return nil
+	}
+	t := time.Unix(0, num(it, name)).UTC()
+	return &t
+}
+
+func timeVal(it map[string]types.AttributeValue, name string) time.Time {
+	if t := timePtr(it, name); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
+
+func strList(it map[string]types.AttributeValue, name string) []string {
+	out := []string{}
+	if l, ok := it[name].(*types.AttributeValueMemberL); ok {
+		for _, v := range l.Value {
+			if s, ok := v.(*types.AttributeValueMemberS); ok {
+				out = append(out, s.Value)
+			}
+		}
+	}
+	return out
+}
+
+func strMap(it map[string]types.AttributeValue, name string) map[string]string {
+	out := map[string]string{}
+	if m, ok := it[name].(*types.AttributeValueMemberM); ok {
+		for k, v := range m.Value {
+			if s, ok := v.(*types.AttributeValueMemberS); ok {
+				out[k] = s.Value
+			}
+		}
+	}
+	return out
+}
+
+// runItem is the run's item without its version and life story, which the
+// store writes separately. Index keys follow from the run: gsi1 only while
+// QUEUED (a sparse queue), gsi2 always (the definition's history).
+func runItem(r flotilla.Run) item {
+	it := item{attrPK: sv(runPK), attrSK: sv(r.ID)}
+	it.s(aDefID, r.DefinitionID)
+	it.s(aAlias, r.Alias)
+	it.n(aRevision, int64(r.Revision))
+	it.s(aCluster, r.Cluster)
+	it.s(aStatus, string(r.Status))
+	it.s(aReason, r.StatusReason)
+	it.s(aCode, string(r.ReasonCode))
+	it.s(aWait, string(r.WaitReason))
+	it.s(aOwner, r.Owner)
+	it.s(aImage, r.Image)
+	it.s(aCommand, r.Command)
+	it.n(aCPU, int64(r.CPU))
+	it.n(aMemory, int64(r.Memory))
+	it.n(aGPU, int64(r.GPU))
+	it.strMap(aEnv, r.Env)
+	it.strs(aTags, r.Tags)
+	it.s(aEngine, r.Engine)
+	it.n(aAttempt, int64(r.Attempt))
+	it.n(aMaxTries, int64(r.MaxAttempts))
+	if len(r.Attempts) > 0 {
+		l := make([]types.AttributeValue, len(r.Attempts))
+		for i, a := range r.Attempts {
+			m := item{"a": nv(int64(a.Attempt))}
+			m.s("t", a.TaskID)
+			m.t("q", &a.QueuedAt)
+			m.t("s", a.StartedAt)
+			m.t("f", a.FinishedAt)
+			if a.ExitCode != nil {
+				m["x"] = nv(int64(*a.ExitCode))
+			}
+			m.s("r", a.Reason)
+			l[i] = &types.AttributeValueMemberM{Value: m}
+		}
+		it[aAttempts] = &types.AttributeValueMemberL{Value: l}
+	}
+	if r.ExitCode != nil {
+		it[aExitCode] = nv(int64(*r.ExitCode))
+	}
+	it.t(aQueuedAt, &r.QueuedAt)
+	it.t(aStartedAt, r.StartedAt)
+	it.t(aFinished, r.FinishedAt)
+	it.n(aTimeout, int64(r.TimeoutSeconds))
+	it.s(aIdemKey, r.IdempotencyKey)
+	it.s(aSchedule, r.ScheduleID)
+	if sr := r.StopRequest; sr != nil {
+		m := item{}
+		m.s("b", sr.By)
+		m.s("c", string(sr.Code))
+		m.s("r", sr.Reason)
+		m.t("t", &sr.At)
+		it[aStop] = &types.AttributeValueMemberM{Value: m}
+	}
+	it.f(aEstimate, r.EstimatedCostUSD)
+	it.f(aCost, r.CostUSD)
+	if r.Status == flotilla.StatusQueued {
+		it[attrGSI1PK] = sv(queuePrefix + r.Cluster)
+		it[attrGSI1SK] = sv(queueKey(r))
+	}
+	if r.DefinitionID != "" {
+		it[attrGSI2PK] = sv(defRunsPfx + r.DefinitionID)
+		it[attrGSI2SK] = sv(r.ID)
+	}
+	return it
+}
+
+func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
+	r := flotilla.Run{
+		ID:               str(it, attrSK),
+		DefinitionID:     str(it, aDefID),
+		Alias:            str(it, aAlias),
+		Revision:         int(num(it, aRevision)),
+		Cluster:          str(it, aCluster),
+		Status:           flotilla.RunStatus(str(it, aStatus)),
+		StatusReason:     str(it, aReason),
+		ReasonCode:       flotilla.ReasonCode(str(it, aCode)),
+		WaitReason:       flotilla.WaitReason(str(it, aWait)),
+		Owner:            str(it, aOwner),
+		Image:            str(it, aImage),
+		Command:          str(it, aCommand),
+		CPU:              int(num(it, aCPU)),
+		Memory:           int(num(it, aMemory)),
+		GPU:              int(num(it, aGPU)),
+		Env:              strMap(it, aEnv),
+		Tags:             strList(it, aTags),
+		Engine:           str(it, aEngine),
+		Attempt:          int(num(it, aAttempt)),
+		MaxAttempts:      int(num(it, aMaxTries)),
+		Attempts:         []flotilla.Attempt{},
+		ExitCode:         numPtr(it, aExitCode),
+		QueuedAt:         timeVal(it, aQueuedAt),
+		StartedAt:        timePtr(it, aStartedAt),
+		FinishedAt:       timePtr(it, aFinished),
+		TimeoutSeconds:   int(num(it, aTimeout)),
+		IdempotencyKey:   str(it, aIdemKey),
+		ScheduleID:       str(it, aSchedule),
+		EstimatedCostUSD: float(it, aEstimate),
+		CostUSD:          float(it, aCost),
+	}
+	if l, ok := it[aAttempts].(*types.AttributeValueMemberL); ok {
+		for _, v := range l.Value {
+			m, ok := v.(*types.AttributeValueMemberM)
+			if !ok {
+				continue
+			}
+			r.Attempts = append(r.Attempts, flotilla.Attempt{
+				Attempt:    int(num(m.Value, "a")),
+				TaskID:     str(m.Value, "t"),
+				QueuedAt:   timeVal(m.Value, "q"),
+				StartedAt:  timePtr(m.Value, "s"),
+				FinishedAt: timePtr(m.Value, "f"),
+				ExitCode:   numPtr(m.Value, "x"),
+				Reason:     str(m.Value, "r"),
+			})
+		}
+	}
+	if m, ok := it[aStop].(*types.AttributeValueMemberM); ok {
+		r.StopRequest = &flotilla.StopRequest{
+			By:     str(m.Value, "b"),
+			Code:   flotilla.ReasonCode(str(m.Value, "c")),
+			Reason: str(m.Value, "r"),
+			At:     timeVal(m.Value, "t"),
+		}
+	}
+	return r
+}
+
+// An event is one string in the run item's life-story list,
+// "<unix nanos>|<source>|<from>|<to>|<attempt>|<reason>": half the bytes of
+// a map with named fields, and the reason, the only free text, comes last.
+func encodeEvent(e flotilla.RunEvent) types.AttributeValue {
+	return sv(fmt.Sprintf("%d|%s|%s|%s|%d|%s", e.Time.UnixNano(), e.Source, e.From, e.To, e.Attempt, e.Reason))
+}
+
+func decodeEvent(runID, s string) (flotilla.RunEvent, error) {
+	f := strings.SplitN(s, "|", 6)
+	if len(f) != 6 {
+		return flotilla.RunEvent{}, fmt.Errorf("run %s: malformed event %q", runID, s)
+	}
+	nanos, err1 := strconv.ParseInt(f[0], 10, 64)
+	attempt, err2 := strconv.Atoi(f[4])
+	if err1 != nil || err2 != nil {
+		return flotilla.RunEvent{}, fmt.Errorf("run %s: malformed event %q", runID, s)
+	}
+	return flotilla.RunEvent{
+		RunID:   runID,
+		Time:    time.Unix(0, nanos).UTC(),
+		Source:  flotilla.EventSource(f[1]),
+		From:    flotilla.RunStatus(f[2]),
+		To:      flotilla.RunStatus(f[3]),
+		Attempt: attempt,
+		Reason:  f[5],
+	}, nil
+}
+
+// update is an UpdateExpression under construction.
+type update struct {
+	sets, removes, adds []string
+	conds               []string // ANDed into the ConditionExpression
+	names         map[string]string
+	values        map[string]types.AttributeValue
+}
+
+func newUpdate() *update {
+	return &update{names: map[string]string{}, values: map[string]types.AttributeValue{}}
+}
+
+func (u *update) name(n string) string {
+	for k, v := range u.names {
+		if v == n {
+			return k
+		}
+	}
+	k := fmt.Sprintf("#n%d", len(u.names))
+	u.names[k] = n
+	return k
+}
+
+func (u *update) value(v types.AttributeValue) string {
+	k := fmt.Sprintf(":v%d", len(u.values))
+	u.values[k] = v
+	return k
+}
+
+func (u *update) set(n string, v types.AttributeValue) {
+	u.sets = append(u.sets, u.name(n)+" = "+u.value(v))
+}
+
+func (u *update) remove(n string) { u.removes = append(u.removes, u.name(n)) }
+
+func (u *update) add(n string, v types.AttributeValue) {
+	u.adds = append(u.adds, u.name(n)+" "+u.value(v))
+}
+
+func (u *update) expression() string {
+	var parts []string
+	if len(u.sets) > 0 {
+		parts = append(parts, "SET "+strings.Join(u.sets, ", "))
+	}
+	if len(u.removes) > 0 {
+		parts = append(parts, "REMOVE "+strings.Join(u.removes, ", "))
+	}
+	if len(u.adds) > 0 {
+		parts = append(parts, "ADD "+strings.Join(u.adds, ", "))
+	}
+	return strings.Join(parts, " ")
+}
+
+// condition returns the ANDed conditions, or nil when there are none.
+func (u *update) condition() *string {
+	if len(u.conds) == 0 {
+		return nil
+	}
+	c := strings.Join(u.conds, " AND ")
+	return &c
+}
+
+// diff records in u the attributes that differ between the stored item and
+// the new one: changed ones are SET, vanished ones REMOVEd, equal ones left
+// alone, so a status change writes a few attributes and touches an index
+// only when its keys change.
+func diff(u *update, old, next item) {
+	names := make([]string, 0, len(next))
+	for n := range next {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if n == attrPK || n == attrSK {
+			continue
+		}
+		if !reflect.DeepEqual(old[n], next[n]) {
+			u.set(n, next[n])
+		}
+	}
+	names = names[:0]
+	for n := range old {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if n == attrPK || n == attrSK || n == aVersion || n == aEvents {
+			continue
+		}
+		if _, ok := next[n]; !ok {
+			u.remove(n)
+		}
+	}
+}
+
+func definitionItem(pk, sk string, d flotilla.Definition) item {
+	it := item{attrPK: sv(pk), attrSK: sv(sk)}
+	it.s(aDefRefID, d.ID)
+	it.s(aAlias, d.Alias)
+	it.s(aGroup, d.Group)
+	it.s(aImage, d.Image)
+	it.s(aCommand, d.Command)
+	it.n(aCPU, int64(d.CPU))
+	it.n(aMemory, int64(d.Memory))
+	it.n(aGPU, int64(d.GPU))
+	it.strMap(aEnv, d.Env)
+	it.strs(aTags, d.Tags)
+	it.n(aTimeout, int64(d.TimeoutSeconds))
+	it.n(aMaxTries, int64(d.Retry.MaxAttempts))
+	it.n(aRevision, int64(d.Revision))
+	it.t(aCreatedAt, &d.CreatedAt)
+	it.t(aUpdatedAt, &d.UpdatedAt)
+	return it
+}
+
+func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
+	return flotilla.Definition{
+		ID:             str(it, aDefRefID),
+		Alias:          str(it, aAlias),
+		Group:          str(it, aGroup),
+		Image:          str(it, aImage),
+		Command:        str(it, aCommand),
+		CPU:            int(num(it, aCPU)),
+		Memory:         int(num(it, aMemory)),
+		GPU:            int(num(it, aGPU)),
+		Env:            strMap(it, aEnv),
+		Tags:           strList(it, aTags),
+		TimeoutSeconds: int(num(it, aTimeout)),
+		Retry:          flotilla.RetryPolicy{MaxAttempts: int(num(it, aMaxTries))},
+		Revision:       int(num(it, aRevision)),
+		CreatedAt:      timeVal(it, aCreatedAt),
+		UpdatedAt:      timeVal(it, aUpdatedAt),
+	}
+}
