@@ -1,0 +1,158 @@
+package awsecs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+)
+
+// taskDefinition returns the ARN of the task definition r runs on,
+// registering it only when its family's latest revision does not match.
+// Concurrent Starts of one definition wait for one registration.
+func (e *Executor) taskDefinition(ctx context.Context, r flotilla.Run) (string, error) {
+	in := e.registerInput(r)
+	spec := specOf(in)
+	for {
+		e.mu.Lock()
+		if arn, ok := e.defs[spec]; ok {
+			e.mu.Unlock()
+			return arn, nil
+		}
+		if ch, ok := e.inflight[spec]; ok {
+			e.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		ch := make(chan struct{})
+		e.inflight[spec] = ch
+		e.mu.Unlock()
+
+		arn, err := e.lookupOrRegister(ctx, in, spec)
+		e.mu.Lock()
+		delete(e.inflight, spec)
+		if err == nil {
+			e.defs[spec] = arn
+		}
+		close(ch)
+		e.mu.Unlock()
+		return arn, err
+	}
+}
+
+func (e *Executor) lookupOrRegister(ctx context.Context, in *ecs.RegisterTaskDefinitionInput, spec string) (string, error) {
+	family := aws.ToString(in.Family)
+	for try := 0; ; try++ {
+		out, err := e.client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+			TaskDefinition: aws.String(family), Include: []types.TaskDefinitionField{types.TaskDefinitionFieldTags},
+		})
+		switch {
+		case err == nil && out.TaskDefinition != nil && out.TaskDefinition.Status == types.TaskDefinitionStatusActive && tagValue(out.Tags, TagSpec) == spec:
+			return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
+		case err != nil && !isMissingTaskDefinition(err):
+			return "", fmt.Errorf("describe task definition %s: %w", family, translate(err))
+		}
+		reg, err := e.client.RegisterTaskDefinition(ctx, in)
+		if err == nil {
+			return aws.ToString(reg.TaskDefinition.TaskDefinitionArn), nil
+		}
+		// Another process is registering the same family: look again.
+		if try < 3 && isConcurrentRevision(err) {
+			select {
+			case <-time.After(time.Duration(try+1) * 300 * time.Millisecond):
+				continue
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		return "", fmt.Errorf("register task definition %s: %w", family, translate(err))
+	}
+}
+
+func (e *Executor) registerInput(r flotilla.Run) *ecs.RegisterTaskDefinitionInput {
+	compat := types.CompatibilityFargate
+	if e.Engine() == flotilla.EngineEC2 {
+		compat = types.CompatibilityEc2
+	}
+	in := &ecs.RegisterTaskDefinitionInput{
+		Family: aws.String(Family(r.DefinitionID)),
+		ContainerDefinitions: []types.ContainerDefinition{{
+			Name:      aws.String(e.cfg.ContainerName),
+			Image:     aws.String(r.Image),
+			Essential: aws.Bool(true),
+			LogConfiguration: &types.LogConfiguration{
+				LogDriver: types.LogDriverAwslogs,
+				Options: map[string]string{
+					"awslogs-group":         e.cfg.LogGroup,
+					"awslogs-region":        e.cfg.Region,
+					"awslogs-stream-prefix": e.cfg.LogStreamPrefix,
+				},
+			},
+		}},
+		// Task-level cpu and memory are required on Fargate; every run
+		// overrides them.
+		Cpu:                     aws.String(strconv.Itoa(r.CPU)),
+		Memory:                  aws.String(strconv.Itoa(r.Memory)),
+		NetworkMode:             types.NetworkModeAwsvpc,
+		RequiresCompatibilities: []types.Compatibility{compat},
+		Tags: []types.Tag{
+			{Key: aws.String(TagDefinition), Value: aws.String(r.DefinitionID)},
+			{Key: aws.String(TagRevision), Value: aws.String(strconv.Itoa(r.Revision))},
+		},
+	}
+	if e.cfg.ExecutionRoleARN != "" {
+		in.ExecutionRoleArn = aws.String(e.cfg.ExecutionRoleARN)
+	}
+	if e.cfg.TaskRoleARN != "" {
+		in.TaskRoleArn = aws.String(e.cfg.TaskRoleARN)
+	}
+	in.Tags = append(in.Tags, types.Tag{Key: aws.String(TagSpec), Value: aws.String(specOf(in))})
+	return in
+}
+
+// specOf hashes what a task definition fixes for its runs: everything but
+// the per-run overrides and the bookkeeping tags.
+func specOf(in *ecs.RegisterTaskDefinitionInput) string {
+	c := in.ContainerDefinitions[0]
+	o := c.LogConfiguration.Options
+	parts := []string{"v1", aws.ToString(in.Family), aws.ToString(c.Name), aws.ToString(c.Image),
+		o["awslogs-group"], o["awslogs-region"], o["awslogs-stream-prefix"],
+		aws.ToString(in.ExecutionRoleArn), aws.ToString(in.TaskRoleArn), string(in.NetworkMode), string(in.RequiresCompatibilities[0])}
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:16])
+}
+
+func tagValue(tags []types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
+func isMissingTaskDefinition(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && api.ErrorCode() == "ClientException" &&
+		strings.Contains(strings.ToLower(api.ErrorMessage()), "unable to describe task definition")
+}
+
+func isConcurrentRevision(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && strings.Contains(strings.ToLower(api.ErrorMessage()), "too many concurrent attempts")
+}
