@@ -1,0 +1,190 @@
+package embedded
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// DB is the embedded SQLite database: one writer connection (SQLite allows
+// one writer at a time; a single connection serialises writers without
+// SQLITE_BUSY retries) and a pool of readers (WAL lets them read while the
+// writer writes).
+type DB struct {
+	write *sql.DB
+	read  *sql.DB
+	path  string
+}
+
+// OpenDB opens (creating when missing) the database in dir and migrates it.
+func OpenDB(ctx context.Context, dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	path := filepath.Join(dir, "flotilla.db")
+	dsn := func(mode string) string {
+		q := url.Values{}
+		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+			q.Add("_pragma", p)
+		}
+		if mode != "" {
+			q.Set("mode", mode)
+		}
+		q.Set("_txlock", "immediate")
+		return "file:" + path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	db := &DB{write: w, path: path}
+	if err := db.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn("ro"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	db.read = r
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// Path is the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// migrations are applied in order; PRAGMA user_version records how many ran.
+// Never edit one that has shipped: add a new one.
+var migrations = []string{
+	`CREATE TABLE definitions (
+		id TEXT PRIMARY KEY,
+		alias TEXT NOT NULL UNIQUE,
+		group_name TEXT NOT NULL,
+		image TEXT NOT NULL,
+		revision INTEGER NOT NULL,
+		body TEXT NOT NULL
+	);
+	CREATE INDEX definitions_group ON definitions(group_name, alias);
+	CREATE TABLE definition_revisions (
+		id TEXT NOT NULL,
+		revision INTEGER NOT NULL,
+		body TEXT NOT NULL,
+		PRIMARY KEY (id, revision)
+	) WITHOUT ROWID;
+	CREATE TABLE definition_tags (
+		tag TEXT NOT NULL,
+		id TEXT NOT NULL,
+		PRIMARY KEY (tag, id)
+	) WITHOUT ROWID;
+	CREATE TABLE runs (
+		id TEXT PRIMARY KEY,
+		cluster TEXT NOT NULL,
+		status TEXT NOT NULL,
+		definition_id TEXT NOT NULL,
+		owner TEXT NOT NULL,
+		schedule_id TEXT NOT NULL,
+		queued_at INTEGER NOT NULL,
+		idempotency_key TEXT NOT NULL,
+		body TEXT NOT NULL
+	);
+	CREATE UNIQUE INDEX runs_idempotency ON runs(owner, idempotency_key) WHERE idempotency_key <> '';
+	CREATE INDEX runs_status ON runs(status, id);
+	CREATE INDEX runs_cluster_status ON runs(cluster, status, id);
+	CREATE INDEX runs_definition_status ON runs(definition_id, status, id);
+	CREATE INDEX runs_owner ON runs(owner, id);
+	CREATE INDEX runs_schedule ON runs(schedule_id, id) WHERE schedule_id <> '';
+	CREATE INDEX runs_queued_at ON runs(queued_at);
+	CREATE TABLE run_tags (
+		tag TEXT NOT NULL,
+		run_id TEXT NOT NULL,
+		PRIMARY KEY (tag, run_id)
+	) WITHOUT ROWID;
+	CREATE TABLE run_events (
+		seq INTEGER PRIMARY KEY AUTOINCREMENT,
+		run_id TEXT NOT NULL,
+		body TEXT NOT NULL
+	);
+	CREATE INDEX run_events_run ON run_events(run_id, seq);
+	CREATE TABLE slots (
+		cluster TEXT NOT NULL,
+		owner TEXT NOT NULL,
+		used INTEGER NOT NULL CHECK (used >= 0),
+		PRIMARY KEY (cluster, owner)
+	) WITHOUT ROWID;
+	CREATE TABLE queue_messages (
+		seq INTEGER PRIMARY KEY AUTOINCREMENT,
+		cluster TEXT NOT NULL,
+		group_id TEXT NOT NULL,
+		body TEXT NOT NULL,
+		visible_at INTEGER NOT NULL,
+		receipt TEXT NOT NULL,
+		receive_count INTEGER NOT NULL
+	);
+	CREATE INDEX queue_messages_cluster ON queue_messages(cluster, seq);
+	CREATE TABLE queue_dedup (
+		cluster TEXT NOT NULL,
+		dedup_id TEXT NOT NULL,
+		sent_at INTEGER NOT NULL,
+		PRIMARY KEY (cluster, dedup_id)
+	) WITHOUT ROWID;`,
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("migrate: database %s is at schema version %d, newer than this flotilla (%d)", db.path, version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migrate: step %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations))); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return tx.Commit()
+}
+
+// isUniqueViolation reports a UNIQUE or PRIMARY KEY constraint failure.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+func notFound(what, ref string) error {
+	return fmt.Errorf("%s %s: %w", what, ref, flotilla.ErrNotFound)
+}
+
+// likeEscape escapes s for a LIKE pattern with ESCAPE '\'.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
