@@ -138,6 +138,7 @@ var migrations = []string{
 		receive_count INTEGER NOT NULL
 	);
 	CREATE INDEX queue_messages_cluster ON queue_messages(cluster, seq);
+	CREATE INDEX queue_messages_group ON queue_messages(cluster, group_id, seq);
 	CREATE TABLE queue_dedup (
 		cluster TEXT NOT NULL,
 		dedup_id TEXT NOT NULL,
