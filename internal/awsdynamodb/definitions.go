@@ -87,24 +87,25 @@ func (s *Store) UpdateDefinition(ctx context.Context, d flotilla.Definition) (fl
 	if prev.Revision != d.Revision-1 {
 		return flotilla.Definition{}, fmt.Errorf("update definition %s: revision %d is stored, not %d: %w", d.ID, prev.Revision, d.Revision-1, flotilla.ErrConflict)
 	}
-	names := map[string]string{"#r": aRevision, "#d": aDefRefID}
-	isPrev := map[string]types.AttributeValue{":r": nv(int64(prev.Revision))}
-	ofDef := map[string]types.AttributeValue{":d": sv(d.ID)}
+	notExists := aws.String("attribute_not_exists(" + attrPK + ")")
+	ofDef := aws.String("#d = :d")
+	ofDefNames := map[string]string{"#d": aDefRefID}
+	ofDefValues := map[string]types.AttributeValue{":d": sv(d.ID)}
 	actions := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: s.table, Item: definitionItem(defIDPrefix+d.ID, defCurSK, d),
-			ConditionExpression: aws.String("#r = :r"), ExpressionAttributeNames: map[string]string{"#r": aRevision}, ExpressionAttributeValues: isPrev}},
-		{Put: &types.Put{TableName: s.table, Item: withKey(definitionItem("", "", d), defRevKey(d.ID, d.Revision)),
-			ConditionExpression: aws.String("attribute_not_exists(" + attrPK + ")")}},
+			ConditionExpression:       aws.String("#r = :r"),
+			ExpressionAttributeNames:  map[string]string{"#r": aRevision},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":r": nv(int64(prev.Revision))}}},
+		{Put: &types.Put{TableName: s.table, Item: withKey(definitionItem("", "", d), defRevKey(d.ID, d.Revision)), ConditionExpression: notExists}},
 	}
 	if d.Alias == prev.Alias {
 		actions = append(actions, types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: definitionItem(defAliasPK, d.Alias, d),
-			ConditionExpression: aws.String("#d = :d"), ExpressionAttributeNames: map[string]string{"#d": names["#d"]}, ExpressionAttributeValues: ofDef}})
+			ConditionExpression: ofDef, ExpressionAttributeNames: ofDefNames, ExpressionAttributeValues: ofDefValues}})
 	} else {
 		actions = append(actions,
 			types.TransactWriteItem{Delete: &types.Delete{TableName: s.table, Key: defAliasKey(prev.Alias),
-				ConditionExpression: aws.String("#d = :d"), ExpressionAttributeNames: map[string]string{"#d": names["#d"]}, ExpressionAttributeValues: ofDef}},
-			types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: definitionItem(defAliasPK, d.Alias, d),
-				ConditionExpression: aws.String("attribute_not_exists(" + attrPK + ")")}})
+				ConditionExpression: ofDef, ExpressionAttributeNames: ofDefNames, ExpressionAttributeValues: ofDefValues}},
+			types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: definitionItem(defAliasPK, d.Alias, d), ConditionExpression: notExists}})
 	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
 	if reasons := cancelReasons(err); failedAt(reasons, 3) {

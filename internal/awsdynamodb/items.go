@@ -394,8 +394,8 @@ func decodeEvent(runID, s string) (flotilla.RunEvent, error) {
 type update struct {
 	sets, removes, adds []string
 	conds               []string // ANDed into the ConditionExpression
-	names         map[string]string
-	values        map[string]types.AttributeValue
+	names               map[string]string
+	values              map[string]types.AttributeValue
 }
 
 func newUpdate() *update {

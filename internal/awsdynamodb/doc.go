@@ -1,0 +1,124 @@
+// Package awsdynamodb is the flotilla.Store on one DynamoDB table, billed on
+// demand. Its design follows one rule: a run's life is written in as few
+// units as the guarantees allow, because DynamoDB writes are about half of
+// the control plane's cost (reference/aws-and-peers.md §A.8).
+//
+// # Table
+//
+// Partition key pk (S), sort key sk (S), and two global secondary indexes,
+// gsi1 (gsi1pk, gsi1sk) and gsi2 (gsi2pk, gsi2sk), both projecting KEYS_ONLY:
+// an index entry is written only when an item enters or leaves the index or
+// its index keys change, never on a status change.
+//
+//	item                  pk               sk               gsi1pk / gsi1sk                 gsi2pk / gsi2sk
+//	run                   RUN              <run id>         Q#<cluster> / <queued ns>#<id>  D#<definition id> / <run id>
+//	                                                        (only while QUEUED)
+//	idempotency key       I#<n>:<owner>#<key> I             -                               -
+//	cluster slot counters CL#<cluster>     C                -                               -
+//	definition by alias   DEF              <alias>          -                               -
+//	definition by id      D#<id>           D                -                               -
+//	definition revision   D#<id>           V#<000042>       -                               -
+//
+// <n> is the owner's length, so no owner and key pair can collide with
+// another. Run ids are "run_" + a ULID made at queue time, so sk order is
+// queue-time order.
+//
+// All runs share the partition RUN. A partition takes 1,000 write units a
+// second; ECS starts at most 20 tasks a second per account and Region
+// (RunTask's own limit), and a run costs 13 units on the table, so the
+// partition is not the bottleneck. Should it become one, the fix is a
+// few shards (RUN#<ulid mod n>) merged on read.
+//
+// # Items and sizes
+//
+// Attribute names are one to three letters (st status, cl cluster, ow owner,
+// qa queued_at, as attempts, ev events, …; see items.go), times are Unix
+// nanoseconds, and empty values are left out, because a write is billed on
+// the size of the whole item, 1 unit per KB. The life story is kept in the
+// run item itself, as a list of compact strings
+// "<ns>|<source>|<from>|<to>|<attempt>|<reason>" appended by the same
+// UpdateItem that changes the status, instead of an item per event. The
+// suite's run (one env variable, one tag) with a Fargate task ARN measures
+// 443 B when queued and 687 B when it has ended with four events
+// (TestRunLifecycleCost); a run
+// crosses 1 KB only with a large env or command, and then each of its
+// writes costs 2 units.
+//
+// The slot counters of a cluster live in one item: "used" (slots held) and
+// "o:<owner>" per owner holding slots, so a per-owner cap costs no extra
+// item. ClusterUsage removes owners' counters that fell to zero, to keep it
+// small.
+//
+// # Access patterns
+//
+//	CreateRun              PutItem (attribute_not_exists); with an idempotency key,
+//	                       TransactWriteItems {Put key, Put run}; a failed key condition
+//	                       reads the key item and returns its run (created=false)
+//	GetRun                 GetItem RUN/<id>, strongly consistent
+//	TransitionRun          GetItem, then Transition.Check and Apply, then one conditional
+//	                       write on the version read: UpdateItem SET of the changed attributes,
+//	                       the version and list_append of the event, REMOVE of vanished ones
+//	                       (the gsi1 keys when the run leaves QUEUED). When SlotDelta ≠ 0
+//	                       (admission, the end of a run holding a slot, a re-queue) the same
+//	                       update and the counter item's ADD form one TransactWriteItems, the
+//	                       counter conditioned on max_running and the owner's cap.
+//	                       Cancellation reasons say which failed: the run's (re-read, re-check:
+//	                       ErrConflict when it moved) or the counter's (ErrNoCapacity, as a
+//	                       CapacityError naming the wait reason).
+//	ListRunEvents          GetItem with ProjectionExpression ev
+//	ListRuns               newest first, sk descending, bounded by since/until (as run-id
+//	                       bounds with an hour's slack) and the token; the other filters
+//	                       apply after the read, and reading continues until the page is
+//	                       full or the range ends. With a definition: Query gsi2
+//	                       D#<definition>, then BatchGetItem; otherwise Query pk RUN.
+//	                       status, cluster, owner, tag and schedule filter the base Query.
+//	ListQueued             Query gsi1 Q#<cluster> ascending, then BatchGetItem (consistent);
+//	                       runs no longer QUEUED (the index lags ~1 s) are skipped
+//	QueuedAhead            Query gsi1 Q#<cluster>, gsi1sk < the run's, Select COUNT
+//	ClusterUsage           Query gsi1 Select COUNT + GetItem CL#<cluster>
+//	CreateDefinition       TransactWriteItems {Put alias (not exists), Put by-id, Put V#1}
+//	GetDefinition          GetItem by id (D#<id>/D) or by alias (DEF/<alias>)
+//	GetDefinitionRevision  GetDefinition, then GetItem D#<id>/V#<n>
+//	UpdateDefinition       TransactWriteItems {Put by-id (revision = n-1), Put V#n,
+//	                       Put alias, or Delete old alias + Put new alias (not exists)}
+//	DeleteDefinition       TransactWriteItems {Delete by-id, Delete alias}, then
+//	                       BatchWriteItem deletes of the revisions; runs stay
+//	ListDefinitions        Query pk DEF (alias order), filters after the read
+//
+// Tokens are the last item's sort key, base64url-encoded: a page continues
+// exactly after it however many items the filters dropped.
+//
+// # Write units of one run, launch to SUCCEEDED
+//
+//	create with idempotency key   TransactWriteItems, 2 items × 2      4   + gsi1 put, gsi2 put   2
+//	admit QUEUED→PENDING          TransactWriteItems, run + counter × 2 4   + gsi1 delete          1
+//	PENDING→RUNNING (+ task id)   UpdateItem                           1
+//	RUNNING→SUCCEEDED             TransactWriteItems, run + counter × 2 4
+//	                                                                  ---                        ---
+//	                                                                   13                          3  = 16
+//
+// 13 without an idempotency key (a plain PutItem). Transactions are used only
+// where SlotDelta ≠ 0 and for the idempotency key, as required; those three
+// two-item transactions alone cost 12 units, so with them the goal of 12 per
+// run cannot be met; see the package's tests and the report for the options.
+// Reads: one strongly consistent GetItem per transition (1 read unit each).
+// A run that records its task id in a separate PENDING→PENDING write, or
+// gets a PENDING engine event, costs 1 more unit per such write.
+//
+// # Errors
+//
+// translate maps SDK errors once: a failed condition (ConditionalCheckFailed,
+// or a cancelled transaction) is ErrConflict, throttling after the SDK's
+// retries is ErrThrottled; a missing item is ErrNotFound. Where a
+// transaction can fail for different reasons, its CancellationReasons index
+// tells which action failed.
+//
+// # Emulators
+//
+// minidyn v0.8.2 ignores REMOVE of top-level attributes in UpdateItem;
+// Options.PutOnRemove makes the writes that remove attributes conditional
+// Puts of the whole item instead (the same units in DynamoDB). It also
+// reports TableStatus "" and no ConsumedCapacity, so CreateTable accepts an
+// empty status and TestRunLifecycleCost computes the units from DynamoDB's
+// billing rules applied to the table before and after each step.
+package awsdynamodb

@@ -1,0 +1,71 @@
+package awsdynamodb
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/flotillatest"
+)
+
+// The write of each hot-path transition, as DynamoDB receives it (the
+// minidyn tests run with PutOnRemove, so this is where the UpdateItem form
+// is pinned): only the changed attributes are SET, the queue-index keys are
+// REMOVEd when a run leaves QUEUED, and the second index is never touched.
+func TestTransitionWrites(t *testing.T) {
+	r := flotillatest.NewRun("default", "alice", 0)
+	stored := runItem(r)
+	stored[aVersion] = nv(1)
+	stored[aEvents] = &types.AttributeValueMemberL{Value: []types.AttributeValue{sv("x")}}
+	at := flotillatest.Epoch
+	code := 0
+	cases := []struct {
+		name         string
+		t            flotilla.Transition
+		sets, remove []string
+	}{
+		{"admit", flotilla.Transition{From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusPending, At: at, Reason: "starting"},
+			[]string{aEvents, aReason, aStatus, aVersion}, []string{attrGSI1PK, attrGSI1SK}},
+		{"running", flotilla.Transition{From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusRunning, At: at, TaskID: "task"},
+			[]string{aAttempts, aEvents, aStartedAt, aStatus, aVersion}, []string{aReason}},
+		{"succeeded", flotilla.Transition{From: []flotilla.RunStatus{flotilla.StatusRunning}, To: flotilla.StatusSucceeded, At: at,
+			Reason: "exit code 0", ReasonCode: flotilla.ReasonSucceeded, ExitCode: &code},
+			[]string{aAttempts, aCode, aEvents, aExitCode, aFinished, aReason, aStatus, aVersion}, nil},
+	}
+	s := &Store{table: new("t")}
+	for _, c := range cases {
+		cur := decodeRun(stored)
+		c.t.RunID = r.ID
+		if err := c.t.Check(cur); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		next, ev := c.t.Apply(cur)
+		w := s.runWrite(stored, next, ev)
+		if w.put != nil {
+			t.Fatalf("%s: a Put without PutOnRemove", c.name)
+		}
+		expr := w.u.expression()
+		var sets, removes []string
+		for _, part := range w.u.sets {
+			sets = append(sets, w.names[strings.Fields(part)[0]])
+		}
+		for _, n := range w.u.removes {
+			removes = append(removes, w.names[n])
+		}
+		slices.Sort(sets)
+		slices.Sort(removes)
+		slices.Sort(c.sets)
+		if !slices.Equal(sets, c.sets) || !slices.Equal(removes, c.remove) {
+			t.Errorf("%s: %q sets %v removes %v, want %v and %v", c.name, expr, sets, removes, c.sets, c.remove)
+		}
+		if w.cond != "#ver = :ver" || w.values[":ver"].(*types.AttributeValueMemberN).Value != "1" {
+			t.Errorf("%s: condition %q %v, want the version read", c.name, w.cond, w.values[":ver"])
+		}
+		stored = runItem(next)
+		stored[aVersion] = nv(1)
+		stored[aEvents] = &types.AttributeValueMemberL{}
+	}
+}
