@@ -74,3 +74,15 @@ func TestQueueVisibilityAndRestart(t *testing.T) {
 		t.Fatalf("depth after delete = %d", n)
 	}
 }
+
+func localHarness(t *testing.T) flotillatest.ExecutorHarness {
+	dir := t.TempDir()
+	events := make(chan flotilla.TaskEvent, 100)
+	ex := embedded.NewExecutor(dir, false, func(ev flotilla.TaskEvent) { events <- ev }, nil)
+	ex.StopGrace = 2 * time.Second
+	t.Cleanup(ex.Close)
+	return flotillatest.ExecutorHarness{Executor: ex, Logs: embedded.NewLogReader(dir), Events: events}
+}
+
+func TestExecutor(t *testing.T)  { flotillatest.TestExecutor(t, localHarness) }
+func TestLogReader(t *testing.T) { flotillatest.TestLogReader(t, localHarness) }

@@ -24,6 +24,9 @@ const (
 	StopCodeSpotInterruption         = "SpotInterruption"
 	StopCodeTerminationNotice        = "TerminationNotice"
 	StopCodeServiceSchedulerInit     = "ServiceSchedulerInitiated"
+	// StopCodeLost is Flotilla's own: the engine lost the task (the local
+	// server died under it, or ECS forgot it before its end was seen).
+	StopCodeLost = "Lost"
 )
 
 // TaskEvent is an engine's report of a task's state: an EventBridge ECS
@@ -71,6 +74,8 @@ func DecideOutcome(r Run, ev TaskEvent) Outcome {
 	}
 	reason := firstNonEmpty(ev.ContainerReason, ev.StoppedReason)
 	switch {
+	case ev.StopCode == StopCodeLost:
+		return Outcome{To: StatusFailed, Code: ReasonLost, Reason: firstNonEmpty(reason, "the engine lost the task")}
 	case ev.OOM || strings.HasPrefix(ev.ContainerReason, "OutOfMemoryError") || strings.HasPrefix(ev.StoppedReason, "OutOfMemoryError"):
 		return Outcome{To: StatusFailed, Code: ReasonOutOfMemory, ExitCode: ev.ExitCode,
 			Reason: fmt.Sprintf("out of memory (limit %d MiB)", r.Memory)}

@@ -1,0 +1,459 @@
+package embedded
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+)
+
+// Executor runs each run attempt on this machine: as a host process under
+// `sh -c` with the run's env in its own working directory, or, when a Docker
+// engine answers, as a container from the run's image with its cpu and
+// memory limits. Output (stdout and stderr) goes, line by line with
+// timestamps, to the run's log file. Task events go to OnEvent.
+//
+// Start is idempotent per run attempt, across restarts too: the attempt's
+// working directory is created with an exclusive mkdir before anything is
+// started, so a second Start (or one after a crash) finds it and never
+// starts the attempt again.
+type Executor struct {
+	dir     string
+	docker  bool
+	onEvent func(flotilla.TaskEvent)
+	log     *slog.Logger
+	// StopGrace is how long a stopped task gets between SIGTERM and SIGKILL.
+	StopGrace time.Duration
+	// StartFunc, when set, observes every process actually started (tests
+	// count them to prove nothing starts twice).
+	StartFunc func(runID string, attempt int)
+
+	mu    sync.Mutex
+	tasks map[string]*task
+	wg    sync.WaitGroup
+
+	// Events are delivered in order by one goroutine, never under mu, so
+	// OnEvent may call back into the executor.
+	outMu   sync.Mutex
+	out     []flotilla.TaskEvent
+	outWake chan struct{}
+	outDone chan struct{}
+}
+
+type task struct {
+	id        string
+	runID     string
+	attempt   int
+	cluster   string
+	cmd       *exec.Cmd
+	state     flotilla.TaskState
+	exitCode  *int
+	stopCode  string
+	reason    string
+	stopping  bool
+	done      chan struct{}
+	container string
+}
+
+var _ flotilla.Executor = (*Executor)(nil)
+
+// NewExecutor returns an executor keeping its files under dir. With docker
+// true, runs are containers (the caller checks that `docker info` works).
+func NewExecutor(dir string, docker bool, onEvent func(flotilla.TaskEvent), log *slog.Logger) *Executor {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Executor{dir: dir, docker: docker, onEvent: onEvent, log: log, StopGrace: 10 * time.Second, tasks: map[string]*task{},
+		outWake: make(chan struct{}, 1), outDone: make(chan struct{})}
+	go e.deliver()
+	return e
+}
+
+func (e *Executor) deliver() {
+	defer close(e.outDone)
+	for range e.outWake {
+		for {
+			e.outMu.Lock()
+			batch := e.out
+			e.out = nil
+			e.outMu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			for _, ev := range batch {
+				if e.onEvent != nil {
+					e.onEvent(ev)
+				}
+			}
+		}
+	}
+}
+
+// DockerAvailable reports whether a Docker engine answers `docker info`.
+func DockerAvailable(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return exec.CommandContext(ctx, "docker", "info").Run() == nil
+}
+
+func taskKey(runID string, attempt int) string { return runID + "#" + strconv.Itoa(attempt) }
+
+func (e *Executor) workDir(runID string, attempt int) string {
+	return filepath.Join(e.dir, "work", runID, strconv.Itoa(attempt))
+}
+
+// LogPath is where a run's output is written.
+func LogPath(dir, runID string) string { return filepath.Join(dir, "logs", runID+".log") }
+
+func (e *Executor) engine() string {
+	if e.docker {
+		return flotilla.EngineDocker
+	}
+	return flotilla.EngineLocal
+}
+
+// Start implements flotilla.Executor.
+func (e *Executor) Start(ctx context.Context, r flotilla.Run) (flotilla.Task, error) {
+	key := taskKey(r.ID, r.Attempt)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t, ok := e.tasks[key]; ok {
+		return flotilla.Task{ID: t.id, Engine: e.engine()}, nil
+	}
+	wd := e.workDir(r.ID, r.Attempt)
+	if err := os.MkdirAll(filepath.Dir(wd), 0o755); err != nil {
+		return flotilla.Task{}, fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	if err := os.Mkdir(wd, 0o755); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			// Started by an earlier life of this server: never again.
+			id, _ := os.ReadFile(filepath.Join(wd, ".task"))
+			return flotilla.Task{ID: strings.TrimSpace(string(id)), Engine: e.engine()}, nil
+		}
+		return flotilla.Task{}, fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	id := "local-" + strings.TrimPrefix(r.ID, "run_") + "-" + strconv.Itoa(r.Attempt)
+	if err := os.WriteFile(filepath.Join(wd, ".task"), []byte(id+"\n"), 0o644); err != nil {
+		return flotilla.Task{}, fmt.Errorf("start run %s: %w", r.ID, err)
+	}
+	t := &task{id: id, runID: r.ID, attempt: r.Attempt, cluster: r.Cluster, state: flotilla.TaskPending, done: make(chan struct{})}
+	e.tasks[key] = t
+	if err := e.launch(r, t, wd); err != nil {
+		// The attempt could not start; its end is reported like any other.
+		t.stopCode = flotilla.StopCodeTaskFailedToStart
+		t.reason = err.Error()
+		t.state = flotilla.TaskStopped
+		close(t.done)
+		e.writeExit(wd, t)
+		e.emit(t)
+		return flotilla.Task{ID: id, Engine: e.engine()}, nil
+	}
+	return flotilla.Task{ID: id, Engine: e.engine()}, nil
+}
+
+func (e *Executor) launch(r flotilla.Run, t *task, wd string) error {
+	logPath := LogPath(e.dir, r.ID)
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	env := []string{
+		"FLOTILLA_RUN_ID=" + r.ID,
+		"FLOTILLA_ATTEMPT=" + strconv.Itoa(r.Attempt),
+		"FLOTILLA_DEFINITION=" + r.Alias,
+	}
+	for k, v := range r.Env {
+		env = append(env, k+"="+v)
+	}
+	var cmd *exec.Cmd
+	if e.docker {
+		t.container = "flotilla-" + strings.ToLower(strings.TrimPrefix(r.ID, "run_")) + "-" + strconv.Itoa(r.Attempt)
+		cmd = exec.Command("docker", DockerArgs(r, t.container, env)...)
+		cmd.Env = os.Environ()
+	} else {
+		cmd = exec.Command("/bin/sh", "-c", r.Command)
+		cmd.Env = append(baseEnv(), env...)
+	}
+	cmd.Dir = wd
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		logFile.Close()
+		return err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		logFile.Close()
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return err
+	}
+	t.cmd = cmd
+	t.state = flotilla.TaskRunning
+	os.WriteFile(filepath.Join(wd, ".pgid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	if e.StartFunc != nil {
+		e.StartFunc(r.ID, r.Attempt)
+	}
+	e.emit(t)
+	w := &lineWriter{f: logFile}
+	var copies sync.WaitGroup
+	for _, rd := range []io.Reader{stdout, stderr} {
+		copies.Add(1)
+		go func() { defer copies.Done(); w.copyLines(rd) }()
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		copies.Wait() // every line is in the file before the end is reported
+		err := cmd.Wait()
+		logFile.Close()
+		e.finish(t, wd, err)
+	}()
+	return nil
+}
+
+// baseEnv is what a host-process job inherits: enough to find programs,
+// nothing of the server's own configuration.
+func baseEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "USER", "LANG", "TZ", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// DockerArgs builds the `docker run` arguments for a run attempt.
+func DockerArgs(r flotilla.Run, name string, env []string) []string {
+	args := []string{"run", "--rm", "--name", name,
+		"--cpus", strconv.FormatFloat(float64(r.CPU)/1024, 'f', 3, 64),
+		"--memory", strconv.Itoa(r.Memory) + "m",
+		"--label", "flotilla.run_id=" + r.ID}
+	if r.GPU > 0 {
+		args = append(args, "--gpus", strconv.Itoa(r.GPU))
+	}
+	for _, kv := range env {
+		args = append(args, "-e", kv)
+	}
+	return append(args, "--entrypoint", "sh", r.Image, "-c", r.Command)
+}
+
+func (e *Executor) finish(t *task, wd string, waitErr error) {
+	e.mu.Lock()
+	code := -1
+	if t.cmd.ProcessState != nil {
+		ws, _ := t.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		switch {
+		case ws.Exited():
+			code = ws.ExitStatus()
+		case ws.Signaled():
+			code = 128 + int(ws.Signal())
+		}
+	}
+	if code >= 0 {
+		t.exitCode = &code
+	}
+	switch {
+	case t.stopping:
+		t.stopCode = flotilla.StopCodeUserInitiated
+		t.reason = "stopped on request"
+	case t.exitCode == nil:
+		t.stopCode = flotilla.StopCodeTaskFailedToStart
+		t.reason = fmt.Sprint(waitErr)
+	default:
+		t.stopCode = flotilla.StopCodeEssentialContainerExited
+	}
+	t.state = flotilla.TaskStopped
+	e.writeExit(wd, t)
+	close(t.done)
+	e.mu.Unlock()
+	e.emit(t)
+}
+
+// writeExit records the end on disk, so a restarted server can tell an
+// attempt that finished from one it lost.
+func (e *Executor) writeExit(wd string, t *task) {
+	line := t.stopCode + "\n" + t.reason + "\n"
+	if t.exitCode != nil {
+		line = strconv.Itoa(*t.exitCode) + "\n" + line
+	} else {
+		line = "-\n" + line
+	}
+	os.WriteFile(filepath.Join(wd, ".exit"), []byte(line), 0o644)
+}
+
+func (e *Executor) emit(t *task) {
+	e.outMu.Lock()
+	e.out = append(e.out, e.event(t))
+	e.outMu.Unlock()
+	select {
+	case e.outWake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Executor) event(t *task) flotilla.TaskEvent {
+	ev := flotilla.TaskEvent{RunID: t.runID, Attempt: t.attempt, TaskID: t.id, Cluster: t.cluster, State: t.state,
+		At: time.Now().UTC(), StopCode: t.stopCode, StoppedReason: t.reason}
+	if t.exitCode != nil {
+		c := *t.exitCode
+		ev.ExitCode = &c
+	}
+	return ev
+}
+
+// Stop implements flotilla.Executor: SIGTERM to the task's process group,
+// SIGKILL after StopGrace.
+func (e *Executor) Stop(ctx context.Context, r flotilla.Run) error {
+	e.mu.Lock()
+	t, ok := e.tasks[taskKey(r.ID, r.Attempt)]
+	if !ok || t.state == flotilla.TaskStopped || t.cmd == nil {
+		e.mu.Unlock()
+		if ok {
+			return nil
+		}
+		return fmt.Errorf("stop run %s: no task for attempt %d: %w", r.ID, r.Attempt, flotilla.ErrNotFound)
+	}
+	t.stopping = true
+	pid := t.cmd.Process.Pid
+	container := t.container
+	e.mu.Unlock()
+	if container != "" {
+		exec.Command("docker", "stop", "-t", strconv.Itoa(int(e.StopGrace.Seconds())), container).Run()
+		return nil
+	}
+	syscall.Kill(-pid, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-t.done:
+		case <-time.After(e.StopGrace):
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}()
+	return nil
+}
+
+// Describe implements flotilla.Executor. An attempt started by an earlier
+// life of this server is reported from its files: its recorded end, or lost
+// (its leftover processes are killed).
+func (e *Executor) Describe(ctx context.Context, r flotilla.Run) (flotilla.TaskEvent, error) {
+	e.mu.Lock()
+	t, ok := e.tasks[taskKey(r.ID, r.Attempt)]
+	if ok {
+		ev := e.event(t)
+		e.mu.Unlock()
+		return ev, nil
+	}
+	e.mu.Unlock()
+	wd := e.workDir(r.ID, r.Attempt)
+	idb, err := os.ReadFile(filepath.Join(wd, ".task"))
+	if err != nil {
+		return flotilla.TaskEvent{}, fmt.Errorf("describe run %s attempt %d: %w", r.ID, r.Attempt, flotilla.ErrNotFound)
+	}
+	ev := flotilla.TaskEvent{RunID: r.ID, Attempt: r.Attempt, TaskID: strings.TrimSpace(string(idb)), Cluster: r.Cluster,
+		State: flotilla.TaskStopped, At: time.Now().UTC()}
+	if b, err := os.ReadFile(filepath.Join(wd, ".exit")); err == nil {
+		parts := strings.SplitN(string(b), "\n", 3)
+		if n, err := strconv.Atoi(parts[0]); err == nil {
+			ev.ExitCode = &n
+		}
+		if len(parts) > 1 {
+			ev.StopCode = parts[1]
+		}
+		if len(parts) > 2 {
+			ev.StoppedReason = strings.TrimSpace(parts[2])
+		}
+		return ev, nil
+	}
+	killLeftovers(wd, r.ID)
+	ev.StopCode = flotilla.StopCodeLost
+	ev.StoppedReason = "the server stopped while the run was running; its process was lost"
+	return ev, nil
+}
+
+// killLeftovers kills the process group an earlier server life started for
+// the attempt, if it still runs and is still that run's (pids get reused).
+func killLeftovers(wd, runID string) {
+	b, err := os.ReadFile(filepath.Join(wd, ".pgid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil || !strings.Contains(string(environ), "FLOTILLA_RUN_ID="+runID+"\x00") {
+		return
+	}
+	syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+// Close stops every running task and waits for their ends to be reported.
+func (e *Executor) Close() {
+	e.mu.Lock()
+	for _, t := range e.tasks {
+		if t.state != flotilla.TaskStopped && t.cmd != nil {
+			t.stopping = true
+			syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	close(e.outWake)
+	<-e.outDone
+}
+
+// lineWriter writes whole timestamped lines to the log file; the two
+// streams' lines never interleave mid-line.
+type lineWriter struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// maxLine splits absurdly long lines so one line cannot exhaust memory.
+const maxLine = 256 << 10
+
+func (w *lineWriter) copyLines(r io.Reader) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		buf = append(buf, chunk...)
+		if err == bufio.ErrBufferFull && len(buf) < maxLine {
+			continue
+		}
+		if len(buf) > 0 {
+			w.write(strings.TrimRight(string(buf), "\r\n"))
+			buf = buf[:0]
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
+
+func (w *lineWriter) write(line string) {
+	rec := time.Now().UTC().Format(time.RFC3339Nano) + "\t" + line + "\n"
+	w.mu.Lock()
+	w.f.WriteString(rec)
+	w.mu.Unlock()
+}

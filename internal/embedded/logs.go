@@ -1,0 +1,150 @@
+package embedded
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+)
+
+// LogReader reads the log files the Executor writes. A token is the byte
+// offset after the last line returned.
+type LogReader struct {
+	dir string
+}
+
+var _ flotilla.LogReader = (*LogReader)(nil)
+
+// NewLogReader reads logs under dir (the executor's dir).
+func NewLogReader(dir string) *LogReader { return &LogReader{dir: dir} }
+
+const (
+	defaultLogLimit = 1000
+	maxLogLimit     = 10000
+)
+
+// ReadLogs implements flotilla.LogReader.
+func (l *LogReader) ReadLogs(ctx context.Context, r flotilla.Run, q flotilla.LogQuery) (flotilla.LogPage, error) {
+	offset, err := decodeLogToken(q.Token)
+	if err != nil {
+		return flotilla.LogPage{}, err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = defaultLogLimit
+	}
+	limit = min(limit, maxLogLimit)
+	f, err := os.Open(LogPath(l.dir, r.ID))
+	if errors.Is(err, os.ErrNotExist) {
+		return flotilla.LogPage{Events: []flotilla.LogEvent{}, NextToken: encodeLogToken(offset), End: true}, nil
+	}
+	if err != nil {
+		return flotilla.LogPage{}, fmt.Errorf("read logs of run %s: %w", r.ID, err)
+	}
+	defer f.Close()
+	if q.Token == "" && q.Tail > 0 {
+		return tail(f, q, limit)
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return flotilla.LogPage{}, fmt.Errorf("read logs of run %s: %w", r.ID, err)
+	}
+	page := flotilla.LogPage{Events: []flotilla.LogEvent{}}
+	br := bufio.NewReaderSize(f, 64<<10)
+	for len(page.Events) < limit {
+		if err := ctx.Err(); err != nil {
+			return flotilla.LogPage{}, err
+		}
+		line, err := br.ReadString('\n')
+		if err != nil {
+			// A partial last line is still being written: leave it for later.
+			page.End = true
+			break
+		}
+		offset += int64(len(line))
+		if ev, ok := parseLogLine(line); ok && matchesQuery(q, ev) {
+			page.Events = append(page.Events, ev)
+		}
+	}
+	if !page.End {
+		if _, err := br.Peek(1); err != nil {
+			page.End = true
+		}
+	}
+	page.NextToken = encodeLogToken(offset)
+	return page, nil
+}
+
+// tail returns the last q.Tail matching lines and a token at the end.
+func tail(f *os.File, q flotilla.LogQuery, limit int) (flotilla.LogPage, error) {
+	n := min(q.Tail, limit)
+	ring := make([]flotilla.LogEvent, 0, n)
+	var offset int64
+	br := bufio.NewReaderSize(f, 64<<10)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			break
+		}
+		offset += int64(len(line))
+		ev, ok := parseLogLine(line)
+		if !ok || !matchesQuery(q, ev) {
+			continue
+		}
+		if len(ring) == n {
+			copy(ring, ring[1:])
+			ring = ring[:n-1]
+		}
+		ring = append(ring, ev)
+	}
+	return flotilla.LogPage{Events: ring, NextToken: encodeLogToken(offset), End: true}, nil
+}
+
+func matchesQuery(q flotilla.LogQuery, ev flotilla.LogEvent) bool {
+	if !q.Since.IsZero() && ev.Timestamp.Before(q.Since) {
+		return false
+	}
+	if !q.Until.IsZero() && !ev.Timestamp.Before(q.Until) {
+		return false
+	}
+	return q.Search == "" || strings.Contains(ev.Message, q.Search)
+}
+
+func parseLogLine(line string) (flotilla.LogEvent, bool) {
+	line = strings.TrimSuffix(line, "\n")
+	ts, msg, ok := strings.Cut(line, "\t")
+	if !ok {
+		return flotilla.LogEvent{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return flotilla.LogEvent{}, false
+	}
+	return flotilla.LogEvent{Timestamp: t, Message: msg}, true
+}
+
+func encodeLogToken(offset int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("f1:" + strconv.FormatInt(offset, 10)))
+}
+
+func decodeLogToken(tok string) (int64, error) {
+	if tok == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err == nil {
+		if s, ok := strings.CutPrefix(string(b), "f1:"); ok {
+			if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+				return n, nil
+			}
+		}
+	}
+	return 0, flotilla.Invalid("next_token", "is not a log token this server made")
+}
