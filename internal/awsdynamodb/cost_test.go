@@ -166,11 +166,13 @@ type stepReport struct {
 }
 
 // Without measure it only runs the steps (for the benchmark).
-func lifecycle(t testing.TB, b bundle, cluster string, offset time.Duration, ownerCap int, measure bool) []stepReport {
+func lifecycle(t testing.TB, b bundle, cluster string, offset time.Duration, ownerCap int, withKey, measure bool) []stepReport {
 	t.Helper()
 	ctx := context.Background()
 	r := flotillatest.NewRun(cluster, "alice@example.com", offset)
-	r.IdempotencyKey = "launch-" + r.ID
+	if withKey {
+		r.IdempotencyKey = "launch-" + r.ID
+	}
 	r.TimeoutSeconds = 3600
 	est := 0.0012
 	r.EstimatedCostUSD = &est
@@ -179,7 +181,7 @@ func lifecycle(t testing.TB, b bundle, cluster string, offset time.Duration, own
 		name string
 		do   func() error
 	}{
-		{"create (with idempotency key)", func() error { _, _, err := b.store.CreateRun(ctx, r); return err }},
+		{"create", func() error { _, _, err := b.store.CreateRun(ctx, r); return err }},
 		{"admit QUEUED→PENDING", func() error {
 			_, err := b.store.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusPending,
 				At: at.Add(time.Second), Source: flotilla.SourceDispatcher, Reason: "starting", MaxRunning: 10, MaxRunningPerOwner: ownerCap})
@@ -225,10 +227,25 @@ func lifecycle(t testing.TB, b bundle, cluster string, offset time.Duration, own
 //
 //	go test -run TestRunLifecycleCost -v ./internal/awsdynamodb/
 func TestRunLifecycleCost(t *testing.T) {
-	for _, ownerCap := range []int{0, 2} {
-		t.Run(fmt.Sprintf("owner_cap_%d", ownerCap), func(t *testing.T) {
+	cases := []struct {
+		withKey  bool
+		ownerCap int
+		want     int
+		txns     int
+	}{
+		// 4 (create: run + key, transactional) + 2 index puts, 4 (admit:
+		// run + counter, transactional) + 1 queue-index delete, 1
+		// (running), 4 (end: run + counter, transactional).
+		{withKey: true, ownerCap: 0, want: 16, txns: 3},
+		// The owner's counter is in the cluster's counter item: no more.
+		{withKey: true, ownerCap: 2, want: 16, txns: 3},
+		// Without a key, create is one PutItem: 1 + 2 index puts.
+		{withKey: false, ownerCap: 0, want: 13, txns: 2},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("key_%v_owner_cap_%d", c.withKey, c.ownerCap), func(t *testing.T) {
 			b := setup(t)
-			steps := lifecycle(t, b, "default", 0, ownerCap, true)
+			steps := lifecycle(t, b, "default", 0, c.ownerCap, c.withKey, true)
 			total, indexTxn, maxSize := 0, 0, 0
 			requests := map[string]int{}
 			for _, s := range steps {
@@ -244,17 +261,14 @@ func TestRunLifecycleCost(t *testing.T) {
 			t.Logf("aws_requests_per_run %v", requests)
 			t.Logf("dynamodb_wcu_per_run %d (%d if index writes inside transactions are doubled); largest run item %d B",
 				total, total+indexTxn, maxSize)
-			// The budget: 4 (create: run + key, transactional) + 2 index
-			// puts, 4 (admit: run + counter, transactional) + 1 queue-index
-			// delete, 1 (running), 4 (end: run + counter, transactional).
-			if want := 16; total > want {
-				t.Errorf("dynamodb_wcu_per_run = %d, want at most %d", total, want)
+			if total > c.want {
+				t.Errorf("dynamodb_wcu_per_run = %d, want at most %d", total, c.want)
 			}
 			if maxSize >= 1024 {
 				t.Errorf("the run item grew to %d B: every write of it now costs 2 units", maxSize)
 			}
-			if n := requests["DynamoDB.TransactWriteItems"]; n != 3 {
-				t.Errorf("%d transactions, want 3 (create with key, admit, end)", n)
+			if n := requests["DynamoDB.TransactWriteItems"]; n != c.txns {
+				t.Errorf("%d transactions, want %d (create with a key, admit, end)", n, c.txns)
 			}
 		})
 	}
@@ -268,7 +282,7 @@ func BenchmarkRunLifecycle(b *testing.B) {
 	bb := setup(b)
 	b.ResetTimer()
 	for i := range b.N {
-		lifecycle(b, bb, "default", time.Duration(i)*time.Millisecond, 0, false)
+		lifecycle(b, bb, "default", time.Duration(i)*time.Millisecond, 0, true, false)
 	}
 	b.StopTimer()
 	reqs := 0

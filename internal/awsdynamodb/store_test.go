@@ -35,6 +35,11 @@ var tables atomic.Int64
 // and creates a fresh table.
 func setup(t testing.TB) bundle {
 	t.Helper()
+	return setupWith(t, awsdynamodb.Options{PutOnRemove: true})
+}
+
+func setupWith(t testing.TB, opts awsdynamodb.Options) bundle {
+	t.Helper()
 	srv := httptest.NewServer(miniserver.NewServer())
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
@@ -56,7 +61,7 @@ func setup(t testing.TB) bundle {
 		t.Fatalf("CreateTable: %v", err)
 	}
 	counter.Reset()
-	return bundle{store: awsdynamodb.New(db, name, awsdynamodb.Options{PutOnRemove: true}), db: db, raw: client(nil), table: name, counter: counter}
+	return bundle{store: awsdynamodb.New(db, name, opts), db: db, raw: client(nil), table: name, counter: counter}
 }
 
 func TestStore(t *testing.T) {
@@ -152,5 +157,50 @@ func TestBadToken(t *testing.T) {
 	}
 	if _, err := b.store.ListDefinitions(ctx, flotilla.DefinitionFilter{NextToken: "cjpydW5fMQ"}); !errors.Is(err, flotilla.ErrInvalid) {
 		t.Errorf("ListDefinitions with a runs token = %v, want ErrInvalid", err)
+	}
+}
+
+// TestUpdateItemForm sends the UpdateItem form of every kind of transition
+// (the one DynamoDB gets, without PutOnRemove) to minidyn, which checks each
+// expression's syntax and that every name and value is used. minidyn does
+// not apply REMOVE, so only what does not depend on it is checked.
+func TestUpdateItemForm(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, awsdynamodb.Options{})
+	ctx := context.Background()
+	r := flotillatest.NewRun("default", "alice", 0)
+	r.IdempotencyKey = "k"
+	if _, _, err := b.store.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	at := flotillatest.Epoch
+	code := 1
+	steps := []flotilla.Transition{
+		{From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusQueued, At: at, WaitReason: flotilla.WaitNoFreeSlot, Reason: "waiting"},
+		{From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusPending, At: at, Reason: "starting", MaxRunning: 2, MaxRunningPerOwner: 1},
+		{From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusRunning, At: at, TaskID: "t1"},
+		{From: []flotilla.RunStatus{flotilla.StatusRunning}, To: flotilla.StatusRunning, At: at, Event: true,
+			StopRequest: &flotilla.StopRequest{By: "alice", Code: flotilla.ReasonStopped, At: at}},
+		{From: []flotilla.RunStatus{flotilla.StatusRunning}, To: flotilla.StatusQueued, NewAttempt: true, At: at, Reason: "retrying"},
+		{From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusPending, At: at, MaxRunning: 2},
+		{From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusFailed, At: at, ExitCode: &code, ReasonCode: flotilla.ReasonExitCode},
+	}
+	for i, tr := range steps {
+		tr.RunID = r.ID
+		got, err := b.store.TransitionRun(ctx, tr)
+		if err != nil {
+			t.Fatalf("step %d (%v→%s): %v", i, tr.From, tr.To, err)
+		}
+		read, err := b.store.GetRun(ctx, r.ID)
+		if err != nil || read.Status != got.Status || read.Attempt != got.Attempt || len(read.Attempts) != len(got.Attempts) {
+			t.Fatalf("step %d: stored %+v, %v; want %s attempt %d", i, read, err, got.Status, got.Attempt)
+		}
+	}
+	evs, err := b.store.ListRunEvents(ctx, r.ID)
+	if err != nil || len(evs) != 7 {
+		t.Fatalf("events = %d, %v; want 7", len(evs), err)
+	}
+	if u, err := b.store.ClusterUsage(ctx, "default"); err != nil || u.Running != 0 {
+		t.Fatalf("usage = %+v, %v; want the slot back", u, err)
 	}
 }

@@ -107,6 +107,7 @@ var migrations = []string{
 	CREATE UNIQUE INDEX runs_idempotency ON runs(owner, idempotency_key) WHERE idempotency_key <> '';
 	CREATE INDEX runs_status ON runs(status, id);
 	CREATE INDEX runs_cluster_status ON runs(cluster, status, id);
+	CREATE INDEX runs_cluster_status_owner ON runs(cluster, status, owner, id);
 	CREATE INDEX runs_definition_status ON runs(definition_id, status, id);
 	CREATE INDEX runs_owner ON runs(owner, id);
 	CREATE INDEX runs_schedule ON runs(schedule_id, id) WHERE schedule_id <> '';

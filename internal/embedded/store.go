@@ -472,6 +472,14 @@ func (s *Store) ListQueued(ctx context.Context, cluster string, limit int) ([]fl
 	return page.Items, err
 }
 
+// OldestQueuedPerOwner implements flotilla.Store.
+func (s *Store) OldestQueuedPerOwner(ctx context.Context, cluster string, limit int) ([]flotilla.Run, error) {
+	page, err := s.queryRuns(ctx, fmt.Sprintf(`SELECT id, body FROM runs WHERE id IN (
+		SELECT min(id) FROM runs WHERE cluster=? AND status='QUEUED' GROUP BY owner) ORDER BY id LIMIT %d`, max(limit, 1)),
+		[]any{cluster}, 0)
+	return page.Items, err
+}
+
 // QueuedAhead implements flotilla.Store.
 func (s *Store) QueuedAhead(ctx context.Context, r flotilla.Run) (int, error) {
 	var n int

@@ -67,6 +67,11 @@ type Store interface {
 
 	// ListQueued returns a cluster's QUEUED runs, oldest first.
 	ListQueued(ctx context.Context, cluster string, limit int) ([]Run, error)
+	// OldestQueuedPerOwner returns, for each owner with QUEUED runs in the
+	// cluster, that owner's oldest QUEUED run; oldest first, at most limit.
+	// Admission takes turns between owners with it, so one owner's burst
+	// cannot starve the others.
+	OldestQueuedPerOwner(ctx context.Context, cluster string, limit int) ([]Run, error)
 	// QueuedAhead counts the cluster's QUEUED runs queued before r.
 	QueuedAhead(ctx context.Context, r Run) (int, error)
 	// ClusterUsage reports a cluster's queued runs and held slots.

@@ -576,6 +576,23 @@ func testQueueOrder(t *testing.T, s flotilla.Store) {
 	if want := []string{runs[0].ID, runs[2].ID, runs[3].ID}; !slices.Equal(got, want) {
 		t.Fatalf("ListQueued = %v, want %v", got, want)
 	}
+	// One head per owner: bob's single run is not hidden behind alice's.
+	bob := mustCreateRun(t, s, NewRun("default", "bob", 20*time.Second))
+	carol := mustCreateRun(t, s, NewRun("default", "carol", 15*time.Second))
+	heads, err := s.OldestQueuedPerOwner(ctx, "default", 10)
+	if err != nil {
+		t.Fatalf("OldestQueuedPerOwner: %v", err)
+	}
+	got = nil
+	for _, r := range heads {
+		got = append(got, r.ID)
+	}
+	if want := []string{runs[0].ID, carol.ID, bob.ID}; !slices.Equal(got, want) {
+		t.Fatalf("OldestQueuedPerOwner = %v, want %v", got, want)
+	}
+	if heads, _ := s.OldestQueuedPerOwner(ctx, "default", 1); len(heads) != 1 || heads[0].ID != runs[0].ID {
+		t.Fatalf("OldestQueuedPerOwner(limit 1) = %v", heads)
+	}
 	for i, want := range map[int]int{0: 0, 2: 1, 3: 2, 4: 3} {
 		n, err := s.QueuedAhead(ctx, runs[i])
 		if err != nil || n != want {
