@@ -1,0 +1,114 @@
+package main
+
+// This file is the one place that says what each Lambda function is and may
+// touch. stack.go turns these lists into grants; the tests read them back
+// from the synthesized template.
+
+// ecsAction is an ECS permission the stack knows how to scope.
+type ecsAction string
+
+const (
+	ecsRunTask       ecsAction = "ecs:RunTask"       // only Flotilla task definitions, only managed clusters
+	ecsStopTask      ecsAction = "ecs:StopTask"      // only tasks in managed clusters
+	ecsDescribeTasks ecsAction = "ecs:DescribeTasks" // only tasks in managed clusters
+)
+
+// access is the least-privilege grant set of one function.
+type access struct {
+	TableReadWrite  bool        // the Flotilla table and its indexes
+	ConsumeQueue    bool        // the dispatcher's event source mapping on every cluster queue
+	SendToQueues    bool        // SendMessage to every cluster queue (launch, retries, re-admission)
+	ReadJobLogs     bool        // read the job log group (run logs over the API)
+	ECS             []ecsAction // scoped as documented on each action
+	TaskDefinitions bool        // RegisterTaskDefinition/DescribeTaskDefinition (resource "*": ECS has no resource-level scope for them) + PassRole of the task roles
+	ManageSchedules bool        // EventBridge Scheduler schedules in the flotilla group + PassRole of the scheduler role
+}
+
+// function is one Lambda function built to build/lambdas/<Name>/bootstrap.
+type function struct {
+	Name           string // also the directory under the lambdas dir
+	ID             string // construct id
+	Description    string
+	MemoryMiB      float64
+	TimeoutSeconds float64
+	Access         access
+}
+
+// functions lists every Flotilla Lambda and its grants.
+var functions = []function{
+	{
+		Name: "api", ID: "ApiFunction", Description: "Flotilla REST API (HTTP API payload v2)",
+		MemoryMiB: 512, TimeoutSeconds: 29, // HTTP API integrations time out at 30 s
+		Access: access{
+			TableReadWrite: true, SendToQueues: true, ReadJobLogs: true,
+			ECS:             []ecsAction{ecsStopTask, ecsDescribeTasks},
+			ManageSchedules: true,
+		},
+	},
+	{
+		Name: "dispatcher", ID: "DispatcherFunction", Description: "Flotilla dispatcher: cluster queue -> ECS RunTask when capacity exists",
+		MemoryMiB: 256, TimeoutSeconds: 60,
+		Access: access{
+			TableReadWrite: true, ConsumeQueue: true, SendToQueues: true,
+			ECS:             []ecsAction{ecsRunTask, ecsStopTask, ecsDescribeTasks},
+			TaskDefinitions: true,
+		},
+	},
+	{
+		Name: "events", ID: "EventsFunction", Description: "Flotilla ECS task state events -> run status",
+		MemoryMiB: 256, TimeoutSeconds: 30,
+		Access: access{
+			TableReadWrite: true, SendToQueues: true,
+			ECS: []ecsAction{ecsDescribeTasks},
+		},
+	},
+	{
+		Name: "sweep", ID: "SweepFunction", Description: "Flotilla sweep: timeouts, lost events, re-admission (every minute)",
+		MemoryMiB: 256, TimeoutSeconds: 55, // shorter than the 1-minute period
+		Access: access{
+			TableReadWrite: true, SendToQueues: true,
+			ECS: []ecsAction{ecsStopTask, ecsDescribeTasks},
+		},
+	},
+	{
+		Name: "scheduler", ID: "SchedulerFunction", Description: "Flotilla schedule target: EventBridge Scheduler -> launch a run",
+		MemoryMiB: 256, TimeoutSeconds: 30,
+		Access: access{
+			TableReadWrite: true, SendToQueues: true,
+		},
+	},
+}
+
+// Environment variable names the Lambdas read (the lead's contract).
+const (
+	envTableName          = "FLOTILLA_TABLE_NAME"
+	envClusters           = "FLOTILLA_CLUSTERS"
+	envLogGroup           = "FLOTILLA_LOG_GROUP"
+	envTaskExecRoleARN    = "FLOTILLA_TASK_EXECUTION_ROLE_ARN"
+	envTaskRoleARN        = "FLOTILLA_TASK_ROLE_ARN"
+	envScheduleGroup      = "FLOTILLA_SCHEDULE_GROUP"
+	envSchedulerTargetARN = "FLOTILLA_SCHEDULER_TARGET_ARN"
+	envSchedulerRoleARN   = "FLOTILLA_SCHEDULER_ROLE_ARN"
+)
+
+// Table keys. The adapter owns the item layout; add an index here.
+const (
+	tablePartitionKey = "pk"
+	tableSortKey      = "sk"
+)
+
+type gsi struct{ Name, PartitionKey, SortKey string }
+
+var tableIndexes = []gsi{
+	{Name: "gsi1", PartitionKey: "gsi1pk", SortKey: "gsi1sk"},
+	{Name: "gsi2", PartitionKey: "gsi2pk", SortKey: "gsi2sk"},
+}
+
+// Fixed names and prefixes shared with the application code.
+const (
+	scheduleGroupName    = "flotilla"  // EventBridge Scheduler group for every Flotilla schedule
+	taskDefinitionFamily = "flotilla-" // prefix of every task definition family the dispatcher registers
+	runIDPrefix          = "run_"      // ECS startedBy of every Flotilla task
+	secretsPrefix        = "flotilla/" // SSM parameters and Secrets Manager secrets jobs may reference
+	healthPath           = "/v1/health"
+)

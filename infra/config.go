@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Context keys read from cdk.json (or `cdk synth -c key=value`). Tests pass
+// the same keys in AppProps.Context.
+const (
+	ctxClusters         = "flotilla:clusters"           // JSON array of ClusterConfig
+	ctxLambdasDir       = "flotilla:lambdas_dir"        // dir holding <fn>/bootstrap; relative to the repo root
+	ctxWebDist          = "flotilla:web_dist"           // the built UI; relative to the repo root
+	ctxLogRetentionDays = "flotilla:log_retention_days" // job log group retention
+	ctxAuthDomainPrefix = "flotilla:auth_domain_prefix" // Cognito hosted UI domain prefix
+	ctxCLICallbackURLs  = "flotilla:cli_callback_urls"  // loopback redirect URIs for `flotilla login`
+	ctxRetainData       = "flotilla:retain_data"        // keep table, user pool and job logs on destroy
+)
+
+// ClusterConfig is one entry of the "flotilla:clusters" context list.
+// Without ClusterARN the stack creates a Fargate ECS cluster in its own VPC.
+type ClusterConfig struct {
+	Name       string `json:"name"`
+	MaxRunning int    `json:"max_running"`
+	LaunchType string `json:"launch_type"`
+
+	// An existing ECS cluster. Subnets are then required, and either
+	// SecurityGroups or VpcID (a security group with egress only is made there).
+	ClusterARN     string   `json:"cluster_arn,omitempty"`
+	VpcID          string   `json:"vpc_id,omitempty"`
+	Subnets        []string `json:"subnets,omitempty"`
+	SecurityGroups []string `json:"security_groups,omitempty"`
+	AssignPublicIP *bool    `json:"assign_public_ip,omitempty"`
+}
+
+// Existing reports whether the cluster is managed outside this stack.
+func (c ClusterConfig) Existing() bool { return c.ClusterARN != "" }
+
+var (
+	clusterNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	clusterARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$`)
+)
+
+var launchTypes = map[string]bool{"FARGATE": true, "FARGATE_SPOT": true, "EC2": true}
+
+// ECSClusterName returns the name part of an existing cluster's ARN.
+func (c ClusterConfig) ECSClusterName() string {
+	m := clusterARNRE.FindStringSubmatch(c.ClusterARN)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// ParseClusters decodes and validates the "flotilla:clusters" context value.
+// The value is a JSON array when it comes from cdk.json and a string when it
+// comes from `-c flotilla:clusters='[...]'`; both are accepted.
+func ParseClusters(v any) ([]ClusterConfig, error) {
+	if v == nil {
+		return nil, fmt.Errorf("context %q is missing: list at least one cluster, e.g. [{\"name\":\"default\",\"max_running\":10,\"launch_type\":\"FARGATE\"}]", ctxClusters)
+	}
+	var raw []byte
+	if s, ok := v.(string); ok {
+		raw = []byte(s)
+	} else {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("context %q: %w", ctxClusters, err)
+		}
+		raw = b
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	var cs []ClusterConfig
+	if err := dec.Decode(&cs); err != nil {
+		return nil, fmt.Errorf("context %q: %w", ctxClusters, err)
+	}
+	if len(cs) == 0 {
+		return nil, fmt.Errorf("context %q: list at least one cluster", ctxClusters)
+	}
+	seen := map[string]bool{}
+	for i := range cs {
+		c := &cs[i]
+		where := fmt.Sprintf("context %q[%d]", ctxClusters, i)
+		if !clusterNameRE.MatchString(c.Name) {
+			return nil, fmt.Errorf("%s: name %q must be 1-32 of a-z, 0-9 and -", where, c.Name)
+		}
+		if seen[c.Name] {
+			return nil, fmt.Errorf("%s: name %q is listed twice", where, c.Name)
+		}
+		seen[c.Name] = true
+		if c.MaxRunning < 1 {
+			return nil, fmt.Errorf("%s (%s): max_running must be at least 1", where, c.Name)
+		}
+		if c.LaunchType == "" {
+			c.LaunchType = "FARGATE"
+		}
+		if !launchTypes[c.LaunchType] {
+			return nil, fmt.Errorf("%s (%s): launch_type %q must be FARGATE, FARGATE_SPOT or EC2", where, c.Name, c.LaunchType)
+		}
+		if !c.Existing() {
+			if c.LaunchType == "EC2" {
+				return nil, fmt.Errorf("%s (%s): launch_type EC2 needs an existing cluster (cluster_arn): the stack creates Fargate clusters only", where, c.Name)
+			}
+			if c.VpcID != "" || len(c.Subnets) > 0 || len(c.SecurityGroups) > 0 {
+				return nil, fmt.Errorf("%s (%s): vpc_id, subnets and security_groups apply only with cluster_arn", where, c.Name)
+			}
+			continue
+		}
+		if c.ECSClusterName() == "" {
+			return nil, fmt.Errorf("%s (%s): cluster_arn %q is not an ECS cluster ARN (arn:aws:ecs:<region>:<account>:cluster/<name>)", where, c.Name, c.ClusterARN)
+		}
+		if len(c.Subnets) == 0 {
+			return nil, fmt.Errorf("%s (%s): an existing cluster needs subnets for its tasks", where, c.Name)
+		}
+		if len(c.SecurityGroups) == 0 && c.VpcID == "" {
+			return nil, fmt.Errorf("%s (%s): an existing cluster needs security_groups, or vpc_id to create one in", where, c.Name)
+		}
+	}
+	return cs, nil
+}
+
+// ClusterEnv is one element of FLOTILLA_CLUSTERS, the JSON the Lambdas read.
+// Values may hold CDK tokens; Stack.ToJsonString resolves them.
+type ClusterEnv struct {
+	Name           string   `json:"name"`
+	MaxRunning     int      `json:"max_running"`
+	QueueURL       string   `json:"queue_url"`
+	ECSCluster     string   `json:"ecs_cluster"`
+	LaunchType     string   `json:"launch_type"`
+	Subnets        []string `json:"subnets"`
+	SecurityGroups []string `json:"security_groups"`
+	AssignPublicIP bool     `json:"assign_public_ip"`
+}

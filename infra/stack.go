@@ -1,0 +1,589 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfrontorigins"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3deployment"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// StackProps configures the Flotilla stack. PropsFromContext fills it from
+// cdk.json context; tests may fill it directly.
+type StackProps struct {
+	awscdk.StackProps
+	Clusters         []ClusterConfig
+	LambdasDir       string // holds <fn>/bootstrap for every entry of functions
+	WebDist          string // the built UI; a placeholder page is deployed when it is missing
+	LogRetention     awslogs.RetentionDays
+	AuthDomainPrefix string   // Cognito hosted UI prefix; "" means flotilla-<account id>
+	CLICallbackURLs  []string // loopback redirect URIs of `flotilla login`
+	RetainData       bool     // keep the table, user pool and log groups when the stack is deleted
+}
+
+// Stack exposes what tests and outputs need.
+type Stack struct {
+	awscdk.Stack
+	Table     awsdynamodb.Table
+	Functions map[string]awslambda.Function
+	Queues    map[string]awssqs.Queue
+}
+
+// clusterResources is one configured cluster after synthesis.
+type clusterResources struct {
+	cfg            ClusterConfig
+	arn            string
+	name           string // ECS cluster name (may be a token)
+	subnets        []string
+	securityGroups []string
+	assignPublicIP bool
+	queue          awssqs.Queue
+	ecs            awsecs.Cluster // nil for an existing cluster
+}
+
+// NewStack builds the whole Flotilla deployment.
+func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
+	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
+	s := &Stack{Stack: stack, Functions: map[string]awslambda.Function{}, Queues: map[string]awssqs.Queue{}}
+
+	dataRemoval := awscdk.RemovalPolicy_DESTROY
+	if props.RetainData {
+		dataRemoval = awscdk.RemovalPolicy_RETAIN
+	}
+	partition, region, account := *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID()
+	arn := func(service, resource string) string {
+		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", partition, service, region, account, resource)
+	}
+
+	// --- Table -------------------------------------------------------------
+	s.Table = awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(tablePartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(tableSortKey), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		RemovalPolicy: dataRemoval,
+	})
+	for _, ix := range tableIndexes {
+		s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+			IndexName:      jsii.String(ix.Name),
+			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ix.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
+			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ix.SortKey), Type: awsdynamodb.AttributeType_STRING},
+			ProjectionType: awsdynamodb.ProjectionType_ALL,
+		})
+	}
+
+	// --- Job logs and task roles -------------------------------------------
+	jobLogs := awslogs.NewLogGroup(stack, jsii.String("JobLogs"), &awslogs.LogGroupProps{
+		Retention:     props.LogRetention,
+		RemovalPolicy: dataRemoval,
+	})
+	execRole := awsiam.NewRole(stack, jsii.String("TaskExecutionRole"), &awsiam.RoleProps{
+		AssumedBy:   ecsTasksPrincipal(),
+		Description: jsii.String("ECS task execution role of Flotilla jobs: pull images, write job logs, read flotilla/ secrets"),
+	})
+	jobLogs.GrantWrite(execRole)
+	execRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("EcrAuth"),
+		Actions:   jsii.Strings("ecr:GetAuthorizationToken"),
+		Resources: jsii.Strings("*"),
+	}))
+	execRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("EcrPull"),
+		Actions:   jsii.Strings("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"),
+		Resources: jsii.Strings(arn("ecr", "repository/*")),
+	}))
+	execRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:     jsii.String("JobSecrets"),
+		Actions: jsii.Strings("ssm:GetParameters", "secretsmanager:GetSecretValue"),
+		Resources: jsii.Strings(
+			arn("ssm", "parameter/"+secretsPrefix+"*"),
+			arn("secretsmanager", "secret:"+secretsPrefix+"*"),
+		),
+	}))
+	taskRole := awsiam.NewRole(stack, jsii.String("TaskRole"), &awsiam.RoleProps{
+		AssumedBy:   ecsTasksPrincipal(),
+		Description: jsii.String("Default role of Flotilla job containers; attach what your jobs need"),
+	})
+
+	// --- Clusters and their queues -----------------------------------------
+	var vpc awsec2.Vpc
+	var taskSG awsec2.SecurityGroup
+	clusters := make([]*clusterResources, 0, len(props.Clusters))
+	for _, c := range props.Clusters {
+		cr := &clusterResources{cfg: c}
+		cid := "-" + c.Name // construct ids may hold the name as is
+		if c.Existing() {
+			cr.arn, cr.name, cr.subnets = c.ClusterARN, c.ECSClusterName(), c.Subnets
+			cr.securityGroups = c.SecurityGroups
+			if len(cr.securityGroups) == 0 {
+				sg := awsec2.NewCfnSecurityGroup(stack, jsii.String("TaskSecurityGroup"+cid), &awsec2.CfnSecurityGroupProps{
+					GroupDescription: jsii.String("Flotilla jobs on cluster " + c.Name + ": egress only"),
+					VpcId:            jsii.String(c.VpcID),
+					SecurityGroupEgress: []interface{}{&awsec2.CfnSecurityGroup_EgressProperty{
+						IpProtocol: jsii.String("-1"), CidrIp: jsii.String("0.0.0.0/0"), Description: jsii.String("image pulls and job egress"),
+					}},
+				})
+				cr.securityGroups = []string{*sg.AttrGroupId()}
+			}
+			cr.assignPublicIP = c.AssignPublicIP != nil && *c.AssignPublicIP
+		} else {
+			if vpc == nil {
+				vpc = awsec2.NewVpc(stack, jsii.String("Vpc"), &awsec2.VpcProps{
+					MaxAzs:      jsii.Number(2),
+					NatGateways: jsii.Number(0),
+					SubnetConfiguration: &[]*awsec2.SubnetConfiguration{{
+						Name: jsii.String("public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(24),
+					}},
+				})
+				taskSG = awsec2.NewSecurityGroup(stack, jsii.String("TaskSecurityGroup"), &awsec2.SecurityGroupProps{
+					Vpc:              vpc,
+					Description:      jsii.String("Flotilla jobs: egress only, no ingress"),
+					AllowAllOutbound: jsii.Bool(true),
+				})
+			}
+			cluster := awsecs.NewCluster(stack, jsii.String("Cluster"+cid), &awsecs.ClusterProps{
+				Vpc:                            vpc,
+				EnableFargateCapacityProviders: jsii.Bool(true),
+			})
+			cr.ecs, cr.arn, cr.name = cluster, *cluster.ClusterArn(), *cluster.ClusterName()
+			for _, sn := range *vpc.PublicSubnets() {
+				cr.subnets = append(cr.subnets, *sn.SubnetId())
+			}
+			cr.securityGroups = []string{*taskSG.SecurityGroupId()}
+			cr.assignPublicIP = c.AssignPublicIP == nil || *c.AssignPublicIP // no NAT: tasks need a public IP to pull images
+		}
+
+		dlq := awssqs.NewQueue(stack, jsii.String("DeadLetterQueue"+cid), &awssqs.QueueProps{
+			Fifo:            jsii.Bool(true),
+			RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+			EnforceSSL:      jsii.Bool(true),
+			Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		})
+		cr.queue = awssqs.NewQueue(stack, jsii.String("Queue"+cid), &awssqs.QueueProps{
+			Fifo:              jsii.Bool(true),
+			RetentionPeriod:   awscdk.Duration_Days(jsii.Number(14)),
+			VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * functionByName("dispatcher").TimeoutSeconds)),
+			EnforceSSL:        jsii.Bool(true),
+			Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+			DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(5)},
+		})
+		s.Queues[c.Name] = cr.queue
+		clusters = append(clusters, cr)
+	}
+
+	clusterEnv := make([]ClusterEnv, 0, len(clusters))
+	for _, cr := range clusters {
+		clusterEnv = append(clusterEnv, ClusterEnv{
+			Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning, QueueURL: *cr.queue.QueueUrl(),
+			ECSCluster: cr.arn, LaunchType: cr.cfg.LaunchType,
+			Subnets: cr.subnets, SecurityGroups: cr.securityGroups, AssignPublicIP: cr.assignPublicIP,
+		})
+	}
+
+	// --- Schedules -----------------------------------------------------------
+	scheduleGroup := awsscheduler.NewScheduleGroup(stack, jsii.String("ScheduleGroup"), &awsscheduler.ScheduleGroupProps{
+		ScheduleGroupName: jsii.String(scheduleGroupName),
+	})
+	schedulerRole := awsiam.NewRole(stack, jsii.String("SchedulerRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewPrincipalWithConditions(awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil), &map[string]interface{}{
+			"StringEquals": map[string]interface{}{"aws:SourceAccount": account},
+			"ArnEquals":    map[string]interface{}{"aws:SourceArn": *scheduleGroup.ScheduleGroupArn()},
+		}),
+		Description: jsii.String("Assumed by EventBridge Scheduler for Flotilla schedules: may invoke the scheduler function only"),
+	})
+
+	// --- Functions -----------------------------------------------------------
+	common := map[string]*string{
+		envTableName:        s.Table.TableName(),
+		envClusters:         stack.ToJsonString(clusterEnv, nil),
+		envLogGroup:         jobLogs.LogGroupName(),
+		envTaskExecRoleARN:  execRole.RoleArn(),
+		envTaskRoleARN:      taskRole.RoleArn(),
+		envScheduleGroup:    scheduleGroup.ScheduleGroupName(),
+		envSchedulerRoleARN: schedulerRole.RoleArn(),
+	}
+	// The scheduler function is created first so the others can name it
+	// (it cannot carry its own ARN: that would be a circular reference).
+	order := []string{"scheduler", "api", "dispatcher", "events", "sweep"}
+	for _, name := range order {
+		f := functionByName(name)
+		env := map[string]*string{}
+		for k, v := range common {
+			env[k] = v
+		}
+		if sf, ok := s.Functions["scheduler"]; ok {
+			env[envSchedulerTargetARN] = sf.FunctionArn()
+		}
+		fnLogs := awslogs.NewLogGroup(stack, jsii.String(f.ID+"Logs"), &awslogs.LogGroupProps{
+			Retention:     props.LogRetention,
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		})
+		// An own role instead of AWSLambdaBasicExecutionRole: logs go to
+		// this function's log group only.
+		role := awsiam.NewRole(stack, jsii.String(f.ID+"Role"), &awsiam.RoleProps{
+			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+			Description: jsii.String("Flotilla " + f.Name + " function"),
+		})
+		fnLogs.GrantWrite(role)
+		fn := awslambda.NewFunction(stack, jsii.String(f.ID), &awslambda.FunctionProps{
+			Role:         role,
+			Description:  jsii.String(f.Description),
+			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture: awslambda.Architecture_ARM_64(),
+			Handler:      jsii.String("bootstrap"),
+			Code:         awslambda.Code_FromAsset(jsii.String(filepath.Join(props.LambdasDir, f.Name)), nil),
+			MemorySize:   jsii.Number(f.MemoryMiB),
+			Timeout:      awscdk.Duration_Seconds(jsii.Number(f.TimeoutSeconds)),
+			Environment:  &env,
+			LogGroup:     fnLogs,
+		})
+		s.Functions[name] = fn
+		grant(stack, fn, f.Access, grantTargets{
+			arn: arn, table: s.Table, clusters: clusters, jobLogs: jobLogs,
+			execRole: execRole, taskRole: taskRole, schedulerRole: schedulerRole,
+		})
+	}
+	schedulerRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("InvokeSchedulerFunction"),
+		Actions:   jsii.Strings("lambda:InvokeFunction"),
+		Resources: &[]*string{s.Functions["scheduler"].FunctionArn()},
+	}))
+
+	// --- Engine events and the sweep -----------------------------------------
+	clusterARNs := make([]interface{}, 0, len(clusters))
+	for _, cr := range clusters {
+		clusterARNs = append(clusterARNs, cr.arn)
+	}
+	awsevents.NewRule(stack, jsii.String("TaskStateRule"), &awsevents.RuleProps{
+		Description: jsii.String("ECS task state changes of Flotilla runs -> events function"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings("aws.ecs"),
+			DetailType: jsii.Strings("ECS Task State Change"),
+			Detail: &map[string]interface{}{
+				"startedBy":  []interface{}{map[string]interface{}{"prefix": runIDPrefix}},
+				"clusterArn": clusterARNs,
+			},
+		},
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["events"], nil)},
+	})
+	awsevents.NewRule(stack, jsii.String("SweepRule"), &awsevents.RuleProps{
+		Description: jsii.String("Runs the Flotilla sweep every minute"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["sweep"], nil)},
+	})
+
+	// --- UI bucket and distribution ------------------------------------------
+	uiBucket := awss3.NewBucket(stack, jsii.String("UiBucket"), &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_DESTROY,
+		AutoDeleteObjects: jsii.Bool(true),
+	})
+	origin := awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(uiBucket, nil)
+	spaFallback := func(status float64) *awscloudfront.ErrorResponse {
+		return &awscloudfront.ErrorResponse{
+			HttpStatus: jsii.Number(status), ResponseHttpStatus: jsii.Number(200),
+			ResponsePagePath: jsii.String("/index.html"), Ttl: awscdk.Duration_Seconds(jsii.Number(0)),
+		}
+	}
+	distribution := awscloudfront.NewDistribution(stack, jsii.String("UiDistribution"), &awscloudfront.DistributionProps{
+		Comment:           jsii.String("Flotilla web UI"),
+		DefaultRootObject: jsii.String("index.html"),
+		PriceClass:        awscloudfront.PriceClass_PRICE_CLASS_100,
+		DefaultBehavior: &awscloudfront.BehaviorOptions{
+			Origin:               origin,
+			ViewerProtocolPolicy: awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
+			CachePolicy:          awscloudfront.CachePolicy_CACHING_OPTIMIZED(),
+		},
+		AdditionalBehaviors: &map[string]*awscloudfront.BehaviorOptions{
+			"/config.json": {
+				Origin:               origin,
+				ViewerProtocolPolicy: awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
+				CachePolicy:          awscloudfront.CachePolicy_CACHING_DISABLED(),
+			},
+		},
+		ErrorResponses: &[]*awscloudfront.ErrorResponse{spaFallback(403), spaFallback(404)},
+	})
+	uiURL := "https://" + *distribution.DistributionDomainName()
+
+	// --- Sign-in -------------------------------------------------------------
+	userPool := awscognito.NewUserPool(stack, jsii.String("UserPool"), &awscognito.UserPoolProps{
+		SelfSignUpEnabled: jsii.Bool(false), // an admin invites users
+		SignInAliases:     &awscognito.SignInAliases{Email: jsii.Bool(true)},
+		AutoVerify:        &awscognito.AutoVerifiedAttrs{Email: jsii.Bool(true)},
+		AccountRecovery:   awscognito.AccountRecovery_EMAIL_ONLY,
+		Mfa:               awscognito.Mfa_OPTIONAL,
+		MfaSecondFactor:   &awscognito.MfaSecondFactor{Otp: jsii.Bool(true), Sms: jsii.Bool(false)},
+		PasswordPolicy: &awscognito.PasswordPolicy{
+			MinLength: jsii.Number(12), RequireLowercase: jsii.Bool(true), RequireUppercase: jsii.Bool(true),
+			RequireDigits: jsii.Bool(true), RequireSymbols: jsii.Bool(true),
+		},
+		RemovalPolicy: dataRemoval,
+	})
+	domainPrefix := props.AuthDomainPrefix
+	if domainPrefix == "" {
+		domainPrefix = "flotilla-" + account
+	}
+	userPoolDomain := userPool.AddDomain(jsii.String("Domain"), &awscognito.UserPoolDomainOptions{
+		CognitoDomain: &awscognito.CognitoDomainOptions{DomainPrefix: jsii.String(domainPrefix)},
+	})
+	scopes := []awscognito.OAuthScope{awscognito.OAuthScope_OPENID(), awscognito.OAuthScope_EMAIL(), awscognito.OAuthScope_PROFILE()}
+	callbacks := append([]string{uiURL + "/"}, props.CLICallbackURLs...)
+	client := userPool.AddClient(jsii.String("Client"), &awscognito.UserPoolClientOptions{
+		GenerateSecret:             jsii.Bool(false), // public client: the UI and the CLI use code + PKCE
+		PreventUserExistenceErrors: jsii.Bool(true),
+		OAuth: &awscognito.OAuthSettings{
+			Flows:        &awscognito.OAuthFlows{AuthorizationCodeGrant: jsii.Bool(true)},
+			Scopes:       &scopes,
+			CallbackUrls: jsii.Strings(callbacks...),
+			LogoutUrls:   jsii.Strings(uiURL + "/"),
+		},
+		SupportedIdentityProviders: &[]awscognito.UserPoolClientIdentityProvider{awscognito.UserPoolClientIdentityProvider_COGNITO()},
+	})
+
+	// --- HTTP API --------------------------------------------------------------
+	integration := awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("ApiIntegration"), s.Functions["api"], nil)
+	authorizer := awsapigatewayv2authorizers.NewHttpUserPoolAuthorizer(jsii.String("JwtAuthorizer"), userPool, &awsapigatewayv2authorizers.HttpUserPoolAuthorizerProps{
+		UserPoolClients: &[]awscognito.IUserPoolClient{client},
+	})
+	api := awsapigatewayv2.NewHttpApi(stack, jsii.String("HttpApi"), &awsapigatewayv2.HttpApiProps{
+		Description: jsii.String("Flotilla REST API v1"),
+		CorsPreflight: &awsapigatewayv2.CorsPreflightOptions{
+			AllowOrigins: jsii.Strings(uiURL),
+			AllowMethods: &[]awsapigatewayv2.CorsHttpMethod{
+				awsapigatewayv2.CorsHttpMethod_GET, awsapigatewayv2.CorsHttpMethod_POST, awsapigatewayv2.CorsHttpMethod_PATCH,
+				awsapigatewayv2.CorsHttpMethod_DELETE, awsapigatewayv2.CorsHttpMethod_OPTIONS,
+			},
+			AllowHeaders: jsii.Strings("authorization", "content-type"),
+			MaxAge:       awscdk.Duration_Hours(jsii.Number(1)),
+		},
+	})
+	healthRoutes := api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+		Path:        jsii.String(healthPath),
+		Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod_GET},
+		Integration: integration,
+		Authorizer:  awsapigatewayv2.NewHttpNoneAuthorizer(),
+	})
+	api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+		Path:        jsii.String("/v1/{proxy+}"),
+		Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod_ANY},
+		Integration: integration,
+		Authorizer:  authorizer,
+	})
+	apiLogs := awslogs.NewLogGroup(stack, jsii.String("ApiAccessLogs"), &awslogs.LogGroupProps{
+		Retention:     props.LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	stage := api.DefaultStage().Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	stage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: apiLogs.LogGroupArn(),
+		Format: jsii.String(`{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime",` +
+			`"method":"$context.httpMethod","routeKey":"$context.routeKey","status":"$context.status","responseLength":"$context.responseLength",` +
+			`"latencyMs":"$context.responseLatency","sub":"$context.authorizer.claims.sub","error":"$context.error.message"}`),
+	})
+	stage.SetDefaultRouteSettings(&awsapigatewayv2.CfnStage_RouteSettingsProperty{
+		ThrottlingBurstLimit: jsii.Number(200),
+		ThrottlingRateLimit:  jsii.Number(100),
+	})
+	apiURL := *api.ApiEndpoint()
+
+	// --- UI content ------------------------------------------------------------
+	sources := []awss3deployment.ISource{
+		awss3deployment.Source_JsonData(jsii.String("config.json"), map[string]interface{}{
+			"api_url":      apiURL,
+			"region":       region,
+			"user_pool_id": *userPool.UserPoolId(),
+			"client_id":    *client.UserPoolClientId(),
+			"auth_domain":  *userPoolDomain.BaseUrl(nil),
+			"redirect_uri": uiURL + "/",
+			"scopes":       []string{"openid", "email", "profile"},
+		}, nil),
+	}
+	if st, err := os.Stat(props.WebDist); err == nil && st.IsDir() {
+		sources = append(sources, awss3deployment.Source_Asset(jsii.String(props.WebDist), nil))
+	} else {
+		awscdk.Annotations_Of(stack).AddWarningV2(jsii.String("flotilla:web-dist-missing"),
+			jsii.String("the web UI is not built ("+props.WebDist+" is missing): deploying a placeholder page; run the UI build before deploying"), nil)
+		sources = append(sources, awss3deployment.Source_Data(jsii.String("index.html"),
+			jsii.String("<!doctype html><title>Flotilla</title><p>The Flotilla UI was not built when this stack was deployed.</p>"), nil))
+	}
+	awss3deployment.NewBucketDeployment(stack, jsii.String("UiDeployment"), &awss3deployment.BucketDeploymentProps{
+		DestinationBucket: uiBucket,
+		Sources:           &sources,
+		Distribution:      distribution,
+		DistributionPaths: jsii.Strings("/*"),
+	})
+
+	awscdk.NewCfnOutput(stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{Value: jsii.String(apiURL), Description: jsii.String("FLOTILLA_URL for the CLI")})
+	awscdk.NewCfnOutput(stack, jsii.String("UiUrl"), &awscdk.CfnOutputProps{Value: jsii.String(uiURL), Description: jsii.String("The web UI")})
+	awscdk.NewCfnOutput(stack, jsii.String("UserPoolId"), &awscdk.CfnOutputProps{Value: userPool.UserPoolId()})
+	awscdk.NewCfnOutput(stack, jsii.String("UserPoolClientId"), &awscdk.CfnOutputProps{Value: client.UserPoolClientId()})
+	awscdk.NewCfnOutput(stack, jsii.String("AuthDomain"), &awscdk.CfnOutputProps{Value: userPoolDomain.BaseUrl(nil)})
+
+	nt := nagTargets{execRole: execRole, vpc: vpc, userPool: userPool, uiBucket: uiBucket, distribution: distribution}
+	for _, r := range *healthRoutes {
+		nt.publicRoutes = append(nt.publicRoutes, r)
+	}
+	for _, f := range functions {
+		nt.functions = append(nt.functions, nagFunction{fn: f, role: s.Functions[f.Name].Role()})
+	}
+	for _, cr := range clusters {
+		if cr.ecs != nil {
+			nt.ecsClusters = append(nt.ecsClusters, cr.ecs)
+		}
+	}
+	addNagSuppressions(stack, nt)
+	return s
+}
+
+// grantTargets is what grant scopes permissions to.
+type grantTargets struct {
+	arn                               func(service, resource string) string
+	table                             awsdynamodb.Table
+	clusters                          []*clusterResources
+	jobLogs                           awslogs.LogGroup
+	execRole, taskRole, schedulerRole awsiam.Role
+}
+
+// grant turns one access entry into IAM statements on fn's role.
+func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) {
+	if a.TableReadWrite {
+		// Not Table.GrantReadWriteData: that grants <table>/index/*; this
+		// names the table and each index of tableIndexes.
+		resources := []*string{t.table.TableArn()}
+		for _, ix := range tableIndexes {
+			resources = append(resources, jsii.String(*t.table.TableArn()+"/index/"+ix.Name))
+		}
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("TableReadWrite"),
+			Actions:   jsii.Strings(tableActions...),
+			Resources: &resources,
+		}))
+	}
+	for _, cr := range t.clusters {
+		if a.SendToQueues {
+			cr.queue.GrantSendMessages(fn)
+		}
+		if a.ConsumeQueue {
+			fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(cr.queue, &awslambdaeventsources.SqsEventSourceProps{
+				BatchSize:               jsii.Number(10),
+				ReportBatchItemFailures: jsii.Bool(true),
+			}))
+		}
+	}
+	if a.ReadJobLogs {
+		t.jobLogs.GrantRead(fn)
+	}
+	var clusterARNs, taskARNs []string
+	for _, cr := range t.clusters {
+		clusterARNs = append(clusterARNs, cr.arn)
+		taskARNs = append(taskARNs, t.arn("ecs", "task/"+cr.name+"/*"))
+	}
+	onClusters := &map[string]interface{}{"ArnEquals": map[string]interface{}{"ecs:cluster": clusterARNs}}
+	taskDefs := t.arn("ecs", "task-definition/"+taskDefinitionFamily+"*")
+	var taskActions []string
+	for _, act := range a.ECS {
+		switch act {
+		case ecsRunTask:
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("RunFlotillaTasks"),
+				Actions:    jsii.Strings(string(ecsRunTask)),
+				Resources:  jsii.Strings(taskDefs),
+				Conditions: onClusters,
+			}))
+		case ecsStopTask, ecsDescribeTasks:
+			taskActions = append(taskActions, string(act))
+		default:
+			panic("grant: unknown ECS action " + string(act))
+		}
+	}
+	if len(taskActions) > 0 {
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("FlotillaTasks"),
+			Actions:    jsii.Strings(taskActions...),
+			Resources:  jsii.Strings(taskARNs...),
+			Conditions: onClusters,
+		}))
+	}
+	if a.TaskDefinitions {
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("RegisterTaskDefinitions"),
+			Actions:   jsii.Strings("ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"),
+			Resources: jsii.Strings("*"), // ECS supports no resource-level permissions for these two
+		}))
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("TagOnCreate"),
+			Actions:   jsii.Strings("ecs:TagResource"),
+			Resources: jsii.Strings(append([]string{taskDefs}, taskARNs...)...),
+			Conditions: &map[string]interface{}{
+				"StringEquals": map[string]interface{}{"ecs:CreateAction": []string{"RunTask", "RegisterTaskDefinition"}},
+			},
+		}))
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("PassTaskRoles"),
+			Actions:   jsii.Strings("iam:PassRole"),
+			Resources: &[]*string{t.execRole.RoleArn(), t.taskRole.RoleArn()},
+			Conditions: &map[string]interface{}{
+				"StringEquals": map[string]interface{}{"iam:PassedToService": "ecs-tasks.amazonaws.com"},
+			},
+		}))
+	}
+	if a.ManageSchedules {
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("ManageSchedules"),
+			Actions:   jsii.Strings("scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"),
+			Resources: jsii.Strings(t.arn("scheduler", "schedule/"+scheduleGroupName+"/*")),
+		}))
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("PassSchedulerRole"),
+			Actions:   jsii.Strings("iam:PassRole"),
+			Resources: &[]*string{t.schedulerRole.RoleArn()},
+			Conditions: &map[string]interface{}{
+				"StringEquals": map[string]interface{}{"iam:PassedToService": "scheduler.amazonaws.com"},
+			},
+		}))
+	}
+}
+
+// tableActions is read/write item access; transactions need no actions of their own.
+var tableActions = []string{
+	"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:ConditionCheckItem",
+	"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable",
+}
+
+func ecsTasksPrincipal() awsiam.IPrincipal {
+	return awsiam.NewServicePrincipal(jsii.String("ecs-tasks.amazonaws.com"), nil)
+}
+
+func functionByName(name string) function {
+	for _, f := range functions {
+		if f.Name == name {
+			return f
+		}
+	}
+	panic("no function " + name)
+}
