@@ -1,0 +1,283 @@
+// End-to-end journeys of the web UI against a real `flotilla serve`.
+//
+// Starts the server itself (FLOTILLA_BIN, else bin/flotilla, else `go run ./cmd/flotilla`)
+// on a random port with a temporary data dir and the built UI (web/dist), drives Debian's
+// chromium through playwright-core with a fresh profile, saves a screenshot of each page
+// under web/e2e-screenshots/, and stops everything at the end.
+//
+//   npm run e2e          (after `npm run build`; or `make web-e2e` from the repo root)
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = resolve(webDir, '..');
+const shots = join(webDir, 'e2e-screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const suffix = Date.now().toString(36);
+const alias = `e2e-hello-${suffix}`;
+
+let server; // { proc, url, stderr }
+let context;
+let page;
+let dataDir;
+let profileDir;
+const pageErrors = [];
+
+function serverCommand() {
+  const bin = process.env.FLOTILLA_BIN || join(repoRoot, 'bin', 'flotilla');
+  const args = ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--ui-dir', join(webDir, 'dist')];
+  if (existsSync(bin)) return { cmd: bin, args };
+  return { cmd: 'go', args: ['run', './cmd/flotilla', ...args] };
+}
+
+/** startServer runs flotilla in its own process group and resolves with its URL from the "listening on" line. */
+function startServer() {
+  const { cmd, args } = serverCommand();
+  const proc = spawn(cmd, args, { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  return new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`flotilla did not say "listening on" within 240s:\n${stderr}`)), 240_000);
+    proc.stdout.on('data', (b) => (stderr += b));
+    proc.stderr.on('data', (b) => {
+      stderr += b;
+      const m = /flotilla: listening on (http:\/\/[^\s]+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl({ proc, url: m[1].replace(/\/$/, ''), get stderr() { return stderr; } });
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} ${args.join(' ')} exited with ${code} before listening:\n${stderr}`));
+    });
+    proc.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+async function stopServer() {
+  if (!server?.proc || server.proc.exitCode !== null) return;
+  const gone = new Promise((r) => server.proc.once('exit', r));
+  try {
+    process.kill(-server.proc.pid, 'SIGTERM'); // the whole group: `go run` and its child
+  } catch {
+    /* already gone */
+  }
+  const timeout = new Promise((r) => setTimeout(() => r('timeout'), 10_000));
+  if ((await Promise.race([gone, timeout])) === 'timeout') {
+    try {
+      process.kill(-server.proc.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+async function api(path, init) {
+  const res = await fetch(server.url + path, init);
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+const statusLine = () => page.getByTestId('status-line');
+
+async function waitForStatus(re, timeout) {
+  await page.waitForFunction(
+    (src) => new RegExp(src).test(document.querySelector('[data-testid="status-line"]')?.textContent ?? ''),
+    re.source,
+    { timeout },
+  );
+}
+
+before(async () => {
+  assert.ok(existsSync(join(webDir, 'dist', 'index.html')), 'web/dist is missing: run `npm run build` (or `make web-build`) first');
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
+  mkdirSync(shots, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), 'flotilla-e2e-data-'));
+  profileDir = mkdtempSync(join(tmpdir(), 'flotilla-e2e-chromium-'));
+  server = await startServer();
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15_000);
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  await stopServer();
+  if (process.exitCode && server) console.error('--- flotilla serve output ---\n' + server.stderr.slice(-4000));
+  for (const d of [dataDir, profileDir]) if (d) rmSync(d, { recursive: true, force: true });
+});
+
+describe('flotilla web UI', { concurrency: false }, () => {
+  it('serves the runs page at / and lists the clusters', { timeout: 30_000 }, async () => {
+    await page.goto(server.url + '/');
+    await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
+    await page.getByText(/No active runs/).waitFor();
+    await shot('01-runs-empty');
+    await page.getByRole('link', { name: 'Clusters' }).click();
+    await page.getByRole('heading', { name: 'Clusters' }).waitFor();
+    await page.getByRole('rowheader', { name: 'default' }).waitFor();
+    await shot('02-clusters');
+  });
+
+  it('creates a definition in the UI', { timeout: 30_000 }, async () => {
+    await page.getByRole('link', { name: 'Definitions' }).click();
+    await page.getByRole('link', { name: 'New definition' }).click();
+    await page.getByLabel('Alias').fill(alias);
+    await page.getByLabel('Group').fill('e2e');
+    await page.getByLabel('Image').fill('alpine:3');
+    await page
+      .getByLabel('Command')
+      .fill('for i in 1 2 3 4 5 6; do echo "line $i of $GREETING"; sleep 1; done; printf "\\033[32mall green\\033[0m <b>not bold</b>\\n"');
+    await page.getByLabel('Tags').fill('e2e, demo');
+    await page.getByRole('button', { name: 'Add variable' }).click();
+    await page.getByLabel('Name of variable 1').fill('GREETING');
+    await page.getByLabel('Value of GREETING').fill('the e2e test');
+    await shot('03-definition-form');
+    await page.getByRole('button', { name: 'Create definition' }).click();
+    await page.getByRole('heading', { name: alias, level: 1 }).waitFor();
+    await page.getByText('Never run yet.').waitFor();
+    await shot('04-definition');
+    const { status, body } = await api(`/v1/definitions/${alias}`);
+    assert.equal(status, 200);
+    assert.deepEqual(body.env, { GREETING: 'the e2e test' });
+  });
+
+  it('launches it and shows its log lines live until it succeeds', { timeout: 90_000 }, async () => {
+    await page.getByRole('link', { name: 'Launch', exact: true }).click();
+    await page.getByRole('heading', { name: `Launch ${alias}` }).waitFor();
+    assert.equal(await page.getByLabel('Value of GREETING').inputValue(), 'the e2e test');
+    await page.getByLabel('Cluster').selectOption('default');
+    await shot('05-launch');
+    await page.getByRole('button', { name: 'Launch', exact: true }).click();
+    await page.waitForURL(/\/runs\/[^/]+$/);
+
+    // The first line shows while the job is still going: logs follow live.
+    await page.locator('.log-line', { hasText: 'line 1 of the e2e test' }).waitFor({ timeout: 45_000 });
+    const endShown = await page.locator('.log-end').count();
+    const status = await statusLine().textContent();
+    assert.equal(endShown, 0, 'the end marker must not show while the job runs');
+    assert.match(status, /^(QUEUED|PENDING|RUNNING)/, `status while the first line arrived: ${status}`);
+    await shot('06-run-live');
+
+    await waitForStatus(/^SUCCEEDED/, 45_000);
+    await page.locator('.log-end', { hasText: 'end of logs · SUCCEEDED' }).waitFor({ timeout: 15_000 });
+    for (let i = 1; i <= 6; i++) await page.locator('.log-line', { hasText: `line ${i} of the e2e test` }).waitFor();
+    // ANSI colour applied; markup in the output stays text.
+    const green = page.locator('.log-line span', { hasText: 'all green' });
+    assert.equal(await green.evaluate((el) => getComputedStyle(el).color), 'rgb(13, 188, 121)');
+    assert.equal(await page.locator('.log-line b').count(), 0);
+    await page.locator('.log-line', { hasText: '<b>not bold</b>' }).waitFor();
+    assert.match(await page.locator('dl.props').textContent(), /Exit code0/);
+    await shot('07-run-succeeded');
+
+    // The run's URL survives a reload (the server falls back to the app).
+    await page.reload();
+    await waitForStatus(/^SUCCEEDED/, 15_000);
+  });
+
+  it('filters the history to find it, with the filter in a shareable URL', { timeout: 30_000 }, async () => {
+    await page.getByRole('link', { name: 'Runs', exact: true }).click();
+    await page.getByRole('checkbox', { name: 'SUCCEEDED' }).check();
+    await page.getByLabel('Definition').fill(alias);
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await page.waitForURL((u) => u.searchParams.get('status') === 'SUCCEEDED' && u.searchParams.get('definition') === alias);
+    const history = page.getByRole('table', { name: /finished runs/i });
+    await history.getByRole('link', { name: alias }).waitFor();
+    assert.equal(await page.getByRole('heading', { name: 'Active' }).count(), 0);
+    await shot('08-runs-filtered');
+
+    await page.reload();
+    await page.getByRole('table', { name: /finished runs/i }).getByRole('link', { name: alias }).waitFor();
+    assert.equal(await page.getByRole('checkbox', { name: 'SUCCEEDED' }).isChecked(), true);
+
+    // A filter that matches nothing says so.
+    await page.goto(`${server.url}/runs?status=FAILED&definition=${alias}`);
+    await page.getByText('No finished runs match these filters.').waitFor();
+  });
+
+  it('launches a long job and stops it after confirmation', { timeout: 90_000 }, async () => {
+    await page.goto(`${server.url}/launch/${alias}`);
+    await page.getByLabel('Command').fill('echo started; sleep 300');
+    await page.getByRole('button', { name: 'Launch', exact: true }).click();
+    await page.waitForURL(/\/runs\/[^/]+$/);
+    await page.locator('.log-line', { hasText: 'started' }).waitFor({ timeout: 45_000 });
+    await waitForStatus(/^RUNNING/, 30_000);
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await page.getByRole('alertdialog', { name: 'Stop this run?' }).waitFor();
+    await shot('09-stop-confirm');
+    await page.getByRole('button', { name: 'Stop run' }).click();
+    await waitForStatus(/^STOPPED/, 45_000);
+    await page.locator('.log-end', { hasText: 'STOPPED' }).waitFor({ timeout: 20_000 });
+    assert.equal(await page.getByRole('button', { name: 'Stop', exact: true }).count(), 0);
+    await shot('10-run-stopped');
+
+    // "Run again" opens the launch form pre-filled from this run.
+    await page.getByRole('link', { name: 'Run again' }).click();
+    await page.getByText(/pre-filled from run/).waitFor();
+    assert.equal(await page.getByLabel('Command').inputValue(), 'echo started; sleep 300');
+  });
+
+  it('shows the API validation error for a bad cpu value at the field', { timeout: 30_000 }, async () => {
+    await page.goto(`${server.url}/launch/${alias}`);
+    const cpu = page.getByLabel('CPU units');
+    await cpu.fill('-1');
+    await page.getByRole('button', { name: 'Launch', exact: true }).click();
+    await page.locator('.field-invalid .field-error').first().waitFor();
+    assert.equal(await cpu.getAttribute('aria-invalid'), 'true');
+    const described = await cpu.getAttribute('aria-describedby');
+    const message = await page.locator(`[id="${described.split(' ')[0]}"]`).textContent();
+    assert.ok(message && message.length > 0, 'the cpu field has an error message');
+    await shot('11-launch-validation');
+  });
+
+  it('shows the other pages readably, and keyboard users can skip to the content', { timeout: 30_000 }, async () => {
+    await page.goto(`${server.url}/definitions`);
+    await page.getByRole('link', { name: alias }).waitFor();
+    await shot('12-definitions');
+    await page.goto(`${server.url}/definitions/${alias}`);
+    await page.getByRole('table', { name: 'Latest 10 runs' }).waitFor();
+    await shot('13-definition-with-runs');
+    await page.goto(`${server.url}/schedules`);
+    await page.getByRole('heading', { name: 'Schedules' }).waitFor();
+    await page.locator('table, [role=alert], .muted').first().waitFor();
+    await shot('14-schedules');
+    await page.goto(`${server.url}/runs`);
+    await page.getByRole('table', { name: /finished runs/i }).waitFor();
+    await shot('15-runs');
+    await page.goto(`${server.url}/runs/run_does_not_exist`);
+    await page.getByRole('alert').waitFor();
+    await shot('16-run-missing');
+
+    await page.goto(`${server.url}/clusters`);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+    assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+  });
+});

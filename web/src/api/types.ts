@@ -1,0 +1,168 @@
+// Types of the Flotilla REST API v1 (DESIGN §3–4). Field names match the JSON.
+
+export type RunStatus = 'QUEUED' | 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'STOPPED';
+
+export const ACTIVE_STATUSES: RunStatus[] = ['QUEUED', 'PENDING', 'RUNNING'];
+export const TERMINAL_STATUSES: RunStatus[] = ['SUCCEEDED', 'FAILED', 'STOPPED'];
+export const ALL_STATUSES: RunStatus[] = [...ACTIVE_STATUSES, ...TERMINAL_STATUSES];
+
+export function isActive(status: RunStatus): boolean {
+  return ACTIVE_STATUSES.includes(status);
+}
+
+export type Env = Record<string, string>;
+
+export interface Definition {
+  definition_id: string;
+  alias: string;
+  group_name: string;
+  image: string;
+  command: string;
+  cpu: number;
+  memory: number;
+  gpu?: number;
+  env?: Env;
+  tags?: string[];
+  timeout_seconds?: number;
+  retry?: { max_attempts?: number };
+  revision: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The writable fields of a definition (POST body; PATCH takes any subset). */
+export type DefinitionInput = Partial<
+  Pick<
+    Definition,
+    'alias' | 'group_name' | 'image' | 'command' | 'cpu' | 'memory' | 'gpu' | 'env' | 'tags' | 'timeout_seconds' | 'retry'
+  >
+>;
+
+export interface Attempt {
+  attempt: number;
+  task_id?: string;
+  queued_at?: string;
+  started_at?: string;
+  finished_at?: string;
+  exit_code?: number | null;
+  reason?: string;
+}
+
+export interface Run {
+  run_id: string;
+  definition_id: string;
+  alias: string;
+  revision: number;
+  cluster: string;
+  status: RunStatus;
+  status_reason?: string;
+  reason_code?: string;
+  wait_reason?: string;
+  queue_position?: number;
+  owner?: string;
+  image: string;
+  command: string;
+  cpu: number;
+  memory: number;
+  gpu?: number;
+  env?: Env;
+  tags?: string[];
+  engine?: string;
+  attempt?: number;
+  attempts?: Attempt[];
+  exit_code?: number | null;
+  queued_at?: string;
+  started_at?: string;
+  finished_at?: string;
+  timeout_seconds?: number;
+  idempotency_key?: string;
+  schedule_id?: string;
+  estimated_cost_usd?: number | null;
+  cost_usd?: number | null;
+}
+
+export interface LaunchInput {
+  definition: string;
+  cluster?: string;
+  env?: Env;
+  command?: string;
+  cpu?: number;
+  memory?: number;
+  timeout_seconds?: number;
+  tags?: string[];
+  idempotency_key?: string;
+}
+
+export interface RunEvent {
+  time: string;
+  source?: string;
+  from?: string;
+  to?: string;
+  reason?: string;
+  attempt?: number;
+}
+
+export interface LogEvent {
+  timestamp: string | number;
+  message: string;
+}
+
+export interface LogPage {
+  events: LogEvent[];
+  next_token?: string;
+  complete: boolean;
+}
+
+export interface Cluster {
+  name: string;
+  max_running: number;
+  queued: number;
+  running: number;
+}
+
+export interface Schedule {
+  schedule_id: string;
+  name: string;
+  definition: string;
+  cluster?: string;
+  expression: string;
+  timezone?: string;
+  env?: Env;
+  enabled: boolean;
+  catch_up?: boolean;
+  next_fire_times?: string[];
+}
+
+export type ScheduleInput = Partial<Omit<Schedule, 'schedule_id' | 'next_fire_times'>>;
+
+export interface List<T> {
+  items: T[];
+  next_token?: string;
+}
+
+export interface RunFilter {
+  status?: RunStatus[];
+  cluster?: string;
+  definition?: string;
+  owner?: string;
+  tag?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  next_token?: string;
+}
+
+export interface DefinitionFilter {
+  alias?: string;
+  group?: string;
+  tag?: string;
+  image?: string;
+  limit?: number;
+  next_token?: string;
+}
+
+/** One entry of a problem document's `errors`: which input field is wrong and why. */
+export interface FieldError {
+  field: string;
+  message: string;
+}

@@ -1,0 +1,64 @@
+import { fireEvent, render, screen } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { LogBuffer } from '../logs';
+import { LogViewer, ROW } from './LogViewer';
+
+function buffer(n: number, make = (i: number) => `line ${i + 1}`) {
+  const b = new LogBuffer();
+  b.append(Array.from({ length: n }, (_, i) => ({ timestamp: i, message: make(i) })));
+  return b;
+}
+
+describe('LogViewer', () => {
+  it('keeps only the rows in view in the DOM for 100,000 lines', () => {
+    const b = buffer(100_000);
+    const { container } = render(<LogViewer lines={b.lines} version={1} complete={false} height={480} />);
+    const rows = container.querySelectorAll('.log-line');
+    expect(rows.length).toBeGreaterThan(20);
+    expect(rows.length).toBeLessThan(100);
+    expect(screen.getByText('100,000 lines · following')).toBeTruthy();
+    // The spacer gives the scrollbar the full height.
+    const spacer = screen.getByTestId('log-scroll').firstElementChild as HTMLElement;
+    expect(spacer.style.height).toBe(`${100_000 * ROW}px`);
+  });
+
+  it('renders the rows at the scroll position', () => {
+    const b = buffer(100_000);
+    const { container } = render(<LogViewer lines={b.lines} version={1} complete={false} />);
+    const scroller = screen.getByTestId('log-scroll');
+    fireEvent.scroll(scroller, { target: { scrollTop: 50_000 * ROW } });
+    const texts = [...container.querySelectorAll('.log-line')].map((r) => r.textContent);
+    expect(texts.some((t) => t?.endsWith('line 50001'))).toBe(true);
+    expect(texts.some((t) => t?.endsWith('line 1'))).toBe(false);
+    expect(container.querySelectorAll('.log-line').length).toBeLessThan(100);
+  });
+
+  it('shows job output as text, never as HTML', () => {
+    const b = buffer(1, () => '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>');
+    const { container } = render(<LogViewer lines={b.lines} version={1} complete={false} />);
+    expect(container.querySelector('img')).toBeNull();
+    expect(container.querySelector('script')).toBeNull();
+    expect(container.querySelector('.log-line')?.textContent).toContain('<img src=x onerror="window.pwned=1">');
+  });
+
+  it('colours ANSI output and marks the end once complete', () => {
+    const b = buffer(1, () => '\x1b[31mboom\x1b[0m');
+    render(<LogViewer lines={b.lines} version={1} complete endLabel="end of logs · FAILED · exit code 2" />);
+    expect(screen.getByText('boom').style.color).toBe('rgb(205, 49, 49)');
+    expect(screen.getByRole('note').textContent).toContain('end of logs · FAILED · exit code 2');
+  });
+
+  it('says it is waiting before any output', () => {
+    render(<LogViewer lines={[]} version={0} complete={false} />);
+    expect(screen.getByText('Waiting for output…')).toBeTruthy();
+  });
+
+  it('lets autoscroll be turned off', () => {
+    const b = buffer(10);
+    render(<LogViewer lines={b.lines} version={1} complete={false} />);
+    const follow = screen.getByLabelText('Follow (autoscroll)') as HTMLInputElement;
+    expect(follow.checked).toBe(true);
+    fireEvent.click(follow);
+    expect(follow.checked).toBe(false);
+  });
+});

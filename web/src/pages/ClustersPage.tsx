@@ -1,0 +1,57 @@
+import { useQuery } from '@tanstack/react-query';
+import { Link } from 'react-router';
+import { useApi } from '../api/context';
+import { ErrorNotice, Loading } from '../components/common';
+import { POLL_MS } from './RunsPage';
+
+export function ClustersPage() {
+  const api = useApi();
+  const clusters = useQuery({ queryKey: ['clusters'], queryFn: () => api.listClusters(), refetchInterval: POLL_MS });
+  return (
+    <section aria-labelledby="clusters-h">
+      <h1 id="clusters-h">Clusters</h1>
+      {clusters.error ? (
+        <ErrorNotice error={clusters.error} what="Could not load clusters" retry={() => clusters.refetch()} />
+      ) : clusters.isPending ? (
+        <Loading />
+      ) : clusters.data.items.length === 0 ? (
+        <p className="muted">No cluster is configured.</p>
+      ) : (
+        <table>
+          <caption className="sr-only">Clusters and their load</caption>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Queued</th>
+              <th scope="col">Running</th>
+              <th scope="col">Max running</th>
+              <th scope="col">Load</th>
+            </tr>
+          </thead>
+          <tbody>
+            {clusters.data.items.map((c) => (
+              <tr key={c.name}>
+                <th scope="row">
+                  <Link to={`/runs?cluster=${encodeURIComponent(c.name)}`}>{c.name}</Link>
+                </th>
+                <td>
+                  <Link to={`/runs?cluster=${encodeURIComponent(c.name)}&status=QUEUED`}>{c.queued}</Link>
+                </td>
+                <td>
+                  <Link to={`/runs?cluster=${encodeURIComponent(c.name)}&status=RUNNING&status=PENDING`}>{c.running}</Link>
+                </td>
+                <td>{c.max_running}</td>
+                <td>
+                  <meter min={0} max={Math.max(1, c.max_running)} value={c.running} aria-label={`${c.name}: ${c.running} of ${c.max_running} slots in use`}>
+                    {c.running}/{c.max_running}
+                  </meter>{' '}
+                  {c.running}/{c.max_running}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}

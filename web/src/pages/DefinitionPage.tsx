@@ -1,0 +1,165 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { Link, useNavigate, useParams } from 'react-router';
+import { useApi } from '../api/context';
+import type { Definition } from '../api/types';
+import { ConfirmButton, ErrorNotice, Loading } from '../components/common';
+import { formatCpu, formatDuration, formatMemory, formatTime } from '../format';
+import { RunsTable } from './RunsPage';
+
+const SHOWN: { key: keyof Definition; label: string; show: (d: Definition) => string }[] = [
+  { key: 'alias', label: 'Alias', show: (d) => d.alias },
+  { key: 'group_name', label: 'Group', show: (d) => d.group_name || '—' },
+  { key: 'image', label: 'Image', show: (d) => d.image },
+  { key: 'command', label: 'Command', show: (d) => d.command },
+  { key: 'cpu', label: 'CPU', show: (d) => formatCpu(d.cpu) },
+  { key: 'memory', label: 'Memory', show: (d) => formatMemory(d.memory) },
+  { key: 'gpu', label: 'GPU', show: (d) => String(d.gpu ?? 0) },
+  { key: 'timeout_seconds', label: 'Timeout', show: (d) => (d.timeout_seconds ? formatDuration(d.timeout_seconds * 1000) : 'none') },
+  { key: 'retry', label: 'Max attempts', show: (d) => String(d.retry?.max_attempts ?? 1) },
+  { key: 'tags', label: 'Tags', show: (d) => d.tags?.join(', ') || '—' },
+  {
+    key: 'env',
+    label: 'Environment',
+    show: (d) =>
+      Object.entries(d.env ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n') || '—',
+  },
+];
+
+/** Settings lists a definition's values; with `than`, it marks what differs from it. */
+function Settings({ def, than }: { def: Definition; than?: Definition }) {
+  return (
+    <dl className="props">
+      {SHOWN.map((f) => {
+        const v = f.show(def);
+        const changed = than && f.show(than) !== v;
+        return (
+          <div key={f.key} className={changed ? 'changed' : undefined} style={{ display: 'contents' }}>
+            <dt>
+              {f.label}
+              {changed && <span className="sr-only"> (differs from the current revision)</span>}
+            </dt>
+            <dd className={f.key === 'command' || f.key === 'env' || f.key === 'image' ? 'mono pre' : undefined}>{v}</dd>
+          </div>
+        );
+      })}
+    </dl>
+  );
+}
+
+function Revisions({ def }: { def: Definition }) {
+  const api = useApi();
+  const [n, setN] = useState<number | null>(null);
+  const rev = useQuery({
+    queryKey: ['definition', def.definition_id, 'revision', n],
+    queryFn: () => api.getDefinitionRevision(def.definition_id, n!),
+    enabled: n !== null,
+  });
+  const numbers = Array.from({ length: def.revision }, (_, i) => def.revision - i);
+  return (
+    <section aria-labelledby="rev-h">
+      <h2 id="rev-h">Revisions</h2>
+      <p>
+        Current: revision {def.revision}, updated {formatTime(def.updated_at)} (created {formatTime(def.created_at)}).
+      </p>
+      {def.revision > 1 && (
+        <label>
+          Show revision{' '}
+          <select value={n ?? ''} onChange={(e) => setN(e.target.value ? Number(e.target.value) : null)}>
+            <option value="">choose…</option>
+            {numbers.slice(1).map((x) => (
+              <option key={x} value={x}>
+                {x}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
+      {n !== null &&
+        (rev.error ? (
+          <ErrorNotice error={rev.error} what={`Revision ${n}`} />
+        ) : rev.isPending ? (
+          <Loading />
+        ) : (
+          <>
+            <h3>Revision {n}</h3>
+            <p className="muted">Highlighted rows differ from the current revision.</p>
+            <Settings def={rev.data} than={def} />
+          </>
+        ))}
+    </section>
+  );
+}
+
+export function DefinitionPage() {
+  const { ref = '' } = useParams();
+  const api = useApi();
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  const def = useQuery({ queryKey: ['definition', ref], queryFn: () => api.getDefinition(ref) });
+  const runs = useQuery({
+    queryKey: ['runs', 'definition', def.data?.definition_id],
+    queryFn: () => api.listRuns({ definition: def.data!.definition_id, limit: 10 }),
+    enabled: !!def.data,
+    refetchInterval: 5000,
+  });
+
+  if (def.error) return <ErrorNotice error={def.error} what={`Definition ${ref}`} retry={() => def.refetch()} />;
+  if (def.isPending) return <Loading what="Loading the definition" />;
+  const d = def.data;
+  const enc = encodeURIComponent(d.alias);
+
+  return (
+    <article aria-labelledby="def-h">
+      <p className="breadcrumb">
+        <Link to="/definitions">Definitions</Link> / {d.alias}
+      </p>
+      <div className="page-head">
+        <h1 id="def-h">{d.alias}</h1>
+        <div className="actions">
+          <Link className="button primary" to={`/launch/${enc}`}>
+            Launch
+          </Link>
+          <Link className="button" to={`/definitions/${enc}/edit`}>
+            Edit
+          </Link>
+          <Link className="button" to={`/definitions/new?copy=${enc}`}>
+            Copy
+          </Link>
+          <ConfirmButton
+            label="Delete"
+            title={`Delete ${d.alias}?`}
+            message={<p>The definition and its revisions are deleted. Its runs stay in the history.</p>}
+            confirmLabel="Delete definition"
+            onConfirm={async () => {
+              await api.deleteDefinition(d.definition_id);
+              await qc.invalidateQueries({ queryKey: ['definitions'] });
+              qc.removeQueries({ queryKey: ['definition', ref] });
+              navigate('/definitions');
+            }}
+          />
+        </div>
+      </div>
+      <p className="muted mono">{d.definition_id}</p>
+      <Settings def={d} />
+      <section aria-labelledby="recent-h">
+        <h2 id="recent-h">Recent runs</h2>
+        {runs.error ? (
+          <ErrorNotice error={runs.error} what="Could not load runs" />
+        ) : runs.isPending ? (
+          <Loading />
+        ) : runs.data.items.length === 0 ? (
+          <p className="muted">Never run yet.</p>
+        ) : (
+          <>
+            <RunsTable runs={runs.data.items} caption="Latest 10 runs" showDefinition={false} />
+            <Link to={`/runs?definition=${encodeURIComponent(d.definition_id)}`}>All runs of {d.alias}</Link>
+          </>
+        )}
+      </section>
+      <Revisions def={d} />
+    </article>
+  );
+}

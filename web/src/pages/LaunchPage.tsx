@@ -1,0 +1,174 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState, type FormEvent } from 'react';
+import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
+import { ApiError } from '../api/client';
+import { useApi } from '../api/context';
+import type { Cluster, Definition, LaunchInput, Run } from '../api/types';
+import { EnvEditor, envRows, ErrorNotice, Field, Loading, rowsToEnv, type EnvRow } from '../components/common';
+import { formatCpu, formatMemory } from '../format';
+import { POLL_MS } from './RunsPage';
+
+interface LaunchValues {
+  cluster: string;
+  cpu: string;
+  memory: string;
+  command: string;
+  timeout_seconds: string;
+  tags: string;
+  env: EnvRow[];
+}
+
+/** initialValues pre-fills the form from the definition, and from an earlier run for "Run again". */
+export function initialValues(def: Definition, from?: Run): LaunchValues {
+  const src = from ?? def;
+  const defEnv = def.env ?? {};
+  // The definition's variables first (their names fixed), then the ones the earlier run added.
+  const env = envRows({ ...defEnv, ...(from?.env ?? {}) }).map((r) => ({ ...r, fixed: r.key in defEnv }));
+  return {
+    cluster: from?.cluster ?? '',
+    cpu: String(src.cpu ?? ''),
+    memory: String(src.memory ?? ''),
+    command: src.command ?? '',
+    timeout_seconds: src.timeout_seconds ? String(src.timeout_seconds) : '',
+    tags: (from?.tags ?? []).join(', '),
+    env,
+  };
+}
+
+/** launchBody sends only what differs from the definition, plus the cluster and the idempotency key. */
+export function launchBody(def: Definition, v: LaunchValues, idempotencyKey: string): LaunchInput {
+  const body: LaunchInput = { definition: def.definition_id, idempotency_key: idempotencyKey };
+  if (v.cluster) body.cluster = v.cluster;
+  const numOrRaw = (s: string) => (Number.isNaN(Number(s)) ? (s as unknown as number) : Number(s));
+  if (v.cpu.trim() !== '' && v.cpu.trim() !== String(def.cpu)) body.cpu = numOrRaw(v.cpu.trim());
+  if (v.memory.trim() !== '' && v.memory.trim() !== String(def.memory)) body.memory = numOrRaw(v.memory.trim());
+  if (v.command !== def.command && v.command.trim() !== '') body.command = v.command;
+  if (v.timeout_seconds.trim() !== '' && v.timeout_seconds.trim() !== String(def.timeout_seconds ?? '')) body.timeout_seconds = numOrRaw(v.timeout_seconds.trim());
+  const env = rowsToEnv(v.env);
+  const defEnv = def.env ?? {};
+  const overrides = Object.fromEntries(Object.entries(env).filter(([k, val]) => defEnv[k] !== val));
+  if (Object.keys(overrides).length) body.env = overrides;
+  const tags = v.tags
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (tags.length) body.tags = tags;
+  return body;
+}
+
+/** newKey makes an idempotency key (randomUUID needs a secure context; getRandomValues does not). */
+function newKey(): string {
+  if (typeof crypto.randomUUID === 'function' && window.isSecureContext) return crypto.randomUUID();
+  const a = new Uint8Array(16);
+  crypto.getRandomValues(a);
+  return Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function clusterLabel(c: Cluster): string {
+  return `${c.name} — ${c.queued} queued, ${c.running}/${c.max_running} running`;
+}
+
+function LaunchForm({ def, from }: { def: Definition; from?: Run }) {
+  const api = useApi();
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  const [v, setV] = useState<LaunchValues>(() => initialValues(def, from));
+  // One key per form: a double submit or a retried request launches one run, not two.
+  const [key, setKey] = useState(() => newKey());
+  const set = (patch: Partial<LaunchValues>) => setV((x) => ({ ...x, ...patch }));
+  const clusters = useQuery({ queryKey: ['clusters'], queryFn: () => api.listClusters(), refetchInterval: POLL_MS });
+
+  const launch = useMutation({
+    mutationFn: () => api.launch(launchBody(def, v, key)),
+    onSuccess: async (run) => {
+      await qc.invalidateQueries({ queryKey: ['runs'] });
+      navigate(`/runs/${encodeURIComponent(run.run_id)}`);
+    },
+    // A rejected launch created nothing: the corrected form is a new request.
+    onError: () => setKey(newKey()),
+  });
+  const apiErr = launch.error instanceof ApiError ? launch.error : null;
+  const err = (f: string) => apiErr?.fieldError(f);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    launch.mutate();
+  };
+  const items = clusters.data?.items ?? [];
+  const chosen = items.find((c) => c.name === v.cluster);
+
+  return (
+    <form className="form" onSubmit={submit} aria-labelledby="launch-h" noValidate>
+      <p className="breadcrumb">
+        <Link to="/definitions">Definitions</Link> / <Link to={`/definitions/${encodeURIComponent(def.alias)}`}>{def.alias}</Link> / launch
+      </p>
+      <h1 id="launch-h">Launch {def.alias}</h1>
+      <p className="muted">
+        Revision {def.revision} · <span className="mono">{def.image}</span>
+        {from && (
+          <>
+            {' '}
+            · pre-filled from run <Link to={`/runs/${encodeURIComponent(from.run_id)}`}>{from.run_id}</Link>
+          </>
+        )}
+      </p>
+      {launch.error && <ErrorNotice error={launch.error} what="Not launched" />}
+      <Field
+        label="Cluster"
+        error={err('cluster')}
+        hint={chosen ? `${chosen.queued} queued · ${chosen.running} of ${chosen.max_running} slots running` : clusters.error ? 'Could not load clusters; the server picks its default.' : undefined}
+      >
+        {(p) => (
+          <select {...p} name="cluster" value={v.cluster} onChange={(e) => set({ cluster: e.target.value })}>
+            <option value="">server default</option>
+            {items.map((c) => (
+              <option key={c.name} value={c.name}>
+                {clusterLabel(c)}
+              </option>
+            ))}
+            {v.cluster && !chosen && <option value={v.cluster}>{v.cluster}</option>}
+          </select>
+        )}
+      </Field>
+      <div className="row">
+        <Field label="CPU units" error={err('cpu')} hint={`Definition: ${formatCpu(def.cpu)}`}>
+          {(p) => <input {...p} name="cpu" inputMode="numeric" value={v.cpu} onChange={(e) => set({ cpu: e.target.value })} />}
+        </Field>
+        <Field label="Memory (MiB)" error={err('memory')} hint={`Definition: ${formatMemory(def.memory)}`}>
+          {(p) => <input {...p} name="memory" inputMode="numeric" value={v.memory} onChange={(e) => set({ memory: e.target.value })} />}
+        </Field>
+        <Field label="Timeout (seconds)" error={err('timeout_seconds')}>
+          {(p) => <input {...p} name="timeout_seconds" inputMode="numeric" value={v.timeout_seconds} placeholder="definition's" onChange={(e) => set({ timeout_seconds: e.target.value })} />}
+        </Field>
+      </div>
+      <Field label="Command" error={err('command')}>
+        {(p) => <textarea {...p} name="command" rows={4} className="mono" value={v.command} onChange={(e) => set({ command: e.target.value })} />}
+      </Field>
+      <EnvEditor rows={v.env} onChange={(env) => set({ env })} errorFor={err} legend="Environment (merged over the definition's)" />
+      <Field label="Tags" error={err('tags')} hint="Comma-separated, added to this run">
+        {(p) => <input {...p} name="tags" value={v.tags} onChange={(e) => set({ tags: e.target.value })} />}
+      </Field>
+      <div className="actions">
+        <button type="submit" className="primary" disabled={launch.isPending}>
+          {launch.isPending ? 'Launching…' : 'Launch'}
+        </button>
+        <Link className="button" to={`/definitions/${encodeURIComponent(def.alias)}`}>
+          Cancel
+        </Link>
+      </div>
+    </form>
+  );
+}
+
+/** LaunchPage serves /launch/:ref, and /launch/:ref?from=RUN_ID for "Run again". */
+export function LaunchPage() {
+  const { ref = '' } = useParams();
+  const [params] = useSearchParams();
+  const fromId = params.get('from');
+  const api = useApi();
+  const def = useQuery({ queryKey: ['definition', ref], queryFn: () => api.getDefinition(ref) });
+  const from = useQuery({ queryKey: ['run', fromId], queryFn: () => api.getRun(fromId!), enabled: !!fromId });
+  if (def.error) return <ErrorNotice error={def.error} what={`Definition ${ref}`} retry={() => def.refetch()} />;
+  if (from.error) return <ErrorNotice error={from.error} what={`Run ${fromId}`} />;
+  if (def.isPending || (fromId && from.isPending)) return <Loading />;
+  return <LaunchForm key={`${def.data.definition_id}-${fromId}`} def={def.data} from={from.data} />;
+}

@@ -1,0 +1,304 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMemo } from 'react';
+import { Link, useParams } from 'react-router';
+import { stripAnsi } from '../ansi';
+import { useApi } from '../api/context';
+import { isActive, type Run, type RunEvent } from '../api/types';
+import { ConfirmButton, ErrorNotice, Loading, Money, StatusBadge } from '../components/common';
+import { LogViewer } from '../components/LogViewer';
+import { formatCpu, formatDuration, formatMemory, formatTime, parseTime, plainWords, runDuration } from '../format';
+import { useRunLogs, type LogLine } from '../logs';
+import { POLL_MS } from './RunsPage';
+
+/** Timeline shows the current attempt's steps: queued → pending → running → ended. */
+function Timeline({ run, events }: { run: Run; events: RunEvent[] }) {
+  const attempt = run.attempt ?? 1;
+  const pendingAt = [...events].reverse().find((e) => e.to === 'PENDING' && (e.attempt ?? attempt) === attempt)?.time;
+  const ended = !isActive(run.status);
+  const steps = [
+    { name: 'Queued', at: run.queued_at, reached: true },
+    { name: 'Pending', at: pendingAt, reached: run.status !== 'QUEUED' && (!!pendingAt || !!run.started_at || run.status === 'PENDING' || run.status === 'RUNNING') },
+    { name: 'Running', at: run.started_at, reached: !!run.started_at || run.status === 'RUNNING' },
+    { name: ended ? run.status.charAt(0) + run.status.slice(1).toLowerCase() : 'Ended', at: run.finished_at, reached: ended },
+  ];
+  return (
+    <ol className="timeline" aria-label={`Attempt ${attempt} timeline`}>
+      {steps.map((s) => (
+        <li key={s.name} className={s.reached ? 'reached' : 'todo'} aria-current={s.reached ? undefined : undefined}>
+          <span className="step">{s.name}</span>
+          <time dateTime={s.at}>{s.reached ? formatTime(s.at) : 'not yet'}</time>
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function Attempts({ run }: { run: Run }) {
+  const attempts = run.attempts ?? [];
+  if (attempts.length === 0) return null;
+  return (
+    <table>
+      <caption>Attempts</caption>
+      <thead>
+        <tr>
+          <th scope="col">#</th>
+          <th scope="col">Task</th>
+          <th scope="col">Queued</th>
+          <th scope="col">Started</th>
+          <th scope="col">Finished</th>
+          <th scope="col">Exit code</th>
+          <th scope="col">Reason</th>
+        </tr>
+      </thead>
+      <tbody>
+        {attempts.map((a) => (
+          <tr key={a.attempt}>
+            <td>{a.attempt}</td>
+            <td className="mono">{a.task_id ?? '—'}</td>
+            <td>{formatTime(a.queued_at)}</td>
+            <td>{formatTime(a.started_at)}</td>
+            <td>{formatTime(a.finished_at)}</td>
+            <td>{a.exit_code ?? '—'}</td>
+            <td>{a.reason ?? ''}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function LifeStory({ events }: { events: RunEvent[] }) {
+  if (events.length === 0) return null;
+  return (
+    <details className="life-story">
+      <summary>Life story ({events.length} changes)</summary>
+      <ol>
+        {events.map((e, i) => (
+          <li key={i}>
+            <time dateTime={e.time}>{formatTime(e.time)}</time> {e.source && <span className="muted">[{e.source}]</span>}{' '}
+            {e.from ? `${e.from} → ` : ''}
+            <strong>{e.to}</strong>
+            {e.attempt ? <span className="muted"> (attempt {e.attempt})</span> : null}
+            {e.reason ? ` — ${e.reason}` : ''}
+          </li>
+        ))}
+      </ol>
+    </details>
+  );
+}
+
+/** statusWords says in plain words why a run is where it is. */
+export function statusWords(run: Run): string {
+  const parts: string[] = [];
+  if (run.status === 'QUEUED') {
+    if (run.queue_position) parts.push(`#${run.queue_position} in line on ${run.cluster}`);
+    if (run.wait_reason) parts.push(`waiting: ${plainWords(run.wait_reason)}`);
+  }
+  if (run.status_reason) parts.push(run.status_reason);
+  else if (run.reason_code) parts.push(plainWords(run.reason_code));
+  if (parts.length === 0) {
+    parts.push(
+      {
+        QUEUED: 'waiting for a slot on its cluster',
+        PENDING: 'starting: provisioning and pulling the image',
+        RUNNING: 'running',
+        SUCCEEDED: 'finished successfully',
+        FAILED: 'failed',
+        STOPPED: 'stopped',
+      }[run.status],
+    );
+  }
+  return parts.join(' · ');
+}
+
+function download(lines: LogLine[], name: string) {
+  const blob = new Blob([lines.map((l) => stripAnsi(l.raw)).join('\n') + '\n'], { type: 'text/plain' });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+export function RunPage() {
+  const { runId = '' } = useParams();
+  const api = useApi();
+  const qc = useQueryClient();
+  const run = useQuery({
+    queryKey: ['run', runId],
+    queryFn: () => api.getRun(runId),
+    refetchInterval: (q) => (q.state.data && !isActive(q.state.data.status) ? false : POLL_MS),
+  });
+  const active = run.data ? isActive(run.data.status) : true;
+  const events = useQuery({
+    queryKey: ['run', runId, 'events'],
+    queryFn: () => api.getRunEvents(runId),
+    refetchInterval: active ? POLL_MS : false,
+    retry: false,
+  });
+  const logs = useRunLogs(api, runId);
+  const eventItems = useMemo(() => events.data?.items ?? [], [events.data]);
+
+  if (run.error) return <ErrorNotice error={run.error} what={`Run ${runId}`} retry={() => run.refetch()} />;
+  if (run.isPending) return <Loading what="Loading the run" />;
+  const r = run.data;
+  const env = Object.entries(r.env ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const endLabel = `end of logs · ${r.status}${r.exit_code !== undefined && r.exit_code !== null ? ` · exit code ${r.exit_code}` : ''}`;
+  const lines = logs.buffer.lines;
+
+  return (
+    <article aria-labelledby="run-h">
+      <p className="breadcrumb">
+        <Link to="/runs">Runs</Link> / <span className="mono">{r.run_id}</span>
+      </p>
+      <div className="page-head">
+        <h1 id="run-h">
+          {r.alias || r.definition_id} <StatusBadge status={r.status} />
+        </h1>
+        <div className="actions">
+          {isActive(r.status) && (
+            <ConfirmButton
+              label="Stop"
+              title="Stop this run?"
+              message={
+                <p>
+                  {r.alias} ({r.run_id}) will be stopped. {r.status === 'QUEUED' ? 'It has not started yet.' : 'Its task is killed; output written so far is kept.'}
+                </p>
+              }
+              confirmLabel="Stop run"
+              onConfirm={async () => {
+                await api.stopRun(r.run_id);
+                await qc.invalidateQueries({ queryKey: ['run', runId] });
+                await qc.invalidateQueries({ queryKey: ['runs'] });
+              }}
+            />
+          )}
+          <Link className="button" to={`/launch/${encodeURIComponent(r.definition_id)}?from=${encodeURIComponent(r.run_id)}`}>
+            Run again
+          </Link>
+        </div>
+      </div>
+      <p className={`status-line status-line-${r.status.toLowerCase()}`} aria-live="polite" data-testid="status-line">
+        <strong>{r.status}</strong>: {statusWords(r)}
+      </p>
+
+      <Timeline run={r} events={eventItems} />
+
+      <dl className="props">
+        <dt>Exit code</dt>
+        <dd>{r.exit_code ?? '—'}</dd>
+        <dt>Duration</dt>
+        <dd>{formatDuration(runDuration(r))}</dd>
+        <dt>Cluster</dt>
+        <dd>{r.cluster}</dd>
+        <dt>Owner</dt>
+        <dd>{r.owner ?? '—'}</dd>
+        <dt>Definition</dt>
+        <dd>
+          <Link to={`/definitions/${encodeURIComponent(r.definition_id)}`}>{r.alias || r.definition_id}</Link> revision {r.revision}
+        </dd>
+        <dt>Attempt</dt>
+        <dd>{r.attempt ?? 1}</dd>
+        <dt>Image</dt>
+        <dd className="mono">{r.image}</dd>
+        <dt>Command</dt>
+        <dd>
+          <pre className="command">{r.command}</pre>
+        </dd>
+        <dt>CPU</dt>
+        <dd>{formatCpu(r.cpu)}</dd>
+        <dt>Memory</dt>
+        <dd>{formatMemory(r.memory)}</dd>
+        {r.gpu ? (
+          <>
+            <dt>GPU</dt>
+            <dd>{r.gpu}</dd>
+          </>
+        ) : null}
+        <dt>Timeout</dt>
+        <dd>{r.timeout_seconds ? formatDuration(r.timeout_seconds * 1000) : 'none'}</dd>
+        <dt>Cost</dt>
+        <dd>
+          {r.cost_usd !== undefined && r.cost_usd !== null ? (
+            <Money usd={r.cost_usd} />
+          ) : (
+            <>
+              estimated <Money usd={r.estimated_cost_usd} />
+            </>
+          )}
+        </dd>
+        {r.tags && r.tags.length > 0 && (
+          <>
+            <dt>Tags</dt>
+            <dd>{r.tags.join(', ')}</dd>
+          </>
+        )}
+        {r.engine && (
+          <>
+            <dt>Engine</dt>
+            <dd>{r.engine}</dd>
+          </>
+        )}
+        {r.schedule_id && (
+          <>
+            <dt>Schedule</dt>
+            <dd className="mono">{r.schedule_id}</dd>
+          </>
+        )}
+        {r.idempotency_key && (
+          <>
+            <dt>Idempotency key</dt>
+            <dd className="mono">{r.idempotency_key}</dd>
+          </>
+        )}
+      </dl>
+
+      <section aria-labelledby="env-h">
+        <h2 id="env-h">Environment</h2>
+        {env.length === 0 ? (
+          <p className="muted">No variables.</p>
+        ) : (
+          <table className="env">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Value</th>
+              </tr>
+            </thead>
+            <tbody>
+              {env.map(([k, v]) => (
+                <tr key={k}>
+                  <td className="mono">{k}</td>
+                  <td className="mono">{v}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+
+      <section aria-labelledby="logs-h">
+        <div className="page-head">
+          <h2 id="logs-h">Logs</h2>
+          <button type="button" onClick={() => download(lines, `${r.run_id}.log`)} disabled={lines.length === 0}>
+            Download{logs.complete ? '' : ' (so far)'}
+          </button>
+        </div>
+        {logs.error && <ErrorNotice error={logs.error} what="Logs (retrying)" />}
+        <LogViewer lines={lines} version={logs.version} complete={logs.complete} endLabel={endLabel} />
+      </section>
+
+      <section aria-labelledby="history-h">
+        <h2 id="history-h">History</h2>
+        <Attempts run={r} />
+        <LifeStory events={eventItems} />
+        {r.queued_at && r.started_at && (
+          <p className="muted">Waited {formatDuration((parseTime(r.started_at) ?? 0) - (parseTime(r.queued_at) ?? 0))} before starting.</p>
+        )}
+      </section>
+    </article>
+  );
+}
