@@ -1,0 +1,176 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/ids"
+)
+
+// LaunchRequest is the body of POST /v1/runs. Nil overrides keep the
+// definition's values.
+type LaunchRequest struct {
+	Definition     string            `json:"definition"`
+	Cluster        string            `json:"cluster,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	Command        *string           `json:"command,omitempty"`
+	CPU            *int              `json:"cpu,omitempty"`
+	Memory         *int              `json:"memory,omitempty"`
+	TimeoutSeconds *int              `json:"timeout_seconds,omitempty"`
+	Tags           []string          `json:"tags,omitempty"`
+	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	// ScheduleID is set by the scheduler, never by API callers.
+	ScheduleID string `json:"-"`
+}
+
+// MaxIdempotencyKey bounds idempotency keys.
+const MaxIdempotencyKey = 128
+
+// Launch accepts a run: it snapshots the definition's current revision with
+// the overrides into a QUEUED run, stores it, and sends it to its cluster's
+// queue. With an idempotency key the owner already used, it returns that
+// run and created=false.
+func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (flotilla.Run, bool, error) {
+	v := &flotilla.ValidationError{}
+	if req.Definition == "" {
+		v.Add("definition", "is required (a definition id or alias)")
+	}
+	if req.Cluster == "" {
+		req.Cluster = s.DefaultCluster
+	}
+	cluster, cerr := s.Cluster(req.Cluster)
+	if cerr != nil {
+		v.Add("cluster", "no cluster named %q (clusters: %s)", req.Cluster, s.clusterNames())
+	}
+	if len(req.IdempotencyKey) > MaxIdempotencyKey {
+		v.Add("idempotency_key", "must be at most %d bytes", MaxIdempotencyKey)
+	}
+	if err := v.Err(); err != nil {
+		return flotilla.Run{}, false, err
+	}
+	def, err := s.Store.GetDefinition(ctx, req.Definition)
+	if errors.Is(err, flotilla.ErrNotFound) {
+		return flotilla.Run{}, false, flotilla.Invalid("definition", "no definition with id or alias %q", req.Definition)
+	}
+	if err != nil {
+		return flotilla.Run{}, false, fmt.Errorf("launch %s: %w", req.Definition, err)
+	}
+	now := s.now()
+	r := flotilla.Run{
+		ID:             ids.New(ids.Run, now),
+		DefinitionID:   def.ID,
+		Alias:          def.Alias,
+		Revision:       def.Revision,
+		Cluster:        cluster.Name,
+		Status:         flotilla.StatusQueued,
+		StatusReason:   "waiting to be dispatched",
+		Owner:          owner,
+		Image:          def.Image,
+		Command:        def.Command,
+		CPU:            def.CPU,
+		Memory:         def.Memory,
+		GPU:            def.GPU,
+		Env:            maps.Clone(def.Env),
+		Tags:           slices.Clone(def.Tags),
+		Attempt:        1,
+		MaxAttempts:    max(def.Retry.MaxAttempts, 1),
+		Attempts:       []flotilla.Attempt{{Attempt: 1, QueuedAt: now}},
+		QueuedAt:       now,
+		TimeoutSeconds: def.TimeoutSeconds,
+		IdempotencyKey: req.IdempotencyKey,
+		ScheduleID:     req.ScheduleID,
+	}
+	if r.Env == nil {
+		r.Env = map[string]string{}
+	}
+	maps.Copy(r.Env, req.Env)
+	if req.Command != nil {
+		r.Command = *req.Command
+	}
+	if req.CPU != nil {
+		r.CPU = *req.CPU
+	}
+	if req.Memory != nil {
+		r.Memory = *req.Memory
+	}
+	if req.TimeoutSeconds != nil {
+		r.TimeoutSeconds = *req.TimeoutSeconds
+	}
+	r.Tags = append(r.Tags, req.Tags...)
+	sort.Strings(r.Tags)
+	r.Tags = slices.Compact(r.Tags)
+	if err := validateRun(r, cluster); err != nil {
+		return flotilla.Run{}, false, err
+	}
+	r.EstimatedCostUSD = s.estimate(ctx, r)
+
+	stored, created, err := s.Store.CreateRun(ctx, r)
+	if err != nil {
+		return flotilla.Run{}, false, fmt.Errorf("launch %s: %w", def.Alias, err)
+	}
+	if !created {
+		return stored, false, nil
+	}
+	// The run is safe in the store; if the send fails the sweep admits it.
+	if err := s.Queue.Send(ctx, message(stored, "")); err != nil {
+		s.log().Warn("queue send failed; the sweep will admit the run", "run_id", stored.ID, "cluster", stored.Cluster, "err", err)
+	}
+	return stored, true, nil
+}
+
+// validateRun checks the effective settings: overrides are checked like the
+// definition's fields, and Fargate clusters allow only Fargate's sizes.
+func validateRun(r flotilla.Run, c flotilla.Cluster) error {
+	d := flotilla.Definition{Alias: "x", Image: r.Image, Command: r.Command, CPU: r.CPU, Memory: r.Memory, GPU: r.GPU,
+		Env: r.Env, Tags: r.Tags, TimeoutSeconds: r.TimeoutSeconds, Retry: flotilla.RetryPolicy{MaxAttempts: r.MaxAttempts}}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if c.LaunchType == flotilla.EngineFargate {
+		if r.GPU > 0 {
+			return flotilla.Invalid("gpu", "cluster %s runs on Fargate, which has no GPUs; use an EC2 cluster", c.Name)
+		}
+		return flotilla.ValidateFargateSize(r.CPU, r.Memory)
+	}
+	return nil
+}
+
+// message is the queue message admitting r's current attempt. A re-send
+// (suffix non-empty) gets a fresh deduplication id.
+func message(r flotilla.Run, suffix string) flotilla.Message {
+	dedup := fmt.Sprintf("%s#%d", r.ID, r.Attempt)
+	if suffix != "" {
+		dedup += "#" + suffix
+	}
+	return flotilla.Message{Cluster: r.Cluster, RunID: r.ID, Attempt: r.Attempt, Owner: r.Owner, DedupID: dedup}
+}
+
+// estimate prices r over the median duration of its definition's recent
+// successful runs; nil without history.
+func (s *Service) estimate(ctx context.Context, r flotilla.Run) *float64 {
+	page, err := s.Store.ListRuns(ctx, flotilla.RunFilter{DefinitionID: r.DefinitionID, Statuses: []flotilla.RunStatus{flotilla.StatusSucceeded}, Limit: 20})
+	if err != nil || len(page.Items) == 0 {
+		return nil
+	}
+	var ds []float64
+	for _, p := range page.Items {
+		if p.StartedAt != nil && p.FinishedAt != nil {
+			ds = append(ds, p.FinishedAt.Sub(*p.StartedAt).Seconds())
+		}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	sort.Float64s(ds)
+	median := ds[len(ds)/2]
+	if len(ds)%2 == 0 {
+		median = (ds[len(ds)/2-1] + ds[len(ds)/2]) / 2
+	}
+	c := s.rates().Cost(r.CPU, r.Memory, secondsDuration(median))
+	return &c
+}

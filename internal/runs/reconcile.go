@@ -1,0 +1,116 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+)
+
+// Reconcile applies an engine's task event to its run. Events come at least
+// once and out of order: every write is conditional on the status the event
+// moves the run from, so a duplicate or late event changes nothing. A task
+// that ended frees its slot (exactly once: the terminal write is
+// conditional) and the waiting runs whose turn it is are re-admitted;
+// infrastructure failures go back to the queue as a new attempt.
+func (s *Service) Reconcile(ctx context.Context, ev flotilla.TaskEvent) error {
+	r, err := s.Store.GetRun(ctx, ev.RunID)
+	if errors.Is(err, flotilla.ErrNotFound) {
+		return nil // not ours, or deleted
+	}
+	if err != nil {
+		return fmt.Errorf("reconcile run %s: %w", ev.RunID, err)
+	}
+	if r.Status.Terminal() || !s.sameAttempt(r, ev) {
+		return nil
+	}
+	active := []flotilla.RunStatus{flotilla.StatusPending, flotilla.StatusRunning}
+	switch ev.State {
+	case flotilla.TaskPending:
+		if r.Status == flotilla.StatusPending && r.Current().TaskID == "" && ev.TaskID != "" {
+			_, err = s.Store.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: active[:1], Attempt: r.Attempt, To: flotilla.StatusPending,
+				At: s.now(), Source: flotilla.SourceEngine, TaskID: ev.TaskID, Reason: "provisioning (task " + ev.TaskID + ")"})
+		}
+	case flotilla.TaskRunning:
+		if r.Status == flotilla.StatusPending {
+			_, err = s.Store.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: active[:1], Attempt: r.Attempt, To: flotilla.StatusRunning,
+				At: eventTime(ev, s.now()), Source: flotilla.SourceEngine, TaskID: ev.TaskID, Reason: "running"})
+		}
+	case flotilla.TaskStopped:
+		if !r.Status.HoldsSlot() {
+			return nil // a task of a run that waits again (never admitted now)
+		}
+		out := flotilla.DecideOutcome(r, ev)
+		if out.Retry {
+			err = s.retry(ctx, r, ev, out)
+			break
+		}
+		_, err = s.end(ctx, r, flotilla.Transition{From: active, To: out.To, Source: flotilla.SourceEngine,
+			ReasonCode: out.Code, Reason: out.Reason, ExitCode: out.ExitCode, TaskID: ev.TaskID, At: eventTime(ev, s.now())})
+	}
+	if err != nil && !errors.Is(err, flotilla.ErrConflict) {
+		return fmt.Errorf("reconcile run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// sameAttempt reports whether ev is about r's current attempt.
+func (s *Service) sameAttempt(r flotilla.Run, ev flotilla.TaskEvent) bool {
+	if ev.Attempt != 0 {
+		return ev.Attempt == r.Attempt
+	}
+	cur := r.Current()
+	if cur == nil || cur.TaskID == "" || ev.TaskID == "" {
+		return true
+	}
+	return cur.TaskID == ev.TaskID
+}
+
+func eventTime(ev flotilla.TaskEvent, now time.Time) time.Time {
+	if ev.At.IsZero() {
+		return now
+	}
+	return ev.At.UTC()
+}
+
+// end moves an active run to a terminal status with its cost, and re-admits
+// the waiting runs of its cluster into the freed slot.
+func (s *Service) end(ctx context.Context, r flotilla.Run, t flotilla.Transition) (flotilla.Run, error) {
+	t.RunID, t.Attempt = r.ID, r.Attempt
+	if t.At.IsZero() {
+		t.At = s.now()
+	}
+	if r.StartedAt != nil {
+		c := s.rates().Cost(r.CPU, r.Memory, t.At.Sub(*r.StartedAt))
+		t.CostUSD = &c
+	}
+	ended, err := s.Store.TransitionRun(ctx, t)
+	if err != nil {
+		return flotilla.Run{}, err
+	}
+	s.log().Info("run ended", "run_id", r.ID, "cluster", r.Cluster, "status", ended.Status, "reason", ended.StatusReason)
+	if r.Status.HoldsSlot() {
+		if err := s.Readmit(ctx, r.Cluster); err != nil {
+			s.log().Warn("readmit failed; the sweep will retry", "cluster", r.Cluster, "err", err)
+		}
+	}
+	return ended, nil
+}
+
+// retry sends the run back to its queue as a new attempt.
+func (s *Service) retry(ctx context.Context, r flotilla.Run, ev flotilla.TaskEvent, out flotilla.Outcome) error {
+	next, err := s.Store.TransitionRun(ctx, flotilla.Transition{
+		RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending, flotilla.StatusRunning}, Attempt: r.Attempt,
+		To: flotilla.StatusQueued, NewAttempt: true, At: eventTime(ev, s.now()), Source: flotilla.SourceEngine,
+		Reason: out.Reason, WaitReason: flotilla.WaitNoFreeSlot, TaskID: ev.TaskID,
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.Queue.Send(ctx, message(next, "")); err != nil {
+		s.log().Warn("queue send failed; the sweep will admit the run", "run_id", r.ID, "err", err)
+	}
+	return s.Readmit(ctx, r.Cluster)
+}
