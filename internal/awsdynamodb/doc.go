@@ -5,10 +5,12 @@
 //
 // # Table
 //
-// Partition key pk (S), sort key sk (S), and two global secondary indexes,
-// gsi1 (gsi1pk, gsi1sk) and gsi2 (gsi2pk, gsi2sk), both projecting KEYS_ONLY:
-// an index entry is written only when an item enters or leaves the index or
-// its index keys change, never on a status change.
+// Partition key pk (S), sort key sk (S), and two global secondary indexes:
+// gsi1 (gsi1pk, gsi1sk) projecting INCLUDE ow (the run's owner, which never
+// changes) and gsi2 (gsi2pk, gsi2sk) projecting KEYS_ONLY. Neither projects
+// an attribute that a transition changes, so an index entry is written only
+// when an item enters or leaves the index or its index keys change, never on
+// a status change.
 //
 //	item                  pk               sk               gsi1pk / gsi1sk                 gsi2pk / gsi2sk
 //	run                   RUN              <run id>         Q#<cluster> / <queued ns>#<id>  D#<definition id> / <run id>
@@ -74,6 +76,9 @@
 //	                       status, cluster, owner, tag and schedule filter the base Query.
 //	ListQueued             Query gsi1 Q#<cluster> ascending, then BatchGetItem (consistent);
 //	                       runs no longer QUEUED (the index lags ~1 s) are skipped
+//	OldestQueuedPerOwner   Query gsi1 Q#<cluster> ascending, keeping each owner's first
+//	                       entry (the owner is projected), then BatchGetItem of the heads;
+//	                       on a keys-only gsi1 it reads the owners from the runs instead
 //	QueuedAhead            Query gsi1 Q#<cluster>, gsi1sk < the run's, Select COUNT
 //	ClusterUsage           Query gsi1 Select COUNT + GetItem CL#<cluster>
 //	CreateDefinition       TransactWriteItems {Put alias (not exists), Put by-id, Put V#1}

@@ -484,6 +484,64 @@ func (s *Store) ListQueued(ctx context.Context, cluster string, limit int) ([]fl
 	return runs, nil
 }
 
+// OldestQueuedPerOwner walks the cluster's queue on gsi1, oldest first,
+// taking each owner's first run until it has limit owners or the queue
+// ends; gsi1 projects the owner, so only the chosen runs are read (by key,
+// consistently). An owner whose head was admitted a moment ago but is still
+// in the lagging index is left out of this round rather than answered with
+// a run that is no longer QUEUED.
+func (s *Store) OldestQueuedPerOwner(ctx context.Context, cluster string, limit int) ([]flotilla.Run, error) {
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	q := &dynamodb.QueryInput{
+		TableName:                 s.table,
+		IndexName:                 aws.String(indexGSI1),
+		KeyConditionExpression:    aws.String("#p = :p"),
+		ExpressionAttributeNames:  map[string]string{"#p": attrGSI1PK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sv(queuePrefix + cluster)},
+	}
+	seen := map[string]bool{}
+	var heads []map[string]types.AttributeValue
+	for len(heads) < limit {
+		out, err := s.db.Query(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("queue heads of %s: %w", cluster, translate(err))
+		}
+		entries := out.Items
+		if len(entries) > 0 {
+			if _, projected := entries[0][aOwner]; !projected {
+				// An index projecting keys only: read the owners from the
+				// runs (correct, but it reads the whole queue walked).
+				if entries, err = s.batchGet(ctx, tableKeys(entries), false); err != nil {
+					return nil, fmt.Errorf("queue heads of %s: %w", cluster, err)
+				}
+			}
+		}
+		for _, it := range entries {
+			if owner := str(it, aOwner); !seen[owner] && len(heads) < limit {
+				seen[owner] = true
+				heads = append(heads, key(str(it, attrPK), str(it, attrSK)))
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		q.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	items, err := s.batchGet(ctx, heads, true)
+	if err != nil {
+		return nil, fmt.Errorf("queue heads of %s: %w", cluster, err)
+	}
+	runs := []flotilla.Run{}
+	for _, it := range items {
+		if r := decodeRun(it); r.Status == flotilla.StatusQueued {
+			runs = append(runs, r)
+		}
+	}
+	return runs, nil
+}
+
 // QueuedAhead counts, on gsi1, the cluster's QUEUED runs before r.
 func (s *Store) QueuedAhead(ctx context.Context, r flotilla.Run) (int, error) {
 	return s.countQueued(ctx, r.Cluster, queueKey(r))
