@@ -48,8 +48,8 @@
 //
 // The slot counters of a cluster live in one item: "used" (slots held) and
 // "o:<owner>" per owner holding slots, so a per-owner cap costs no extra
-// item. ClusterUsage removes owners' counters that fell to zero, to keep it
-// small.
+// item. ClusterUsage removes owners' counters that fell to zero, 8 at a
+// time in one conditional write, to keep it small.
 //
 // # Access patterns
 //

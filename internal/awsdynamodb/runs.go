@@ -577,9 +577,7 @@ func (s *Store) countQueued(ctx context.Context, cluster, before string) (int, e
 	}
 }
 
-// ClusterUsage reads the cluster's counter item and counts its queue. It
-// also drops owners' counters that fell to zero, so the counter item stays
-// small (a write costs 1 unit per KB of the whole item).
+// ClusterUsage reads the cluster's counter item and counts its queue.
 func (s *Store) ClusterUsage(ctx context.Context, cluster string) (flotilla.Usage, error) {
 	queued, err := s.countQueued(ctx, cluster, "")
 	if err != nil {
@@ -594,6 +592,7 @@ func (s *Store) ClusterUsage(ctx context.Context, cluster string) (flotilla.Usag
 		return flotilla.Usage{}, fmt.Errorf("cluster usage of %s: %w", cluster, err)
 	}
 	u.Running = int(num(it, usedSlots))
+	var idle []string
 	for name := range it {
 		owner, ok := strings.CutPrefix(name, ownerSlot)
 		if !ok {
@@ -602,21 +601,36 @@ func (s *Store) ClusterUsage(ctx context.Context, cluster string) (flotilla.Usag
 		if n := int(num(it, name)); n > 0 {
 			u.RunningOwner[owner] = n
 		} else {
-			s.pruneOwner(ctx, cluster, name)
+			idle = append(idle, name)
 		}
+	}
+	if len(idle) >= pruneIdleOwners {
+		s.pruneOwners(ctx, cluster, idle)
 	}
 	return u, nil
 }
 
-// pruneOwner removes an owner's counter while it is zero. Losing the race
-// to an admission is fine: the counter is in use again.
-func (s *Store) pruneOwner(ctx context.Context, cluster, attr string) {
+// pruneIdleOwners is how many owners' counters at zero the counter item
+// keeps before ClusterUsage removes them: each costs ~30 bytes on every
+// admission and release, a removal costs a write, so they go in batches.
+const pruneIdleOwners = 8
+
+// pruneOwners removes owners' counters while they are all zero. Losing the
+// race to an admission is fine: a counter is in use again, and the next
+// ClusterUsage tries again.
+func (s *Store) pruneOwners(ctx context.Context, cluster string, attrs []string) {
+	u := newUpdate()
+	zero := u.value(nv(0))
+	for _, a := range attrs {
+		u.remove(a)
+		u.conds = append(u.conds, u.name(a)+" = "+zero)
+	}
 	_, _ = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 s.table,
 		Key:                       clusterKey(cluster),
-		UpdateExpression:          aws.String("REMOVE #o"),
-		ConditionExpression:       aws.String("#o = :z"),
-		ExpressionAttributeNames:  map[string]string{"#o": attr},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":z": nv(0)},
+		UpdateExpression:          aws.String(u.expression()),
+		ConditionExpression:       u.condition(),
+		ExpressionAttributeNames:  u.names,
+		ExpressionAttributeValues: u.values,
 	})
 }

@@ -253,3 +253,45 @@ func TestQueueHeadsOnKeysOnlyIndex(t *testing.T) {
 		t.Fatalf("OldestQueuedPerOwner = %v, %v; want %v", got, err, want)
 	}
 }
+
+// TestIdleOwnersPruned: owners whose runs all ended leave zero counters in
+// the cluster's counter item; ClusterUsage hides them and, once there are
+// 8, removes them in one conditional write.
+func TestIdleOwnersPruned(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	cycle := func(owner string, i int) {
+		r := flotillatest.NewRun("default", owner, time.Duration(i)*time.Second)
+		if _, _, err := b.store.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.store.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusQueued},
+			To: flotilla.StatusPending, At: flotillatest.Epoch, Source: flotilla.SourceDispatcher, MaxRunning: 5}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.store.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending},
+			To: flotilla.StatusStopped, At: flotillatest.Epoch, Source: flotilla.SourceAPI}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	usageWrites := func() int {
+		t.Helper()
+		b.counter.Reset()
+		u, err := b.store.ClusterUsage(ctx, "default")
+		if err != nil || u.Running != 0 || len(u.RunningOwner) != 0 {
+			t.Fatalf("usage = %+v, %v; want nothing held", u, err)
+		}
+		return b.counter.Snapshot()["DynamoDB.UpdateItem"]
+	}
+	for i := range 7 {
+		cycle(fmt.Sprintf("owner%d@example.com", i), i)
+	}
+	if n := usageWrites(); n != 0 {
+		t.Fatalf("ClusterUsage with 7 idle owners wrote %d times, want 0", n)
+	}
+	cycle("owner7@example.com", 7)
+	if n := usageWrites(); n != 1 {
+		t.Fatalf("ClusterUsage with 8 idle owners wrote %d times, want 1", n)
+	}
+}
