@@ -21,9 +21,11 @@ type ECSOptions struct {
 	// Now is the clock for task times and events (default time.Now).
 	Now func() time.Time
 	// Auto lets tasks live on their own, one step every StepDelay (real
-	// time), instead of waiting for Advance.
-	Auto      bool
-	StepDelay time.Duration
+	// time), instead of waiting for Advance. A command's `sleep N` then
+	// takes N seconds times SleepScale (default 1).
+	Auto       bool
+	StepDelay  time.Duration
+	SleepScale float64
 	// Script scripts a run on its first RunTask call, unless SetScript did.
 	Script func(Launch) Script
 	// Logs, when set, receives the lines of tasks whose task definition
@@ -177,21 +179,24 @@ func (f *ECS) Forget(taskID string) {
 	delete(f.tasks, taskID)
 }
 
-// Advance moves every live task one step in its life, and returns how many
-// moved.
+// Advance moves every live task one step in its life (a state change, or
+// the next lines after a `sleep`), and returns how many moved.
 func (f *ECS) Advance() int {
 	f.mu.Lock()
 	var events [][]byte
+	moved := 0
 	for _, id := range f.order {
 		if t := f.tasks[id]; t != nil && !t.driven {
-			if ev := f.stepLocked(t); ev != nil {
-				events = append(events, ev)
+			ok, ev := f.stepLocked(t)
+			if ok {
+				moved++
 			}
+			events = append(events, ev)
 		}
 	}
 	f.mu.Unlock()
 	f.bus.emit(events...)
-	return len(events)
+	return moved
 }
 
 // Settle advances until no task moves: every task ends, except held ones,
@@ -677,12 +682,12 @@ func (f *ECS) newTask(in RunTaskRequest, td *taskDef, cluster string, life Life)
 			mem = o.Memory
 		}
 	}
-	lines, exit := emulate(cmd)
+	prog := emulate(cmd)
 	if life.Logs != nil {
-		lines = life.Logs
+		prog.segments, prog.sleeps = [][]string{life.Logs}, nil
 	}
 	if life.ExitCode != nil {
-		exit = *life.ExitCode
+		prog.exit = *life.ExitCode
 	}
 	launchType := in.LaunchType
 	if launchType == "" {
@@ -697,7 +702,7 @@ func (f *ECS) newTask(in RunTaskRequest, td *taskDef, cluster string, life Life)
 		cpu: cpu, memory: mem, overrides: in.overridesRaw, tags: append([]Tag{}, in.Tags...),
 		lastStatus: "PROVISIONING", desiredStatus: "RUNNING", version: 1, createdAt: now, updatedAt: now,
 		containers: []*container{{name: c.Name, image: c.Image, arn: f.arn("container/" + cluster + "/" + id + "/" + shortID(id+c.Name)), lastStatus: "PENDING"}},
-		life: life, lines: lines, exit: exit, held: false,
+		life: life, prog: prog, wake: make(chan struct{}),
 	}
 	if t.group == "" {
 		t.group = "family:" + td.family
@@ -717,7 +722,9 @@ func shortID(s string) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// drive lets a task live on its own when the fake is in Auto mode.
+// drive lets a task live on its own when the fake is in Auto mode: one
+// goroutine per task applies its steps, waiting StepDelay (plus a step's
+// sleep, scaled) before each; StopTask wakes it to re-plan.
 func (f *ECS) drive(t *task) {
 	if !f.opts.Auto {
 		return
@@ -731,42 +738,63 @@ func (f *ECS) drive(t *task) {
 	f.mu.Unlock()
 	go func() {
 		for {
-			if f.opts.StepDelay > 0 {
-				time.Sleep(f.opts.StepDelay)
-			}
 			f.mu.Lock()
-			ev := f.stepLocked(t)
-			if ev == nil {
+			if len(t.steps) == 0 || t.held {
 				t.driven = false
 				f.mu.Unlock()
 				return
 			}
+			wait := f.opts.StepDelay + time.Duration(float64(t.steps[0].sleep)*f.sleepScale())
+			wake := t.wake
+			f.mu.Unlock()
+			if wait > 0 {
+				timer := time.NewTimer(wait)
+				select {
+				case <-timer.C:
+				case <-wake:
+					timer.Stop()
+					continue
+				}
+			}
+			f.mu.Lock()
+			if t.wake != wake {
+				f.mu.Unlock()
+				continue
+			}
+			_, ev := f.stepLocked(t)
 			f.mu.Unlock()
 			f.bus.emit(ev)
 		}
 	}()
 }
 
-// stepLocked applies a task's next step and returns its event, or nil when
-// the task has nothing left to do now.
-func (f *ECS) stepLocked(t *task) []byte {
-	if len(t.steps) == 0 || t.held {
-		return nil
+func (f *ECS) sleepScale() float64 {
+	if f.opts.SleepScale > 0 {
+		return f.opts.SleepScale
 	}
-	step := t.steps[0]
+	return 1
+}
+
+// stepLocked applies a task's next step. It reports whether a step was
+// applied and returns the event when the task's state changed.
+func (f *ECS) stepLocked(t *task) (bool, []byte) {
+	if len(t.steps) == 0 || t.held {
+		return false, nil
+	}
+	st := t.steps[0]
 	t.steps = t.steps[1:]
 	now := f.opts.Now()
-	step(t, now)
+	if !st.apply(f, t, now) {
+		return true, nil
+	}
 	t.version++
 	t.updatedAt = now
-	if t.lastStatus == "RUNNING" && !t.logged {
-		t.logged = true
-		if f.opts.Logs != nil && t.logGroup != "" && t.logStream != "" {
-			f.opts.Logs.Write(t.logGroup, t.logStream, now, t.lines...)
-		}
-		if t.life.Hold && t.desiredStatus != "STOPPED" {
-			t.held = true
-		}
+	return true, t.event(f)
+}
+
+// write appends lines to the task's log stream, as the awslogs driver does.
+func (f *ECS) write(t *task, now time.Time, lines []string) {
+	if f.opts.Logs != nil && t.logGroup != "" && t.logStream != "" && len(lines) > 0 {
+		f.opts.Logs.Write(t.logGroup, t.logStream, now, lines...)
 	}
-	return t.event(f)
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Script says how the ECS fake treats one run (one startedBy): how it
@@ -77,28 +78,48 @@ type Life struct {
 // Exit returns a pointer to code, for Life.ExitCode.
 func Exit(code int) *int { return &code }
 
-// emulate runs the tiny subset of sh the fake understands.
-func emulate(cmd string) (lines []string, exit int) {
+// program is what a task's container does: segments of lines, with a
+// sleep before each segment after the first, then an exit code.
+type program struct {
+	segments [][]string
+	sleeps   []time.Duration // sleeps[i] comes before segments[i+1]
+	exit     int
+}
+
+// emulate runs the tiny subset of sh the fake understands: `echo TEXT`,
+// `sleep SECONDS`, `exit CODE`, `true` and `false`, joined by ";" or "&&".
+func emulate(cmd string) program {
+	p := program{segments: [][]string{nil}}
 	for _, stmt := range strings.Split(cmd, ";") {
 		for _, part := range strings.Split(stmt, "&&") {
-			f := strings.Fields(strings.TrimSpace(part))
+			part = strings.TrimSpace(part)
+			f := strings.Fields(part)
 			if len(f) == 0 {
 				continue
 			}
 			switch f[0] {
 			case "echo":
-				lines = append(lines, unquote(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(part), "echo"))))
+				last := len(p.segments) - 1
+				p.segments[last] = append(p.segments[last], unquote(strings.TrimSpace(strings.TrimPrefix(part, "echo"))))
+			case "sleep":
+				secs := 0.0
+				if len(f) > 1 {
+					secs, _ = strconv.ParseFloat(f[1], 64)
+				}
+				p.sleeps = append(p.sleeps, time.Duration(secs*float64(time.Second)))
+				p.segments = append(p.segments, nil)
 			case "exit":
 				if len(f) > 1 {
-					exit, _ = strconv.Atoi(f[1])
+					p.exit, _ = strconv.Atoi(f[1])
 				}
-				return lines, exit
+				return p
 			case "false":
-				return lines, 1
+				p.exit = 1
+				return p
 			}
 		}
 	}
-	return lines, 0
+	return p
 }
 
 func unquote(s string) string {

@@ -24,14 +24,25 @@ type task struct {
 	containers []*container
 
 	life      Life
-	lines     []string
-	exit      int
+	prog      program
 	logGroup  string
 	logStream string
-	steps     []func(*task, time.Time)
-	held      bool // RUNNING until StopTask or Release
-	driven    bool // a goroutine is moving it (Auto)
-	logged    bool
+	steps     []step
+	wake      chan struct{} // closed when StopTask re-plans the steps
+	held      bool          // RUNNING until StopTask or Release
+	driven    bool          // a goroutine is moving it (Auto)
+}
+
+// step is one move in a task's life. apply reports whether the task's
+// state changed (a new version and event); sleep is the time the command
+// sleeps before it (Auto mode).
+type step struct {
+	sleep time.Duration
+	apply func(f *ECS, t *task, now time.Time) bool
+}
+
+func change(fn func(t *task, now time.Time)) step {
+	return step{apply: func(_ *ECS, t *task, now time.Time) bool { fn(t, now); return true }}
 }
 
 type container struct {
@@ -40,27 +51,27 @@ type container struct {
 }
 
 // plan returns the steps of the task's life after PROVISIONING.
-func (t *task) plan() []func(*task, time.Time) {
+func (t *task) plan() []step {
 	l := t.life
 	switch {
 	case l.FailToStart != "":
-		return []func(*task, time.Time){func(t *task, now time.Time) {
+		return []step{change(func(t *task, now time.Time) {
 			t.containers = nil
 			t.finish(now, "TaskFailedToStart", l.FailToStart)
-		}}
+		})}
 	case l.PullError != "":
 		reason := "CannotPullContainerError: " + l.PullError
-		return []func(*task, time.Time){
-			(*task).pending,
-			func(t *task, now time.Time) {
+		return []step{
+			change((*task).pending),
+			change(func(t *task, now time.Time) {
 				for _, c := range t.containers {
 					c.lastStatus, c.reason = "STOPPED", reason
 				}
 				t.finish(now, "TaskFailedToStart", reason)
-			},
+			}),
 		}
 	}
-	exit, reason := t.exit, ""
+	exit, reason := t.prog.exit, ""
 	stopCode, stoppedReason := "EssentialContainerExited", "Essential container in task exited"
 	switch {
 	case l.OOM:
@@ -68,12 +79,28 @@ func (t *task) plan() []func(*task, time.Time) {
 	case l.SpotInterruption:
 		exit, stopCode, stoppedReason = 143, "SpotInterruption", "Your Spot Task was interrupted."
 	}
-	return []func(*task, time.Time){
-		(*task).pending,
-		(*task).running,
-		func(t *task, now time.Time) { t.deprovision(now, stopCode, stoppedReason, &exit, reason) },
-		(*task).stopped,
+	steps := []step{
+		change((*task).pending),
+		{apply: func(f *ECS, t *task, now time.Time) bool {
+			t.running(now)
+			f.write(t, now, t.prog.segments[0])
+			return true
+		}},
 	}
+	for i, d := range t.prog.sleeps {
+		lines := t.prog.segments[i+1]
+		steps = append(steps, step{sleep: d, apply: func(f *ECS, t *task, now time.Time) bool {
+			f.write(t, now, lines)
+			return false
+		}})
+	}
+	if l.Hold {
+		steps = append(steps, step{apply: func(_ *ECS, t *task, _ time.Time) bool { t.held = true; return false }})
+	}
+	return append(steps,
+		change(func(t *task, now time.Time) { t.deprovision(now, stopCode, stoppedReason, &exit, reason) }),
+		change((*task).stopped),
+	)
 }
 
 func (t *task) pending(now time.Time) {
@@ -142,13 +169,15 @@ func (t *task) stop(now time.Time, reason string) {
 	switch t.lastStatus {
 	case "RUNNING":
 		sigterm := 143
-		t.steps = []func(*task, time.Time){
-			func(t *task, now time.Time) { t.deprovision(now, "", "", &sigterm, "") },
-			(*task).stopped,
+		t.steps = []step{
+			change(func(t *task, now time.Time) { t.deprovision(now, "", "", &sigterm, "") }),
+			change((*task).stopped),
 		}
 	case "PROVISIONING", "PENDING":
-		t.steps = []func(*task, time.Time){func(t *task, now time.Time) { t.finish(now, "", "") }}
+		t.steps = []step{change(func(t *task, now time.Time) { t.finish(now, "", "") })}
 	}
+	close(t.wake)
+	t.wake = make(chan struct{})
 }
 
 func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
