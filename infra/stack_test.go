@@ -100,7 +100,13 @@ func synth(dir string) (err error) {
 	// Report cdk-nag errors as annotations instead of failing the synth.
 	ctx["@aws-cdk/core:failSynthOnValidationErrors"] = false
 
-	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out")), Context: &ctx})
+	app := awscdk.NewApp(&awscdk.AppProps{
+		Outdir:  jsii.String(filepath.Join(dir, "cdk.out")),
+		Context: &ctx,
+		// The built-in CloudFormation schema validation costs several
+		// seconds per synth; `make synth` runs it.
+		BuiltinCloudFormationValidation: jsii.Bool(false),
+	})
 	props, err := PropsFromContext(app)
 	if err != nil {
 		return err

@@ -1,0 +1,37 @@
+# infra/infra.mk: CDK targets, included by the root Makefile (`include infra/infra.mk`).
+# `synth` and `deploy` need the root Makefile's `lambdas` target, which builds
+# build/lambdas/<fn>/bootstrap for linux/arm64. The UI is deployed from web/dist
+# when it exists (a placeholder page otherwise): make `deploy` depend on the UI
+# build in the root Makefile, e.g. `deploy: web`.
+
+GO ?= go
+INFRA_CDK := infra/_cdkcli/node_modules/.bin/cdk
+# Node 20 is end-of-life for jsii (banner only); no telemetry, notices or version check.
+INFRA_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=1
+# Extra CLI flags, e.g. CDK_FLAGS='--profile prod' or CDK_FLAGS='-c flotilla:auth_domain_prefix=acme-flotilla'.
+CDK_FLAGS ?=
+
+.PHONY: infra-test synth deploy destroy cdk-bootstrap
+
+# CDK assertion and cdk-nag tests: no CLI, no Docker, no credentials; needs node.
+infra-test:
+	cd infra && $(INFRA_ENV) $(GO) test ./...
+
+# The CDK CLI, pinned in infra/_cdkcli/package-lock.json.
+$(INFRA_CDK): infra/_cdkcli/package.json infra/_cdkcli/package-lock.json
+	cd infra/_cdkcli && npm ci --no-audit --no-fund
+	touch $@
+
+# Offline. Fails on any cdk-nag AwsSolutions error that is not suppressed with a reason.
+synth: lambdas $(INFRA_CDK)
+	$(INFRA_ENV) $(INFRA_CDK) synth -q $(CDK_FLAGS)
+
+# Once per AWS account and region.
+cdk-bootstrap: $(INFRA_CDK)
+	$(INFRA_ENV) $(INFRA_CDK) bootstrap $(CDK_FLAGS)
+
+deploy: lambdas $(INFRA_CDK)
+	$(INFRA_ENV) $(INFRA_CDK) deploy Flotilla --require-approval broadening $(CDK_FLAGS)
+
+destroy: $(INFRA_CDK)
+	$(INFRA_ENV) $(INFRA_CDK) destroy Flotilla $(CDK_FLAGS)
