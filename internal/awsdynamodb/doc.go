@@ -12,14 +12,14 @@
 // when an item enters or leaves the index or its index keys change, never on
 // a status change.
 //
-//	item                  pk               sk               gsi1pk / gsi1sk                 gsi2pk / gsi2sk
-//	run                   RUN              <run id>         Q#<cluster> / <queued ns>#<id>  D#<definition id> / <run id>
-//	                                                        (only while QUEUED)
-//	idempotency key       I#<n>:<owner>#<key> I             -                               -
-//	cluster slot counters CL#<cluster>     C                -                               -
-//	definition by alias   DEF              <alias>          -                               -
-//	definition by id      D#<id>           D                -                               -
-//	definition revision   D#<id>           V#<000042>       -                               -
+//	item                   pk                    sk           gsi1pk / gsi1sk                 gsi2pk / gsi2sk
+//	run                    RUN                   <run id>     Q#<cluster> / <queued ns>#<id>  D#<definition id> / <run id>
+//	                                                          (only while QUEUED)
+//	idempotency key        I#<n>:<owner>#<key>   I            -                               -
+//	cluster slot counters  CL#<cluster>          C            -                               -
+//	definition by alias    DEF                   <alias>      -                               -
+//	definition by id       D#<id>                D            -                               -
+//	definition revision    D#<id>                V#<000042>   -                               -
 //
 // <n> is the owner's length, so no owner and key pair can collide with
 // another. Run ids are "run_" + a ULID made at queue time, so sk order is
@@ -63,7 +63,8 @@
 //	                       (the gsi1 keys when the run leaves QUEUED). When SlotDelta ≠ 0
 //	                       (admission, the end of a run holding a slot, a re-queue) the same
 //	                       update and the counter item's ADD form one TransactWriteItems, the
-//	                       counter conditioned on max_running and the owner's cap.
+//	                       counter conditioned on max_running and the owner's cap. A
+//	                       transition that changes nothing and records no event writes nothing.
 //	                       Cancellation reasons say which failed: the run's (re-read, re-check:
 //	                       ErrConflict when it moved) or the counter's (ErrNoCapacity, as a
 //	                       CapacityError naming the wait reason).
@@ -102,10 +103,12 @@
 //	                                                                  ---                        ---
 //	                                                                   13                          3  = 16
 //
-// 13 without an idempotency key (a plain PutItem). Transactions are used only
-// where SlotDelta ≠ 0 and for the idempotency key, as required; those three
-// two-item transactions alone cost 12 units, so with them the goal of 12 per
-// run cannot be met; see the package's tests and the report for the options.
+// 13 without an idempotency key (a plain PutItem: 1 + 2 index puts).
+// Transactions are used only where SlotDelta ≠ 0 and for the idempotency
+// key. Those three two-item transactions cost 12 units by themselves, so
+// with them a run costs at least 13 (they and the RUNNING write) before any
+// index write; the 3 index units buy ListQueued, QueuedAhead and the fair
+// turns (gsi1) and the definition's history (gsi2) as Queries.
 // Reads: one strongly consistent GetItem per transition (1 read unit each).
 // A run that records its task id in a separate PENDING→PENDING write, or
 // gets a PENDING engine event, costs 1 more unit per such write.

@@ -111,6 +111,11 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 
 		w := s.runWrite(old, next, ev)
 		delta := flotilla.SlotDelta(cur.Status, next.Status)
+		if w.noop {
+			// Nothing to record (a repeated annotation): the strongly
+			// consistent read already showed the run as t leaves it.
+			return next, nil
+		}
 		if delta == 0 {
 			err = w.write(ctx, s.db)
 			var ccf *types.ConditionalCheckFailedException
@@ -167,6 +172,7 @@ type runWrite struct {
 	cond   string
 	names  map[string]string
 	values map[string]types.AttributeValue
+	noop   bool // no attribute changes and no event
 }
 
 func (s *Store) runWrite(old map[string]types.AttributeValue, next flotilla.Run, ev *flotilla.RunEvent) runWrite {
@@ -174,6 +180,7 @@ func (s *Store) runWrite(old map[string]types.AttributeValue, next flotilla.Run,
 	u := w.u
 	it := runItem(next)
 	diff(u, old, it)
+	w.noop = len(u.sets) == 0 && len(u.removes) == 0 && ev == nil
 	version := num(old, aVersion)
 	u.set(aVersion, nv(version+1))
 	if ev != nil {

@@ -295,3 +295,31 @@ func TestIdleOwnersPruned(t *testing.T) {
 		t.Fatalf("ClusterUsage with 8 idle owners wrote %d times, want 1", n)
 	}
 }
+
+// TestRepeatedAnnotationWritesNothing: a transition that changes nothing
+// and records no event costs a read, not a write.
+func TestRepeatedAnnotationWritesNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	r := flotillatest.NewRun("default", "alice", 0)
+	est := 0.0012
+	r.EstimatedCostUSD = &est
+	r.TimeoutSeconds = 60
+	if _, _, err := b.store.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	wait := flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusQueued,
+		At: flotillatest.Epoch, Source: flotilla.SourceDispatcher, Reason: "waiting for a free slot", WaitReason: flotilla.WaitNoFreeSlot}
+	for i, wantWrites := range []int{1, 0} {
+		b.counter.Reset()
+		got, err := b.store.TransitionRun(ctx, wait)
+		if err != nil || got.WaitReason != flotilla.WaitNoFreeSlot {
+			t.Fatalf("annotation %d = %+v, %v", i, got, err)
+		}
+		c := b.counter.Snapshot()
+		if n := c["DynamoDB.UpdateItem"] + c["DynamoDB.PutItem"] + c["DynamoDB.TransactWriteItems"]; n != wantWrites {
+			t.Fatalf("annotation %d made %d writes (%v), want %d", i, n, c, wantWrites)
+		}
+	}
+}
