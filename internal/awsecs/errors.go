@@ -40,7 +40,7 @@ func ClassifyFailure(f types.Failure) error {
 	lower := strings.ToLower(reason)
 	switch {
 	case strings.HasPrefix(reason, "RESOURCE:"):
-		return &flotilla.CapacityError{Wait: flotilla.WaitEngineCapacity, Detail: "no container instance has enough " + resourceWord(reason) + ": " + text}
+		return &flotilla.CapacityError{Wait: flotilla.WaitEngineCapacity, Detail: "no container instance has enough " + resourceWord(reason) + " (" + text + ")"}
 	case reason == "AGENT":
 		return &flotilla.CapacityError{Wait: flotilla.WaitEngineCapacity, Detail: "the container instance's agent is disconnected: " + text}
 	case strings.Contains(lower, "capacity is unavailable"), strings.Contains(lower, "insufficient capacity"):

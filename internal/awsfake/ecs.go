@@ -539,6 +539,9 @@ func (f *ECS) runTaskLocked(in RunTaskRequest, params string, rs *runState) (any
 	if rs.replies < len(rs.script.Replies) {
 		r := rs.script.Replies[rs.replies]
 		rs.replies++
+		if r.Body != nil {
+			return json.RawMessage(r.Body), nil, nil
+		}
 		if r.Failure != nil {
 			fl := map[string]any{"reason": r.Failure.Reason}
 			if r.Failure.Detail != "" {

@@ -21,12 +21,16 @@ type Script struct {
 }
 
 // Reply is one scripted answer to RunTask: an error (Status, Type,
-// Message) or a 200 with Failure in failures[] and no task.
+// Message), a 200 with Failure in failures[] and no task, or a 200 with a
+// recorded Body.
 type Reply struct {
 	Status  int
 	Type    string
 	Message string
 	Failure *Failure
+	// Body, when set, is sent verbatim with a 200: a recorded RunTask
+	// response.
+	Body []byte
 }
 
 // Failure is an entry of RunTask's failures[].
