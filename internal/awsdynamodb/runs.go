@@ -189,14 +189,14 @@ func (s *Store) runWrite(old map[string]types.AttributeValue, next flotilla.Run,
 			u.value(&types.AttributeValueMemberL{Value: []types.AttributeValue{}}),
 			u.value(&types.AttributeValueMemberL{Value: []types.AttributeValue{encodeEvent(*ev)}})))
 	}
-	w.cond = "#ver = :ver"
-	if version == 0 {
-		w.cond = "attribute_not_exists(#ver)"
-	}
 	if len(u.removes) == 0 || !s.opts.PutOnRemove {
-		u.names["#ver"] = aVersion
-		if version != 0 {
-			u.values[":ver"] = nv(version)
+		// The condition names the version with the same placeholder as
+		// its SET.
+		ver := u.name(aVersion)
+		if version == 0 {
+			w.cond = "attribute_not_exists(" + ver + ")"
+		} else {
+			w.cond = ver + " = " + u.value(nv(version))
 		}
 		w.names, w.values = u.names, u.values
 		return w
@@ -212,7 +212,9 @@ func (s *Store) runWrite(old map[string]types.AttributeValue, next flotilla.Run,
 	it[aEvents] = &types.AttributeValueMemberL{Value: evs}
 	w.put = it
 	w.names = map[string]string{"#ver": aVersion}
+	w.cond = "attribute_not_exists(#ver)"
 	if version != 0 {
+		w.cond = "#ver = :ver"
 		w.values = map[string]types.AttributeValue{":ver": nv(version)}
 	}
 	return w

@@ -61,8 +61,9 @@ func TestTransitionWrites(t *testing.T) {
 		if !slices.Equal(sets, c.sets) || !slices.Equal(removes, c.remove) {
 			t.Errorf("%s: %q sets %v removes %v, want %v and %v", c.name, expr, sets, removes, c.sets, c.remove)
 		}
-		if w.cond != "#ver = :ver" || w.values[":ver"].(*types.AttributeValueMemberN).Value != "1" {
-			t.Errorf("%s: condition %q %v, want the version read", c.name, w.cond, w.values[":ver"])
+		if f := strings.Fields(w.cond); len(f) != 3 || w.names[f[0]] != aVersion || f[1] != "=" ||
+			w.values[f[2]].(*types.AttributeValueMemberN).Value != "1" {
+			t.Errorf("%s: condition %q, want the version read (1)", c.name, w.cond)
 		}
 		stored = runItem(next)
 		stored[aVersion] = nv(1)
