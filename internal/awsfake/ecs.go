@@ -705,7 +705,7 @@ func (f *ECS) newTask(in RunTaskRequest, td *taskDef, cluster string, life Life)
 		cpu: cpu, memory: mem, overrides: in.overridesRaw, tags: append([]Tag{}, in.Tags...),
 		lastStatus: "PROVISIONING", desiredStatus: "RUNNING", version: 1, createdAt: now, updatedAt: now,
 		containers: []*container{{name: c.Name, image: c.Image, arn: f.arn("container/" + cluster + "/" + id + "/" + shortID(id+c.Name)), lastStatus: "PENDING"}},
-		life: life, prog: prog, wake: make(chan struct{}),
+		life:       life, prog: prog, wake: make(chan struct{}),
 	}
 	if t.group == "" {
 		t.group = "family:" + td.family
