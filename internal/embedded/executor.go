@@ -63,6 +63,7 @@ type task struct {
 	stopCode  string
 	reason    string
 	stopping  bool
+	lost      bool
 	done      chan struct{}
 	container string
 }
@@ -272,6 +273,9 @@ func (e *Executor) finish(t *task, wd string, waitErr error) {
 		t.exitCode = &code
 	}
 	switch {
+	case t.lost:
+		t.stopCode = flotilla.StopCodeLost
+		t.reason = "the server shut down while the run was running"
 	case t.stopping:
 		t.stopCode = flotilla.StopCodeUserInitiated
 		t.reason = "stopped on request"
@@ -407,12 +411,13 @@ func killLeftovers(wd, runID string) {
 	syscall.Kill(-pid, syscall.SIGKILL)
 }
 
-// Close stops every running task and waits for their ends to be reported.
+// Close kills every running task (their runs end as lost: the server is
+// going away) and waits for their ends to be reported.
 func (e *Executor) Close() {
 	e.mu.Lock()
 	for _, t := range e.tasks {
 		if t.state != flotilla.TaskStopped && t.cmd != nil {
-			t.stopping = true
+			t.lost = true
 			syscall.Kill(-t.cmd.Process.Pid, syscall.SIGKILL)
 		}
 	}

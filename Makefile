@@ -1,0 +1,53 @@
+# Flotilla. `make run` starts it on this machine; `make test` runs every test.
+# `make help` lists the rest.
+
+GO      ?= go
+BIN     := bin/flotilla
+GOFILES := $(shell find cmd internal lambdas -name '*.go' -not -path '*/node_modules/*' 2>/dev/null) go.mod go.sum
+LAMBDAS := api dispatcher events sweep scheduler
+
+.DEFAULT_GOAL := help
+.PHONY: help run build test go-test lint bench fuzz lambdas clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+run: web-build build ## build the UI and the binary, then start Flotilla on http://127.0.0.1:8080
+	$(BIN) serve
+
+build: $(BIN) ## build bin/flotilla (the CLI and `flotilla serve`)
+$(BIN): $(GOFILES)
+	$(GO) build -o $(BIN) ./cmd/flotilla
+
+test: lint go-test web-test web-e2e infra-test ## run every test: Go (with -race), web unit and browser tests, CDK
+	@echo "make test: all suites passed"
+
+go-test: fauxqs-deps ## the Go tests, with the race detector
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+lint: ## go vet, and gofmt must have nothing to say
+	$(GO) vet ./...
+	@out=$$(gofmt -l cmd internal lambdas 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench: build ## run the benchmarks; writes bench/results.json and prints the table
+	$(GO) run ./cmd/flotilla-bench -out bench/results.json
+
+fuzz: ## run each fuzz test for a bounded time (FUZZTIME, default 20s)
+	@for t in $$(grep -rl 'func Fuzz' --include='*_test.go' internal cmd | xargs -n1 dirname | sort -u); do \
+		for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+			echo "fuzz $$t $$f"; $(GO) test ./$$t -run '^$$' -fuzz "^$$f$$" -fuzztime $${FUZZTIME:-20s} || exit 1; \
+		done; \
+	done
+
+lambdas: ## build each Lambda as build/lambdas/<fn>/bootstrap (linux/arm64, static, stripped)
+	@for fn in $(LAMBDAS); do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
+			-o build/lambdas/$$fn/bootstrap ./lambdas/$$fn || exit 1; \
+	done
+
+clean: web-clean ## remove build outputs (not your data in .flotilla)
+	rm -rf bin build cdk.out
+
+include web/web.mk
+include infra/infra.mk
+include internal/awssqs/awssqs.mk

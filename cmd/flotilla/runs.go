@@ -1,0 +1,362 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/spf13/cobra"
+)
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+func runCmd(e *env) *cobra.Command {
+	var cluster, command, key string
+	var cpu, memory, timeout int
+	var envs, tags []string
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "run DEFINITION",
+		Short: "Launch a run of a definition (by alias or id)",
+		Long: `Launch a run of a definition. It prints the run id; with --follow it streams the
+logs live and exits with the job's own exit code, or, when the job did not run to
+its end, with one of these reserved codes (and the reason on stderr):
+
+  ` + exitCodeTable(),
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{"definition": args[0]}
+			fl := cmd.Flags()
+			if cluster != "" {
+				body["cluster"] = cluster
+			}
+			if fl.Changed("command") {
+				body["command"] = command
+			}
+			if fl.Changed("cpu") {
+				body["cpu"] = cpu
+			}
+			if fl.Changed("memory") {
+				body["memory"] = memory
+			}
+			if fl.Changed("timeout") {
+				body["timeout_seconds"] = timeout
+			}
+			if len(tags) > 0 {
+				body["tags"] = tags
+			}
+			if key != "" {
+				body["idempotency_key"] = key
+			}
+			if len(envs) > 0 {
+				env, err := parseEnv(envs)
+				if err != nil {
+					return err
+				}
+				body["env"] = env
+			}
+			c := e.client()
+			r, err := c.Launch(cmd.Context(), body)
+			if err != nil {
+				return &exitError{code: ExitAPIError, msg: err.Error()}
+			}
+			if e.json && !follow {
+				return e.printJSON(r)
+			}
+			fmt.Fprintln(e.stdout, r.ID)
+			if !follow {
+				fmt.Fprintf(e.stderr, "\n%s\n", whatNext(r.ID))
+				return nil
+			}
+			return followRun(cmd.Context(), e, r.ID)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&cluster, "cluster", "", "cluster to run on (default: the server's default)")
+	fl.StringArrayVar(&envs, "env", nil, "environment variable NAME=VALUE, over the definition's (repeatable)")
+	fl.StringVar(&command, "command", "", "run this command instead of the definition's")
+	fl.IntVar(&cpu, "cpu", 0, "CPU units instead of the definition's")
+	fl.IntVar(&memory, "memory", 0, "memory in MiB instead of the definition's")
+	fl.IntVar(&timeout, "timeout", 0, "fail after this many seconds")
+	fl.StringArrayVar(&tags, "tag", nil, "add a tag (repeatable)")
+	fl.StringVar(&key, "idempotency-key", "", "launching again with the same key returns the same run")
+	fl.BoolVarP(&follow, "follow", "f", false, "stream the logs and exit with the job's exit code")
+	return cmd
+}
+
+func whatNext(id string) string {
+	return fmt.Sprintf(`What next:
+  flotilla logs %[1]s -f      follow its output
+  flotilla runs get %[1]s     its status (and place in line while it waits)
+  flotilla runs stop %[1]s    stop it`, id)
+}
+
+func runsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "runs", Aliases: []string{"run-history"}, Short: "List, show, stop runs and read their life stories"}
+	cmd.AddCommand(runsListCmd(e), runsGetCmd(e), runsStopCmd(e), runsEventsCmd(e))
+	return cmd
+}
+
+func runsListCmd(e *env) *cobra.Command {
+	var statuses []string
+	var def, cluster, owner, tag, since, until string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List runs, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{}
+			for _, s := range statuses {
+				q.Add("status", s)
+			}
+			for k, v := range map[string]string{"definition": def, "cluster": cluster, "owner": owner, "tag": tag, "since": since, "until": until} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			if limit > 0 {
+				q.Set("limit", strconv.Itoa(limit))
+			}
+			page, err := e.client().ListRuns(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(page)
+			}
+			var rows [][]string
+			for _, r := range page.Items {
+				rows = append(rows, []string{r.ID, r.Alias, r.Cluster, string(r.Status), r.Owner, ago(r.QueuedAt), duration(r), exitCode(r), r.StatusReason})
+			}
+			e.table("RUN\tDEFINITION\tCLUSTER\tSTATUS\tOWNER\tQUEUED\tDURATION\tEXIT\tREASON", rows)
+			if page.NextToken != "" {
+				fmt.Fprintln(e.stderr, "(more: use --limit, or filter)")
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&statuses, "status", nil, "QUEUED, PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED (repeatable)")
+	fl.StringVar(&def, "definition", "", "runs of this definition (alias or id)")
+	fl.StringVar(&cluster, "cluster", "", "runs on this cluster")
+	fl.StringVar(&owner, "owner", "", "runs of this owner")
+	fl.StringVar(&tag, "tag", "", "runs with this tag")
+	fl.StringVar(&since, "since", "", "queued at or after (RFC 3339, or a duration ago like 2h)")
+	fl.StringVar(&until, "until", "", "queued before (RFC 3339, or a duration ago)")
+	fl.IntVar(&limit, "limit", 0, "at most this many (default 50, max 500)")
+	return cmd
+}
+
+func runsGetCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get RUN_ID",
+		Short: "Show a run",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := e.client().GetRun(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(r)
+			}
+			rows := [][]string{
+				{"run", r.ID}, {"definition", fmt.Sprintf("%s (revision %d)", r.Alias, r.Revision)}, {"cluster", r.Cluster},
+				{"status", string(r.Status)}, {"reason", r.StatusReason},
+			}
+			if r.Status == flotilla.StatusQueued {
+				rows = append(rows, []string{"place in line", strconv.Itoa(r.QueuePosition)}, []string{"waiting because", waitText(r.WaitReason)})
+			}
+			if r.ReasonCode != "" {
+				rows = append(rows, []string{"reason code", string(r.ReasonCode)})
+			}
+			rows = append(rows,
+				[]string{"owner", r.Owner}, []string{"exit code", exitCode(r)}, []string{"queued", r.QueuedAt.Format(time.RFC3339)},
+				[]string{"started", timeOrDash(r.StartedAt)}, []string{"finished", timeOrDash(r.FinishedAt)}, []string{"duration", duration(r)},
+				[]string{"attempt", fmt.Sprintf("%d of %d", r.Attempt, r.MaxAttempts)}, []string{"engine", r.Engine},
+				[]string{"image", r.Image}, []string{"command", r.Command}, []string{"cpu", strconv.Itoa(r.CPU)},
+				[]string{"memory", strconv.Itoa(r.Memory) + " MiB"}, []string{"env", envString(r.Env)}, []string{"tags", strings.Join(r.Tags, ", ")},
+				[]string{"estimated cost", usd(r.EstimatedCostUSD)}, []string{"cost", usd(r.CostUSD)})
+			e.table("FIELD\tVALUE", rows)
+			return nil
+		},
+	}
+}
+
+func runsStopCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop RUN_ID",
+		Short: "Stop a run (a queued run stops at once; a started one when its task ends)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := e.client().StopRun(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(r)
+			}
+			fmt.Fprintf(e.stdout, "%s %s: %s\n", r.ID, r.Status, r.StatusReason)
+			return nil
+		},
+	}
+}
+
+func runsEventsCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "events RUN_ID",
+		Short: "A run's life story: every change, when, by whom and why",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var out struct {
+				Items []flotilla.RunEvent `json:"items"`
+			}
+			if _, err := e.client().Do(cmd.Context(), "GET", "/v1/runs/"+url.PathEscape(args[0])+"/events", nil, nil, &out); err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(out)
+			}
+			var rows [][]string
+			for _, ev := range out.Items {
+				from := string(ev.From)
+				if from == "" {
+					from = "-"
+				}
+				rows = append(rows, []string{ev.Time.Format(time.RFC3339Nano), string(ev.Source), from + " → " + string(ev.To), strconv.Itoa(ev.Attempt), ev.Reason})
+			}
+			e.table("TIME\tSOURCE\tSTATUS\tATTEMPT\tREASON", rows)
+			return nil
+		},
+	}
+}
+
+func clustersCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "clusters",
+		Short: "List clusters with their queued and running runs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				Items []flotilla.ClusterStats `json:"items"`
+			}
+			if _, err := e.client().Do(cmd.Context(), "GET", "/v1/clusters", nil, nil, &out); err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(out)
+			}
+			var rows [][]string
+			for _, c := range out.Items {
+				rows = append(rows, []string{c.Name, strconv.Itoa(c.Queued), strconv.Itoa(c.Running), strconv.Itoa(c.MaxRunning)})
+			}
+			e.table("CLUSTER\tQUEUED\tRUNNING\tMAX", rows)
+			return nil
+		},
+	}
+}
+
+func costsCmd(e *env) *cobra.Command {
+	var groupBy, since, until string
+	cmd := &cobra.Command{
+		Use:   "costs",
+		Short: "What finished runs cost, summed by owner, definition or cluster",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q := url.Values{"group_by": {groupBy}}
+			if since != "" {
+				q.Set("since", since)
+			}
+			if until != "" {
+				q.Set("until", until)
+			}
+			var out struct {
+				GroupBy string `json:"group_by"`
+				Items   []struct {
+					Key     string  `json:"key"`
+					CostUSD float64 `json:"cost_usd"`
+					Runs    int     `json:"runs"`
+				} `json:"items"`
+				TotalUSD float64 `json:"total_usd"`
+			}
+			if _, err := e.client().Do(cmd.Context(), "GET", "/v1/costs", q, nil, &out); err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(out)
+			}
+			var rows [][]string
+			for _, it := range out.Items {
+				rows = append(rows, []string{it.Key, strconv.Itoa(it.Runs), fmt.Sprintf("$%.4f", it.CostUSD)})
+			}
+			rows = append(rows, []string{"total", "", fmt.Sprintf("$%.4f", out.TotalUSD)})
+			e.table(strings.ToUpper(out.GroupBy)+"\tRUNS\tCOST", rows)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&groupBy, "by", "owner", "owner, definition or cluster")
+	cmd.Flags().StringVar(&since, "since", "", "runs queued at or after (RFC 3339 or a duration ago like 24h)")
+	cmd.Flags().StringVar(&until, "until", "", "runs queued before")
+	return cmd
+}
+
+func ago(t time.Time) string {
+	d := time.Since(t).Round(time.Second)
+	return d.String() + " ago"
+}
+
+func duration(r flotilla.Run) string {
+	if r.StartedAt == nil {
+		return "-"
+	}
+	end := time.Now()
+	if r.FinishedAt != nil {
+		end = *r.FinishedAt
+	}
+	return end.Sub(*r.StartedAt).Round(time.Millisecond).String()
+}
+
+func exitCode(r flotilla.Run) string {
+	if r.ExitCode == nil {
+		return "-"
+	}
+	return strconv.Itoa(*r.ExitCode)
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func usd(v *float64) string {
+	if v == nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("$%.6f", *v)
+}
+
+func waitText(w flotilla.WaitReason) string {
+	switch w {
+	case flotilla.WaitNoFreeSlot:
+		return "no free slot on the cluster"
+	case flotilla.WaitEngineCapacity:
+		return "the engine has no capacity right now"
+	case flotilla.WaitAccountQuota:
+		return "the account's quota is used up"
+	case flotilla.WaitOwnerTurn:
+		return "another owner's turn"
+	case flotilla.WaitLaunchThrottle:
+		return "launches are throttled"
+	case "":
+		return "about to be dispatched"
+	}
+	return string(w)
+}
+

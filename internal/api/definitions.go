@@ -1,0 +1,152 @@
+package api
+
+import (
+	"net/http"
+	"reflect"
+	"strconv"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/ids"
+)
+
+// definitionInput is the body of POST /v1/definitions: the definition's
+// fields a caller may set.
+type definitionInput struct {
+	Alias          string               `json:"alias"`
+	Group          string               `json:"group_name"`
+	Image          string               `json:"image"`
+	Command        string               `json:"command"`
+	CPU            int                  `json:"cpu"`
+	Memory         int                  `json:"memory"`
+	GPU            int                  `json:"gpu"`
+	Env            map[string]string    `json:"env"`
+	Tags           []string             `json:"tags"`
+	TimeoutSeconds int                  `json:"timeout_seconds"`
+	Retry          flotilla.RetryPolicy `json:"retry"`
+}
+
+func (s *server) handleCreateDefinition() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+		in, err := decode[definitionInput](w, r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		now := s.NowFunc().UTC()
+		d := flotilla.Definition{ID: ids.New(ids.Definition, now), Alias: in.Alias, Group: in.Group, Image: in.Image, Command: in.Command,
+			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Env: in.Env, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
+			Revision: 1, CreatedAt: now, UpdatedAt: now}
+		d.Normalize()
+		if err := d.Validate(); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		created, err := s.Store.CreateDefinition(r.Context(), d)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/definitions/"+created.ID)
+		encode(w, http.StatusCreated, created)
+	})
+}
+
+func (s *server) handleListDefinitions() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+		q := r.URL.Query()
+		limit, err := limitParam(q.Get("limit"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		page, err := s.Store.ListDefinitions(r.Context(), flotilla.DefinitionFilter{Alias: q.Get("alias"), Group: q.Get("group"),
+			Tag: q.Get("tag"), Image: q.Get("image"), Limit: limit, NextToken: q.Get("next_token")})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, page)
+	})
+}
+
+func (s *server) handleGetDefinition() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+		d, err := s.Store.GetDefinition(r.Context(), r.PathValue("ref"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, d)
+	})
+}
+
+func (s *server) handleUpdateDefinition() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+		patch, err := decode[flotilla.DefinitionPatch](w, r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		cur, err := s.Store.GetDefinition(r.Context(), r.PathValue("ref"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		next := patch.Apply(cur)
+		next.Normalize()
+		if err := next.Validate(); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if reflect.DeepEqual(next, cur) {
+			encode(w, http.StatusOK, cur) // nothing changed: no new revision
+			return
+		}
+		next.Revision = cur.Revision + 1
+		next.UpdatedAt = s.NowFunc().UTC()
+		updated, err := s.Store.UpdateDefinition(r.Context(), next)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, updated)
+	})
+}
+
+func (s *server) handleDeleteDefinition() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+		if err := s.Store.DeleteDefinition(r.Context(), r.PathValue("ref")); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *server) handleGetRevision() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+		n, err := strconv.Atoi(r.PathValue("n"))
+		if err != nil || n < 1 {
+			s.fail(w, r, flotilla.Invalid("n", "must be a revision number (1, 2, …)"))
+			return
+		}
+		d, err := s.Store.GetDefinitionRevision(r.Context(), r.PathValue("ref"), n)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, d)
+	})
+}
+
+func limitParam(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 500 {
+		return 0, flotilla.Invalid("limit", "must be a number from 1 to 500")
+	}
+	return n, nil
+}
+

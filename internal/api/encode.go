@@ -1,0 +1,85 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+)
+
+// MaxBodyBytes bounds request bodies.
+const MaxBodyBytes = 1 << 20
+
+func encode(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// decode reads one JSON object into T, rejecting unknown fields, trailing
+// data and bodies over MaxBodyBytes, with errors that name the field.
+func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
+	var v T
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, decodeError(err)
+	}
+	if err := dec.Decode(new(json.RawMessage)); !errors.Is(err, io.EOF) {
+		if err != nil {
+			if de := decodeError(err); errors.Is(de, errTooLarge) {
+				return v, de
+			}
+		}
+		return v, flotilla.Invalid("body", "must hold one JSON object and nothing after it")
+	}
+	return v, nil
+}
+
+func decodeError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return fmt.Errorf("the body is over %d bytes: %w", MaxBodyBytes, errTooLarge)
+	case errors.Is(err, io.EOF):
+		return flotilla.Invalid("body", "is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return flotilla.Invalid("body", "is not valid JSON: it ends too early")
+	case errors.As(err, &syn):
+		return flotilla.Invalid("body", "is not valid JSON: %s at byte %d", syn.Error(), syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		return flotilla.Invalid(field, "must be %s, not %s", jsonType(typ.Type.Kind().String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return flotilla.Invalid(name, "is not a known field")
+	}
+	return flotilla.Invalid("body", "could not be read: %v", err)
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "int", "int64", "int32", "float64", "uint", "uint64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "bool":
+		return "true or false"
+	case "ptr":
+		return "a value of the documented type"
+	}
+	return kind
+}

@@ -1,0 +1,83 @@
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/runs"
+)
+
+// Deps are what the API needs.
+type Deps struct {
+	Runs  *runs.Service
+	Store flotilla.Store
+	Logs  flotilla.LogReader
+	// Owner names the caller: the JWT's email or sub in AWS, the local
+	// user in local mode. An error answers 401.
+	Owner func(r *http.Request) (string, error)
+	// Schedules, when set, serves /v1/schedules.
+	Schedules ScheduleService
+	// UI, when set, serves every path outside /v1 (the web app).
+	UI  http.Handler
+	Log *slog.Logger
+	// NowFunc is the clock (default time.Now).
+	NowFunc func() time.Time
+}
+
+// ScheduleService is what /v1/schedules needs; see internal/schedules.
+type ScheduleService interface {
+	Routes(mux *http.ServeMux, owner func(*http.Request) (string, error), fail func(http.ResponseWriter, *http.Request, error))
+}
+
+type server struct {
+	Deps
+}
+
+// NewServer returns the API handler.
+func NewServer(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.NowFunc == nil {
+		d.NowFunc = time.Now
+	}
+	if d.Owner == nil {
+		d.Owner = func(*http.Request) (string, error) { return "", errUnauthorized }
+	}
+	s := &server{Deps: d}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	return s.recoverPanics(mux)
+}
+
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, s.Log, err) }
+
+// recoverPanics turns a panic into a 500 problem, so one bad request can
+// never take the server down.
+func (s *server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				s.Log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, r, s.Log, context.Canceled)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withOwner resolves the caller or answers 401.
+func (s *server) withOwner(h func(w http.ResponseWriter, r *http.Request, owner string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		owner, err := s.Owner(r)
+		if err != nil || owner == "" {
+			s.fail(w, r, errUnauthorized)
+			return
+		}
+		h(w, r, owner)
+	})
+}
