@@ -359,4 +359,3 @@ func waitText(w flotilla.WaitReason) string {
 	}
 	return string(w)
 }
-

@@ -149,4 +149,3 @@ func limitParam(v string) (int, error) {
 	}
 	return n, nil
 }
-

@@ -54,7 +54,9 @@ func NewServer(d Deps) http.Handler {
 	return s.recoverPanics(mux)
 }
 
-func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, s.Log, err) }
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(w, r, s.Log, err)
+}
 
 // recoverPanics turns a panic into a 500 problem, so one bad request can
 // never take the server down.

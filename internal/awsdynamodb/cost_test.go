@@ -175,14 +175,24 @@ type stepReport struct {
 func lifecycle(t testing.TB, b bundle, cluster string, offset time.Duration, ownerCap int, withKey, measure bool) []stepReport {
 	t.Helper()
 	ctx := context.Background()
+	// A realistic run: an ECR image, a real command line, a few env
+	// variables and tags, and times with nanoseconds, as time.Now makes.
 	r := flotillatest.NewRun(cluster, "alice@example.com", offset)
+	r.QueuedAt = r.QueuedAt.Add(123456789)
+	r.Attempts[0].QueuedAt = r.QueuedAt
+	r.Alias = "etl-nightly"
+	r.Image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/data/etl:2026.11.3"
+	r.Command = "python -m jobs.nightly --date 2026-11-26 --out s3://acme-data/etl/"
+	r.Env = map[string]string{"STAGE": "prod", "LOG_LEVEL": "info", "DB_HOST": "db.internal.acme.com", "BATCH": "500"}
+	r.Tags = []string{"etl", "nightly"}
+	r.StatusReason = "waiting to be dispatched"
 	if withKey {
-		r.IdempotencyKey = "launch-" + r.ID
+		r.IdempotencyKey = "nightly-2026-11-26"
 	}
 	r.TimeoutSeconds = 3600
 	est := 0.0012
 	r.EstimatedCostUSD = &est
-	at := r.QueuedAt
+	at := r.QueuedAt.Add(987654321)
 	steps := []struct {
 		name string
 		do   func() error

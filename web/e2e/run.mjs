@@ -90,6 +90,7 @@ async function api(path, init) {
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
+const nav = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
 const statusLine = () => page.getByTestId('status-line');
 
 async function waitForStatus(re, timeout) {
@@ -140,14 +141,14 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
     await page.getByText(/No active runs/).waitFor();
     await shot('01-runs-empty');
-    await page.getByRole('link', { name: 'Clusters' }).click();
+    await nav('Clusters').click();
     await page.getByRole('heading', { name: 'Clusters' }).waitFor();
     await page.getByRole('rowheader', { name: 'default' }).waitFor();
     await shot('02-clusters');
   });
 
   it('creates a definition in the UI', { timeout: 30_000 }, async () => {
-    await page.getByRole('link', { name: 'Definitions' }).click();
+    await nav('Definitions').click();
     await page.getByRole('link', { name: 'New definition' }).click();
     await page.getByLabel('Alias').fill(alias);
     await page.getByLabel('Group').fill('e2e');
@@ -203,7 +204,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
   });
 
   it('filters the history to find it, with the filter in a shareable URL', { timeout: 30_000 }, async () => {
-    await page.getByRole('link', { name: 'Runs', exact: true }).click();
+    await nav('Runs').click();
     await page.getByRole('checkbox', { name: 'SUCCEEDED' }).check();
     await page.getByLabel('Definition').fill(alias);
     await page.getByRole('button', { name: 'Apply filters' }).click();
@@ -259,7 +260,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
 
   it('shows the other pages readably, and keyboard users can skip to the content', { timeout: 30_000 }, async () => {
     await page.goto(`${server.url}/definitions`);
-    await page.getByRole('link', { name: alias }).waitFor();
+    await page.getByRole('link', { name: alias, exact: true }).waitFor();
     await shot('12-definitions');
     await page.goto(`${server.url}/definitions/${alias}`);
     await page.getByRole('table', { name: 'Latest 10 runs' }).waitFor();
@@ -276,6 +277,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await shot('16-run-missing');
 
     await page.goto(`${server.url}/clusters`);
+    await page.getByRole('rowheader', { name: 'default' }).waitFor();
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');

@@ -92,12 +92,12 @@ export function Layout({ children, user }: { children: ReactNode; user?: ReactNo
       </a>
       <header className="top">
         <Link to="/" className="brand">
-          ⛵ Flotilla
+          Flotilla
         </Link>
         <nav aria-label="Main">
           <ul>
             <li>
-              <NavLink to="/runs" className={runsActive ? 'active' : undefined} aria-current={runsActive ? 'page' : undefined}>
+              <NavLink to="/runs" className={() => (runsActive ? 'active' : '')} aria-current={runsActive ? 'page' : undefined}>
                 Runs
               </NavLink>
             </li>

@@ -110,7 +110,7 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
           <input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps(e.target.checked)} /> Timestamps
         </label>
         <span className="log-count" aria-live="polite">
-          {lines.length.toLocaleString('en-US')} lines{complete ? '' : ' · following'}
+          {lines.length.toLocaleString('en-US')} {lines.length === 1 ? 'line' : 'lines'}{complete ? '' : ' · following'}
         </span>
         <button type="button" onClick={() => ref.current && (ref.current.scrollTop = 0)}>
           Top
@@ -122,7 +122,8 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
       <div
         ref={ref}
         className="log-scroll"
-        style={{ height }}
+        // Short logs get a short box; long ones scroll inside `height`.
+        style={{ height: Math.min(height, Math.max(120, rows * ROW + 24)) }}
         onScroll={onScroll}
         tabIndex={0}
         role="log"

@@ -88,27 +88,25 @@ function LifeStory({ events }: { events: RunEvent[] }) {
 }
 
 /** statusWords says in plain words why a run is where it is. */
-export function statusWords(run: Run): string {
+export function statusWords(run: Run, now = Date.now()): string {
   const parts: string[] = [];
   if (run.status === 'QUEUED') {
     if (run.queue_position) parts.push(`#${run.queue_position} in line on ${run.cluster}`);
     if (run.wait_reason) parts.push(`waiting: ${plainWords(run.wait_reason)}`);
   }
   if (run.status_reason) parts.push(run.status_reason);
-  else if (run.reason_code) parts.push(plainWords(run.reason_code));
-  if (parts.length === 0) {
-    parts.push(
-      {
-        QUEUED: 'waiting for a slot on its cluster',
-        PENDING: 'starting: provisioning and pulling the image',
-        RUNNING: 'running',
-        SUCCEEDED: 'finished successfully',
-        FAILED: 'failed',
-        STOPPED: 'stopped',
-      }[run.status],
-    );
-  }
-  return parts.join(' · ');
+  else if (run.reason_code && !['succeeded', 'stopped', 'exit_code'].includes(run.reason_code.toLowerCase())) parts.push(plainWords(run.reason_code));
+  if (parts.length > 0) return parts.join(' · ');
+  const took = formatDuration(runDuration(run, now));
+  const code = run.exit_code !== undefined && run.exit_code !== null ? ` with exit code ${run.exit_code}` : '';
+  return {
+    QUEUED: `waiting for a slot on ${run.cluster}`,
+    PENDING: 'starting: provisioning and pulling the image',
+    RUNNING: `running for ${took}`,
+    SUCCEEDED: `finished successfully in ${took}`,
+    FAILED: `failed${code}`,
+    STOPPED: 'stopped on request',
+  }[run.status];
 }
 
 function download(lines: LogLine[], name: string) {
@@ -181,7 +179,10 @@ export function RunPage() {
           </Link>
         </div>
       </div>
-      <p className={`status-line status-line-${r.status.toLowerCase()}`} aria-live="polite" data-testid="status-line">
+      <span className="sr-only" aria-live="polite">
+        Status {r.status}
+      </span>
+      <p className={`status-line status-line-${r.status.toLowerCase()}`} data-testid="status-line">
         <strong>{r.status}</strong>: {statusWords(r)}
       </p>
 
