@@ -70,3 +70,22 @@ func TestTransitionWrites(t *testing.T) {
 		stored[aEvents] = &types.AttributeValueMemberL{}
 	}
 }
+
+func TestEventRoundTrip(t *testing.T) {
+	at := flotillatest.Epoch.Add(123456789)
+	for _, e := range []flotilla.RunEvent{
+		{RunID: "run_1", Time: at, Source: flotilla.SourceAPI, To: flotilla.StatusQueued, Attempt: 1},
+		{RunID: "run_1", Time: at, Source: flotilla.SourceEngine, From: flotilla.StatusRunning, To: flotilla.StatusFailed, Attempt: 2,
+			Reason: "exit code 3 | out of memory: a reason with the separator"},
+		{RunID: "run_1", Time: at, Source: "operator", From: flotilla.StatusRunning, To: flotilla.StatusStopped, Attempt: 10},
+	} {
+		s := encodeEvent(e).(*types.AttributeValueMemberS).Value
+		got, err := decodeEvent("run_1", s)
+		if err != nil || got != e {
+			t.Errorf("%q decodes to %+v, %v; want %+v", s, got, err, e)
+		}
+	}
+	if _, err := decodeEvent("run_1", "garbage"); err == nil {
+		t.Error("a malformed event decodes")
+	}
+}
