@@ -318,3 +318,41 @@ func TestDescribeAndStop(t *testing.T) {
 		t.Fatalf("Stop never started = %v, want ErrNotFound", err)
 	}
 }
+
+// With 10% of ECS responses throttled or 500 (RunTask 500s sent after the
+// task started, so the response is lost), every Start still succeeds and
+// no run gets a second task: the retryer resends the same clientToken.
+func TestStartSurvivesFaults(t *testing.T) {
+	t.Parallel()
+	b := setup(t, awsfake.ECSOptions{Faults: awsfake.Faults{Rate: 0.1, Seed: 2026}})
+	const runs = 100
+	for range runs {
+		r := newRun(t)
+		task, err := b.exec.Start(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if started := b.fake.TasksStarted(r.ID); len(started) != 1 || started[0] != task.ID {
+			t.Fatalf("run %s: tasks %v, Start said %s", r.ID, started, task.ID)
+		}
+	}
+	got := b.counter.Snapshot()
+	if got["ECS.RunTask"] <= runs || got["ECS.RunTask"] != b.fake.Calls()["RunTask"] {
+		t.Fatalf("RunTask requests: counter %d, fake %d", got["ECS.RunTask"], b.fake.Calls()["RunTask"])
+	}
+	t.Logf("%d runs with 10%% faults: requests %v, faults injected %v", runs, got, b.fake.FaultsInjected())
+}
+
+func TestClustersRoute(t *testing.T) {
+	t.Parallel()
+	b := setup(t, awsfake.ECSOptions{})
+	c := awsecs.Clusters{"jobs": b.exec}
+	r := newRun(t)
+	if _, err := c.Start(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	r.Cluster = "elsewhere"
+	if _, err := c.Start(context.Background(), r); !errors.Is(err, flotilla.ErrInvalid) {
+		t.Fatalf("unknown cluster = %v, want ErrInvalid", err)
+	}
+}

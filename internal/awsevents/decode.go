@@ -41,6 +41,9 @@ type Decoder struct {
 	Container string
 	// RunPrefix is the startedBy prefix of Flotilla's tasks (default "run_").
 	RunPrefix string
+	// Clusters maps ECS cluster names to Flotilla cluster names; an ECS
+	// cluster not in it keeps its own name in TaskEvent.Cluster.
+	Clusters map[string]string
 }
 
 // Decode maps one event (the JSON EventBridge delivers) to a TaskEvent.
@@ -71,6 +74,9 @@ func (d Decoder) Decode(event []byte) (flotilla.TaskEvent, error) {
 		container = awsecs.DefaultContainerName
 	}
 	out := awsecs.TaskEventOf(ev.Detail.task(), container)
+	if name, ok := d.Clusters[out.Cluster]; ok {
+		out.Cluster = name
+	}
 	if out.At.IsZero() {
 		out.At = parseTime(ev.Time).UTC()
 	}

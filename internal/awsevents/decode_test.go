@@ -189,3 +189,11 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeMapsClusters(t *testing.T) {
+	t.Parallel()
+	ev, err := awsevents.Decoder{Clusters: map[string]string{"flotilla-jobs": "default"}}.Decode(load(t, "running"))
+	if err != nil || ev.Cluster != "default" {
+		t.Fatalf("Decode = %+v, %v; want cluster default", show(ev), err)
+	}
+}
