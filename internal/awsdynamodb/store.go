@@ -230,9 +230,10 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 	return items, nil
 }
 
+// backoff is the pause before retry try of a contended write or of
+// unprocessed keys: 10 ms doubling up to 320 ms.
 func backoff(try int) time.Duration {
-	d := time.Duration(1<<min(try, 6)) * 5 * time.Millisecond
-	return d
+	return time.Duration(1<<min(try, 6)) * 5 * time.Millisecond
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
