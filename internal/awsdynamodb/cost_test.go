@@ -187,7 +187,7 @@ func lifecycle(t testing.TB, b bundle, cluster string, offset time.Duration, own
 	r.Tags = []string{"etl", "nightly"}
 	r.StatusReason = "waiting to be dispatched"
 	if withKey {
-		r.IdempotencyKey = "nightly-2026-11-26"
+		r.IdempotencyKey = "nightly-" + r.ID[len(r.ID)-10:] // unique per run
 	}
 	r.TimeoutSeconds = 3600
 	est := 0.0012
