@@ -56,9 +56,9 @@ func runTask(t *testing.T, c *ecs.Client, td, startedBy, command string) types.T
 	t.Helper()
 	out, err := c.RunTask(context.Background(), &ecs.RunTaskInput{
 		Cluster: aws.String("jobs"), TaskDefinition: aws.String(td), StartedBy: aws.String(startedBy), ClientToken: aws.String(startedBy + "#1"),
-		LaunchType: types.LaunchTypeFargate,
+		LaunchType:           types.LaunchTypeFargate,
 		NetworkConfiguration: &types.NetworkConfiguration{AwsvpcConfiguration: &types.AwsVpcConfiguration{Subnets: []string{"subnet-a"}}},
-		Overrides: &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: aws.String("job"), Command: []string{"sh", "-c", command}}}},
+		Overrides:            &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: aws.String("job"), Command: []string{"sh", "-c", command}}}},
 	})
 	if err != nil || len(out.Tasks) != 1 {
 		t.Fatalf("RunTask = %+v, %v", out, err)

@@ -205,3 +205,31 @@ func TestSurvivesFaults(t *testing.T) {
 	}
 	t.Logf("500 lines in pages of 37 with 10%% faults: %d GetLogEvents requests", counted)
 }
+
+// What reading logs costs: a finished run's lines in one page take two
+// GetLogEvents (the lines, then the same token back); each later poll of
+// a run that wrote nothing new takes one.
+func TestRequestsToReadARun(t *testing.T) {
+	t.Parallel()
+	b := setup(t, awsfake.LogsOptions{}, awslogs.Config{})
+	b.write("t1", t0, "one", "two", "three", "four", "five")
+	r := runWith("t1")
+	_, tok, pages := readToEnd(t, b.reader, r, flotilla.LogQuery{})
+	if got := b.counter.Snapshot()["CloudWatch Logs.GetLogEvents"]; got != 2 || pages != 1 {
+		t.Fatalf("reading 5 lines: %d GetLogEvents over %d pages, want 2 in 1", got, pages)
+	}
+	b.counter.Reset()
+	if p, err := b.reader.ReadLogs(context.Background(), r, flotilla.LogQuery{Token: tok}); err != nil || !p.End {
+		t.Fatalf("poll = %+v, %v", p, err)
+	}
+	if got := b.counter.Snapshot()["CloudWatch Logs.GetLogEvents"]; got != 1 {
+		t.Fatalf("a poll at the end: %d GetLogEvents, want 1", got)
+	}
+	b.counter.Reset()
+	if _, err := b.reader.ReadLogs(context.Background(), r, flotilla.LogQuery{Tail: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.counter.Snapshot()["CloudWatch Logs.GetLogEvents"]; got != 1 {
+		t.Fatalf("tail: %d GetLogEvents, want 1", got)
+	}
+}
