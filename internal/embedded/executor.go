@@ -393,22 +393,38 @@ func (e *Executor) Describe(ctx context.Context, r flotilla.Run) (flotilla.TaskE
 	return ev, nil
 }
 
-// killLeftovers kills the process group an earlier server life started for
-// the attempt, if it still runs and is still that run's (pids get reused).
+// killLeftovers kills what is left of the process group an earlier server
+// life started for the attempt. Its shell died with the server
+// (Pdeathsig), but its children may live on; a process is killed only if it
+// is still in that group and still carries the run's id (pids get reused).
 func killLeftovers(wd, runID string) {
 	b, err := os.ReadFile(filepath.Join(wd, ".pgid"))
 	if err != nil {
 		return
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
+	pgid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pgid <= 1 {
 		return
 	}
-	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil || !strings.Contains(string(environ), "FLOTILLA_RUN_ID="+runID+"\x00") {
-		return
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, statPath := range procs {
+		stat, err := os.ReadFile(statPath)
+		if err != nil {
+			continue
+		}
+		// Fields after the command's closing parenthesis: state ppid pgrp …
+		rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 3 || f[2] != strconv.Itoa(pgid) {
+			continue
+		}
+		environ, err := os.ReadFile(filepath.Join(filepath.Dir(statPath), "environ"))
+		if err != nil || !strings.Contains(string(environ), "FLOTILLA_RUN_ID="+runID+"\x00") {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(statPath)))
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	syscall.Kill(-pid, syscall.SIGKILL)
 }
 
 // Close kills every running task (their runs end as lost: the server is
