@@ -146,6 +146,19 @@ var migrations = []string{
 		sent_at INTEGER NOT NULL,
 		PRIMARY KEY (cluster, dedup_id)
 	) WITHOUT ROWID;`,
+	// 2: schedules. last_fire_time (Unix nanoseconds, NULL before the first
+	// fire) lives outside body so that updates never overwrite it.
+	`CREATE TABLE schedules (
+		id TEXT PRIMARY KEY,
+		definition TEXT NOT NULL,
+		owner TEXT NOT NULL,
+		enabled INTEGER NOT NULL,
+		version INTEGER NOT NULL,
+		last_fire_time INTEGER,
+		body TEXT NOT NULL
+	);
+	CREATE INDEX schedules_definition ON schedules(definition, id);
+	CREATE INDEX schedules_owner ON schedules(owner, id);`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -1,0 +1,296 @@
+package schedules
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/flotilla-run/flotilla/internal/cron"
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/ids"
+	"github.com/flotilla-run/flotilla/internal/runs"
+)
+
+// Trigger is what makes schedules fire: the local Scheduler, or EventBridge
+// Scheduler through package awsscheduler. The Service tells it about every
+// change after the store has it.
+type Trigger interface {
+	// Put creates or replaces what fires s (paused when !s.Enabled).
+	Put(ctx context.Context, s flotilla.Schedule) error
+	// Delete removes what fires the schedule; a missing one is not an error.
+	Delete(ctx context.Context, scheduleID string) error
+}
+
+// ErrPaused is returned by Fire for a paused schedule; it matches
+// flotilla.ErrConflict.
+var ErrPaused = fmt.Errorf("schedule is paused: %w", flotilla.ErrConflict)
+
+// Service is the schedule use case.
+type Service struct {
+	Store flotilla.ScheduleStore
+	// Runs launches the runs, and knows the definitions and clusters.
+	Runs *runs.Service
+	// Trigger, when set, is told of every change.
+	Trigger Trigger
+	// NowFunc is the clock (default time.Now). The local Scheduler's
+	// clock should be the same one.
+	NowFunc func() time.Time
+	Log     *slog.Logger
+}
+
+func (s *Service) now() time.Time {
+	if s.NowFunc != nil {
+		return s.NowFunc().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// CreateRequest is the body of POST /v1/schedules.
+type CreateRequest struct {
+	Name       string            `json:"name"`
+	// Definition is an id or alias; the schedule keeps the id.
+	Definition string            `json:"definition"`
+	Cluster    string            `json:"cluster,omitempty"`
+	Expression string            `json:"expression"`
+	Timezone   string            `json:"timezone,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	// Enabled defaults to true.
+	Enabled *bool            `json:"enabled,omitempty"`
+	CatchUp flotilla.CatchUp `json:"catch_up,omitempty"`
+}
+
+// Create validates and stores a schedule owned by owner, and has it fire.
+func (s *Service) Create(ctx context.Context, owner string, req CreateRequest) (flotilla.Schedule, error) {
+	now := s.now()
+	sch := flotilla.Schedule{
+		ID:         ids.New(ids.Schedule, now),
+		Name:       req.Name,
+		Definition: req.Definition,
+		Cluster:    req.Cluster,
+		Expression: req.Expression,
+		Timezone:   req.Timezone,
+		Env:        req.Env,
+		Enabled:    req.Enabled == nil || *req.Enabled,
+		CatchUp:    req.CatchUp,
+		Owner:      owner,
+		Version:    1,
+		CreatedAt:  now,
+		UpdatedAt:  now,
+	}
+	if err := s.check(ctx, &sch); err != nil {
+		return flotilla.Schedule{}, err
+	}
+	stored, err := s.Store.CreateSchedule(ctx, sch)
+	if err != nil {
+		return flotilla.Schedule{}, fmt.Errorf("create schedule %q: %w", sch.Name, err)
+	}
+	if s.Trigger != nil {
+		if err := s.Trigger.Put(ctx, stored); err != nil {
+			// Without its trigger the schedule would never fire: undo.
+			if derr := s.Store.DeleteSchedule(context.WithoutCancel(ctx), stored.ID); derr != nil {
+				err = errors.Join(err, fmt.Errorf("undo: %w", derr))
+			}
+			return flotilla.Schedule{}, fmt.Errorf("create schedule %s: trigger: %w", stored.ID, err)
+		}
+	}
+	return s.withNext(stored), nil
+}
+
+// Get returns a schedule with its next fire times.
+func (s *Service) Get(ctx context.Context, id string) (flotilla.Schedule, error) {
+	sch, err := s.Store.GetSchedule(ctx, id)
+	if err != nil {
+		return flotilla.Schedule{}, err
+	}
+	return s.withNext(sch), nil
+}
+
+// List returns a page of schedules with their next fire times.
+func (s *Service) List(ctx context.Context, f flotilla.ScheduleFilter) (flotilla.Page[flotilla.Schedule], error) {
+	page, err := s.Store.ListSchedules(ctx, f)
+	if err != nil {
+		return page, err
+	}
+	for i := range page.Items {
+		page.Items[i] = s.withNext(page.Items[i])
+	}
+	return page, nil
+}
+
+// Update applies a patch (pause and resume are {"enabled": false|true}).
+// ErrConflict: someone else changed the schedule meanwhile.
+func (s *Service) Update(ctx context.Context, id string, p flotilla.SchedulePatch) (flotilla.Schedule, error) {
+	cur, err := s.Store.GetSchedule(ctx, id)
+	if err != nil {
+		return flotilla.Schedule{}, err
+	}
+	next := p.Apply(cur)
+	next.Version = cur.Version + 1
+	next.UpdatedAt = s.now()
+	if err := s.check(ctx, &next); err != nil {
+		return flotilla.Schedule{}, err
+	}
+	stored, err := s.Store.UpdateSchedule(ctx, next)
+	if err != nil {
+		return flotilla.Schedule{}, err
+	}
+	if s.Trigger != nil {
+		if err := s.Trigger.Put(ctx, stored); err != nil {
+			return flotilla.Schedule{}, fmt.Errorf("update schedule %s: stored, but its trigger was not updated (send the update again): %w", id, err)
+		}
+	}
+	return s.withNext(stored), nil
+}
+
+// Delete removes a schedule and its trigger; the runs it made stay.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	if err := s.Store.DeleteSchedule(ctx, id); err != nil {
+		return err
+	}
+	if s.Trigger != nil {
+		if err := s.Trigger.Delete(ctx, id); err != nil {
+			return fmt.Errorf("delete schedule %s: its trigger: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// check normalizes sch and validates every field, naming each bad one: the
+// expression's syntax (with what is wrong, from package cron), the time
+// zone, the definition and the cluster.
+func (s *Service) check(ctx context.Context, sch *flotilla.Schedule) error {
+	if sch.Cluster == "" {
+		sch.Cluster = s.Runs.DefaultCluster
+	}
+	sch.Normalize()
+	v := &flotilla.ValidationError{}
+	var fields *flotilla.ValidationError
+	if errors.As(sch.Validate(), &fields) {
+		v.Fields = append(v.Fields, fields.Fields...)
+	}
+	if sch.Expression != "" && !hasField(v, "expression") {
+		expr, err := cron.Parse(sch.Expression)
+		if err != nil {
+			v.Add("expression", "%s", err.Error())
+		} else {
+			sch.Expression = expr.String()
+			if loc, lerr := sch.Location(); lerr == nil {
+				if _, ok := expression(*sch, expr).Next(s.now(), loc); !ok {
+					v.Add("expression", "%s never fires after now", sch.Expression)
+				}
+			}
+		}
+	}
+	if _, err := s.Runs.Cluster(sch.Cluster); err != nil {
+		v.Add("cluster", "no cluster named %q (clusters: %v)", sch.Cluster, s.Runs.ClusterNames())
+	}
+	if sch.Definition != "" {
+		d, err := s.Runs.Store.GetDefinition(ctx, sch.Definition)
+		switch {
+		case errors.Is(err, flotilla.ErrNotFound):
+			v.Add("definition", "no definition with id or alias %q", sch.Definition)
+		case err != nil:
+			return fmt.Errorf("check schedule %s: %w", sch.ID, err)
+		default:
+			// The id, not the alias: an alias can move to another
+			// definition, and lists filter on the id.
+			sch.Definition = d.ID
+		}
+	}
+	return v.Err()
+}
+
+// expression is sch's parsed expression with rate() anchored at its
+// creation (to the minute), as EventBridge Scheduler anchors a rate
+// schedule at its creation.
+func expression(sch flotilla.Schedule, e cron.Expression) cron.Expression {
+	return e.WithStart(sch.CreatedAt.UTC().Truncate(time.Minute))
+}
+
+// fireTimes parses sch's expression and zone. Stored schedules were checked,
+// so an error here means the store holds something this code cannot read.
+func fireTimes(sch flotilla.Schedule) (cron.Expression, *time.Location, error) {
+	e, err := cron.Parse(sch.Expression)
+	if err != nil {
+		return cron.Expression{}, nil, fmt.Errorf("schedule %s: %w", sch.ID, err)
+	}
+	loc, err := sch.Location()
+	if err != nil {
+		return cron.Expression{}, nil, fmt.Errorf("schedule %s: %w", sch.ID, err)
+	}
+	return expression(sch, e), loc, nil
+}
+
+// withNext fills NextFireTimes: the next few of an enabled schedule, in UTC.
+func (s *Service) withNext(sch flotilla.Schedule) flotilla.Schedule {
+	sch.NextFireTimes = []time.Time{}
+	if !sch.Enabled {
+		return sch
+	}
+	e, loc, err := fireTimes(sch)
+	if err != nil {
+		return sch
+	}
+	for _, t := range e.NextN(s.now(), loc, flotilla.NextFireTimesShown) {
+		sch.NextFireTimes = append(sch.NextFireTimes, t.UTC())
+	}
+	return sch
+}
+
+// FireKey is the idempotency key of a schedule's fire at a scheduled time.
+func FireKey(scheduleID string, at time.Time) string {
+	return scheduleID + "#" + at.UTC().Format(time.RFC3339)
+}
+
+// Fire launches the run of a schedule's fire at the scheduled time at, owned
+// by the schedule's creator. It is idempotent: a second Fire of the same
+// time returns the first one's run with created=false. ErrNotFound: no such
+// schedule; ErrPaused: it is paused.
+func (s *Service) Fire(ctx context.Context, scheduleID string, at time.Time) (run flotilla.Run, created bool, err error) {
+	sch, err := s.Store.GetSchedule(ctx, scheduleID)
+	if err != nil {
+		return flotilla.Run{}, false, fmt.Errorf("fire schedule %s: %w", scheduleID, err)
+	}
+	if !sch.Enabled {
+		return flotilla.Run{}, false, fmt.Errorf("fire schedule %s: %w", scheduleID, ErrPaused)
+	}
+	run, created, err = s.Runs.Launch(ctx, sch.Owner, runs.LaunchRequest{
+		Definition:     sch.Definition,
+		Cluster:        sch.Cluster,
+		Env:            maps.Clone(sch.Env),
+		IdempotencyKey: FireKey(sch.ID, at),
+		ScheduleID:     sch.ID,
+	})
+	if err != nil {
+		return flotilla.Run{}, false, fmt.Errorf("fire schedule %s at %s: %w", sch.ID, at.UTC().Format(time.RFC3339), err)
+	}
+	// The run exists; the record only feeds catch-up after a restart, and
+	// a later fire (or another scheduler) may have recorded already.
+	if err := s.Store.RecordFire(ctx, sch.ID, at); err != nil && !errors.Is(err, flotilla.ErrConflict) && !errors.Is(err, flotilla.ErrNotFound) {
+		s.log().Warn("recording a schedule's fire failed", "schedule_id", sch.ID, "run_id", run.ID, "err", err)
+	}
+	if created {
+		s.log().Info("schedule fired", "schedule_id", sch.ID, "run_id", run.ID, "definition_id", run.DefinitionID,
+			"cluster", run.Cluster, "scheduled_time", at.UTC().Format(time.RFC3339))
+	}
+	return run, created, nil
+}
+
+func hasField(v *flotilla.ValidationError, field string) bool {
+	for _, f := range v.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
+}
