@@ -258,23 +258,85 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await shot('11-launch-validation');
   });
 
+  it('edits a definition into a new revision, copies it, and deletes the copy', { timeout: 45_000 }, async () => {
+    await page.goto(`${server.url}/definitions/${alias}`);
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await page.getByLabel('Memory (MiB)').fill('1024');
+    await page.getByRole('button', { name: 'Save revision' }).click();
+    await page.getByText(/Current: revision 2/).waitFor();
+    await page.getByLabel('Show revision').selectOption('1');
+    await page.getByRole('heading', { name: 'Revision 1' }).waitFor();
+    assert.ok((await page.locator('dl.props .changed').count()) >= 1, 'the changed memory row is highlighted');
+    await shot('12-definition-revisions');
+
+    await page.getByRole('link', { name: 'Copy' }).click();
+    await page.getByRole('heading', { name: `Copy of ${alias}` }).waitFor();
+    assert.equal(await page.getByLabel('Alias').inputValue(), '');
+    await page.getByLabel('Alias').fill(`${alias}-copy`);
+    await page.getByRole('button', { name: 'Create definition' }).click();
+    await page.getByRole('heading', { name: `${alias}-copy`, level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('alertdialog').waitFor();
+    await page.getByRole('button', { name: 'Delete definition' }).click();
+    await page.getByRole('heading', { name: 'Definitions', level: 1 }).waitFor();
+    await page.getByRole('link', { name: alias, exact: true }).waitFor();
+    assert.equal(await page.getByRole('link', { name: `${alias}-copy`, exact: true }).count(), 0);
+    assert.equal((await api(`/v1/definitions/${alias}-copy`)).status, 404);
+  });
+
+  it('shows 100,000 log lines with only the visible rows in the page', { timeout: 180_000 }, async () => {
+    const { status, body } = await api('/v1/runs', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ definition: alias, command: 'seq 1 100000' }),
+    });
+    assert.equal(status, 202, JSON.stringify(body));
+    await page.goto(`${server.url}/runs/${body.run_id}`);
+    await page.locator('.log-end').waitFor({ timeout: 150_000 });
+    assert.match(await page.locator('.log-count').textContent(), /^100,000 lines/);
+    const rows = await page.locator('.log-line').count();
+    assert.ok(rows < 200, `${rows} rows in the DOM`);
+    // Scroll through the middle in 40 jumps; each must put the right rows on screen quickly
+    // (measured from the scroll to the row being in the DOM, not to the next vsync).
+    const perStep = await page.evaluate(async () => {
+      const el = document.querySelector('[data-testid="log-scroll"]');
+      const shown = (n) => [...el.querySelectorAll('.log-line')].some((r) => r.lastChild.textContent === String(n));
+      const tick = () => new Promise((r) => setTimeout(r, 0));
+      let total = 0;
+      for (let i = 0; i < 40; i++) {
+        const line = 40_000 + i * 500;
+        const t0 = performance.now();
+        el.scrollTop = 18 * line;
+        for (let k = 0; k < 100 && !shown(line + 1); k++) await tick();
+        total += performance.now() - t0;
+      }
+      return total / 40;
+    });
+    // The output of each row, without its line-number gutter.
+    const texts = await page.locator('.log-line').evaluateAll((rows) => rows.map((r) => r.lastChild.textContent));
+    assert.ok(texts.includes('59500') && !texts.includes('1'), `rows at the scroll position: ${texts[0]}…${texts.at(-1)}`);
+    console.log(`# 100,000 lines: ${rows} rows in the DOM, ${perStep.toFixed(1)} ms per scroll jump`);
+    assert.ok(perStep < 100, `${perStep} ms per scroll step`);
+    await shot('13-run-100k-lines');
+  });
+
   it('shows the other pages readably, and keyboard users can skip to the content', { timeout: 30_000 }, async () => {
     await page.goto(`${server.url}/definitions`);
     await page.getByRole('link', { name: alias, exact: true }).waitFor();
-    await shot('12-definitions');
+    await shot('14-definitions');
     await page.goto(`${server.url}/definitions/${alias}`);
     await page.getByRole('table', { name: 'Latest 10 runs' }).waitFor();
-    await shot('13-definition-with-runs');
+    await shot('15-definition-with-runs');
     await page.goto(`${server.url}/schedules`);
     await page.getByRole('heading', { name: 'Schedules' }).waitFor();
     await page.locator('table, [role=alert], .muted').first().waitFor();
-    await shot('14-schedules');
+    await shot('16-schedules');
     await page.goto(`${server.url}/runs`);
     await page.getByRole('table', { name: /finished runs/i }).waitFor();
-    await shot('15-runs');
+    await shot('17-runs');
     await page.goto(`${server.url}/runs/run_does_not_exist`);
     await page.getByRole('alert').waitFor();
-    await shot('16-run-missing');
+    await shot('18-run-missing');
 
     await page.goto(`${server.url}/clusters`);
     await page.getByRole('rowheader', { name: 'default' }).waitFor();

@@ -106,7 +106,13 @@ export function DefinitionPage() {
     refetchInterval: 5000,
   });
 
-  if (def.error) return <ErrorNotice error={def.error} what={`Definition ${ref}`} retry={() => def.refetch()} />;
+  if (def.error)
+    return (
+      <>
+        <ErrorNotice error={def.error} what={`Definition ${ref}`} retry={() => def.refetch()} />
+        <Link to="/definitions">All definitions</Link>
+      </>
+    );
   if (def.isPending) return <Loading what="Loading the definition" />;
   const d = def.data;
   const enc = encodeURIComponent(d.alias);

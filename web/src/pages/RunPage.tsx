@@ -70,7 +70,7 @@ function Attempts({ run }: { run: Run }) {
 function LifeStory({ events }: { events: RunEvent[] }) {
   if (events.length === 0) return null;
   return (
-    <details className="life-story">
+    <details className="life-story" open>
       <summary>Life story ({events.length} changes)</summary>
       <ol>
         {events.map((e, i) => (
@@ -140,7 +140,13 @@ export function RunPage() {
   const logs = useRunLogs(api, runId);
   const eventItems = useMemo(() => events.data?.items ?? [], [events.data]);
 
-  if (run.error) return <ErrorNotice error={run.error} what={`Run ${runId}`} retry={() => run.refetch()} />;
+  if (run.error)
+    return (
+      <>
+        <ErrorNotice error={run.error} what={`Run ${runId}`} retry={() => run.refetch()} />
+        <Link to="/runs">All runs</Link>
+      </>
+    );
   if (run.isPending) return <Loading what="Loading the run" />;
   const r = run.data;
   const env = Object.entries(r.env ?? {}).sort(([a], [b]) => a.localeCompare(b));
