@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -43,7 +45,7 @@ func (s *server) handleCreateDefinition() http.Handler {
 		}
 		created, err := s.Store.CreateDefinition(r.Context(), d)
 		if err != nil {
-			s.fail(w, r, err)
+			s.fail(w, r, s.blameAlias(r, err, d))
 			return
 		}
 		w.Header().Set("Location", "/v1/definitions/"+created.ID)
@@ -106,7 +108,7 @@ func (s *server) handleUpdateDefinition() http.Handler {
 		next.UpdatedAt = s.NowFunc().UTC()
 		updated, err := s.Store.UpdateDefinition(r.Context(), next)
 		if err != nil {
-			s.fail(w, r, err)
+			s.fail(w, r, s.blameAlias(r, err, next))
 			return
 		}
 		encode(w, http.StatusOK, updated)
@@ -137,6 +139,18 @@ func (s *server) handleGetRevision() http.Handler {
 		}
 		encode(w, http.StatusOK, d)
 	})
+}
+
+// blameAlias names the alias in a conflict when another definition holds
+// it; a conflict for any other reason (a lost update race) stays as it is.
+func (s *server) blameAlias(r *http.Request, err error, d flotilla.Definition) error {
+	if !errors.Is(err, flotilla.ErrConflict) {
+		return err
+	}
+	if other, gerr := s.Store.GetDefinition(r.Context(), d.Alias); gerr != nil || other.ID == d.ID {
+		return err
+	}
+	return &fieldError{err, flotilla.FieldError{Field: "alias", Message: fmt.Sprintf("%q is taken by another definition", d.Alias)}}
 }
 
 func limitParam(v string) (int, error) {

@@ -46,7 +46,8 @@ func decodeError(err error) error {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return fmt.Errorf("the body is over %d bytes: %w", MaxBodyBytes, errTooLarge)
+		return &fieldError{fmt.Errorf("the body is over %d bytes: %w", MaxBodyBytes, errTooLarge),
+			flotilla.FieldError{Field: "body", Message: fmt.Sprintf("must be at most %d bytes", MaxBodyBytes)}}
 	case errors.Is(err, io.EOF):
 		return flotilla.Invalid("body", "is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -39,6 +39,17 @@ var (
 	errTooLarge     = errors.New("request body too large")
 )
 
+// fieldError blames one field for an error that is not a validation error
+// (a taken alias is a conflict, an oversized body is too large), so its
+// problem document still names the field.
+type fieldError struct {
+	err error
+	flotilla.FieldError
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
 // writeError answers with the problem document for err. Errors that map to
 // no code are 500s: logged here, with their detail kept from the client.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
@@ -51,9 +62,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		}
 	}
 	var v *flotilla.ValidationError
-	if errors.As(err, &v) {
+	var fe *fieldError
+	switch {
+	case errors.As(err, &v):
 		p.Errors = v.Fields
 		p.Detail = v.Error()
+	case errors.As(err, &fe) && p.Status != http.StatusInternalServerError:
+		p.Errors = []flotilla.FieldError{fe.FieldError}
 	}
 	if p.Status == http.StatusInternalServerError {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
