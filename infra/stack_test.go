@@ -33,6 +33,7 @@ const (
 var synthesized struct {
 	template tmpl            // the CloudFormation template as JSON
 	nagErrs  []string        // unsuppressed cdk-nag AwsSolutions errors
+	uiConfig map[string]any  // the config.json deployed with the UI (values are markers)
 	clusters []ClusterConfig // as parsed from the test context
 }
 
@@ -122,6 +123,16 @@ func synth(dir string) (err error) {
 	}
 	if err := json.Unmarshal(raw, &synthesized.template); err != nil {
 		return err
+	}
+	matches, err := filepath.Glob(filepath.Join(dir, "cdk.out", "asset.*", "config.json"))
+	if err != nil || len(matches) != 1 {
+		return fmt.Errorf("want one config.json asset, found %v (%v)", matches, err)
+	}
+	if b, err = os.ReadFile(matches[0]); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &synthesized.uiConfig); err != nil {
+		return fmt.Errorf("config.json: %w", err)
 	}
 	for _, msg := range *assertions.Annotations_FromStack(s.Stack).FindError(jsii.String("*"),
 		assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))) {
@@ -719,6 +730,54 @@ func TestLeastPrivilegeAcrossFunctions(t *testing.T) {
 	groups := tp.ofType("AWS::Scheduler::ScheduleGroup")
 	if len(groups) != 1 || tp.Resources[groups[0]].Properties["Name"] != scheduleGroupName {
 		t.Errorf("schedule groups %v, want one named %q", groups, scheduleGroupName)
+	}
+}
+
+// --- UI ------------------------------------------------------------------------------
+
+// The UI reads /config.json; its values are deploy-time markers that the
+// BucketDeployment replaces with the API URL and the sign-in settings.
+func TestUIConfigJSON(t *testing.T) {
+	tp := synthesized.template
+	deps := tp.ofType("Custom::CDKBucketDeployment")
+	if len(deps) != 1 {
+		t.Fatalf("%d bucket deployments, want 1", len(deps))
+	}
+	markers := map[string]string{}
+	for _, m := range list(tp.Resources[deps[0]].Properties["SourceMarkers"]) {
+		for k, v := range m.(map[string]any) {
+			markers[k] = render(v)
+		}
+	}
+	// value with its markers replaced by what they stand for
+	resolve := func(v any) string {
+		s := fmt.Sprint(v)
+		for k, r := range markers {
+			s = strings.ReplaceAll(s, k, r)
+		}
+		return s
+	}
+	want := map[string]*regexp.Regexp{
+		"api_url":      regexp.MustCompile(`^\$\{HttpApi[0-9A-F]+\.ApiEndpoint\}$`),
+		"region":       regexp.MustCompile(`^\$\{AWS::Region\}$`),
+		"user_pool_id": regexp.MustCompile(`^\$\{UserPool[0-9A-F]+\}$`),
+		"client_id":    regexp.MustCompile(`^\$\{UserPoolClient[0-9A-F]+\}$`),
+		"auth_domain":  regexp.MustCompile(`^https://\$\{UserPoolDomain[0-9A-F]+\}\.auth\.\$\{AWS::Region\}\.amazoncognito\.com$`),
+		"redirect_uri": regexp.MustCompile(`^https://\$\{UiDistribution[0-9A-F]+\.DomainName\}/$`),
+		"scopes":       regexp.MustCompile(`^\[openid email profile\]$`),
+	}
+	for k, re := range want {
+		v, ok := synthesized.uiConfig[k]
+		if !ok {
+			t.Errorf("config.json: %s missing", k)
+			continue
+		}
+		if got := resolve(v); !re.MatchString(got) {
+			t.Errorf("config.json: %s = %s, want %s", k, got, re)
+		}
+	}
+	if len(synthesized.uiConfig) != len(want) {
+		t.Errorf("config.json has %d keys, want %d: %v", len(synthesized.uiConfig), len(want), synthesized.uiConfig)
 	}
 }
 
