@@ -151,7 +151,8 @@ func (h handlers) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		problem(w, http.StatusRequestEntityTooLarge, "Request body too large", fmt.Sprintf("the body is over %d bytes", MaxBodyBytes))
+		problem(w, http.StatusRequestEntityTooLarge, "Request body too large", fmt.Sprintf("the body is over %d bytes", MaxBodyBytes),
+			flotilla.FieldError{Field: "body", Message: fmt.Sprintf("must be at most %d bytes", MaxBodyBytes)})
 		return false
 	}
 	h.fail(w, r, bodyError(err))
@@ -193,10 +194,14 @@ func encode(w http.ResponseWriter, status int, v any) {
 }
 
 // problem writes an RFC 9457 problem document, shaped as the API's.
-func problem(w http.ResponseWriter, status int, title, detail string) {
+func problem(w http.ResponseWriter, status int, title, detail string, fields ...flotilla.FieldError) {
+	doc := map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail}
+	if len(fields) > 0 {
+		doc["errors"] = fields
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": title, "status": status, "detail": detail})
+	json.NewEncoder(w).Encode(doc)
 }
 
 func notAllowed(methods string) http.Handler {

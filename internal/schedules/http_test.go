@@ -155,7 +155,7 @@ func TestHTTPErrors(t *testing.T) {
 	c.problem(400, "POST", "/v1/schedules", `{"name":"x"} {}`, "body", "one JSON object")
 	c.problem(400, "POST", "/v1/schedules", ``, "body", "empty")
 	big := `{"name":"` + strings.Repeat("x", 1<<20) + `"}`
-	c.problem(413, "POST", "/v1/schedules", big, "", "")
+	c.problem(413, "POST", "/v1/schedules", big, "body", "at most 1048576 bytes")
 	c.problem(404, "GET", "/v1/schedules/sch_missing", "", "", "")
 	c.problem(404, "PATCH", "/v1/schedules/sch_missing", `{"enabled":false}`, "", "")
 	c.problem(404, "DELETE", "/v1/schedules/sch_missing", "", "", "")

@@ -57,7 +57,7 @@ func (s *Service) log() *slog.Logger {
 
 // CreateRequest is the body of POST /v1/schedules.
 type CreateRequest struct {
-	Name       string            `json:"name"`
+	Name string `json:"name"`
 	// Definition is an id or alias; the schedule keeps the id.
 	Definition string            `json:"definition"`
 	Cluster    string            `json:"cluster,omitempty"`
