@@ -320,23 +320,51 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await shot('13-run-100k-lines');
   });
 
+  it('manages schedules, or says plainly that the server has none', { timeout: 45_000 }, async () => {
+    await nav('Schedules').click();
+    await page.getByRole('heading', { name: 'Schedules', level: 1 }).waitFor();
+    if ((await api('/v1/schedules')).status === 404) {
+      await page.getByText('Schedules are not available on this server yet.').waitFor();
+      await shot('14-schedules-missing');
+      return;
+    }
+    await page.getByRole('button', { name: 'New schedule' }).click();
+    await page.getByLabel('Name').fill(`nightly-${suffix}`);
+    await page.getByLabel('Definition').fill(alias);
+    await page.getByLabel('Expression').fill('every night');
+    await page.getByRole('button', { name: 'Create schedule' }).click();
+    await page.locator('.field-invalid .field-error').first().waitFor();
+    await shot('14-schedule-invalid');
+    await page.getByLabel('Expression').fill('cron(0 3 * * ? *)');
+    await page.getByLabel('Time zone').fill('Europe/Paris');
+    await page.getByRole('button', { name: 'Create schedule' }).click();
+    const row = page.getByRole('row', { name: new RegExp(`nightly-${suffix}`) });
+    await row.waitFor();
+    await row.locator('time').first().waitFor();
+    await shot('15-schedules');
+    await row.getByRole('link', { name: alias }).waitFor();
+    await row.getByRole('checkbox').click();
+    await row.getByText('paused').waitFor();
+    await page.waitForFunction(() => !document.querySelector('tbody input[type=checkbox]:disabled'));
+    assert.equal((await api('/v1/schedules')).body.items.find((x) => x.name === `nightly-${suffix}`).enabled, false);
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'Delete schedule' }).click();
+    await page.getByRole('row', { name: new RegExp(`nightly-${suffix}`) }).waitFor({ state: 'detached' });
+  });
+
   it('shows the other pages readably, and keyboard users can skip to the content', { timeout: 30_000 }, async () => {
     await page.goto(`${server.url}/definitions`);
     await page.getByRole('link', { name: alias, exact: true }).waitFor();
-    await shot('14-definitions');
+    await shot('16-definitions');
     await page.goto(`${server.url}/definitions/${alias}`);
     await page.getByRole('table', { name: 'Latest 10 runs' }).waitFor();
-    await shot('15-definition-with-runs');
-    await page.goto(`${server.url}/schedules`);
-    await page.getByRole('heading', { name: 'Schedules' }).waitFor();
-    await page.locator('table, [role=alert], .muted').first().waitFor();
-    await shot('16-schedules');
+    await shot('17-definition-with-runs');
     await page.goto(`${server.url}/runs`);
     await page.getByRole('table', { name: /finished runs/i }).waitFor();
-    await shot('17-runs');
+    await shot('18-runs');
     await page.goto(`${server.url}/runs/run_does_not_exist`);
     await page.getByRole('alert').waitFor();
-    await shot('18-run-missing');
+    await shot('19-run-missing');
 
     await page.goto(`${server.url}/clusters`);
     await page.getByRole('rowheader', { name: 'default' }).waitFor();

@@ -129,11 +129,14 @@ export interface Schedule {
   timezone?: string;
   env?: Env;
   enabled: boolean;
-  catch_up?: boolean;
+  /** What happens to fire times missed while nothing could fire them: "none" skips them, "latest" runs the latest once. */
+  catch_up?: 'none' | 'latest' | string;
+  owner?: string;
+  last_fire_time?: string;
   next_fire_times?: string[];
 }
 
-export type ScheduleInput = Partial<Omit<Schedule, 'schedule_id' | 'next_fire_times'>>;
+export type ScheduleInput = Partial<Omit<Schedule, 'schedule_id' | 'next_fire_times' | 'owner' | 'last_fire_time'>>;
 
 export interface List<T> {
   items: T[];

@@ -27,7 +27,8 @@ export function ErrorNotice({ error, retry, what }: { error: unknown; retry?: ()
         {what ? `${what}: ` : ''}
         {title}
       </strong>
-      {detail && <p>{detail}</p>}
+      {/* With field errors, the list says it better than the summary that repeats them. */}
+      {detail && fields.length === 0 && <p>{detail}</p>}
       {fields.length > 0 && (
         <ul>
           {fields.map((f) => (

@@ -17,9 +17,10 @@ function NewSchedule({ onDone }: { onDone: () => void }) {
     expression: 'rate(1 hour)',
     timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
     enabled: true,
-    catch_up: false,
+    catch_up: 'none',
   });
   const [env, setEnv] = useState<EnvRow[]>([]);
+  const defs = useQuery({ queryKey: ['definitions', 'names'], queryFn: () => api.listDefinitions({ limit: 500 }) });
   const create = useMutation({
     mutationFn: () => api.createSchedule({ ...v, cluster: v.cluster || undefined, env: rowsToEnv(env) }),
     onSuccess: async () => {
@@ -40,7 +41,14 @@ function NewSchedule({ onDone }: { onDone: () => void }) {
         {(p) => <input {...p} value={v.name} onChange={(e) => setV({ ...v, name: e.target.value })} />}
       </Field>
       <Field label="Definition" error={err('definition')} hint="Alias or id">
-        {(p) => <input {...p} value={v.definition} onChange={(e) => setV({ ...v, definition: e.target.value })} />}
+        {(p) => (
+          <>
+            <input {...p} list="schedule-definitions" value={v.definition} onChange={(e) => setV({ ...v, definition: e.target.value })} />
+            <datalist id="schedule-definitions">
+              {defs.data?.items.map((d) => <option key={d.definition_id} value={d.alias} />)}
+            </datalist>
+          </>
+        )}
       </Field>
       <Field label="Cluster" error={err('cluster')}>
         {(p) => <input {...p} value={v.cluster} placeholder="server default" onChange={(e) => setV({ ...v, cluster: e.target.value })} />}
@@ -54,9 +62,14 @@ function NewSchedule({ onDone }: { onDone: () => void }) {
       <label className="check">
         <input type="checkbox" checked={v.enabled} onChange={(e) => setV({ ...v, enabled: e.target.checked })} /> Enabled
       </label>
-      <label className="check">
-        <input type="checkbox" checked={v.catch_up} onChange={(e) => setV({ ...v, catch_up: e.target.checked })} /> Catch up on missed times
-      </label>
+      <Field label="Missed fire times" error={err('catch_up')} hint="When the server was down at a fire time">
+        {(p) => (
+          <select {...p} value={v.catch_up} onChange={(e) => setV({ ...v, catch_up: e.target.value })}>
+            <option value="none">skip them</option>
+            <option value="latest">run the latest one once</option>
+          </select>
+        )}
+      </Field>
       <EnvEditor rows={env} onChange={setEnv} errorFor={err} />
       <div className="actions">
         <button type="submit" className="primary" disabled={create.isPending}>
@@ -70,18 +83,21 @@ function NewSchedule({ onDone }: { onDone: () => void }) {
   );
 }
 
-function ScheduleRow({ s }: { s: Schedule }) {
+function ScheduleRow({ s, aliases }: { s: Schedule; aliases: Map<string, string> }) {
   const api = useApi();
   const qc = useQueryClient();
   const toggle = useMutation({
-    mutationFn: () => api.updateSchedule(s.schedule_id, { enabled: !s.enabled }),
+    mutationFn: (enabled: boolean) => api.updateSchedule(s.schedule_id, { enabled }),
     onSettled: () => qc.invalidateQueries({ queryKey: ['schedules'] }),
   });
+  // Show the switch where the user put it while the change is on its way.
+  const enabled = toggle.isPending ? toggle.variables : s.enabled;
+  const defName = aliases.get(s.definition) ?? s.definition;
   return (
     <tr>
       <th scope="row">{s.name}</th>
       <td>
-        <Link to={`/definitions/${encodeURIComponent(s.definition)}`}>{s.definition}</Link>
+        <Link to={`/definitions/${encodeURIComponent(s.definition)}`}>{defName}</Link>
       </td>
       <td>{s.cluster || 'default'}</td>
       <td className="mono">{s.expression}</td>
@@ -93,9 +109,11 @@ function ScheduleRow({ s }: { s: Schedule }) {
           </div>
         ))}
       </td>
+      <td>{formatTime(s.last_fire_time)}</td>
       <td>
         <label>
-          <input type="checkbox" checked={s.enabled} disabled={toggle.isPending} onChange={() => toggle.mutate()} /> {s.enabled ? 'on' : 'off'}
+          <input type="checkbox" checked={enabled} disabled={toggle.isPending} onChange={(e) => toggle.mutate(e.target.checked)} aria-label={`${s.name} enabled`} />{' '}
+          {enabled ? 'on' : 'paused'}
         </label>
         {toggle.error && <ErrorNotice error={toggle.error} />}
       </td>
@@ -119,6 +137,8 @@ export function SchedulesPage() {
   const api = useApi();
   const [creating, setCreating] = useState(false);
   const schedules = useQuery({ queryKey: ['schedules'], queryFn: () => api.listSchedules(), retry: false });
+  const defs = useQuery({ queryKey: ['definitions', 'names'], queryFn: () => api.listDefinitions({ limit: 500 }) });
+  const aliases = new Map((defs.data?.items ?? []).map((d) => [d.definition_id, d.alias]));
   const missing = schedules.error instanceof ApiError && (schedules.error.status === 404 || schedules.error.status === 405 || schedules.error.status === 501);
   return (
     <section aria-labelledby="sched-h">
@@ -153,6 +173,7 @@ export function SchedulesPage() {
               <th scope="col">Expression</th>
               <th scope="col">Time zone</th>
               <th scope="col">Next</th>
+              <th scope="col">Last fired</th>
               <th scope="col">Enabled</th>
               <th scope="col">
                 <span className="sr-only">Actions</span>
@@ -161,7 +182,7 @@ export function SchedulesPage() {
           </thead>
           <tbody>
             {schedules.data.items.map((s) => (
-              <ScheduleRow key={s.schedule_id} s={s} />
+              <ScheduleRow key={s.schedule_id} s={s} aliases={aliases} />
             ))}
           </tbody>
         </table>

@@ -290,6 +290,33 @@ describe('other pages', () => {
     expect(screen.getByText('cron(0 3 * * ? *)')).toBeTruthy();
   });
 
+  it('creates a schedule and shows the API error at its field', async () => {
+    const posts: unknown[] = [];
+    let items: unknown[] = [];
+    const { api } = fakeApi({
+      'GET /v1/schedules': () => ({ items }),
+      'GET /v1/definitions': () => ({ items: [definition] }),
+      'POST /v1/schedules': (c) => {
+        posts.push(c.body);
+        if (posts.length === 1) return problem(400, 'Invalid input', [{ field: 'expression', message: 'not a cron() or rate() expression' }]);
+        items = [{ schedule_id: 'sch_2', enabled: true, next_fire_times: [], ...(c.body as object) }];
+        return items[0];
+      },
+    });
+    renderApp('/schedules', api);
+    fireEvent.click(await screen.findByRole('button', { name: 'New schedule' }));
+    fireEvent.change(screen.getByLabelText('Name'), { target: { value: 'hourly' } });
+    fireEvent.change(screen.getByLabelText('Definition'), { target: { value: 'hello' } });
+    fireEvent.change(screen.getByLabelText('Expression'), { target: { value: 'every hour' } });
+    fireEvent.change(screen.getByLabelText('Missed fire times'), { target: { value: 'latest' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Create schedule' }));
+    expect(await screen.findByText('not a cron() or rate() expression', { selector: '.field-error' })).toBeTruthy();
+    expect(posts[0]).toMatchObject({ name: 'hourly', definition: 'hello', expression: 'every hour', catch_up: 'latest', enabled: true });
+    fireEvent.change(screen.getByLabelText('Expression'), { target: { value: 'rate(1 hour)' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Create schedule' }));
+    expect(await screen.findByRole('rowheader', { name: 'hourly' })).toBeTruthy();
+  });
+
   it('has a not-found page for unknown paths', () => {
     const { api } = fakeApi({});
     renderApp('/nope', api);
