@@ -20,6 +20,7 @@ import (
 	"github.com/flotilla-run/flotilla/internal/embedded"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/runs"
+	"github.com/flotilla-run/flotilla/internal/schedules"
 	"github.com/spf13/cobra"
 )
 
@@ -49,6 +50,8 @@ type serveConfig struct {
 	Owner string
 	// LogFormat is text or json (FLOTILLA_LOG_FORMAT).
 	LogFormat string
+	// clock drives the scheduler; tests set a fake one (nil: the system clock).
+	clock schedules.Clock
 }
 
 func serveCmd(e *env) *cobra.Command {
@@ -169,6 +172,8 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		go svc.Consume(loops, name)
 	}
 	go svc.Loop(loops, c.SweepInterval)
+	scheduleSvc, scheduler := newLocalSchedules(db, svc, c.clock, log)
+	go scheduler.Run(loops)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -179,6 +184,8 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		Runs: svc, Store: svc.Store, Logs: svc.Logs, Log: log,
 		Owner: func(*http.Request) (string, error) { return c.Owner, nil },
 		UI:    uiHandler(c.UIDir),
+		// The in-process scheduler fires /v1/schedules' schedules.
+		Schedules: scheduleSvc,
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(e.stderr, "flotilla: listening on http://%s (engine: %s, data: %s)\n", ln.Addr(), engineName(docker), c.DataDir)
@@ -249,4 +256,16 @@ func uiHandler(dir string) http.Handler {
 		}
 		files.ServeHTTP(w, r)
 	})
+}
+
+// newLocalSchedules wires the schedules use case on the embedded store, with
+// the in-process scheduler as its trigger; start the scheduler with Run.
+func newLocalSchedules(db *embedded.DB, svc *runs.Service, clock schedules.Clock, log *slog.Logger) (*schedules.Service, *schedules.Scheduler) {
+	if clock == nil {
+		clock = schedules.SystemClock()
+	}
+	s := &schedules.Service{Store: embedded.NewScheduleStore(db), Runs: svc, NowFunc: clock.Now, Log: log}
+	scheduler := schedules.NewScheduler(s, clock, log)
+	s.Trigger = scheduler
+	return s, scheduler
 }
