@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"os/user"
@@ -187,6 +188,13 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		// The in-process scheduler fires /v1/schedules' schedules.
 		Schedules: scheduleSvc,
 	})
+	if addr := e.getenv("FLOTILLA_PPROF_ADDR"); addr != "" {
+		// Profiling for whoever runs the server, on a separate loopback port.
+		if err := checkLoopback(addr, false); err != nil {
+			return fmt.Errorf("FLOTILLA_PPROF_ADDR: %w", err)
+		}
+		go http.ListenAndServe(addr, http.DefaultServeMux)
+	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(e.stderr, "flotilla: listening on http://%s (engine: %s, data: %s)\n", ln.Addr(), engineName(docker), c.DataDir)
 	errc := make(chan error, 1)

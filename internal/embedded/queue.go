@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -60,43 +61,41 @@ func (q *Queue) Send(ctx context.Context, msgs ...flotilla.Message) error {
 	}
 	now := q.now()
 	sent := map[string]bool{}
-	tx, err := q.db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("queue send: %w", err)
-	}
-	defer tx.Rollback()
 	q.mu.Lock()
 	q.sends++
 	sweep := q.sends%1000 == 1
 	q.mu.Unlock()
-	if sweep {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM queue_dedup WHERE sent_at < ?`, now.Add(-DedupWindow).UnixNano()); err != nil {
-			return fmt.Errorf("queue send: %w", err)
-		}
-	}
-	for _, m := range msgs {
-		if m.DedupID != "" {
-			var at int64
-			err := tx.QueryRowContext(ctx, `SELECT sent_at FROM queue_dedup WHERE cluster=? AND dedup_id=?`, m.Cluster, m.DedupID).Scan(&at)
-			if err == nil && at > now.Add(-DedupWindow).UnixNano() {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO queue_dedup(cluster, dedup_id, sent_at) VALUES (?,?,?)
-				ON CONFLICT(cluster, dedup_id) DO UPDATE SET sent_at=excluded.sent_at`, m.Cluster, m.DedupID, now.UnixNano()); err != nil {
-				return fmt.Errorf("queue send %s: %w", m.RunID, err)
+	err := q.db.writeTx(ctx, func(tx conn) error {
+		if sweep {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM queue_dedup WHERE sent_at < ?`, now.Add(-DedupWindow).UnixNano()); err != nil {
+				return err
 			}
 		}
-		body, err := json.Marshal(m)
-		if err != nil {
-			return err
+		for _, m := range msgs {
+			if m.DedupID != "" {
+				var at int64
+				err := tx.QueryRowContext(ctx, `SELECT sent_at FROM queue_dedup WHERE cluster=? AND dedup_id=?`, m.Cluster, m.DedupID).Scan(&at)
+				if err == nil && at > now.Add(-DedupWindow).UnixNano() {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO queue_dedup(cluster, dedup_id, sent_at) VALUES (?,?,?)
+					ON CONFLICT(cluster, dedup_id) DO UPDATE SET sent_at=excluded.sent_at`, m.Cluster, m.DedupID, now.UnixNano()); err != nil {
+					return fmt.Errorf("%s: %w", m.RunID, err)
+				}
+			}
+			body, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages(cluster, group_id, body, visible_at, receipt, receive_count) VALUES (?,?,?,?,?,0)`,
+				m.Cluster, m.Owner, body, now.UnixNano(), ""); err != nil {
+				return fmt.Errorf("%s: %w", m.RunID, err)
+			}
+			sent[m.Cluster] = true
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_messages(cluster, group_id, body, visible_at, receipt, receive_count) VALUES (?,?,?,?,?,0)`,
-			m.Cluster, m.Owner, body, now.UnixNano(), ""); err != nil {
-			return fmt.Errorf("queue send %s: %w", m.RunID, err)
-		}
-		sent[m.Cluster] = true
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("queue send: %w", err)
 	}
 	for c := range sent {
@@ -126,8 +125,9 @@ func (q *Queue) signal(cluster string) <-chan struct{} {
 	return ch
 }
 
-// Receive implements flotilla.Queue. It returns at most one message per
-// group (the head of each unblocked group), oldest first.
+// Receive implements flotilla.Queue. Like SQS FIFO it may return several
+// messages of one group, in order; a group with a message in flight gives
+// none.
 func (q *Queue) Receive(ctx context.Context, cluster string, max int, wait time.Duration) ([]flotilla.Delivery, error) {
 	if err := q.known(cluster); err != nil {
 		return nil, err
@@ -165,63 +165,54 @@ func max64(a, b time.Duration) time.Duration {
 	return b
 }
 
-// receiveOnce takes the visible group heads, and reports when the next
-// hidden head becomes visible (zero if none is hidden).
+// receiveOnce takes messages of the groups that have none in flight, each
+// group's in order, oldest group first; it reports when the next hidden
+// message becomes visible (zero if none is hidden).
 func (q *Queue) receiveOnce(ctx context.Context, cluster string, max int) ([]flotilla.Delivery, time.Time, error) {
 	now := q.now().UnixNano()
-	tx, err := q.db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("queue receive: %w", err)
-	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT m.seq, m.body, m.visible_at, m.receive_count FROM queue_messages m
-		WHERE m.cluster = ? AND m.seq = (SELECT min(seq) FROM queue_messages g WHERE g.cluster = m.cluster AND g.group_id = m.group_id)
-		ORDER BY m.seq`, cluster)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("queue receive: %w", err)
-	}
-	type head struct {
-		seq   int64
-		body  []byte
-		count int
-	}
-	var heads []head
-	var nextVisible int64
-	for rows.Next() {
-		var h head
-		var visibleAt int64
-		if err := rows.Scan(&h.seq, &h.body, &visibleAt, &h.count); err != nil {
-			rows.Close()
-			return nil, time.Time{}, err
-		}
-		if visibleAt > now {
-			if nextVisible == 0 || visibleAt < nextVisible {
-				nextVisible = visibleAt
-			}
-			continue
-		}
-		if len(heads) < max {
-			heads = append(heads, h)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, time.Time{}, err
-	}
 	var out []flotilla.Delivery
-	for _, h := range heads {
-		receipt := newReceipt()
-		if _, err := tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at=?, receipt=?, receive_count=receive_count+1 WHERE seq=?`,
-			now+int64(q.visibility), receipt, h.seq); err != nil {
-			return nil, time.Time{}, fmt.Errorf("queue receive: %w", err)
+	var nextVisible int64
+	err := q.db.writeTx(ctx, func(tx conn) error {
+		out, nextVisible = nil, 0
+		rows, err := tx.QueryContext(ctx, `SELECT m.group_id, m.visible_at FROM queue_messages m
+			JOIN (SELECT group_id, min(seq) AS head FROM queue_messages WHERE cluster = ? GROUP BY group_id) h ON m.seq = h.head
+			ORDER BY m.seq`, cluster)
+		if err != nil {
+			return err
 		}
-		var m flotilla.Message
-		if err := json.Unmarshal(h.body, &m); err != nil {
-			return nil, time.Time{}, fmt.Errorf("queue receive: decode: %w", err)
+		var groups []string
+		for rows.Next() {
+			var g string
+			var visibleAt int64
+			if err := rows.Scan(&g, &visibleAt); err != nil {
+				rows.Close()
+				return err
+			}
+			if visibleAt > now {
+				if nextVisible == 0 || visibleAt < nextVisible {
+					nextVisible = visibleAt
+				}
+				continue
+			}
+			groups = append(groups, g)
 		}
-		out = append(out, flotilla.Delivery{Message: m, Receipt: receipt, ReceiveCount: h.count + 1})
-	}
-	if err := tx.Commit(); err != nil {
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, g := range groups {
+			if len(out) >= max {
+				break
+			}
+			taken, err := q.takeGroup(ctx, tx, cluster, g, max-len(out), now)
+			if err != nil {
+				return err
+			}
+			out = append(out, taken...)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("queue receive: %w", err)
 	}
 	var nv time.Time
@@ -231,13 +222,63 @@ func (q *Queue) receiveOnce(ctx context.Context, cluster string, max int) ([]flo
 	return out, nv, nil
 }
 
+// takeGroup receives up to n visible messages of one group, in order.
+func (q *Queue) takeGroup(ctx context.Context, tx conn, cluster, group string, n int, now int64) ([]flotilla.Delivery, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, body, visible_at, receive_count FROM queue_messages
+		WHERE cluster = ? AND group_id = ? ORDER BY seq LIMIT ?`, cluster, group, n)
+	if err != nil {
+		return nil, err
+	}
+	type msg struct {
+		seq   int64
+		body  []byte
+		count int
+	}
+	var ms []msg
+	for rows.Next() {
+		var m msg
+		var visibleAt int64
+		if err := rows.Scan(&m.seq, &m.body, &visibleAt, &m.count); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if visibleAt > now {
+			break // in flight: the group's order stops here
+		}
+		ms = append(ms, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var out []flotilla.Delivery
+	for _, m := range ms {
+		receipt := newReceipt()
+		if _, err := tx.ExecContext(ctx, `UPDATE queue_messages SET visible_at=?, receipt=?, receive_count=receive_count+1 WHERE seq=?`,
+			now+int64(q.visibility), receipt, m.seq); err != nil {
+			return nil, err
+		}
+		var d flotilla.Message
+		if err := json.Unmarshal(m.body, &d); err != nil {
+			return nil, fmt.Errorf("decode message %d: %w", m.seq, err)
+		}
+		out = append(out, flotilla.Delivery{Message: d, Receipt: receipt, ReceiveCount: m.count + 1})
+	}
+	return out, nil
+}
+
 // Delete implements flotilla.Queue. A stale receipt (the message was
 // received again since) deletes nothing.
 func (q *Queue) Delete(ctx context.Context, cluster, receipt string) error {
 	if err := q.known(cluster); err != nil {
 		return err
 	}
-	res, err := q.db.write.ExecContext(ctx, `DELETE FROM queue_messages WHERE cluster=? AND receipt=?`, cluster, receipt)
+	var res sql.Result
+	err := q.db.writeTx(ctx, func(tx conn) error {
+		var err error
+		res, err = tx.ExecContext(ctx, `DELETE FROM queue_messages WHERE cluster=? AND receipt=?`, cluster, receipt)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("queue delete: %w", err)
 	}
@@ -250,7 +291,7 @@ func (q *Queue) Delete(ctx context.Context, cluster, receipt string) error {
 // Depth counts the cluster's messages not yet deleted.
 func (q *Queue) Depth(ctx context.Context, cluster string) (int, error) {
 	var n int
-	err := q.db.read.QueryRowContext(ctx, `SELECT count(*) FROM queue_messages WHERE cluster=?`, cluster).Scan(&n)
+	err := q.db.reader().QueryRowContext(ctx, `SELECT count(*) FROM queue_messages WHERE cluster=?`, cluster).Scan(&n)
 	return n, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"modernc.org/sqlite"
@@ -23,6 +24,9 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	path  string
+
+	writer    *writer
+	readStmts stmts
 }
 
 // OpenDB opens (creating when missing) the database in dir and migrates it.
@@ -59,12 +63,25 @@ func OpenDB(ctx context.Context, dir string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	db.read = r
+	// One connection of the write pool is the writer for good; the pool
+	// keeps a second for callers that use it directly.
+	w.SetMaxOpenConns(2)
+	wc, err := w.Conn(ctx)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db.writer = &writer{c: wc, stmts: map[string]*sql.Stmt{}}
+	db.readStmts.pool = r
 	return db, nil
 }
 
 // Close closes the database.
 func (db *DB) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
+	db.writer.mu.Lock()
+	defer db.writer.mu.Unlock()
+	return errors.Join(db.writer.c.Close(), db.read.Close(), db.write.Close())
 }
 
 // Path is the database file's path.
@@ -202,4 +219,118 @@ func notFound(what, ref string) error {
 // likeEscape escapes s for a LIKE pattern with ESCAPE '\'.
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// stmts caches prepared statements of the read pool: parsing SQL was a
+// sixth of a launch's CPU before.
+type stmts struct {
+	pool *sql.DB
+	mu   sync.Mutex
+	m    map[string]*sql.Stmt
+}
+
+func (c *stmts) get(ctx context.Context, q string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[q]; ok {
+		return st, nil
+	}
+	st, err := c.pool.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[q] = st
+	return st, nil
+}
+
+// writer is the one connection that writes, with its prepared statements.
+// Its mutex serialises write transactions (SQLite has one writer anyway),
+// so no transaction ever waits on SQLITE_BUSY behind another of ours.
+type writer struct {
+	mu    sync.Mutex
+	c     *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+// conn runs cached statements: on the writer, inside its transaction, or
+// on the read pool.
+type conn struct {
+	w    *writer
+	read *stmts
+}
+
+func (c conn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if c.read != nil {
+		return c.read.get(ctx, q)
+	}
+	if st, ok := c.w.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := c.w.c.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.w.stmts[q] = st
+	return st, nil
+}
+
+// ExecContext runs a cached statement.
+func (c conn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryContext runs a cached query.
+func (c conn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs a cached single-row query.
+func (c conn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := c.stmt(ctx, q)
+	if err != nil {
+		// A Row that reports the preparation error from Scan.
+		if c.read != nil {
+			return c.read.pool.QueryRowContext(ctx, q, args...)
+		}
+		return c.w.c.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// reader runs cached statements on the read pool.
+func (db *DB) reader() conn { return conn{read: &db.readStmts} }
+
+// writeTx runs fn in a write transaction (BEGIN IMMEDIATE … COMMIT) on the
+// writer connection; an error from fn rolls it back. The transaction is not
+// cut short by ctx: it commits or rolls back whole.
+func (db *DB) writeTx(ctx context.Context, fn func(tx conn) error) error {
+	w := db.writer
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ctx = context.WithoutCancel(ctx)
+	if _, err := w.c.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	if err := fn(conn{w: w}); err != nil {
+		if _, rerr := w.c.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	if _, err := w.c.ExecContext(ctx, "COMMIT"); err != nil {
+		w.c.ExecContext(ctx, "ROLLBACK")
+		return err
+	}
+	return nil
 }

@@ -43,7 +43,7 @@ func clampLimit(n int) int {
 
 // CreateDefinition implements flotilla.Store.
 func (s *Store) CreateDefinition(ctx context.Context, d flotilla.Definition) (flotilla.Definition, error) {
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(tx conn) error {
 		return insertDefinition(ctx, tx, d, true)
 	})
 	if err != nil {
@@ -52,7 +52,7 @@ func (s *Store) CreateDefinition(ctx context.Context, d flotilla.Definition) (fl
 	return d, nil
 }
 
-func insertDefinition(ctx context.Context, tx *sql.Tx, d flotilla.Definition, create bool) error {
+func insertDefinition(ctx context.Context, tx conn, d flotilla.Definition, create bool) error {
 	body, err := json.Marshal(d)
 	if err != nil {
 		return err
@@ -96,14 +96,14 @@ func insertDefinition(ctx context.Context, tx *sql.Tx, d flotilla.Definition, cr
 // GetDefinition implements flotilla.Store.
 func (s *Store) GetDefinition(ctx context.Context, ref string) (flotilla.Definition, error) {
 	var body []byte
-	err := s.db.read.QueryRowContext(ctx, `SELECT body FROM definitions WHERE id=? OR alias=? LIMIT 1`, ref, ref).Scan(&body)
+	err := s.db.reader().QueryRowContext(ctx, `SELECT body FROM definitions WHERE id=? OR alias=? LIMIT 1`, ref, ref).Scan(&body)
 	return decodeDefinition(body, err, ref)
 }
 
 // GetDefinitionRevision implements flotilla.Store.
 func (s *Store) GetDefinitionRevision(ctx context.Context, ref string, revision int) (flotilla.Definition, error) {
 	var body []byte
-	err := s.db.read.QueryRowContext(ctx, `SELECT r.body FROM definition_revisions r JOIN definitions d ON d.id = r.id
+	err := s.db.reader().QueryRowContext(ctx, `SELECT r.body FROM definition_revisions r JOIN definitions d ON d.id = r.id
 		WHERE (d.id=? OR d.alias=?) AND r.revision=?`, ref, ref, revision).Scan(&body)
 	return decodeDefinition(body, err, fmt.Sprintf("%s revision %d", ref, revision))
 }
@@ -124,7 +124,7 @@ func decodeDefinition(body []byte, err error, ref string) (flotilla.Definition, 
 
 // UpdateDefinition implements flotilla.Store.
 func (s *Store) UpdateDefinition(ctx context.Context, d flotilla.Definition) (flotilla.Definition, error) {
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(tx conn) error {
 		return insertDefinition(ctx, tx, d, false)
 	})
 	if err != nil {
@@ -135,7 +135,7 @@ func (s *Store) UpdateDefinition(ctx context.Context, d flotilla.Definition) (fl
 
 // DeleteDefinition implements flotilla.Store.
 func (s *Store) DeleteDefinition(ctx context.Context, ref string) error {
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(tx conn) error {
 		var id string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM definitions WHERE id=? OR alias=?`, ref, ref).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -187,7 +187,7 @@ func (s *Store) ListDefinitions(ctx context.Context, f flotilla.DefinitionFilter
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += fmt.Sprintf(` ORDER BY alias LIMIT %d`, limit+1)
-	rows, err := s.db.read.QueryContext(ctx, q, args...)
+	rows, err := s.db.reader().QueryContext(ctx, q, args...)
 	if err != nil {
 		return flotilla.Page[flotilla.Definition]{}, fmt.Errorf("list definitions: %w", err)
 	}
@@ -221,7 +221,7 @@ func (s *Store) ListDefinitions(ctx context.Context, f flotilla.DefinitionFilter
 func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bool, error) {
 	var existing flotilla.Run
 	created := false
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(tx conn) error {
 		if r.IdempotencyKey != "" {
 			var body []byte
 			err := tx.QueryRowContext(ctx, `SELECT body FROM runs WHERE owner=? AND idempotency_key=?`, r.Owner, r.IdempotencyKey).Scan(&body)
@@ -268,7 +268,7 @@ func sourceOf(r flotilla.Run) flotilla.EventSource {
 	return flotilla.SourceAPI
 }
 
-func insertEvent(ctx context.Context, tx *sql.Tx, e flotilla.RunEvent) error {
+func insertEvent(ctx context.Context, tx conn, e flotilla.RunEvent) error {
 	body, err := json.Marshal(e)
 	if err != nil {
 		return err
@@ -279,7 +279,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, e flotilla.RunEvent) error {
 
 // GetRun implements flotilla.Store.
 func (s *Store) GetRun(ctx context.Context, id string) (flotilla.Run, error) {
-	return getRun(ctx, s.db.read, id)
+	return getRun(ctx, s.db.reader(), id)
 }
 
 type queryer interface {
@@ -352,7 +352,7 @@ func (s *Store) ListRuns(ctx context.Context, f flotilla.RunFilter) (flotilla.Pa
 }
 
 func (s *Store) queryRuns(ctx context.Context, q string, args []any, limit int) (flotilla.Page[flotilla.Run], error) {
-	rows, err := s.db.read.QueryContext(ctx, q, args...)
+	rows, err := s.db.reader().QueryContext(ctx, q, args...)
 	if err != nil {
 		return flotilla.Page[flotilla.Run]{}, fmt.Errorf("list runs: %w", err)
 	}
@@ -380,7 +380,7 @@ func (s *Store) queryRuns(ctx context.Context, q string, args []any, limit int) 
 // TransitionRun implements flotilla.Store.
 func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (flotilla.Run, error) {
 	var out flotilla.Run
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.writeTx(ctx, func(tx conn) error {
 		r, err := getRun(ctx, tx, t.RunID)
 		if err != nil {
 			return err
@@ -425,7 +425,7 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 	return out, nil
 }
 
-func takeSlot(ctx context.Context, tx *sql.Tx, cluster, owner string, limit int) error {
+func takeSlot(ctx context.Context, tx conn, cluster, owner string, limit int) error {
 	var used int
 	err := tx.QueryRowContext(ctx, `SELECT used FROM slots WHERE cluster=? AND owner=?`, cluster, owner).Scan(&used)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -445,7 +445,7 @@ func takeSlot(ctx context.Context, tx *sql.Tx, cluster, owner string, limit int)
 
 // ListRunEvents implements flotilla.Store.
 func (s *Store) ListRunEvents(ctx context.Context, runID string) ([]flotilla.RunEvent, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT body FROM run_events WHERE run_id=? ORDER BY seq`, runID)
+	rows, err := s.db.reader().QueryContext(ctx, `SELECT body FROM run_events WHERE run_id=? ORDER BY seq`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("list events of run %s: %w", runID, err)
 	}
@@ -483,7 +483,7 @@ func (s *Store) OldestQueuedPerOwner(ctx context.Context, cluster string, limit 
 // QueuedAhead implements flotilla.Store.
 func (s *Store) QueuedAhead(ctx context.Context, r flotilla.Run) (int, error) {
 	var n int
-	err := s.db.read.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE cluster=? AND status='QUEUED' AND id < ?`, r.Cluster, r.ID).Scan(&n)
+	err := s.db.reader().QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE cluster=? AND status='QUEUED' AND id < ?`, r.Cluster, r.ID).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("queue position of run %s: %w", r.ID, err)
 	}
@@ -493,10 +493,10 @@ func (s *Store) QueuedAhead(ctx context.Context, r flotilla.Run) (int, error) {
 // ClusterUsage implements flotilla.Store.
 func (s *Store) ClusterUsage(ctx context.Context, cluster string) (flotilla.Usage, error) {
 	u := flotilla.Usage{RunningOwner: map[string]int{}}
-	if err := s.db.read.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE cluster=? AND status='QUEUED'`, cluster).Scan(&u.Queued); err != nil {
+	if err := s.db.reader().QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE cluster=? AND status='QUEUED'`, cluster).Scan(&u.Queued); err != nil {
 		return u, fmt.Errorf("usage of cluster %s: %w", cluster, err)
 	}
-	rows, err := s.db.read.QueryContext(ctx, `SELECT owner, used FROM slots WHERE cluster=?`, cluster)
+	rows, err := s.db.reader().QueryContext(ctx, `SELECT owner, used FROM slots WHERE cluster=?`, cluster)
 	if err != nil {
 		return u, fmt.Errorf("usage of cluster %s: %w", cluster, err)
 	}
@@ -516,16 +516,8 @@ func (s *Store) ClusterUsage(ctx context.Context, cluster string) (flotilla.Usag
 	return u, rows.Err()
 }
 
-func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+func (s *Store) writeTx(ctx context.Context, fn func(tx conn) error) error {
+	return s.db.writeTx(ctx, fn)
 }
 
 func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

@@ -36,7 +36,12 @@ func (s *Service) Dispatch(ctx context.Context, m flotilla.Message) error {
 	if err != nil {
 		return fmt.Errorf("dispatch run %s: %w", r.ID, err)
 	}
-	if usage.Running < c.MaxRunning || c.MaxRunning == 0 {
+	if c.MaxRunning > 0 && usage.Running >= c.MaxRunning {
+		// Visibly full: record the wait without trying the admission write.
+		s.markWaiting(ctx, r, flotilla.WaitNoFreeSlot, fmt.Sprintf("waiting for a free slot: %d of %d running on cluster %s", usage.Running, c.MaxRunning, c.Name))
+		return nil
+	}
+	{
 		if next, err := s.fairNext(ctx, c, usage, r); err != nil {
 			return err
 		} else if next.ID != r.ID {
@@ -104,8 +109,12 @@ func (s *Service) waitForSlot(ctx context.Context, c flotilla.Cluster, r flotill
 }
 
 // markWaiting notes on a QUEUED run why it waits; the life story gets an
-// entry only when the wait reason changes.
+// entry only when the wait reason changes, and nothing is written when
+// nothing changed.
 func (s *Service) markWaiting(ctx context.Context, r flotilla.Run, wait flotilla.WaitReason, reason string) {
+	if r.WaitReason == wait && r.StatusReason == reason {
+		return
+	}
 	_, err := s.Store.TransitionRun(ctx, flotilla.Transition{
 		RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, Attempt: r.Attempt, To: flotilla.StatusQueued,
 		At: s.now(), Source: flotilla.SourceDispatcher, Reason: reason, WaitReason: wait, Event: r.WaitReason != wait,

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/ids"
@@ -153,9 +154,37 @@ func message(r flotilla.Run, suffix string) flotilla.Message {
 // estimate prices r over the median duration of its definition's recent
 // successful runs; nil without history.
 func (s *Service) estimate(ctx context.Context, r flotilla.Run) *float64 {
-	page, err := s.Store.ListRuns(ctx, flotilla.RunFilter{DefinitionID: r.DefinitionID, Statuses: []flotilla.RunStatus{flotilla.StatusSucceeded}, Limit: 20})
-	if err != nil || len(page.Items) == 0 {
+	median, ok := s.medianDuration(ctx, r.DefinitionID)
+	if !ok {
 		return nil
+	}
+	c := s.rates().Cost(r.CPU, r.Memory, median)
+	return &c
+}
+
+// medianCacheTTL is how long a definition's median duration is reused: a
+// burst of launches reads the history once, not once per launch.
+const medianCacheTTL = 30 * time.Second
+
+type medianEntry struct {
+	median time.Duration
+	ok     bool
+	at     time.Time
+}
+
+// medianDuration is the median run time of the definition's last 20
+// successful runs.
+func (s *Service) medianDuration(ctx context.Context, defID string) (time.Duration, bool) {
+	now := time.Now()
+	s.mu.Lock()
+	if e, hit := s.medians[defID]; hit && now.Sub(e.at) < medianCacheTTL {
+		s.mu.Unlock()
+		return e.median, e.ok
+	}
+	s.mu.Unlock()
+	page, err := s.Store.ListRuns(ctx, flotilla.RunFilter{DefinitionID: defID, Statuses: []flotilla.RunStatus{flotilla.StatusSucceeded}, Limit: 20})
+	if err != nil {
+		return 0, false
 	}
 	var ds []float64
 	for _, p := range page.Items {
@@ -163,14 +192,23 @@ func (s *Service) estimate(ctx context.Context, r flotilla.Run) *float64 {
 			ds = append(ds, p.FinishedAt.Sub(*p.StartedAt).Seconds())
 		}
 	}
-	if len(ds) == 0 {
-		return nil
+	e := medianEntry{at: now, ok: len(ds) > 0}
+	if e.ok {
+		sort.Float64s(ds)
+		m := ds[len(ds)/2]
+		if len(ds)%2 == 0 {
+			m = (ds[len(ds)/2-1] + ds[len(ds)/2]) / 2
+		}
+		e.median = secondsDuration(m)
 	}
-	sort.Float64s(ds)
-	median := ds[len(ds)/2]
-	if len(ds)%2 == 0 {
-		median = (ds[len(ds)/2-1] + ds[len(ds)/2]) / 2
+	if !e.ok {
+		return 0, false // no history yet: cheap to ask again, and soon true
 	}
-	c := s.rates().Cost(r.CPU, r.Memory, secondsDuration(median))
-	return &c
+	s.mu.Lock()
+	if s.medians == nil || len(s.medians) > 10000 {
+		s.medians = map[string]medianEntry{}
+	}
+	s.medians[defID] = e
+	s.mu.Unlock()
+	return e.median, e.ok
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
@@ -27,6 +28,9 @@ type Service struct {
 	// StuckAfter is how long a PENDING run may go without a known task
 	// before the sweep starts it again (idempotently). Default 1 minute.
 	StuckAfter time.Duration
+
+	mu      sync.Mutex
+	medians map[string]medianEntry
 }
 
 func (s *Service) now() time.Time {
