@@ -7,7 +7,7 @@ GOFILES := $(shell find cmd internal lambdas -name '*.go' -not -path '*/node_mod
 LAMBDAS := api dispatcher events sweep scheduler
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test go-test lint bench fuzz lambdas clean
+.PHONY: help run build test go-test lint bench fuzz lambdas clean system-deps
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -19,8 +19,16 @@ build: $(BIN) ## build bin/flotilla (the CLI and `flotilla serve`)
 $(BIN): $(GOFILES)
 	$(GO) build -o $(BIN) ./cmd/flotilla
 
-test: lint go-test web-test web-e2e infra-test ## run every test: Go (with -race), web unit and browser tests, CDK
+test: lint system-deps go-test web-test web-e2e infra-test ## run every test: Go (with -race), web unit and browser tests, CDK
 	@echo "make test: all suites passed"
+
+# The browser tests drive Debian's chromium; install it when missing (as root), else say how.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "make test needs Debian's chromium for the browser tests: sudo apt-get install chromium"; exit 1; fi; }
 
 go-test: fauxqs-deps ## the Go tests, with the race detector
 	$(GO) test -race -count=1 -timeout 30m ./...
