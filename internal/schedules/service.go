@@ -7,6 +7,10 @@ import (
 	"log/slog"
 	"maps"
 	"time"
+	// Time zones are data; embedding them makes validation and fire times
+	// the same on a laptop, in a slim container and in Lambda, whatever
+	// zoneinfo the host has.
+	_ "time/tzdata"
 
 	"github.com/flotilla-run/flotilla/internal/cron"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
