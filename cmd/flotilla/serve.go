@@ -169,6 +169,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		log.Warn("recovery sweep", "err", err)
 	}
 	loops, stopLoops := context.WithCancel(ctx)
+	defer stopLoops()
 	for _, name := range names {
 		go svc.Consume(loops, name)
 	}
