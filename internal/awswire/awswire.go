@@ -1,0 +1,330 @@
+// Package awswire wires Flotilla's AWS adapters from the environment: one
+// Config read from FLOTILLA_* variables (the contract infra/access.go sets on
+// every Lambda), and Build, which makes the SDK clients once and returns the
+// adapters and a ready runs.Service. The Lambdas and `flotilla serve` in
+// hybrid mode share it, so AWS is wired in one place.
+//
+// Optional endpoint overrides point each client at an emulator or a fake
+// (minidyn, fauxqs, the awsfake servers); with them, set
+// FLOTILLA_AWS_STATIC_CREDENTIALS=1 so no real credentials are looked for.
+package awswire
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/flotilla-run/flotilla/internal/awsclient"
+	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
+	"github.com/flotilla-run/flotilla/internal/awsecs"
+	"github.com/flotilla-run/flotilla/internal/awsevents"
+	"github.com/flotilla-run/flotilla/internal/awslogs"
+	"github.com/flotilla-run/flotilla/internal/awsscheduler"
+	"github.com/flotilla-run/flotilla/internal/awssqs"
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/runs"
+)
+
+// The environment variables FromEnv reads.
+const (
+	EnvTableName            = "FLOTILLA_TABLE_NAME"
+	EnvClusters             = "FLOTILLA_CLUSTERS"
+	EnvLogGroup             = "FLOTILLA_LOG_GROUP"
+	EnvTaskExecutionRoleARN = "FLOTILLA_TASK_EXECUTION_ROLE_ARN"
+	EnvTaskRoleARN          = "FLOTILLA_TASK_ROLE_ARN"
+	EnvScheduleGroup        = "FLOTILLA_SCHEDULE_GROUP"
+	EnvSchedulerTargetARN   = "FLOTILLA_SCHEDULER_TARGET_ARN"
+	EnvSchedulerRoleARN     = "FLOTILLA_SCHEDULER_ROLE_ARN"
+
+	EnvDynamoDBEndpoint  = "FLOTILLA_DYNAMODB_ENDPOINT"
+	EnvSQSEndpoint       = "FLOTILLA_SQS_ENDPOINT"
+	EnvECSEndpoint       = "FLOTILLA_ECS_ENDPOINT"
+	EnvLogsEndpoint      = "FLOTILLA_LOGS_ENDPOINT"
+	EnvSchedulerEndpoint = "FLOTILLA_SCHEDULER_ENDPOINT"
+	EnvStaticCredentials = "FLOTILLA_AWS_STATIC_CREDENTIALS"
+	EnvPutOnRemove       = "FLOTILLA_DYNAMODB_PUT_ON_REMOVE"
+)
+
+// Config is everything the AWS wiring needs. FromEnv fills it; the zero
+// value of an optional field means its documented default.
+type Config struct {
+	// TableName is the DynamoDB table (FLOTILLA_TABLE_NAME; required).
+	TableName string
+	// Clusters are the Flotilla clusters, in order; the first is the
+	// default cluster (FLOTILLA_CLUSTERS, a JSON array; at least one).
+	Clusters []Cluster
+	// LogGroup is the jobs' awslogs group (FLOTILLA_LOG_GROUP; /flotilla/runs).
+	LogGroup string
+	// TaskExecutionRoleARN lets ECS pull images and write logs
+	// (FLOTILLA_TASK_EXECUTION_ROLE_ARN); TaskRoleARN is the jobs' own role
+	// (FLOTILLA_TASK_ROLE_ARN). Both optional.
+	TaskExecutionRoleARN string
+	TaskRoleARN          string
+	// ScheduleGroup is the EventBridge Scheduler group (FLOTILLA_SCHEDULE_GROUP;
+	// flotilla). SchedulerTargetARN and SchedulerRoleARN
+	// (FLOTILLA_SCHEDULER_TARGET_ARN, FLOTILLA_SCHEDULER_ROLE_ARN) are what
+	// schedules invoke and as whom; without both, Build makes no Scheduler.
+	ScheduleGroup      string
+	SchedulerTargetARN string
+	SchedulerRoleARN   string
+
+	// Endpoint overrides, for emulators and fakes (FLOTILLA_DYNAMODB_ENDPOINT,
+	// FLOTILLA_SQS_ENDPOINT, FLOTILLA_ECS_ENDPOINT, FLOTILLA_LOGS_ENDPOINT,
+	// FLOTILLA_SCHEDULER_ENDPOINT; empty: the AWS endpoint of the Region).
+	DynamoDBEndpoint  string
+	SQSEndpoint       string
+	ECSEndpoint       string
+	LogsEndpoint      string
+	SchedulerEndpoint string
+	// StaticCredentials uses dummy credentials, for emulators
+	// (FLOTILLA_AWS_STATIC_CREDENTIALS=1).
+	StaticCredentials bool
+	// PutOnRemove is awsdynamodb.Options.PutOnRemove, which minidyn needs
+	// (FLOTILLA_DYNAMODB_PUT_ON_REMOVE=1 or 0; default: on when
+	// DynamoDBEndpoint is set, off against DynamoDB itself).
+	PutOnRemove bool
+}
+
+// Cluster is one element of FLOTILLA_CLUSTERS.
+type Cluster struct {
+	// Name is the Flotilla cluster name (required, unique).
+	Name string `json:"name"`
+	// MaxRunning is the admission limit (required, at least 1).
+	MaxRunning int `json:"max_running"`
+	// QueueURL is the cluster's SQS FIFO queue (required).
+	QueueURL string `json:"queue_url"`
+	// ECSCluster is the ECS cluster's name or ARN (required).
+	ECSCluster string `json:"ecs_cluster"`
+	// LaunchType is FARGATE (default), FARGATE_SPOT or EC2.
+	LaunchType     string   `json:"launch_type"`
+	Subnets        []string `json:"subnets"`
+	SecurityGroups []string `json:"security_groups"`
+	AssignPublicIP bool     `json:"assign_public_ip"`
+}
+
+// FromEnv reads the Config. Errors name the variable at fault.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		TableName:            strings.TrimSpace(getenv(EnvTableName)),
+		LogGroup:             getenv(EnvLogGroup),
+		TaskExecutionRoleARN: getenv(EnvTaskExecutionRoleARN),
+		TaskRoleARN:          getenv(EnvTaskRoleARN),
+		ScheduleGroup:        getenv(EnvScheduleGroup),
+		SchedulerTargetARN:   getenv(EnvSchedulerTargetARN),
+		SchedulerRoleARN:     getenv(EnvSchedulerRoleARN),
+		DynamoDBEndpoint:     getenv(EnvDynamoDBEndpoint),
+		SQSEndpoint:          getenv(EnvSQSEndpoint),
+		ECSEndpoint:          getenv(EnvECSEndpoint),
+		LogsEndpoint:         getenv(EnvLogsEndpoint),
+		SchedulerEndpoint:    getenv(EnvSchedulerEndpoint),
+	}
+	if c.TableName == "" {
+		return Config{}, fmt.Errorf("%s is not set: name the DynamoDB table", EnvTableName)
+	}
+	if c.LogGroup == "" {
+		c.LogGroup = awslogs.DefaultLogGroup
+	}
+	if c.ScheduleGroup == "" {
+		c.ScheduleGroup = awsscheduler.DefaultGroup
+	}
+	var err error
+	if c.StaticCredentials, err = envBool(getenv, EnvStaticCredentials, false); err != nil {
+		return Config{}, err
+	}
+	if c.PutOnRemove, err = envBool(getenv, EnvPutOnRemove, c.DynamoDBEndpoint != ""); err != nil {
+		return Config{}, err
+	}
+	raw := strings.TrimSpace(getenv(EnvClusters))
+	if raw == "" {
+		return Config{}, fmt.Errorf(`%s is not set: a JSON array such as [{"name":"default","max_running":10,"queue_url":"https://…/default.fifo","ecs_cluster":"arn:…","launch_type":"FARGATE","subnets":["subnet-…"]}]`, EnvClusters)
+	}
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c.Clusters); err != nil {
+		return Config{}, fmt.Errorf("%s is not a JSON array of clusters: %v", EnvClusters, err)
+	}
+	if len(c.Clusters) == 0 {
+		return Config{}, fmt.Errorf("%s lists no cluster: at least one is needed", EnvClusters)
+	}
+	seen := map[string]bool{}
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		where := fmt.Sprintf("%s[%d]", EnvClusters, i)
+		if cl.Name == "" {
+			return Config{}, fmt.Errorf("%s: name is required", where)
+		}
+		where += " (" + cl.Name + ")"
+		if seen[cl.Name] {
+			return Config{}, fmt.Errorf("%s: name is used twice", where)
+		}
+		seen[cl.Name] = true
+		if cl.MaxRunning < 1 {
+			return Config{}, fmt.Errorf("%s: max_running must be at least 1, not %d", where, cl.MaxRunning)
+		}
+		if !strings.HasSuffix(cl.QueueURL, ".fifo") {
+			return Config{}, fmt.Errorf("%s: queue_url %q is not a FIFO queue's URL (ending in .fifo)", where, cl.QueueURL)
+		}
+		if cl.ECSCluster == "" {
+			return Config{}, fmt.Errorf("%s: ecs_cluster is required", where)
+		}
+		switch cl.LaunchType {
+		case "":
+			cl.LaunchType = "FARGATE"
+		case "FARGATE", "FARGATE_SPOT", "EC2":
+		default:
+			return Config{}, fmt.Errorf("%s: launch_type %q must be FARGATE, FARGATE_SPOT or EC2", where, cl.LaunchType)
+		}
+	}
+	return c, nil
+}
+
+func envBool(getenv func(string) string, key string, def bool) (bool, error) {
+	v := getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want 1 or 0", key, v)
+	}
+	return b, nil
+}
+
+// Options are what Build takes besides the Config.
+type Options struct {
+	// Counter, when set, counts every AWS request the clients make.
+	Counter *awsclient.Counter
+	// Logger is the use cases' logger (default: discard).
+	Logger *slog.Logger
+}
+
+// Wired is the wired AWS side: the SDK clients, the adapters, the runs use
+// cases on them, and the decoder of ECS task state changes.
+type Wired struct {
+	Config Config
+	AWS    aws.Config
+
+	DynamoDB *dynamodb.Client
+	SQS      *sqs.Client
+	ECS      *ecs.Client
+	Logs     *cloudwatchlogs.Client
+
+	Store     *awsdynamodb.Store
+	Queue     *awssqs.Queue
+	Executor  awsecs.Clusters
+	LogReader *awslogs.Reader
+	// Scheduler is nil unless SchedulerTargetARN and SchedulerRoleARN are set.
+	Scheduler *awsscheduler.Scheduler
+
+	// Service is the runs use cases on the adapters; its DefaultCluster is
+	// the first configured cluster.
+	Service *runs.Service
+	// Decoder maps EventBridge ECS events to the Flotilla cluster names.
+	Decoder awsevents.Decoder
+}
+
+// ClusterNames lists the clusters in configuration order.
+func (w *Wired) ClusterNames() []string {
+	names := make([]string, len(w.Config.Clusters))
+	for i, c := range w.Config.Clusters {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// Build makes the SDK clients (once) and wires the adapters on them. It
+// checks configuration, not AWS: nothing is called.
+func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
+	if len(c.Clusters) == 0 {
+		return nil, fmt.Errorf("awswire: no clusters configured (%s)", EnvClusters)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := awsclient.Load(ctx, awsclient.Options{StaticCredentials: c.StaticCredentials, Counter: o.Counter})
+	if err != nil {
+		return nil, fmt.Errorf("awswire: load AWS config: %w", err)
+	}
+	w := &Wired{
+		Config: c,
+		AWS:    cfg,
+		DynamoDB: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+			o.BaseEndpoint = endpoint(c.DynamoDBEndpoint)
+		}),
+		SQS: sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = endpoint(c.SQSEndpoint) }),
+		ECS: ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = endpoint(c.ECSEndpoint) }),
+		Logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
+			o.BaseEndpoint = endpoint(c.LogsEndpoint)
+		}),
+		Executor: awsecs.Clusters{},
+		Decoder:  awsevents.Decoder{Clusters: map[string]string{}},
+	}
+	w.Store = awsdynamodb.New(w.DynamoDB, c.TableName, awsdynamodb.Options{PutOnRemove: c.PutOnRemove})
+	urls := make(map[string]string, len(c.Clusters))
+	clusters := make(map[string]flotilla.Cluster, len(c.Clusters))
+	for _, cl := range c.Clusters {
+		urls[cl.Name] = cl.QueueURL
+		ec := awsecs.Config{
+			Cluster:          cl.ECSCluster,
+			LaunchType:       cl.LaunchType,
+			Subnets:          cl.Subnets,
+			SecurityGroups:   cl.SecurityGroups,
+			AssignPublicIP:   cl.AssignPublicIP,
+			ExecutionRoleARN: c.TaskExecutionRoleARN,
+			TaskRoleARN:      c.TaskRoleARN,
+			LogGroup:         c.LogGroup,
+		}
+		if cl.LaunchType == "FARGATE_SPOT" {
+			ec.LaunchType = "FARGATE"
+			ec.CapacityProviders = []awsecs.CapacityProvider{{Name: "FARGATE_SPOT", Weight: 1}}
+		}
+		e, err := awsecs.New(w.ECS, ec)
+		if err != nil {
+			return nil, fmt.Errorf("awswire: cluster %s: %w", cl.Name, err)
+		}
+		w.Executor[cl.Name] = e
+		w.Decoder.Clusters[awsecs.ClusterName(cl.ECSCluster)] = cl.Name
+		clusters[cl.Name] = flotilla.Cluster{Name: cl.Name, MaxRunning: cl.MaxRunning, LaunchType: e.Engine()}
+	}
+	if w.Queue, err = awssqs.New(w.SQS, awssqs.Config{QueueURLs: urls, Logger: log}); err != nil {
+		return nil, fmt.Errorf("awswire: %w", err)
+	}
+	w.LogReader = awslogs.New(w.Logs, awslogs.Config{LogGroup: c.LogGroup})
+	if c.SchedulerTargetARN != "" && c.SchedulerRoleARN != "" {
+		api := scheduler.NewFromConfig(cfg, func(o *scheduler.Options) { o.BaseEndpoint = endpoint(c.SchedulerEndpoint) })
+		if w.Scheduler, err = awsscheduler.New(api, awsscheduler.Config{
+			Group: c.ScheduleGroup, TargetArn: c.SchedulerTargetARN, RoleArn: c.SchedulerRoleARN,
+		}); err != nil {
+			return nil, fmt.Errorf("awswire: %w", err)
+		}
+	}
+	w.Service = &runs.Service{
+		Store:          w.Store,
+		Queue:          w.Queue,
+		Executor:       w.Executor,
+		Logs:           w.LogReader,
+		Clusters:       clusters,
+		DefaultCluster: c.Clusters[0].Name,
+		Log:            log,
+	}
+	return w, nil
+}
+
+// endpoint is nil (the Region's AWS endpoint) for an empty override.
+func endpoint(url string) *string {
+	if url == "" {
+		return nil
+	}
+	return aws.String(url)
+}
