@@ -527,3 +527,58 @@ func TestLogsComplete(t *testing.T) {
 		t.Errorf("last page again: %+v", p)
 	}
 }
+
+// TestConcurrentDefinitionWrites: of many creates with one alias exactly
+// one wins and the rest are 409s naming alias; concurrent patches either
+// make the next revision or lose with a 409, and no revision is skipped
+// or written twice.
+func TestConcurrentDefinitionWrites(t *testing.T) {
+	t.Parallel()
+	h := setup(t, options{noConsume: true})
+	const n = 20
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := h.do("POST", "/v1/definitions", map[string]any{"alias": "race", "image": "alpine", "command": fmt.Sprintf("echo %d", i), "cpu": 256, "memory": 512})
+			statuses[i] = r.status
+			if r.status == 409 && !slices.Equal(r.fields(t), []string{"alias"}) {
+				t.Errorf("taken alias: %s", r)
+			}
+		})
+	}
+	wg.Wait()
+	if slices.Sort(statuses); statuses[0] != 201 || statuses[1] != 409 || statuses[n-1] != 409 {
+		t.Errorf("creates with one alias: %v", statuses)
+	}
+
+	won := 0
+	var mu sync.Mutex
+	for i := range n {
+		wg.Go(func() {
+			r := h.do("PATCH", "/v1/definitions/race", map[string]any{"cpu": 256 * (i%4 + 2), "command": fmt.Sprintf("echo patch %d", i)})
+			switch r.status {
+			case 200:
+				mu.Lock()
+				won++
+				mu.Unlock()
+			case 409:
+				if len(r.problem(t).Errors) != 0 {
+					t.Errorf("a lost update race blames a field: %s", r)
+				}
+			default:
+				t.Errorf("patch: %s", r)
+			}
+		})
+	}
+	wg.Wait()
+	var d flotilla.Definition
+	h.must(200, "GET", "/v1/definitions/race", nil).into(t, &d)
+	if d.Revision != 1+won {
+		t.Errorf("revision %d after %d successful patches", d.Revision, won)
+	}
+	for rev := 1; rev <= d.Revision; rev++ {
+		h.must(200, "GET", fmt.Sprintf("/v1/definitions/race/revisions/%d", rev), nil)
+	}
+	h.must(404, "GET", fmt.Sprintf("/v1/definitions/race/revisions/%d", d.Revision+1), nil)
+}
