@@ -270,11 +270,15 @@ func uiHandler(dir string) http.Handler {
 // newLocalSchedules wires the schedules use case on the embedded store, with
 // the in-process scheduler as its trigger; start the scheduler with Run.
 func newLocalSchedules(db *embedded.DB, svc *runs.Service, clock schedules.Clock, log *slog.Logger) (*schedules.Service, *schedules.Scheduler) {
-	if clock == nil {
+	system := clock == nil
+	if system {
 		clock = schedules.SystemClock()
 	}
 	s := &schedules.Service{Store: embedded.NewScheduleStore(db), Runs: svc, NowFunc: clock.Now, Log: log}
 	scheduler := schedules.NewScheduler(s, clock, log)
+	if system {
+		scheduler.MaxSleep = time.Minute
+	}
 	s.Trigger = scheduler
 	return s, scheduler
 }

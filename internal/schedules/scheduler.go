@@ -32,7 +32,12 @@ type Scheduler struct {
 	log   *slog.Logger
 	// Tolerance is how late a fire still counts as on time (DefaultTolerance).
 	Tolerance time.Duration
-	kick      chan struct{}
+	// MaxSleep, when set, bounds each sleep so the wall clock is read again
+	// at least that often: timers stand still while a laptop sleeps, and a
+	// fire due meanwhile should come (or be skipped as missed) on waking,
+	// not a whole sleep later. 0: sleep until the next fire time.
+	MaxSleep time.Duration
+	kick     chan struct{}
 	// cursors holds, per enabled schedule, the instant up to which its
 	// fire times were handled (fired, or skipped on purpose).
 	cursors map[string]time.Time
@@ -73,7 +78,11 @@ func (s *Scheduler) Run(ctx context.Context) {
 		var timer Timer
 		var due <-chan time.Time
 		if !wakeAt.IsZero() {
-			timer = s.clock.NewTimer(wakeAt.Sub(s.clock.Now()))
+			d := wakeAt.Sub(s.clock.Now())
+			if s.MaxSleep > 0 && d > s.MaxSleep {
+				d = s.MaxSleep
+			}
+			timer = s.clock.NewTimer(d)
 			due = timer.C()
 		}
 		select {

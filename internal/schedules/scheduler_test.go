@@ -193,3 +193,24 @@ func TestSchedulerDST(t *testing.T) {
 		})
 	}
 }
+
+// TestSchedulerMaxSleep: with MaxSleep the scheduler re-reads the clock at
+// least that often, so a fire due while the machine slept (its timers stood
+// still) comes on waking.
+func TestSchedulerMaxSleep(t *testing.T) {
+	t.Parallel()
+	b := setup(t, now)
+	b.scheduler.MaxSleep = time.Hour
+	b.start()
+	sch := b.create(schedules.CreateRequest{Expression: "cron(0 3 * * ? *)"})
+	b.idle()
+	if at, _ := b.clock.NextTimer(); !at.Equal(now.Add(time.Hour)) {
+		t.Fatalf("timer at %s, want %s (MaxSleep)", at, now.Add(time.Hour))
+	}
+	// The wall clock jumps past 03:00 while the timer stood still.
+	b.clock.Set(time.Date(2026, 11, 27, 3, 0, 20, 0, time.UTC))
+	b.idle()
+	if got := b.fired(sch.ID); !slices.Equal(got, []string{"2026-11-27T03:00:00Z"}) {
+		t.Fatalf("fired %v, want 03:00 on waking", got)
+	}
+}
