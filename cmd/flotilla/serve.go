@@ -136,6 +136,9 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		return fmt.Errorf("--max-running must be at least 1, not %d", c.MaxRunning)
 	}
 	log := newLogger(e, c.LogFormat)
+	if hybridMode(e) {
+		return serveHybrid(ctx, e, c, log) // aws.go: the AWS adapters instead of the embedded ones
+	}
 	ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 

@@ -261,6 +261,9 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 		AWS:    cfg,
 		DynamoDB: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 			o.BaseEndpoint = endpoint(c.DynamoDBEndpoint)
+			// Emulators such as minidyn send no X-Amz-Crc32 header, which
+			// the SDK would report on every response.
+			o.DisableValidateResponseChecksum = c.DynamoDBEndpoint != ""
 		}),
 		SQS: sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = endpoint(c.SQSEndpoint) }),
 		ECS: ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = endpoint(c.ECSEndpoint) }),
