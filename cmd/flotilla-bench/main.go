@@ -71,6 +71,9 @@ var benchmarks = []benchmark{
 	{"handoff", benchHandoff},
 	{"launches_per_s", benchLaunchThroughput},
 	{"list_runs", benchListRuns},
+	{"queue_position", benchQueuePosition},
+	{"fairness", benchFairness},
+	{"burst", benchBurst},
 }
 
 // merge writes results over what the file already holds (other benchmark
