@@ -71,7 +71,8 @@ func (s *Scheduler) wake() {
 	}
 }
 
-// Run fires schedules until ctx ends.
+// Run fires schedules until ctx ends. Call it once per Scheduler; for a
+// second scheduler on the same store, make a second Scheduler.
 func (s *Scheduler) Run(ctx context.Context) {
 	for {
 		wakeAt := s.pass(ctx)
