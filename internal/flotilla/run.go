@@ -240,6 +240,10 @@ type Transition struct {
 	CostUSD *float64
 	// Event forces a life-story entry although the status does not change.
 	Event bool
+	// NoStopRequest makes the transition conditional on the run having no
+	// stop request: an outcome decided without one must not overwrite a
+	// stop that arrived meanwhile.
+	NoStopRequest bool
 }
 
 // Check validates a transition against a run's current state, returning
@@ -253,6 +257,9 @@ func (t Transition) Check(r Run) error {
 	}
 	if !CanTransition(r.Status, t.To) {
 		return fmt.Errorf("run %s cannot move from %s to %s: %w", r.ID, r.Status, t.To, ErrConflict)
+	}
+	if t.NoStopRequest && r.StopRequest != nil {
+		return fmt.Errorf("run %s was asked to stop meanwhile: %w", r.ID, ErrConflict)
 	}
 	if t.NewAttempt && t.To != StatusQueued {
 		return fmt.Errorf("run %s: a new attempt must go back to QUEUED: %w", r.ID, ErrInvalid)

@@ -16,6 +16,18 @@ import (
 // conditional) and the waiting runs whose turn it is are re-admitted;
 // infrastructure failures go back to the queue as a new attempt.
 func (s *Service) Reconcile(ctx context.Context, ev flotilla.TaskEvent) error {
+	// A conflict means the run changed between the read and the write (a
+	// stop request, a duplicate event): read it again and decide again.
+	for range 3 {
+		err := s.reconcileOnce(ctx, ev)
+		if !errors.Is(err, flotilla.ErrConflict) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) reconcileOnce(ctx context.Context, ev flotilla.TaskEvent) error {
 	r, err := s.Store.GetRun(ctx, ev.RunID)
 	if errors.Is(err, flotilla.ErrNotFound) {
 		return nil // not ours, or deleted
@@ -48,7 +60,11 @@ func (s *Service) Reconcile(ctx context.Context, ev flotilla.TaskEvent) error {
 			break
 		}
 		_, err = s.end(ctx, r, flotilla.Transition{From: active, To: out.To, Source: flotilla.SourceEngine,
-			ReasonCode: out.Code, Reason: out.Reason, ExitCode: out.ExitCode, TaskID: ev.TaskID, At: eventTime(ev, s.now())})
+			ReasonCode: out.Code, Reason: out.Reason, ExitCode: out.ExitCode, TaskID: ev.TaskID, At: eventTime(ev, s.now()),
+			NoStopRequest: r.StopRequest == nil})
+		if errors.Is(err, flotilla.ErrConflict) {
+			return err // decide again on a fresh read
+		}
 	}
 	if err != nil && !errors.Is(err, flotilla.ErrConflict) {
 		return fmt.Errorf("reconcile run %s: %w", r.ID, err)
