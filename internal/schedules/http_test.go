@@ -10,11 +10,47 @@ import (
 	"time"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 type client struct {
 	t    *testing.T
 	base string
+	spec *jsonschema.Compiler
+}
+
+func newClient(t *testing.T, base string) client {
+	c := client{t: t, base: base}
+	// The schemas of the OpenAPI document the server serves: every
+	// schedule answer must match them.
+	_, _, doc := c.do("GET", "/v1/openapi.json", "")
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(doc))
+	if err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	c.spec = jsonschema.NewCompiler()
+	c.spec.DefaultDraft(jsonschema.Draft2020)
+	c.spec.AssertFormat()
+	if err := c.spec.AddResource("openapi.json", inst); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// conform checks body against a schema of the OpenAPI document.
+func (c client) conform(name string, body []byte) {
+	c.t.Helper()
+	sch, err := c.spec.Compile("openapi.json#/components/schemas/" + name)
+	if err != nil {
+		c.t.Fatalf("schema %s: %v", name, err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		c.t.Fatalf("%s: %v", body, err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		c.t.Fatalf("answer does not match the OpenAPI schema %s: %v\n%s", name, err, body)
+	}
 }
 
 // do sends a request and returns the status, the content type and the body.
@@ -40,6 +76,12 @@ func (c client) must(status int, method, path, body string, out any) {
 	got, _, b := c.do(method, path, body)
 	if got != status {
 		c.t.Fatalf("%s %s = %d %s, want %d", method, path, got, b, status)
+	}
+	switch out.(type) {
+	case *flotilla.Schedule:
+		c.conform("Schedule", b)
+	case *flotilla.Page[flotilla.Schedule]:
+		c.conform("SchedulePage", b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -81,7 +123,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	b := setup(t, now)
 	b.start()
-	c := client{t: t, base: b.server()}
+	c := newClient(t, b.server())
 
 	var sch flotilla.Schedule
 	c.must(201, "POST", "/v1/schedules", `{"name":"every minute","definition":"hello","expression":"rate(1 minute)","env":{"MODE":"fast"}}`, &sch)
@@ -143,7 +185,7 @@ func TestEndToEnd(t *testing.T) {
 func TestHTTPErrors(t *testing.T) {
 	t.Parallel()
 	b := setup(t, now)
-	c := client{t: t, base: b.server()}
+	c := newClient(t, b.server())
 	c.problem(400, "POST", "/v1/schedules", `{"name":"x","definition":"hello","expression":"cron(60 3 * * ? *)"}`,
 		"expression", `cron minutes field "60"`)
 	c.problem(400, "POST", "/v1/schedules", `{"name":"x","definition":"hello","expression":"rate(5 minutes)","timezone":"Europe/Pariss"}`,
