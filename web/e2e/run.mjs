@@ -101,6 +101,19 @@ async function waitForStatus(re, timeout) {
   );
 }
 
+/** journey is a test that leaves a screenshot of the page behind when it fails. */
+function journey(name, opts, fn) {
+  it(name, opts, async () => {
+    try {
+      await fn();
+    } catch (e) {
+      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+      await page?.screenshot({ path: join(shots, `FAILED-${slug}.png`), fullPage: true }).catch(() => {});
+      throw e;
+    }
+  });
+}
+
 before(async () => {
   assert.ok(existsSync(join(webDir, 'dist', 'index.html')), 'web/dist is missing: run `npm run build` (or `make web-build`) first');
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
@@ -136,7 +149,7 @@ after(async () => {
 });
 
 describe('flotilla web UI', { concurrency: false }, () => {
-  it('serves the runs page at / and lists the clusters', { timeout: 30_000 }, async () => {
+  journey('serves the runs page at / and lists the clusters', { timeout: 30_000 }, async () => {
     await page.goto(server.url + '/');
     await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
     await page.getByText(/No active runs/).waitFor();
@@ -147,7 +160,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await shot('02-clusters');
   });
 
-  it('creates a definition in the UI', { timeout: 30_000 }, async () => {
+  journey('creates a definition in the UI', { timeout: 30_000 }, async () => {
     await nav('Definitions').click();
     await page.getByRole('link', { name: 'New definition' }).click();
     await page.getByLabel('Alias').fill(alias);
@@ -170,7 +183,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     assert.deepEqual(body.env, { GREETING: 'the e2e test' });
   });
 
-  it('launches it and shows its log lines live until it succeeds', { timeout: 90_000 }, async () => {
+  journey('launches it and shows its log lines live until it succeeds', { timeout: 90_000 }, async () => {
     await page.getByRole('link', { name: 'Launch', exact: true }).click();
     await page.getByRole('heading', { name: `Launch ${alias}` }).waitFor();
     assert.equal(await page.getByLabel('Value of GREETING').inputValue(), 'the e2e test');
@@ -203,7 +216,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await waitForStatus(/^SUCCEEDED/, 15_000);
   });
 
-  it('filters the history to find it, with the filter in a shareable URL', { timeout: 30_000 }, async () => {
+  journey('filters the history to find it, with the filter in a shareable URL', { timeout: 30_000 }, async () => {
     await nav('Runs').click();
     await page.getByRole('checkbox', { name: 'SUCCEEDED' }).check();
     await page.getByLabel('Definition').fill(alias);
@@ -223,7 +236,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await page.getByText('No finished runs match these filters.').waitFor();
   });
 
-  it('launches a long job and stops it after confirmation', { timeout: 90_000 }, async () => {
+  journey('launches a long job and stops it after confirmation', { timeout: 90_000 }, async () => {
     await page.goto(`${server.url}/launch/${alias}`);
     await page.getByLabel('Command').fill('echo started; sleep 300');
     await page.getByRole('button', { name: 'Launch', exact: true }).click();
@@ -245,7 +258,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     assert.equal(await page.getByLabel('Command').inputValue(), 'echo started; sleep 300');
   });
 
-  it('shows the API validation error for a bad cpu value at the field', { timeout: 30_000 }, async () => {
+  journey('shows the API validation error for a bad cpu value at the field', { timeout: 30_000 }, async () => {
     await page.goto(`${server.url}/launch/${alias}`);
     const cpu = page.getByLabel('CPU units');
     await cpu.fill('-1');
@@ -258,7 +271,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await shot('11-launch-validation');
   });
 
-  it('edits a definition into a new revision, copies it, and deletes the copy', { timeout: 45_000 }, async () => {
+  journey('edits a definition into a new revision, copies it, and deletes the copy', { timeout: 45_000 }, async () => {
     await page.goto(`${server.url}/definitions/${alias}`);
     await page.getByRole('link', { name: 'Edit' }).click();
     await page.getByLabel('Memory (MiB)').fill('1024');
@@ -284,7 +297,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     assert.equal((await api(`/v1/definitions/${alias}-copy`)).status, 404);
   });
 
-  it('shows 100,000 log lines with only the visible rows in the page', { timeout: 180_000 }, async () => {
+  journey('shows 100,000 log lines with only the visible rows in the page', { timeout: 180_000 }, async () => {
     const { status, body } = await api('/v1/runs', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -317,10 +330,13 @@ describe('flotilla web UI', { concurrency: false }, () => {
     assert.ok(texts.includes('59500') && !texts.includes('1'), `rows at the scroll position: ${texts[0]}…${texts.at(-1)}`);
     console.log(`# 100,000 lines: ${rows} rows in the DOM, ${perStep.toFixed(1)} ms per scroll jump`);
     assert.ok(perStep < 100, `${perStep} ms per scroll step`);
+    await page.getByLabel('Find in logs').fill('77777');
+    await page.getByRole('button', { name: 'Next', exact: true }).click();
+    await page.locator('.log-hit', { hasText: '77777' }).waitFor();
     await shot('13-run-100k-lines');
   });
 
-  it('manages schedules, or says plainly that the server has none', { timeout: 45_000 }, async () => {
+  journey('manages schedules, or says plainly that the server has none', { timeout: 45_000 }, async () => {
     await nav('Schedules').click();
     await page.getByRole('heading', { name: 'Schedules', level: 1 }).waitFor();
     if ((await api('/v1/schedules')).status === 404) {
@@ -352,7 +368,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await page.getByRole('row', { name: new RegExp(`nightly-${suffix}`) }).waitFor({ state: 'detached' });
   });
 
-  it('shows the other pages readably, and keyboard users can skip to the content', { timeout: 30_000 }, async () => {
+  journey('shows the other pages readably, and keyboard users can skip to the content', { timeout: 30_000 }, async () => {
     await page.goto(`${server.url}/definitions`);
     await page.getByRole('link', { name: alias, exact: true }).waitFor();
     await shot('16-definitions');

@@ -61,4 +61,18 @@ describe('LogViewer', () => {
     fireEvent.click(follow);
     expect(follow.checked).toBe(false);
   });
+
+  it('finds text in the logs and scrolls to each match', () => {
+    const b = buffer(100_000, (i) => (i % 25_000 === 7 ? `ERROR at step ${i}` : `ok ${i}`));
+    const { container } = render(<LogViewer lines={b.lines} version={1} complete />);
+    fireEvent.change(screen.getByLabelText('Find in logs'), { target: { value: 'error' } });
+    expect(screen.getByText('4 matches')).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Next' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Next' }));
+    expect(screen.getByText('2 of 4')).toBeTruthy();
+    expect(container.querySelector('.log-hit')?.textContent).toContain('ERROR at step 25007');
+    expect((screen.getByLabelText('Follow (autoscroll)') as HTMLInputElement).checked).toBe(false);
+    fireEvent.click(screen.getByRole('button', { name: 'Previous' }));
+    expect(container.querySelector('.log-hit')?.textContent).toContain('ERROR at step 7');
+  });
 });

@@ -1,5 +1,5 @@
-import { useCallback, useLayoutEffect, useRef, useState, type CSSProperties } from 'react';
-import type { AnsiStyle } from '../ansi';
+import { useCallback, useLayoutEffect, useMemo, useRef, useState, type CSSProperties, type FormEvent } from 'react';
+import { stripAnsi, type AnsiStyle } from '../ansi';
 import { formatTime } from '../format';
 import type { LogLine } from '../logs';
 
@@ -41,6 +41,37 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
   const [follow, setFollow] = useState(true);
   const [timestamps, setTimestamps] = useState(false);
   const programmatic = useRef<number | null>(null);
+  const [query, setQuery] = useState('');
+  const [hit, setHit] = useState<number | null>(null);
+
+  // Lines matching the search, recomputed when lines arrive (a plain scan: 100,000 lines take a few ms).
+  const matches = useMemo(() => {
+    const q = query.trim().toLowerCase();
+    if (!q) return [];
+    const out: number[] = [];
+    for (let i = 0; i < lines.length; i++) if (stripAnsi(lines[i].raw).toLowerCase().includes(q)) out.push(i);
+    return out;
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [query, version, lines]);
+
+  const jump = (dir: 1 | -1) => {
+    if (matches.length === 0) return;
+    const from = hit ?? (dir === 1 ? -1 : lines.length);
+    const next = dir === 1 ? (matches.find((i) => i > from) ?? matches[0]) : ([...matches].reverse().find((i) => i < from) ?? matches[matches.length - 1]);
+    setHit(next);
+    setFollow(false);
+    const el = ref.current;
+    if (el) {
+      const top = Math.max(0, next * ROW - (el.clientHeight || height) / 3);
+      programmatic.current = top;
+      el.scrollTop = top;
+      setScrollTop(top);
+    }
+  };
+  const find = (e: FormEvent) => {
+    e.preventDefault();
+    jump(1);
+  };
 
   const rows = lines.length + (complete ? 1 : 0);
 
@@ -86,7 +117,7 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
     }
     const line = lines[i];
     items.push(
-      <div key={i} className="log-line" style={{ height: ROW }}>
+      <div key={i} className={i === hit ? 'log-line log-hit' : 'log-line'} style={{ height: ROW }} aria-current={i === hit ? 'true' : undefined}>
         <span className="log-ln" style={{ width: `${digits + 1}ch` }} aria-hidden="true">
           {i + 1}
         </span>
@@ -109,6 +140,29 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
         <label>
           <input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps(e.target.checked)} /> Timestamps
         </label>
+        <form className="log-find" role="search" onSubmit={find}>
+          <input
+            type="search"
+            aria-label="Find in logs"
+            placeholder="Find…"
+            value={query}
+            onChange={(e) => {
+              setQuery(e.target.value);
+              setHit(null);
+            }}
+          />
+          <button type="submit" disabled={matches.length === 0}>
+            Next
+          </button>
+          <button type="button" disabled={matches.length === 0} onClick={() => jump(-1)}>
+            Previous
+          </button>
+          {query.trim() && (
+            <span className="muted small" aria-live="polite">
+              {matches.length === 0 ? 'no match' : hit === null ? `${matches.length} matches` : `${matches.indexOf(hit) + 1} of ${matches.length}`}
+            </span>
+          )}
+        </form>
         <span className="log-count" aria-live="polite">
           {lines.length.toLocaleString('en-US')} {lines.length === 1 ? 'line' : 'lines'}{complete ? '' : ' · following'}
         </span>

@@ -153,7 +153,17 @@ export function ConfirmButton({
             aria-modal="true"
             aria-labelledby={titleId}
             onClick={(e) => e.stopPropagation()}
-            onKeyDown={(e) => e.key === 'Escape' && close()}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape') close();
+              // Keep Tab inside the dialog while it is open.
+              if (e.key === 'Tab') {
+                const buttons = [...e.currentTarget.querySelectorAll<HTMLElement>('button:not([disabled])')];
+                const i = buttons.indexOf(document.activeElement as HTMLElement);
+                const next = e.shiftKey ? (i <= 0 ? buttons.length - 1 : i - 1) : (i + 1) % buttons.length;
+                buttons[next]?.focus();
+                e.preventDefault();
+              }
+            }}
           >
             <h2 id={titleId}>{title}</h2>
             <div>{message}</div>
