@@ -501,18 +501,19 @@ func TestHybridFaults(t *testing.T) {
 	type want struct {
 		status   flotilla.RunStatus
 		attempts int
+		line     string // the first log line
 	}
 	plan := map[string]want{}
 	var holds []string
 	for i := range 30 {
-		alias, w := "ok", want{flotilla.StatusSucceeded, 1}
+		alias, w := "ok", want{flotilla.StatusSucceeded, 1, "ok"}
 		switch {
 		case i%10 == 3 || i%10 == 7:
-			alias, w = "bad", want{flotilla.StatusFailed, 1}
+			alias, w = "bad", want{flotilla.StatusFailed, 1, "bad"}
 		case i%10 == 5:
-			alias, w = "flaky", want{flotilla.StatusSucceeded, 2}
+			alias, w = "flaky", want{flotilla.StatusSucceeded, 2, "flaky"}
 		case i == 9 || i == 19:
-			alias, w = "hold", want{flotilla.StatusStopped, 1}
+			alias, w = "hold", want{flotilla.StatusStopped, 1, "holding"}
 		}
 		r := h.launch(t, alias, fmt.Sprintf("fault-%d", i))
 		plan[r.ID] = w
@@ -557,6 +558,22 @@ func TestHybridFaults(t *testing.T) {
 		if n := len(h.ecs.TasksStarted(id)); n != w.attempts {
 			t.Errorf("run %s: %d tasks started, want %d", id, n, w.attempts)
 		}
+		for try := 0; ; try++ {
+			code, body := h.do(t, "GET", "/v1/runs/"+id+"/logs", "")
+			var page struct {
+				Events   []struct{ Message string }
+				Complete bool
+			}
+			json.Unmarshal(body, &page)
+			if code == 200 && len(page.Events) > 0 && page.Events[0].Message == w.line && page.Complete {
+				break
+			}
+			if code < 500 && code != 200 || try == 10 {
+				t.Errorf("logs of %s: %d %s, want %q and complete", id, code, body, w.line)
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	// No RunTask for an attempt a run does not have.
 	for _, req := range h.ecs.RunTaskRequests() {
@@ -585,8 +602,8 @@ func TestHybridFaults(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("faults injected: ECS %v, Logs %v, DynamoDB %d; event deliveries retried: %d",
-		h.ecs.FaultsInjected(), h.logs.Calls(), h.ddb.faults.Load(), h.fwd.retried())
+	t.Logf("faults injected: ECS %v, DynamoDB %d; Logs calls (faults included) %v; event deliveries retried: %d",
+		h.ecs.FaultsInjected(), h.ddb.faults.Load(), h.logs.Calls(), h.fwd.retried())
 	if h.ddb.faults.Load() == 0 || len(h.ecs.FaultsInjected()) == 0 {
 		t.Errorf("no faults were injected")
 	}
