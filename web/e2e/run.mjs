@@ -378,9 +378,12 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await page.goto(`${server.url}/runs`);
     await page.getByRole('table', { name: /finished runs/i }).waitFor();
     await shot('18-runs');
+    await page.goto(`${server.url}/costs?group_by=definition&since=24h`);
+    await page.getByRole('rowheader', { name: alias }).waitFor();
+    await shot('19-costs');
     await page.goto(`${server.url}/runs/run_does_not_exist`);
     await page.getByRole('alert').waitFor();
-    await shot('19-run-missing');
+    await shot('20-run-missing');
 
     await page.goto(`${server.url}/clusters`);
     await page.getByRole('rowheader', { name: 'default' }).waitFor();

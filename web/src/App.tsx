@@ -5,6 +5,7 @@ import { ApiError, type Api } from './api/client';
 import { ApiProvider } from './api/context';
 import { ErrorNotice } from './components/common';
 import { ClustersPage } from './pages/ClustersPage';
+import { CostsPage } from './pages/CostsPage';
 import { DefinitionFormPage } from './pages/DefinitionFormPage';
 import { DefinitionPage } from './pages/DefinitionPage';
 import { DefinitionsPage } from './pages/DefinitionsPage';
@@ -76,6 +77,7 @@ export function AppRoutes() {
         <Route path="/launch/:ref" element={<LaunchPage />} />
         <Route path="/clusters" element={<ClustersPage />} />
         <Route path="/schedules" element={<SchedulesPage />} />
+        <Route path="/costs" element={<CostsPage />} />
         <Route path="*" element={<NotFound />} />
       </Routes>
     </ErrorBoundary>
@@ -109,6 +111,9 @@ export function Layout({ children, user }: { children: ReactNode; user?: ReactNo
             </li>
             <li>
               <NavLink to="/schedules">Schedules</NavLink>
+            </li>
+            <li>
+              <NavLink to="/costs">Costs</NavLink>
             </li>
           </ul>
         </nav>

@@ -1,5 +1,7 @@
 import type {
   Cluster,
+  CostGroupBy,
+  CostReport,
   Definition,
   DefinitionFilter,
   DefinitionInput,
@@ -140,6 +142,11 @@ export class Api {
   // Clusters
   listClusters() {
     return this.request<List<Cluster>>('GET', '/v1/clusters');
+  }
+
+  // Costs
+  getCosts(groupBy: CostGroupBy, since?: string, until?: string) {
+    return this.request<CostReport>('GET', `/v1/costs${queryString({ group_by: groupBy, since, until })}`);
   }
 
   // Schedules

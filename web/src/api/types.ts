@@ -169,3 +169,12 @@ export interface FieldError {
   field: string;
   message: string;
 }
+
+export type CostGroupBy = 'owner' | 'definition' | 'cluster';
+
+/** CostReport is GET /v1/costs: finished runs' cost_usd summed per owner, definition (alias) or cluster. */
+export interface CostReport {
+  group_by: CostGroupBy;
+  items: { key: string; cost_usd: number; runs: number }[];
+  total_usd: number;
+}

@@ -2,8 +2,8 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useApi } from '../api/context';
-import type { Definition } from '../api/types';
-import { ConfirmButton, ErrorNotice, Loading } from '../components/common';
+import type { CostReport, Definition } from '../api/types';
+import { ConfirmButton, ErrorNotice, Loading, Money } from '../components/common';
 import { formatCpu, formatDuration, formatMemory, formatTime } from '../format';
 import { RunsTable } from './RunsPage';
 
@@ -93,6 +93,17 @@ function Revisions({ def }: { def: Definition }) {
   );
 }
 
+function CostLine({ report, alias }: { report?: CostReport; alias: string }) {
+  if (!report) return null;
+  const it = report.items.find((x) => x.key === alias);
+  return (
+    <p>
+      Cost, last 30 days: {it ? <Money usd={it.cost_usd} /> : '$0.00'} over {it?.runs ?? 0} finished runs ·{' '}
+      <Link to="/costs?group_by=definition">all definitions</Link>
+    </p>
+  );
+}
+
 export function DefinitionPage() {
   const { ref = '' } = useParams();
   const api = useApi();
@@ -106,6 +117,12 @@ export function DefinitionPage() {
     refetchInterval: 5000,
   });
 
+  const costs = useQuery({
+    queryKey: ['costs', 'definition', '720h'],
+    queryFn: () => api.getCosts('definition', '720h'),
+    enabled: !!def.data,
+    retry: false,
+  });
   if (def.error)
     return (
       <>
@@ -149,6 +166,7 @@ export function DefinitionPage() {
         </div>
       </div>
       <p className="muted mono">{d.definition_id}</p>
+      <CostLine report={costs.data} alias={d.alias} />
       <Settings def={d} />
       <section aria-labelledby="recent-h">
         <h2 id="recent-h">Recent runs</h2>

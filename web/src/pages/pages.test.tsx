@@ -317,6 +317,19 @@ describe('other pages', () => {
     expect(await screen.findByRole('rowheader', { name: 'hourly' })).toBeTruthy();
   });
 
+  it('shows costs grouped as the URL says', async () => {
+    const { api, calls } = fakeApi({
+      'GET /v1/costs': () => ({ group_by: 'owner', items: [{ key: 'ada', cost_usd: 1.5, runs: 3 }, { key: 'bob', cost_usd: 0.004, runs: 1 }], total_usd: 1.504 }),
+    });
+    renderApp('/costs?group_by=owner&since=168h', api);
+    const row = (await screen.findByRole('rowheader', { name: 'ada' })).closest('tr')!;
+    expect(row.textContent).toBe('ada3$1.50');
+    expect(screen.getByRole('rowheader', { name: 'bob' }).closest('tr')!.textContent).toContain('$0.0040');
+    expect(screen.getByRole('link', { name: 'ada' }).getAttribute('href')).toBe('/runs?owner=ada');
+    expect(calls[0].query.get('since')).toBe('168h');
+    expect(calls[0].query.get('group_by')).toBe('owner');
+  });
+
   it('has a not-found page for unknown paths', () => {
     const { api } = fakeApi({});
     renderApp('/nope', api);
