@@ -114,6 +114,38 @@
 // A run that records its task id in a separate PENDING→PENDING write, or
 // gets a PENDING engine event, costs 1 more unit per such write.
 //
+// # Schedules
+//
+// ScheduleStore keeps each schedule as one item in the same table, outside
+// both indexes:
+//
+//	item       pk    sk              attributes
+//	schedule   SCH   <schedule id>   nm name, dr definition (id or alias), cl, ex expression,
+//	                                 tz timezone, env, on enabled (BOOL), cp catch_up, ow,
+//	                                 v version, ca, ua, lf last fire time (ns; absent until
+//	                                 the first fire)
+//
+// One item and no index entry keeps every write at one unit (a schedule is
+// a few hundred bytes) and lets the list read consistently. All schedules
+// share the partition SCH, as runs share RUN: each fire writes SCH once and
+// RUN at least once, so SCH is never the tighter limit. next_fire_times is
+// computed on read and never stored.
+//
+//	CreateSchedule   PutItem, attribute_not_exists(pk); ErrConflict when the id exists
+//	GetSchedule      GetItem SCH/<id>, strongly consistent
+//	ListSchedules    Query pk SCH in id order, strongly consistent; definition, owner and
+//	                 enabled filter after the read, which goes on until the page is full
+//	UpdateSchedule   UpdateItem SET of every field but lf (empty ones as "" or {}, so never
+//	                 a REMOVE), condition v = version-1, ReturnValues ALL_NEW for lf
+//	DeleteSchedule   DeleteItem, attribute_exists(pk); a failed condition is ErrNotFound
+//	RecordFire       UpdateItem SET lf, condition attribute_exists(pk) AND
+//	                 (attribute_not_exists(lf) OR lf < :t); v does not change, so a fire
+//	                 never fails a user's update, and of two deliveries of one fire exactly
+//	                 one records it
+//
+// A failed condition of an update or a fire is told apart by one GetItem:
+// ErrNotFound when the schedule is gone, ErrConflict otherwise.
+//
 // # Errors
 //
 // translate maps SDK errors once: a failed condition (ConditionalCheckFailed,
