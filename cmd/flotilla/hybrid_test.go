@@ -110,8 +110,15 @@ func startHybrid(t *testing.T, o hybridOptions) *hybridStack {
 	h.server = &server{cmd: cmd, logs: &bytes.Buffer{}}
 	t.Cleanup(func() {
 		h.server.stop()
-		if t.Failed() {
-			t.Logf("serve's log:\n%s", h.log.String())
+		log := h.log.String()
+		if strings.Contains(log, "WARNING: DATA RACE") {
+			t.Errorf("serve (built with -race) reported a data race")
+		}
+		if o.faultRate == 0 && strings.Contains(log, `"level":"ERROR"`) {
+			t.Errorf("serve logged errors with no fault injected")
+		}
+		if t.Failed() || os.Getenv("FLOTILLA_HYBRID_LOG") == "1" {
+			t.Logf("serve's log:\n%s", log)
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
