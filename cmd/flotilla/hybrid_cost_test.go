@@ -477,8 +477,13 @@ func mergeBench(path string, results map[string]benchResult) error {
 		}
 	}
 	for k, v := range results {
-		b, _ := json.Marshal(v)
-		all[k] = b
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // goals read "< 15", not "\u003c 15"
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		all[k] = bytes.TrimSpace(b.Bytes())
 	}
 	keys := slices.Collect(maps.Keys(all))
 	sort.Strings(keys)
@@ -513,5 +518,23 @@ func moduleRoot() (string, error) {
 			return "", fmt.Errorf("no go.mod above the working directory")
 		}
 		dir = parent
+	}
+}
+
+func TestMergeBench(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "results.json")
+	os.WriteFile(path, []byte(`{"other": {"value": 1, "unit": "ms"}, "dynamodb_wcu_per_run": {"value": 99, "unit": "old"}}`), 0o644)
+	if err := mergeBench(path, map[string]benchResult{"dynamodb_wcu_per_run": {15, "WRU", "<= 12"}}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	var got map[string]benchResult
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	want := map[string]benchResult{"other": {1, "ms", ""}, "dynamodb_wcu_per_run": {15, "WRU", "<= 12"}}
+	if !reflect.DeepEqual(got, want) || !strings.Contains(string(b), `"<= 12"`) {
+		t.Errorf("merged:\n%s", b)
 	}
 }
