@@ -258,6 +258,37 @@ describe('flotilla web UI', { concurrency: false }, () => {
     assert.equal(await page.getByLabel('Command').inputValue(), 'echo started; sleep 300');
   });
 
+  journey('shows a waiting run its place in line while the cluster is full', { timeout: 60_000 }, async () => {
+    const clusters = (await api('/v1/clusters')).body.items;
+    const max = clusters.find((c) => c.name === 'default').max_running;
+    const launch = async () => {
+      const { status, body } = await api('/v1/runs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ definition: alias, cluster: 'default', command: 'sleep 120' }),
+      });
+      assert.equal(status, 202, JSON.stringify(body));
+      return body.run_id;
+    };
+    const ids = [];
+    try {
+      for (let i = 0; i < max; i++) ids.push(await launch());
+      const waiting = await launch();
+      ids.push(waiting);
+      await page.goto(`${server.url}/runs/${waiting}`);
+      await waitForStatus(/^QUEUED: .*#1 in line on default/, 20_000);
+      await shot('11-run-waiting');
+      await nav('Runs').click();
+      // The list shows the waiting run among the active ones (its place in line too, when the list API carries it).
+      await page.getByRole('table', { name: /active runs/i }).locator(`tr[data-run-id="${waiting}"]`).getByText('QUEUED').waitFor();
+      await shot('11-runs-active');
+    } finally {
+      for (const id of ids) await api(`/v1/runs/${id}/stop`, { method: 'POST' });
+    }
+    await page.goto(`${server.url}/runs/${ids.at(-1)}`);
+    await waitForStatus(/^STOPPED/, 20_000);
+  });
+
   journey('shows the API validation error for a bad cpu value at the field', { timeout: 30_000 }, async () => {
     await page.goto(`${server.url}/launch/${alias}`);
     const cpu = page.getByLabel('CPU units');
@@ -268,7 +299,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     const described = await cpu.getAttribute('aria-describedby');
     const message = await page.locator(`[id="${described.split(' ')[0]}"]`).textContent();
     assert.ok(message && message.length > 0, 'the cpu field has an error message');
-    await shot('11-launch-validation');
+    await shot('12-launch-validation');
   });
 
   journey('edits a definition into a new revision, copies it, and deletes the copy', { timeout: 45_000 }, async () => {
