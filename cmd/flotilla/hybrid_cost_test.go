@@ -33,7 +33,8 @@ import (
 // (writes are serialised while metering): a written item costs
 // ceil(max(size before, size after) / 1 KB), twice that in
 // TransactWriteItems; a keys-only GSI costs 1 when an item enters or leaves
-// it and 2 when its keys change. Read units: ceil(bytes read / 4 KB) per
+// it and 2 when its keys change; a write refused by its condition still
+// costs its items. Read units: ceil(bytes read / 4 KB) per
 // request (per item for BatchGetItem), at least 1, halved when eventually
 // consistent; sizes are DynamoDB's (names plus values).
 type ddbProxy struct {
@@ -97,6 +98,9 @@ func (p *ddbProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		after := p.scan()
 		p.writeMu.Unlock()
 		units := writeUnits(before, after, op == "TransactWriteItems")
+		if rec.Code == http.StatusBadRequest && units == 0 {
+			units = failedWriteUnits(op, body)
+		}
 		p.mu.Lock()
 		p.wcu += float64(units)
 		if p.byOp == nil {
@@ -268,6 +272,18 @@ func writeUnits(before, after map[string]item, txn bool) int {
 		}
 	}
 	return total
+}
+
+// failedWriteUnits bills a write refused by its condition: DynamoDB still
+// charges it (at least 1 unit per item; twice in a transaction). The items
+// are taken as under 1 KB, as Flotilla's are.
+func failedWriteUnits(op string, req []byte) int {
+	if op != "TransactWriteItems" {
+		return 1
+	}
+	var in struct{ TransactItems []any }
+	json.Unmarshal(req, &in)
+	return 2 * len(in.TransactItems)
 }
 
 func readUnits(op string, req, resp []byte) float64 {
