@@ -1,0 +1,42 @@
+// Command dispatcher is the Lambda function the cluster queues' SQS event
+// source mappings invoke (FIFO, ReportBatchItemFailures): it admits each
+// message's run to a cluster slot and starts it on ECS.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/flotilla-run/flotilla/internal/awswire"
+)
+
+// handBackMargin is how long before the function's timeout the rest of a
+// batch is handed back, so a slow batch never times out as a whole.
+const handBackMargin = 5 * time.Second
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	cfg, err := awswire.FromEnv(os.Getenv)
+	if err != nil {
+		log.Error("configuration", "err", err)
+		os.Exit(1)
+	}
+	w, err := awswire.Build(context.Background(), cfg, awswire.Options{Logger: log})
+	if err != nil {
+		log.Error("wiring", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, dl.Add(-handBackMargin))
+			defer cancel()
+		}
+		return dispatchBatch(ctx, log, ev, w.Service.Dispatch), nil
+	})
+}

@@ -1,0 +1,349 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	miniserver "github.com/truora/minidyn/server"
+
+	"github.com/flotilla-run/flotilla/internal/awsclient"
+	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
+	"github.com/flotilla-run/flotilla/internal/awsfake"
+	"github.com/flotilla-run/flotilla/internal/awssqs/sqstest"
+	"github.com/flotilla-run/flotilla/internal/client"
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+)
+
+func TestMain(m *testing.M) { os.Exit(sqstest.Run(m)) }
+
+var fns = []string{"api", "dispatcher", "events", "sweep"}
+
+// stack is the emulated AWS side and the four functions on it.
+type stack struct {
+	fn      map[string]*function
+	api     *client.Client
+	ecs     *awsfake.ECS
+	logs    *awsfake.Logs
+	source  *eventSource
+	bus     *eventBus
+	started time.Time
+}
+
+const (
+	owner      = "ann@example.com"
+	token      = "e2e-id-token"
+	anonymous  = "e2e-token-without-email-or-sub"
+	maxRunning = 3
+)
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	ctx := context.Background()
+	s := &stack{fn: map[string]*function{}}
+
+	// Build RIE and the bootstraps while the emulators start.
+	var rie string
+	var bins map[string]string
+	var wg sync.WaitGroup
+	wg.Go(func() { rie = rieBinary(t) })
+	wg.Go(func() { bins = buildBootstraps(t, fns...) })
+
+	// DynamoDB: minidyn in-process.
+	ddb := httptest.NewServer(miniserver.NewServer())
+	t.Cleanup(ddb.Close)
+	cfg, err := awsclient.Load(ctx, awsclient.Options{Region: "us-east-1", StaticCredentials: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(ddb.URL)
+		o.DisableValidateResponseChecksum = true
+	})
+	const table = "flotilla-e2e"
+	if err := awsdynamodb.CreateTable(ctx, db, table); err != nil {
+		t.Fatalf("create table: %v", err)
+	}
+
+	// SQS: fauxqs, the cluster's FIFO queue with a short visibility timeout.
+	sqsURL := sqstest.Shared(t)
+	sqsClient := sqstest.Client(t, sqsURL)
+	queue := sqstest.CreateFIFOQueue(t, sqsClient, 2*time.Second)
+
+	// ECS and Logs: tasks live on their own, a `sleep N` lasting N/10 s.
+	s.logs = awsfake.NewLogs(awsfake.LogsOptions{})
+	s.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 10 * time.Millisecond, SleepScale: 0.1, Logs: s.logs})
+	ecsURL, logsURL := awsfake.Serve(t, s.ecs), awsfake.Serve(t, s.logs)
+
+	clusters, _ := json.Marshal([]map[string]any{{
+		"name": "default", "max_running": maxRunning, "queue_url": queue,
+		"ecs_cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/flotilla-default", "launch_type": "FARGATE",
+		"subnets": []string{"subnet-0e2e"}, "assign_public_ip": true,
+	}})
+	env := []string{
+		"FLOTILLA_TABLE_NAME=" + table, "FLOTILLA_CLUSTERS=" + string(clusters),
+		"FLOTILLA_TASK_EXECUTION_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-exec",
+		"FLOTILLA_TASK_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-task",
+		"FLOTILLA_DYNAMODB_ENDPOINT=" + ddb.URL, "FLOTILLA_SQS_ENDPOINT=" + sqsURL,
+		"FLOTILLA_ECS_ENDPOINT=" + ecsURL, "FLOTILLA_LOGS_ENDPOINT=" + logsURL,
+		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true",
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, n := range fns {
+		s.fn[n] = startFunction(t, rie, n, bins[n], env)
+	}
+
+	gw := httptest.NewServer(&gateway{fn: s.fn["api"], tokens: map[string]map[string]string{
+		token:     {"email": owner, "sub": "0e2e0000-1111-2222-3333-444455556666", "token_use": "id"},
+		anonymous: {"token_use": "access", "scope": "openid"},
+	}})
+	t.Cleanup(gw.Close)
+	s.api = client.New(gw.URL, token)
+
+	runCtx, stop := context.WithCancel(ctx)
+	s.source = &eventSource{t: t, fn: s.fn["dispatcher"], client: sqsClient, queueURL: queue}
+	done := make(chan struct{})
+	go func() { s.source.run(runCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	s.bus = &eventBus{t: t, fn: s.fn["events"]}
+	s.ecs.Subscribe(s.bus.deliver)
+	return s
+}
+
+// TestLambdasEndToEnd: a definition is created over HTTP, 20 runs with
+// scripted exit codes are launched on a cluster that runs 3 at a time, and
+// each ends in its right status with its logs readable over the API, each
+// started by exactly one RunTask.
+func TestLambdasEndToEnd(t *testing.T) {
+	begin := time.Now()
+	s := startStack(t)
+	ctx := context.Background()
+	t.Logf("stack up in %v", time.Since(begin).Round(time.Millisecond))
+
+	// The sweep's rule fires before anything exists: a cold start too.
+	if _, err := s.fn["sweep"].invoke(ctx, map[string]any{
+		"version": "0", "id": "e2e-sweep-1", "detail-type": "Scheduled Event", "source": "aws.events",
+		"time": time.Now().UTC().Format(time.RFC3339), "resources": []string{"arn:aws:events:us-east-1:123456789012:rule/flotilla-sweep"}, "detail": map[string]any{},
+	}); err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+
+	// The public health route needs no token; the rest do.
+	if code, err := s.api.Do(ctx, "GET", "/v1/health", nil, nil, nil); err != nil || code != 200 {
+		t.Fatalf("health: %d %v", code, err)
+	}
+	if _, err := client.New(s.api.BaseURL, "").ListRuns(ctx, nil); !isStatus(err, http.StatusUnauthorized) {
+		t.Fatalf("list runs without a token: %v, want the authorizer's 401", err)
+	}
+	if _, err := client.New(s.api.BaseURL, anonymous).ListRuns(ctx, nil); !isStatus(err, http.StatusUnauthorized) {
+		t.Fatalf("list runs with claims naming no one: %v, want the API's 401", err)
+	}
+
+	def, err := s.api.CreateDefinition(ctx, map[string]any{
+		"alias": "nightly-report", "image": "public.ecr.aws/docker/library/alpine:3", "command": "echo default",
+		"cpu": 256, "memory": 512,
+	})
+	if err != nil {
+		t.Fatalf("create definition: %v", err)
+	}
+
+	const n = 20
+	type want struct {
+		status flotilla.RunStatus
+		exit   int
+		line   string
+	}
+	wants := map[string]want{}
+	launchStart := time.Now()
+	for i := range n {
+		exit := []int{0, 0, 1, 0, 3}[i%5]
+		line := fmt.Sprintf("run %d of %d", i+1, n)
+		r, err := s.api.Launch(ctx, map[string]any{
+			"definition": def.Alias, "cluster": "default",
+			"command": fmt.Sprintf("echo %s; sleep 2; echo done; exit %d", line, exit),
+		})
+		if err != nil {
+			t.Fatalf("launch %d: %v", i, err)
+		}
+		if r.Owner != owner {
+			t.Fatalf("run %s owner %q, want the token's email %q", r.ID, r.Owner, owner)
+		}
+		st := flotilla.StatusSucceeded
+		if exit != 0 {
+			st = flotilla.StatusFailed
+		}
+		wants[r.ID] = want{st, exit, line}
+	}
+
+	// Every run ends.
+	deadline := time.Now().Add(90 * time.Second)
+	final := map[string]flotilla.Run{}
+	for len(final) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d runs ended after 90 s; still going: %v", len(final), n, going(ctx, s, wants, final))
+		}
+		for id := range wants {
+			if _, ok := final[id]; ok {
+				continue
+			}
+			r, err := s.api.GetRun(ctx, id)
+			if err != nil {
+				t.Fatalf("get run %s: %v", id, err)
+			}
+			if r.Status.Terminal() {
+				final[id] = r
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	allDone := time.Since(launchStart)
+	s.ecs.Flush()
+
+	for id, w := range wants {
+		r := final[id]
+		if r.Status != w.status || r.ExitCode == nil || *r.ExitCode != w.exit {
+			t.Errorf("run %s: %s exit %v (%s), want %s exit %d", id, r.Status, deref(r.ExitCode), r.StatusReason, w.status, w.exit)
+		}
+		if calls := s.ecs.RunTaskCalls(id); calls != 1 {
+			t.Errorf("run %s: %d RunTask calls, want 1", id, calls)
+		}
+		page, err := s.api.Logs(ctx, id, url.Values{"limit": {"100"}})
+		if err != nil {
+			t.Errorf("logs of %s: %v", id, err)
+			continue
+		}
+		var lines []string
+		for _, e := range page.Events {
+			lines = append(lines, e.Message)
+		}
+		if got := strings.Join(lines, "|"); got != w.line+"|done" || !page.Complete {
+			t.Errorf("logs of %s: %q complete=%v, want %q complete", id, got, page.Complete, w.line+"|done")
+		}
+	}
+	if most := maxConcurrentTasks(t, s.ecs.Events()); most > maxRunning {
+		t.Errorf("%d tasks ran at once on a cluster of max_running %d", most, maxRunning)
+	} else {
+		t.Logf("at most %d tasks at once (max_running %d)", most, maxRunning)
+	}
+
+	// A last sweep finds nothing to do.
+	if _, err := s.fn["sweep"].invoke(ctx, map[string]any{"detail-type": "Scheduled Event", "source": "aws.events", "detail": map[string]any{}}); err != nil {
+		t.Errorf("sweep: %v", err)
+	}
+	s.bus.mu.Lock()
+	if len(s.bus.lost) > 0 {
+		t.Errorf("task events never applied: %v", s.bus.lost)
+	}
+	t.Logf("events function: %d events applied, %d deliveries retried", s.bus.delivered, s.bus.retried)
+	s.bus.mu.Unlock()
+	s.source.mu.Lock()
+	t.Logf("dispatcher: %d batches, %d messages deleted, %d reported failed", s.source.batches, s.source.deleted, s.source.reported)
+	s.source.mu.Unlock()
+	t.Logf("%d runs launched and ended in %v", n, allDone.Round(time.Millisecond))
+
+	report(t, s)
+}
+
+// report logs each function's cold init and binary size, and merges them
+// into the benchmark results when FLOTILLA_BENCH_OUT is set.
+func report(t *testing.T, s *stack) {
+	t.Helper()
+	results := map[string]benchResult{}
+	sizes := map[string]float64{}
+	if os.Getenv(benchOutEnv) != "" {
+		sizes = armSizes(t)
+	}
+	for _, n := range fns {
+		f := s.fn[n]
+		ms, ok := f.initMillis()
+		if !ok {
+			t.Errorf("%s: RIE reported no Init Duration", n)
+			continue
+		}
+		results["lambda_init_ms_"+n] = benchResult{Value: round1(ms), Unit: "ms", Goal: "< 50"}
+		line := fmt.Sprintf("%-10s init %6.1f ms  %3d invokes", n, ms, f.invokes)
+		if mb, ok := sizes[n]; ok {
+			results["lambda_binary_mb_"+n] = benchResult{Value: round1(mb), Unit: "MB (linux/arm64, stripped)"}
+			line += fmt.Sprintf("  %.1f MB linux/arm64", mb)
+		}
+		t.Log(line)
+		if ms > 50 {
+			t.Logf("%s: init %.1f ms is over the 50 ms goal", n, ms)
+		}
+	}
+	if out := os.Getenv(benchOutEnv); out != "" {
+		if err := mergeBench(t, out, results); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// armSizes builds each function as `make lambdas` does and returns the
+// sizes in MB.
+func armSizes(t *testing.T) map[string]float64 {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}
+	for _, n := range fns {
+		args = append(args, "./lambdas/"+n)
+	}
+	cmd := exec.Command(goTool(), args...)
+	cmd.Dir = moduleRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build linux/arm64: %v\n%s", err, out)
+	}
+	sizes := map[string]float64{}
+	for _, n := range fns {
+		st, err := os.Stat(filepath.Join(dir, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes[n] = float64(st.Size()) / 1e6
+	}
+	return sizes
+}
+
+// going lists the runs not ended yet, with their status and reason.
+func going[W any](ctx context.Context, s *stack, wants map[string]W, final map[string]flotilla.Run) []string {
+	var out []string
+	for id := range wants {
+		if _, ok := final[id]; ok {
+			continue
+		}
+		r, err := s.api.GetRun(ctx, id)
+		out = append(out, fmt.Sprintf("%s %s (%s) %v", id, r.Status, r.StatusReason, err))
+	}
+	return out
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func isStatus(err error, code int) bool {
+	var e *client.Error
+	return errors.As(err, &e) && e.Status == code
+}
