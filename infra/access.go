@@ -97,10 +97,15 @@ const (
 	tableSortKey      = "sk"
 )
 
-type gsi struct{ Name, PartitionKey, SortKey string }
+// gsi is one global secondary index. Include lists the non-key attributes
+// it projects; none means KEYS_ONLY (the adapter reads the item itself).
+type gsi struct {
+	Name, PartitionKey, SortKey string
+	Include                     []string
+}
 
 var tableIndexes = []gsi{
-	{Name: "gsi1", PartitionKey: "gsi1pk", SortKey: "gsi1sk"},
+	{Name: "gsi1", PartitionKey: "gsi1pk", SortKey: "gsi1sk", Include: []string{"ow"}}, // ow: the run's owner, for fair turns
 	{Name: "gsi2", PartitionKey: "gsi2pk", SortKey: "gsi2sk"},
 }
 

@@ -87,12 +87,17 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		RemovalPolicy: dataRemoval,
 	})
 	for _, ix := range tableIndexes {
-		s.Table.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		props := &awsdynamodb.GlobalSecondaryIndexProps{
 			IndexName:      jsii.String(ix.Name),
 			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(ix.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
 			SortKey:        &awsdynamodb.Attribute{Name: jsii.String(ix.SortKey), Type: awsdynamodb.AttributeType_STRING},
-			ProjectionType: awsdynamodb.ProjectionType_ALL,
-		})
+			ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
+		}
+		if len(ix.Include) > 0 {
+			props.ProjectionType = awsdynamodb.ProjectionType_INCLUDE
+			props.NonKeyAttributes = jsii.Strings(ix.Include...)
+		}
+		s.Table.AddGlobalSecondaryIndex(props)
 	}
 
 	// --- Job logs and task roles -------------------------------------------
@@ -413,14 +418,17 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 
 	// --- UI content ------------------------------------------------------------
 	sources := []awss3deployment.ISource{
+		// The web app's RuntimeConfig (web/src/config.ts); `flotilla login`
+		// reads the same file.
 		awss3deployment.Source_JsonData(jsii.String("config.json"), map[string]interface{}{
-			"api_url":      apiURL,
-			"region":       region,
-			"user_pool_id": *userPool.UserPoolId(),
-			"client_id":    *client.UserPoolClientId(),
-			"auth_domain":  *userPoolDomain.BaseUrl(nil),
-			"redirect_uri": uiURL + "/",
-			"scopes":       []string{"openid", "email", "profile"},
+			"api_base_url": apiURL,
+			"auth": map[string]interface{}{
+				"region":       region,
+				"user_pool_id": *userPool.UserPoolId(),
+				"client_id":    *client.UserPoolClientId(),
+				"domain":       *userPoolDomain.BaseUrl(nil),
+				"redirect_uri": uiURL + "/",
+			},
 		}, nil),
 	}
 	if st, err := os.Stat(props.WebDist); err == nil && st.IsDir() {

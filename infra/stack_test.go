@@ -584,13 +584,26 @@ func TestTable(t *testing.T) {
 	if pitr, _ := p["PointInTimeRecoverySpecification"].(map[string]any); pitr["PointInTimeRecoveryEnabled"] != true {
 		t.Error("point-in-time recovery is off")
 	}
-	var names []string
+	// The projections the DynamoDB adapter relies on (its CreateTable in
+	// tests makes the same): gsi1 carries the owner for fair turns, gsi2
+	// only keys.
+	projections := map[string]string{}
 	for _, g := range list(p["GlobalSecondaryIndexes"]) {
-		names = append(names, g.(map[string]any)["IndexName"].(string))
+		g := g.(map[string]any)
+		proj, _ := g["Projection"].(map[string]any)
+		projections[g["IndexName"].(string)] = fmt.Sprint(proj["ProjectionType"], " ", renderAll(proj["NonKeyAttributes"]))
+	}
+	want := map[string]string{"gsi1": "INCLUDE [ow]", "gsi2": "KEYS_ONLY []"}
+	for name, w := range want {
+		if got, ok := projections[name]; !ok {
+			t.Errorf("index %s missing (have %v)", name, projections)
+		} else if got != w {
+			t.Errorf("index %s projects %s, want %s", name, got, w)
+		}
 	}
 	for _, ix := range tableIndexes {
-		if !slices.Contains(names, ix.Name) {
-			t.Errorf("index %s missing (have %v)", ix.Name, names)
+		if _, ok := projections[ix.Name]; !ok {
+			t.Errorf("index %s missing (have %v)", ix.Name, projections)
 		}
 	}
 }
@@ -757,27 +770,37 @@ func TestUIConfigJSON(t *testing.T) {
 		}
 		return s
 	}
+	// The shape of the web app's RuntimeConfig (web/src/config.ts).
 	want := map[string]*regexp.Regexp{
-		"api_url":      regexp.MustCompile(`^\$\{HttpApi[0-9A-F]+\.ApiEndpoint\}$`),
-		"region":       regexp.MustCompile(`^\$\{AWS::Region\}$`),
-		"user_pool_id": regexp.MustCompile(`^\$\{UserPool[0-9A-F]+\}$`),
-		"client_id":    regexp.MustCompile(`^\$\{UserPoolClient[0-9A-F]+\}$`),
-		"auth_domain":  regexp.MustCompile(`^https://\$\{UserPoolDomain[0-9A-F]+\}\.auth\.\$\{AWS::Region\}\.amazoncognito\.com$`),
-		"redirect_uri": regexp.MustCompile(`^https://\$\{UiDistribution[0-9A-F]+\.DomainName\}/$`),
-		"scopes":       regexp.MustCompile(`^\[openid email profile\]$`),
+		"api_base_url":      regexp.MustCompile(`^\$\{HttpApi[0-9A-F]+\.ApiEndpoint\}$`),
+		"auth.region":       regexp.MustCompile(`^\$\{AWS::Region\}$`),
+		"auth.user_pool_id": regexp.MustCompile(`^\$\{UserPool[0-9A-F]+\}$`),
+		"auth.client_id":    regexp.MustCompile(`^\$\{UserPoolClient[0-9A-F]+\}$`),
+		"auth.domain":       regexp.MustCompile(`^https://\$\{UserPoolDomain[0-9A-F]+\}\.auth\.\$\{AWS::Region\}\.amazoncognito\.com$`),
+		"auth.redirect_uri": regexp.MustCompile(`^https://\$\{UiDistribution[0-9A-F]+\.DomainName\}/$`),
+	}
+	got := map[string]any{}
+	for k, v := range synthesized.uiConfig {
+		if sub, ok := v.(map[string]any); ok {
+			for sk, sv := range sub {
+				got[k+"."+sk] = sv
+			}
+			continue
+		}
+		got[k] = v
 	}
 	for k, re := range want {
-		v, ok := synthesized.uiConfig[k]
+		v, ok := got[k]
 		if !ok {
 			t.Errorf("config.json: %s missing", k)
 			continue
 		}
-		if got := resolve(v); !re.MatchString(got) {
-			t.Errorf("config.json: %s = %s, want %s", k, got, re)
+		if s := resolve(v); !re.MatchString(s) {
+			t.Errorf("config.json: %s = %s, want %s", k, s, re)
 		}
 	}
-	if len(synthesized.uiConfig) != len(want) {
-		t.Errorf("config.json has %d keys, want %d: %v", len(synthesized.uiConfig), len(want), synthesized.uiConfig)
+	if len(got) != len(want) {
+		t.Errorf("config.json has %d keys, want %d: %v", len(got), len(want), synthesized.uiConfig)
 	}
 }
 
