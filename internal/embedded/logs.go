@@ -53,6 +53,11 @@ func (l *LogReader) ReadLogs(ctx context.Context, r flotilla.Run, q flotilla.Log
 	if q.Token == "" && q.Tail > 0 {
 		return tail(f, q, limit)
 	}
+	// Log files only grow, so a token past the end was not made here (an
+	// offset beyond what the OS can seek would otherwise be a 500).
+	if fi, err := f.Stat(); err == nil && offset > fi.Size() {
+		return flotilla.LogPage{}, flotilla.Invalid("next_token", "is not a log token this server made")
+	}
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return flotilla.LogPage{}, fmt.Errorf("read logs of run %s: %w", r.ID, err)
 	}
