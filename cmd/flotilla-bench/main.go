@@ -58,6 +58,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+	if err := writeReport(*out, *docOut); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
 	printTable(results)
 }
 
@@ -74,6 +78,7 @@ var benchmarks = []benchmark{
 	{"queue_position", benchQueuePosition},
 	{"fairness", benchFairness},
 	{"burst", benchBurst},
+	{"load_10k", benchLoad},
 }
 
 // merge writes results over what the file already holds (other benchmark
