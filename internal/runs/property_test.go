@@ -115,18 +115,19 @@ func (e *propEngine) move(tr *truth, state flotilla.TaskState, exit *int, stopCo
 }
 
 type machine struct {
-	ctx    context.Context
-	dir    string
-	db     *embedded.DB
-	svc    *runs.Service
-	queue  *embedded.Queue
-	eng    *propEngine
-	now    time.Time
-	max    int
-	owners []string
-	runs   map[string]*modelRun
-	order  []string
-	maxAtt int
+	ctx      context.Context
+	dir      string
+	db       *embedded.DB
+	svc      *runs.Service
+	queue    *embedded.Queue
+	eng      *propEngine
+	now      time.Time
+	max      int
+	perOwner int // 0: no cap
+	owners   []string
+	runs     map[string]*modelRun
+	order    []string
+	maxAtt   int
 }
 
 func newMachine(rt *rapid.T) *machine {
@@ -214,7 +215,8 @@ func (m *machine) stop(rt *rapid.T) {
 
 func (m *machine) capacity(rt *rapid.T) {
 	m.max = rapid.IntRange(1, 4).Draw(rt, "new_max_running")
-	m.svc.Clusters = map[string]flotilla.Cluster{"default": {Name: "default", MaxRunning: m.max}}
+	m.perOwner = rapid.IntRange(0, 2).Draw(rt, "new_max_running_per_owner")
+	m.svc.Clusters = map[string]flotilla.Cluster{"default": {Name: "default", MaxRunning: m.max, MaxRunningPerOwner: m.perOwner}}
 }
 
 // deliverMessage receives one queue message and dispatches it once, twice
@@ -348,12 +350,15 @@ func (m *machine) apply(ev flotilla.TaskEvent) {
 // slot was free, and checks everything else exactly.
 func (m *machine) observe(rt *rapid.T, step string) {
 	holding := 0
+	ownerHolding := map[string]int{}
 	for _, mr := range m.runs {
 		if mr.status.HoldsSlot() {
 			holding++
+			ownerHolding[mr.owner]++
 		}
 	}
 	admissions := 0
+	ownerAdmissions := map[string]int{}
 	for _, id := range m.order {
 		mr := m.runs[id]
 		r, err := m.svc.Store.GetRun(m.ctx, id)
@@ -364,6 +369,7 @@ func (m *machine) observe(rt *rapid.T, step string) {
 			mr.status = flotilla.StatusPending
 			mr.admitted = append(mr.admitted, mr.attempt)
 			admissions++
+			ownerAdmissions[mr.owner]++
 		}
 		if r.Status != mr.status || r.Attempt != mr.attempt {
 			rt.Fatalf("%s: run %s (%s) is %s attempt %d (%q), the model says %s attempt %d",
@@ -375,6 +381,11 @@ func (m *machine) observe(rt *rapid.T, step string) {
 	}
 	if admissions > 0 && holding+admissions > m.max {
 		rt.Fatalf("%s: %d runs admitted with %d of %d slots held", step, admissions, holding, m.max)
+	}
+	for o, n := range ownerAdmissions {
+		if m.perOwner > 0 && ownerHolding[o]+n > m.perOwner {
+			rt.Fatalf("%s: %d runs of %s admitted while it held %d of its %d", step, n, o, ownerHolding[o], m.perOwner)
+		}
 	}
 	for k, n := range m.eng.starts {
 		if n > 1 {
