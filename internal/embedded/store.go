@@ -217,6 +217,13 @@ func (s *Store) ListDefinitions(ctx context.Context, f flotilla.DefinitionFilter
 
 // --- runs ---
 
+// runByIdempotencyKey finds an owner's run by its key. The key <> ''
+// term lets SQLite use the partial index runs_idempotency (a bound
+// parameter does not prove the index's WHERE); without it the lookup
+// scanned every run of the owner, so each launch with a key got slower as
+// the owner's history grew.
+const runByIdempotencyKey = `SELECT body FROM runs WHERE owner=? AND idempotency_key=? AND idempotency_key <> ''`
+
 // CreateRun implements flotilla.Store.
 func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bool, error) {
 	var existing flotilla.Run
@@ -224,7 +231,7 @@ func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bo
 	err := s.writeTx(ctx, func(tx conn) error {
 		if r.IdempotencyKey != "" {
 			var body []byte
-			err := tx.QueryRowContext(ctx, `SELECT body FROM runs WHERE owner=? AND idempotency_key=?`, r.Owner, r.IdempotencyKey).Scan(&body)
+			err := tx.QueryRowContext(ctx, runByIdempotencyKey, r.Owner, r.IdempotencyKey).Scan(&body)
 			if err == nil {
 				return json.Unmarshal(body, &existing)
 			}
