@@ -217,7 +217,7 @@ func (s *Store) ListDefinitions(ctx context.Context, f flotilla.DefinitionFilter
 
 // --- runs ---
 
-// runByIdempotencyKey finds an owner's run by its key. The key <> ''
+// runByIdempotencyKey finds an owner's run by its key. The non-empty key
 // term lets SQLite use the partial index runs_idempotency (a bound
 // parameter does not prove the index's WHERE); without it the lookup
 // scanned every run of the owner, so each launch with a key got slower as
