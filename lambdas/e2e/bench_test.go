@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -27,7 +28,7 @@ func mergeBench(t *testing.T, path string, results map[string]benchResult) error
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(moduleRoot(t), path)
 	}
-	all := map[string]json.RawMessage{}
+	all := map[string]any{}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -39,20 +40,19 @@ func mergeBench(t *testing.T, path string, results map[string]benchResult) error
 		}
 	}
 	for k, v := range results {
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		all[k] = raw
+		all[k] = v
 	}
-	out, err := json.MarshalIndent(all, "", "  ")
-	if err != nil {
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false) // goals read "< 50", not "\u003c 50"
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(all); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(out, '\n'), 0o644)
+	return os.WriteFile(path, out.Bytes(), 0o644)
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }

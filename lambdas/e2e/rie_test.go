@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -50,10 +51,21 @@ func rieBinary(t testing.TB) string {
 		return bin
 	}
 	// go install pkg@version builds outside this module, so go.mod is
-	// untouched; offline it works from a filled module cache.
+	// untouched. The module cache is tried first as a file proxy, so it
+	// works offline once the modules were downloaded (GOPROXY=off would
+	// refuse: @version needs a lookup).
+	env, err := exec.Command(goTool(), "env", "GOMODCACHE", "GOPROXY").Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	goenv := strings.Fields(string(env))
+	proxy := "file://" + filepath.ToSlash(filepath.Join(goenv[0], "cache", "download"))
+	if len(goenv) > 1 && goenv[1] != "off" {
+		proxy += "," + goenv[1]
+	}
 	cmd := exec.Command(goTool(), "install", rieModule+"@"+rieVersion)
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0", "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0", "GOFLAGS=", "GOPROXY="+proxy)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build aws-lambda-rie: %v\n%s", err, out)
 	}
@@ -103,6 +115,15 @@ type function struct {
 
 	mu      sync.Mutex
 	invokes int
+	stopped sync.Once
+}
+
+// stop kills RIE and the bootstrap.
+func (f *function) stop() {
+	f.stopped.Do(func() {
+		_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
+		_ = f.cmd.Wait()
+	})
 }
 
 // startFunction runs bootstrap under RIE with env added to this process's.
@@ -122,8 +143,7 @@ func startFunction(t testing.TB, rie, name, bootstrap string, env []string) *fun
 		t.Fatalf("start RIE for %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
-		_ = f.cmd.Wait()
+		f.stop()
 		if t.Failed() {
 			t.Logf("%s (RIE and bootstrap output):\n%s", name, f.out.String())
 		}
