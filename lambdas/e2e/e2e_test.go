@@ -21,6 +21,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/flotilla-run/flotilla/internal/awsclient"
@@ -260,6 +262,15 @@ func TestLambdasEndToEnd(t *testing.T) {
 	}
 	t.Logf("events function: %d events applied, %d deliveries retried", s.bus.delivered, s.bus.retried)
 	s.bus.mu.Unlock()
+	// Every message was consumed: deleted after the dispatcher took it.
+	attrs, err := s.source.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(s.source.queueURL),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		t.Errorf("queue attributes: %v", err)
+	} else if left := attrs.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)] + "/" +
+		attrs.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)]; left != "0/0" {
+		t.Errorf("messages left in the queue (visible/in flight): %s", left)
+	}
 	s.source.mu.Lock()
 	t.Logf("dispatcher: %d batches, %d messages deleted, %d reported failed", s.source.batches, s.source.deleted, s.source.reported)
 	s.source.mu.Unlock()

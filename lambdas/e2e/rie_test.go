@@ -113,24 +113,50 @@ type function struct {
 	cmd  *exec.Cmd
 	out  *syncBuffer
 
+	exited chan struct{} // closed when RIE is gone
+
 	mu      sync.Mutex
 	invokes int
-	stopped sync.Once
 }
 
-// stop kills RIE and the bootstrap.
+// stop kills RIE and the bootstrap, and waits for RIE.
 func (f *function) stop() {
-	f.stopped.Do(func() {
-		_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
-		_ = f.cmd.Wait()
-	})
+	_ = syscall.Kill(-f.cmd.Process.Pid, syscall.SIGKILL)
+	<-f.exited
 }
 
 // startFunction runs bootstrap under RIE with env added to this process's.
+// The two ports are picked free and then released, so another process can
+// take one first: RIE then exits at once, and it is started again on others.
 func startFunction(t testing.TB, rie, name, bootstrap string, env []string) *function {
 	t.Helper()
-	emu, api := freeAddr(t), freeAddr(t)
-	f := &function{name: name, url: "http://" + emu + "/2015-03-31/functions/function/invocations", out: &syncBuffer{}}
+	for attempt := 1; ; attempt++ {
+		f, err := tryStart(rie, name, bootstrap, env)
+		if err == nil {
+			t.Cleanup(func() {
+				f.stop()
+				if t.Failed() {
+					t.Logf("%s (RIE and bootstrap output):\n%s", name, f.out.String())
+				}
+			})
+			return f
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+	}
+}
+
+func tryStart(rie, name, bootstrap string, env []string) (*function, error) {
+	emu, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	api, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	f := &function{name: name, url: "http://" + emu + "/2015-03-31/functions/function/invocations", out: &syncBuffer{}, exited: make(chan struct{})}
 	f.cmd = exec.Command(rie, "--runtime-interface-emulator-address", emu, "--runtime-api-address", api, bootstrap)
 	f.cmd.Dir = filepath.Dir(bootstrap)
 	f.cmd.Env = append(os.Environ(), append([]string{
@@ -140,23 +166,26 @@ func startFunction(t testing.TB, rie, name, bootstrap string, env []string) *fun
 	// Its own process group, so the bootstrap RIE starts dies with it.
 	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := f.cmd.Start(); err != nil {
-		t.Fatalf("start RIE for %s: %v", name, err)
+		return nil, fmt.Errorf("start RIE for %s: %w", name, err)
 	}
-	t.Cleanup(func() {
-		f.stop()
-		if t.Failed() {
-			t.Logf("%s (RIE and bootstrap output):\n%s", name, f.out.String())
-		}
-	})
+	go func() { _ = f.cmd.Wait(); close(f.exited) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", emu, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return f
+		}
+		select {
+		case <-f.exited:
+			return nil, fmt.Errorf("RIE for %s exited: %s", name, f.out.String())
+		default:
+		}
+		if err == nil {
+			return f, nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("RIE for %s did not listen on %s: %v\n%s", name, emu, err, f.out.String())
+			f.stop()
+			return nil, fmt.Errorf("RIE for %s did not listen on %s: %v\n%s", name, emu, err, f.out.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -228,14 +257,13 @@ func (f *function) initMillis() (float64, bool) {
 	return v, err == nil
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
+func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().String(), nil
 }
 
 type syncBuffer struct {
