@@ -290,6 +290,10 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			Detail: &map[string]interface{}{
 				"startedBy":  []interface{}{map[string]interface{}{"prefix": runIDPrefix}},
 				"clusterArn": clusterARNs,
+				// Only the states that move a run: each other state change
+				// would be a Lambda invocation and a read for nothing
+				// (a task's id is recorded by the dispatcher and again on RUNNING).
+				"lastStatus": []interface{}{"RUNNING", "STOPPED"},
 			},
 		},
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["events"], nil)},

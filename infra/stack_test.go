@@ -484,6 +484,9 @@ func ruleProblems(tp tmpl, clusters []ClusterConfig) []string {
 		if got := renderAll(detail["startedBy"]); !slices.Equal(got, []string{`{"prefix":"` + runIDPrefix + `"}`}) {
 			probs = append(probs, fmt.Sprintf("%s: detail.startedBy %v, want only the prefix %q", id, got, runIDPrefix))
 		}
+		if got := renderAll(detail["lastStatus"]); !slices.Equal(got, []string{"RUNNING", "STOPPED"}) {
+			probs = append(probs, fmt.Sprintf("%s: detail.lastStatus %v, want only RUNNING and STOPPED", id, got))
+		}
 		arns := renderAll(detail["clusterArn"])
 		if len(arns) != len(clusters) {
 			probs = append(probs, fmt.Sprintf("%s: detail.clusterArn %v, want the %d Flotilla clusters", id, arns, len(clusters)))

@@ -204,6 +204,9 @@ func (f *forwarder) forward(ev []byte) {
 		} `json:"detail"`
 	}
 	json.Unmarshal(ev, &e)
+	if e.Detail.LastStatus != "RUNNING" && e.Detail.LastStatus != "STOPPED" {
+		return // the deployed rule (infra/stack.go) delivers only these states
+	}
 	for try := 0; ; try++ {
 		resp, err := http.Post(f.url, "application/json", bytes.NewReader(ev))
 		if err == nil {
