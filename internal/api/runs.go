@@ -47,8 +47,41 @@ func (s *server) handleListRuns() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
+		s.fillPositions(r, f, page.Items)
 		encode(w, http.StatusOK, page)
 	})
+}
+
+// fillPositions gives a page's QUEUED runs their place in line. When the
+// filter keeps a page contiguous in each cluster's queue (no owner,
+// definition, tag or schedule filter), one count per cluster is enough:
+// the rest follow in order. Otherwise each run is counted, for a page of
+// at most a few dozen queued runs.
+func (s *server) fillPositions(r *http.Request, f flotilla.RunFilter, items []flotilla.Run) {
+	contiguous := f.Owner == "" && f.DefinitionID == "" && f.Tag == "" && f.ScheduleID == ""
+	byCluster := map[string][]int{}
+	for i := range items {
+		if items[i].Status == flotilla.StatusQueued {
+			byCluster[items[i].Cluster] = append(byCluster[items[i].Cluster], i)
+		}
+	}
+	for _, idx := range byCluster {
+		if !contiguous {
+			for _, i := range idx {
+				items[i] = s.withPosition(r, items[i])
+			}
+			continue
+		}
+		// Newest first in the page: the last index is the oldest.
+		oldest := items[idx[len(idx)-1]]
+		ahead, err := s.Store.QueuedAhead(r.Context(), oldest)
+		if err != nil {
+			continue
+		}
+		for k := len(idx) - 1; k >= 0; k-- {
+			items[idx[k]].QueuePosition = ahead + len(idx) - k
+		}
+	}
 }
 
 // runFilter reads GET /v1/runs's query, naming each bad parameter.
