@@ -26,7 +26,11 @@ type benchResult struct {
 // other keys; a relative path is from the module root.
 func mergeBench(t *testing.T, path string, results map[string]benchResult) error {
 	if !filepath.IsAbs(path) {
-		path = filepath.Join(moduleRoot(t), path)
+		root, err := moduleRoot()
+		if err != nil {
+			return err
+		}
+		path = filepath.Join(root, path)
 	}
 	all := map[string]any{}
 	b, err := os.ReadFile(path)

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +32,13 @@ import (
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 )
 
-func TestMain(m *testing.M) { os.Exit(sqstest.Run(m)) }
+func TestMain(m *testing.M) {
+	code := sqstest.Run(m)
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
 
 var fns = []string{"api", "dispatcher", "events", "sweep"}
 
@@ -47,6 +52,7 @@ type stack struct {
 	ecs     *awsfake.ECS
 	logs    *awsfake.Logs
 	source  *eventSource
+	dlq     string // the dead-letter queue's URL, if any
 	bus     *eventBus
 	started time.Time
 }
@@ -58,17 +64,12 @@ const (
 	maxRunning = 3
 )
 
-func startStack(t *testing.T) *stack {
+// startStack starts the emulators and the four functions. With maxReceive
+// above 0 the queue gets a dead-letter queue after that many receives.
+func startStack(t *testing.T, maxReceive int) *stack {
 	t.Helper()
 	ctx := context.Background()
 	s := &stack{fn: map[string]*function{}}
-
-	// Build RIE and the bootstraps while the emulators start.
-	var rie string
-	var bins map[string]string
-	var wg sync.WaitGroup
-	wg.Go(func() { rie = rieBinary(t) })
-	wg.Go(func() { bins = buildBootstraps(t, fns...) })
 
 	// DynamoDB: minidyn in-process.
 	ddb := httptest.NewServer(miniserver.NewServer())
@@ -90,6 +91,9 @@ func startStack(t *testing.T) *stack {
 	sqsURL := sqstest.Shared(t)
 	sqsClient := sqstest.Client(t, sqsURL)
 	queue := sqstest.CreateFIFOQueue(t, sqsClient, 2*time.Second)
+	if maxReceive > 0 {
+		s.dlq = withDeadLetterQueue(t, sqsClient, queue, maxReceive)
+	}
 
 	// ECS and Logs: tasks live on their own, a `sleep N` lasting N/10 s.
 	s.logs = awsfake.NewLogs(awsfake.LogsOptions{})
@@ -109,10 +113,7 @@ func startStack(t *testing.T) *stack {
 		"FLOTILLA_ECS_ENDPOINT=" + ecsURL, "FLOTILLA_LOGS_ENDPOINT=" + logsURL,
 		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true",
 	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	rie, bins := artifacts(t)
 	s.rie, s.bins, s.env = rie, bins, env
 	for _, n := range fns {
 		s.fn[n] = startFunction(t, rie, n, bins[n], env)
@@ -142,7 +143,7 @@ func startStack(t *testing.T) *stack {
 // started by exactly one RunTask.
 func TestLambdasEndToEnd(t *testing.T) {
 	begin := time.Now()
-	s := startStack(t)
+	s := startStack(t, 0)
 	ctx := context.Background()
 	t.Logf("stack up in %v", time.Since(begin).Round(time.Millisecond))
 
@@ -362,7 +363,11 @@ func armSizes(t *testing.T) map[string]float64 {
 		args = append(args, "./lambdas/"+n)
 	}
 	cmd := exec.Command(goTool(), args...)
-	cmd.Dir = moduleRoot(t)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build linux/arm64: %v\n%s", err, out)

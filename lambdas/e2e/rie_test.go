@@ -37,10 +37,38 @@ func goTool() string {
 	return filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 }
 
+// built holds what the tests run, built once per test binary.
+var built struct {
+	once sync.Once
+	dir  string // removed by TestMain
+	rie  string
+	bins map[string]string
+	err  error
+}
+
+// artifacts returns the RIE binary and the bootstraps of fns by name.
+func artifacts(t testing.TB) (rie string, bins map[string]string) {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "flotilla-lambdas-"); built.err != nil {
+			return
+		}
+		var wg sync.WaitGroup
+		var rieErr, binErr error
+		wg.Go(func() { built.rie, rieErr = rieBinary(built.dir) })
+		wg.Go(func() { built.bins, binErr = buildBootstraps(built.dir, fns...) })
+		wg.Wait()
+		built.err = errors.Join(rieErr, binErr)
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	return built.rie, built.bins
+}
+
 // rieBinary builds aws-lambda-rie into the user cache directory, once per
 // version, and returns its path.
-func rieBinary(t testing.TB) string {
-	t.Helper()
+func rieBinary(tmp string) (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
@@ -48,7 +76,7 @@ func rieBinary(t testing.TB) string {
 	dir := filepath.Join(cache, "flotilla", "aws-lambda-rie@"+rieVersion)
 	bin := filepath.Join(dir, "aws-lambda-rie")
 	if _, err := os.Stat(bin); err == nil {
-		return bin
+		return bin, nil
 	}
 	// go install pkg@version builds outside this module, so go.mod is
 	// untouched. The module cache is tried first as a file proxy, so it
@@ -56,7 +84,7 @@ func rieBinary(t testing.TB) string {
 	// refuse: @version needs a lookup).
 	env, err := exec.Command(goTool(), "env", "GOMODCACHE", "GOPROXY").Output()
 	if err != nil {
-		t.Fatalf("go env: %v", err)
+		return "", fmt.Errorf("go env: %w", err)
 	}
 	goenv := strings.Fields(string(env))
 	proxy := "file://" + filepath.ToSlash(filepath.Join(goenv[0], "cache", "download"))
@@ -64,44 +92,46 @@ func rieBinary(t testing.TB) string {
 		proxy += "," + goenv[1]
 	}
 	cmd := exec.Command(goTool(), "install", rieModule+"@"+rieVersion)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = tmp
 	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0", "GOFLAGS=", "GOPROXY="+proxy)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build aws-lambda-rie: %v\n%s", err, out)
+		return "", fmt.Errorf("build aws-lambda-rie: %w\n%s", err, out)
 	}
-	return bin
+	return bin, nil
 }
 
 // moduleRoot is the folder holding go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
+func moduleRoot() (string, error) {
 	out, err := exec.Command(goTool(), "env", "GOMOD").Output()
 	if err != nil || len(bytes.TrimSpace(out)) == 0 {
-		t.Fatalf("go env GOMOD: %v", err)
+		return "", fmt.Errorf("go env GOMOD: %v", err)
 	}
-	return filepath.Dir(string(bytes.TrimSpace(out)))
+	return filepath.Dir(string(bytes.TrimSpace(out))), nil
 }
 
 // buildBootstraps builds each function's bootstrap for the host, as `make
-// lambdas` does for linux/arm64, and returns their paths by name.
-func buildBootstraps(t testing.TB, names ...string) map[string]string {
-	t.Helper()
-	dir := t.TempDir()
+// lambdas` does for linux/arm64, into dir and returns their paths by name.
+func buildBootstraps(dir string, names ...string) (map[string]string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	dir = filepath.Join(dir, "bin")
 	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-o", dir + string(filepath.Separator)}
 	for _, n := range names {
 		args = append(args, "./lambdas/"+n)
 	}
 	cmd := exec.Command(goTool(), args...)
-	cmd.Dir = moduleRoot(t)
+	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build the bootstraps: %v\n%s", err, out)
+		return nil, fmt.Errorf("go build the bootstraps: %w\n%s", err, out)
 	}
 	out := map[string]string{}
 	for _, n := range names {
 		out[n] = filepath.Join(dir, n)
 	}
-	return out
+	return out, nil
 }
 
 // function is one bootstrap running under its own RIE. RIE serves one
