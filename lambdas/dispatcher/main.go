@@ -32,7 +32,8 @@ func main() {
 		os.Exit(1)
 	}
 	lambda.Start(func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-		if dl, ok := ctx.Deadline(); ok {
+		// (Not with a timeout too short to leave a margin: nothing would run.)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*handBackMargin {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithDeadline(ctx, dl.Add(-handBackMargin))
 			defer cancel()
