@@ -191,6 +191,9 @@ type eventBus struct {
 }
 
 func (b *eventBus) deliver(ev []byte) {
+	if !matchesRule(ev) {
+		return
+	}
 	for try := 1; ; try++ {
 		_, err := b.fn.invoke(context.Background(), json.RawMessage(ev))
 		b.mu.Lock()
@@ -208,6 +211,25 @@ func (b *eventBus) deliver(ev []byte) {
 		b.mu.Unlock()
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// matchesRule is the stack's EventBridge rule (infra/stack.go): task state
+// changes of Flotilla's tasks (startedBy run_…) whose lastStatus is RUNNING
+// or STOPPED.
+func matchesRule(raw []byte) bool {
+	var ev struct {
+		Source     string `json:"source"`
+		DetailType string `json:"detail-type"`
+		Detail     struct {
+			StartedBy  string `json:"startedBy"`
+			LastStatus string `json:"lastStatus"`
+		} `json:"detail"`
+	}
+	if json.Unmarshal(raw, &ev) != nil {
+		return false
+	}
+	return ev.Source == "aws.ecs" && ev.DetailType == "ECS Task State Change" && strings.HasPrefix(ev.Detail.StartedBy, "run_") &&
+		(ev.Detail.LastStatus == "RUNNING" || ev.Detail.LastStatus == "STOPPED")
 }
 
 // maxConcurrentTasks replays the task state changes and returns the most
