@@ -37,7 +37,9 @@ lint: ## go vet, and gofmt must have nothing to say
 	$(GO) vet ./...
 	@out=$$(gofmt -l cmd internal lambdas 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench: build ## run the benchmarks; writes bench/results.json and prints the table
+bench: build fauxqs-deps ## run every benchmark; writes bench/results.json and docs/benchmarks.md
+	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(GO) test -count=1 -run 'TestHybridNumbers' ./cmd/flotilla
+	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(GO) test -count=1 -run 'TestLambdasEndToEnd' ./lambdas/e2e
 	$(GO) run ./cmd/flotilla-bench -out bench/results.json
 
 fuzz: ## run each fuzz test for a bounded time (FUZZTIME, default 20s)
