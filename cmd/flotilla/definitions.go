@@ -23,7 +23,7 @@ func definitionsCmd(e *env) *cobra.Command {
 type defFlags struct {
 	file, alias, group, image, command string
 	cpu, memory, gpu, timeout, retries int
-	env, tags                          []string
+	env, secrets, tags                 []string
 }
 
 func (f *defFlags) register(cmd *cobra.Command) {
@@ -39,6 +39,7 @@ func (f *defFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.timeout, "timeout", 0, "fail a run after this many seconds (0: none)")
 	fl.IntVar(&f.retries, "max-attempts", 0, "attempts when the infrastructure fails under a run")
 	fl.StringArrayVar(&f.env, "env", nil, "environment variable NAME=VALUE (repeatable)")
+	fl.StringArrayVar(&f.secrets, "secret", nil, "secret environment variable NAME=ssm:<parameter> or NAME=secretsmanager:<ARN> (repeatable); only the reference is stored, and locally the value comes from the server's FLOTILLA_SECRET_<NAME>")
 	fl.StringArrayVar(&f.tags, "tag", nil, "a tag (repeatable)")
 }
 
@@ -81,6 +82,17 @@ func (f *defFlags) body(e *env, cmd *cobra.Command) (map[string]any, error) {
 			return nil, err
 		}
 		body["env"] = env
+	}
+	if cmd.Flags().Changed("secret") {
+		secrets := map[string]string{}
+		for _, kv := range f.secrets {
+			k, ref, ok := strings.Cut(kv, "=")
+			if !ok || k == "" || ref == "" {
+				return nil, fmt.Errorf("--secret %q: want NAME=ssm:<parameter> or NAME=secretsmanager:<ARN>", kv)
+			}
+			secrets[k] = ref
+		}
+		body["secrets"] = secrets
 	}
 	return body, nil
 }
@@ -226,7 +238,7 @@ func (e *env) showDefinition(d flotilla.Definition) error {
 	rows := [][]string{
 		{"id", d.ID}, {"alias", d.Alias}, {"group", d.Group}, {"revision", strconv.Itoa(d.Revision)},
 		{"image", d.Image}, {"command", d.Command}, {"cpu", strconv.Itoa(d.CPU)}, {"memory", strconv.Itoa(d.Memory) + " MiB"},
-		{"env", envString(d.Env)}, {"tags", strings.Join(d.Tags, ", ")}, {"timeout", seconds(d.TimeoutSeconds)},
+		{"env", envString(d.Env)}, {"secrets", envString(d.Secrets)}, {"tags", strings.Join(d.Tags, ", ")}, {"timeout", seconds(d.TimeoutSeconds)},
 		{"max attempts", strconv.Itoa(d.Retry.MaxAttempts)},
 	}
 	if d.GPU > 0 {

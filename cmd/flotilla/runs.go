@@ -180,7 +180,8 @@ func runsGetCmd(e *env) *cobra.Command {
 				[]string{"started", timeOrDash(r.StartedAt)}, []string{"finished", timeOrDash(r.FinishedAt)}, []string{"duration", duration(r)},
 				[]string{"attempt", fmt.Sprintf("%d of %d", r.Attempt, r.MaxAttempts)}, []string{"engine", r.Engine},
 				[]string{"image", r.Image}, []string{"command", r.Command}, []string{"cpu", strconv.Itoa(r.CPU)},
-				[]string{"memory", strconv.Itoa(r.Memory) + " MiB"}, []string{"env", envString(r.Env)}, []string{"tags", strings.Join(r.Tags, ", ")},
+				[]string{"memory", strconv.Itoa(r.Memory) + " MiB"}, []string{"env", envString(r.Env)},
+				[]string{"secrets", envString(r.Secrets)}, []string{"tags", strings.Join(r.Tags, ", ")},
 				[]string{"estimated cost", usd(r.EstimatedCostUSD)}, []string{"cost", usd(r.CostUSD)})
 			e.table("FIELD\tVALUE", rows)
 			return nil

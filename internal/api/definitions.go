@@ -22,6 +22,7 @@ type definitionInput struct {
 	Memory         int                  `json:"memory"`
 	GPU            int                  `json:"gpu"`
 	Env            map[string]string    `json:"env"`
+	Secrets        map[string]string    `json:"secrets"`
 	Tags           []string             `json:"tags"`
 	TimeoutSeconds int                  `json:"timeout_seconds"`
 	Retry          flotilla.RetryPolicy `json:"retry"`
@@ -36,7 +37,7 @@ func (s *server) handleCreateDefinition() http.Handler {
 		}
 		now := s.NowFunc().UTC()
 		d := flotilla.Definition{ID: ids.New(ids.Definition, now), Alias: in.Alias, Group: in.Group, Image: in.Image, Command: in.Command,
-			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Env: in.Env, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
+			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Env: in.Env, Secrets: in.Secrets, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
 			Revision: 1, CreatedAt: now, UpdatedAt: now}
 		d.Normalize()
 		if err := d.Validate(); err != nil {

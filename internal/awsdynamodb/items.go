@@ -50,6 +50,7 @@ const (
 	aMemory    = "mem"
 	aGPU       = "gpu"
 	aEnv       = "env"
+	aSecrets   = "sec" // secret references, never values
 	aTags      = "tg"
 	aEngine    = "en"
 	aAttempt   = "at"
@@ -251,6 +252,7 @@ func runItem(r flotilla.Run) item {
 	it.n(aMemory, int64(r.Memory))
 	it.n(aGPU, int64(r.GPU))
 	it.strMap(aEnv, r.Env)
+	it.strMap(aSecrets, r.Secrets)
 	it.strs(aTags, r.Tags)
 	it.s(aEngine, r.Engine)
 	it.n(aAttempt, int64(r.Attempt))
@@ -319,6 +321,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		Memory:           int(num(it, aMemory)),
 		GPU:              int(num(it, aGPU)),
 		Env:              strMap(it, aEnv),
+		Secrets:          strMap(it, aSecrets),
 		Tags:             strList(it, aTags),
 		Engine:           str(it, aEngine),
 		Attempt:          int(num(it, aAttempt)),
@@ -534,6 +537,7 @@ func definitionItem(pk, sk string, d flotilla.Definition) item {
 	it.n(aMemory, int64(d.Memory))
 	it.n(aGPU, int64(d.GPU))
 	it.strMap(aEnv, d.Env)
+	it.strMap(aSecrets, d.Secrets)
 	it.strs(aTags, d.Tags)
 	it.n(aTimeout, int64(d.TimeoutSeconds))
 	it.n(aMaxTries, int64(d.Retry.MaxAttempts))
@@ -554,6 +558,7 @@ func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
 		Memory:         int(num(it, aMemory)),
 		GPU:            int(num(it, aGPU)),
 		Env:            strMap(it, aEnv),
+		Secrets:        strMap(it, aSecrets),
 		Tags:           strList(it, aTags),
 		TimeoutSeconds: int(num(it, aTimeout)),
 		Retry:          flotilla.RetryPolicy{MaxAttempts: int(num(it, aMaxTries))},

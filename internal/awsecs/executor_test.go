@@ -2,8 +2,10 @@ package awsecs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -354,5 +356,62 @@ func TestClustersRoute(t *testing.T) {
 	r.Cluster = "elsewhere"
 	if _, err := c.Start(context.Background(), r); !errors.Is(err, flotilla.ErrInvalid) {
 		t.Fatalf("unknown cluster = %v, want ErrInvalid", err)
+	}
+}
+
+// Secrets go into the task definition as references ECS resolves; the
+// per-run overrides never carry them, and a changed reference is a new
+// revision.
+func TestSecretsAreInTheTaskDefinitionNotTheOverrides(t *testing.T) {
+	t.Parallel()
+	b := setup(t, awsfake.ECSOptions{})
+	ctx := context.Background()
+	r := newRun(t)
+	r.DefinitionID = "def_01JDSECRETS"
+	r.Secrets = map[string]string{
+		"TOKEN":  "ssm:/flotilla/token",
+		"DB_URL": "secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf",
+	}
+	if _, err := b.exec.Start(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	family := awsecs.Family(r.DefinitionID)
+	out, err := b.client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: &family})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range out.TaskDefinition.ContainerDefinitions[0].Secrets {
+		got = append(got, *s.Name+"="+*s.ValueFrom)
+	}
+	want := "[DB_URL=arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf TOKEN=/flotilla/token]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("task definition secrets = %v, want %v", got, want)
+	}
+	reqs := b.fake.RunTaskRequests()
+	body, _ := json.Marshal(reqs[len(reqs)-1])
+	for _, s := range []string{"TOKEN", "DB_URL", "/flotilla/token", "secret:db"} {
+		if strings.Contains(string(body), s) {
+			t.Errorf("RunTask request carries %q: %s", s, body)
+		}
+	}
+
+	// The same secrets reuse the revision; a changed reference registers one.
+	again := newRunLike(t, r)
+	again.DefinitionID, again.Secrets = r.DefinitionID, r.Secrets
+	if _, err := b.exec.Start(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.fake.Registrations(family); n != 1 {
+		t.Fatalf("same secrets: %d registrations, want 1", n)
+	}
+	changed := newRunLike(t, r)
+	changed.DefinitionID = r.DefinitionID
+	changed.Secrets = map[string]string{"TOKEN": "ssm:/flotilla/token-v2"}
+	if _, err := b.exec.Start(ctx, changed); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.fake.Registrations(family); n != 2 {
+		t.Fatalf("changed secret: %d registrations, want 2", n)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -115,6 +117,7 @@ func (e *Executor) registerInput(r flotilla.Run) *ecs.RegisterTaskDefinitionInpu
 			{Key: aws.String(TagRevision), Value: aws.String(strconv.Itoa(r.Revision))},
 		},
 	}
+	in.ContainerDefinitions[0].Secrets = containerSecrets(r.Secrets)
 	if e.cfg.ExecutionRoleARN != "" {
 		in.ExecutionRoleArn = aws.String(e.cfg.ExecutionRoleARN)
 	}
@@ -125,6 +128,25 @@ func (e *Executor) registerInput(r flotilla.Run) *ecs.RegisterTaskDefinitionInpu
 	return in
 }
 
+// containerSecrets turns a run's secret references into the container's
+// secrets, sorted by name: ECS reads each value with the execution role when
+// the task starts, so no value passes through Flotilla or the overrides.
+func containerSecrets(refs map[string]string) []types.Secret {
+	if len(refs) == 0 {
+		return nil
+	}
+	out := make([]types.Secret, 0, len(refs))
+	for _, name := range slices.Sorted(maps.Keys(refs)) {
+		_, from, ok := flotilla.SecretSource(refs[name])
+		if !ok {
+			// Validation rejects other forms; pass it on as is for ECS to refuse.
+			from = refs[name]
+		}
+		out = append(out, types.Secret{Name: aws.String(name), ValueFrom: aws.String(from)})
+	}
+	return out
+}
+
 // specOf hashes what a task definition fixes for its runs: everything but
 // the per-run overrides and the bookkeeping tags.
 func specOf(in *ecs.RegisterTaskDefinitionInput) string {
@@ -133,6 +155,11 @@ func specOf(in *ecs.RegisterTaskDefinitionInput) string {
 	parts := []string{"v1", aws.ToString(in.Family), aws.ToString(c.Name), aws.ToString(c.Image),
 		o["awslogs-group"], o["awslogs-region"], o["awslogs-stream-prefix"],
 		aws.ToString(in.ExecutionRoleArn), aws.ToString(in.TaskRoleArn), string(in.NetworkMode), string(in.RequiresCompatibilities[0])}
+	// Secrets join the hash only when present, so definitions without any
+	// keep the revisions they were registered with.
+	for _, sec := range c.Secrets {
+		parts = append(parts, "secret", aws.ToString(sec.Name), aws.ToString(sec.ValueFrom))
+	}
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(sum[:16])
 }

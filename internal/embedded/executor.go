@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,13 @@ import (
 // memory limits. Output (stdout and stderr) goes, line by line with
 // timestamps, to the run's log file. Task events go to OnEvent.
 //
+// A run's secrets are references that only ECS can resolve, so locally the
+// value of secret NAME is read when the attempt starts from the server's
+// own environment variable FLOTILLA_SECRET_<NAME> (for example
+// FLOTILLA_SECRET_TOKEN for TOKEN). It goes into the job's environment and
+// nowhere else: not the run, the log, any event or a process argument. An
+// unset variable fails the attempt to start, naming the secret.
+//
 // Start is idempotent per run attempt, across restarts too: the attempt's
 // working directory is created with an exclusive mkdir before anything is
 // started, so a second Start (or one after a crash) finds it and never
@@ -39,6 +48,9 @@ type Executor struct {
 	// StartFunc, when set, observes every process actually started (tests
 	// count them to prove nothing starts twice).
 	StartFunc func(runID string, attempt int)
+	// LookupEnv reads the server's environment for secret values
+	// (FLOTILLA_SECRET_<NAME>); nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
 
 	mu    sync.Mutex
 	tasks map[string]*task
@@ -164,7 +176,33 @@ func (e *Executor) Start(ctx context.Context, r flotilla.Run) (flotilla.Task, er
 	return flotilla.Task{ID: id, Engine: e.engine()}, nil
 }
 
+// SecretEnvPrefix prefixes the server environment variable that holds a
+// secret's value in local mode: FLOTILLA_SECRET_<NAME>.
+const SecretEnvPrefix = "FLOTILLA_SECRET_"
+
+// secretValues resolves a run's secrets from the server's environment, as
+// NAME=value pairs sorted by name. The error names the secret, never a value.
+func (e *Executor) secretValues(r flotilla.Run) ([]string, error) {
+	lookup := e.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(r.Secrets)) {
+		v, ok := lookup(SecretEnvPrefix + name)
+		if !ok {
+			return nil, fmt.Errorf("secret %s has no value: set %s%s in the server's environment", name, SecretEnvPrefix, name)
+		}
+		out = append(out, name+"="+v)
+	}
+	return out, nil
+}
+
 func (e *Executor) launch(r flotilla.Run, t *task, wd string) error {
+	secrets, err := e.secretValues(r)
+	if err != nil {
+		return err
+	}
 	logPath := LogPath(e.dir, r.ID)
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return err
@@ -184,11 +222,17 @@ func (e *Executor) launch(r flotilla.Run, t *task, wd string) error {
 	var cmd *exec.Cmd
 	if e.docker {
 		t.container = "flotilla-" + strings.ToLower(strings.TrimPrefix(r.ID, "run_")) + "-" + strconv.Itoa(r.Attempt)
+		// `-e NAME` without a value: docker copies it from its own
+		// environment, so no secret value is in a process argument.
+		for _, kv := range secrets {
+			name, _, _ := strings.Cut(kv, "=")
+			env = append(env, name)
+		}
 		cmd = exec.Command("docker", DockerArgs(r, t.container, env)...)
-		cmd.Env = os.Environ()
+		cmd.Env = append(os.Environ(), secrets...)
 	} else {
 		cmd = exec.Command("/bin/sh", "-c", r.Command)
-		cmd.Env = append(baseEnv(), env...)
+		cmd.Env = append(append(baseEnv(), env...), secrets...)
 	}
 	cmd.Dir = wd
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -242,7 +286,9 @@ func baseEnv() []string {
 	return env
 }
 
-// DockerArgs builds the `docker run` arguments for a run attempt.
+// DockerArgs builds the `docker run` arguments for a run attempt. Each env
+// entry is NAME=value, or a bare NAME that docker copies from its own
+// environment (how secrets are passed).
 func DockerArgs(r flotilla.Run, name string, env []string) []string {
 	args := []string{"run", "--rm", "--name", name,
 		"--cpus", strconv.FormatFloat(float64(r.CPU)/1024, 'f', 3, 64),

@@ -11,10 +11,14 @@ import (
 // Limits on definitions and launch overrides. They keep a run's container
 // overrides well inside ECS's 8,192-character limit and items small.
 const (
-	MaxCommandBytes   = 4096
-	MaxImageBytes     = 255
-	MaxEnvVars        = 100
-	MaxEnvValueBytes  = 4096
+	MaxCommandBytes  = 4096
+	MaxImageBytes    = 255
+	MaxEnvVars       = 100
+	MaxEnvValueBytes = 4096
+	MaxSecrets       = 50
+	// MaxSecretRefBytes fits a Secrets Manager ARN with a JSON key and
+	// version suffix, or an SSM parameter ARN.
+	MaxSecretRefBytes = 2048
 	MaxTags           = 20
 	MinCPU            = 128
 	MaxCPU            = 16384
@@ -44,15 +48,20 @@ type RetryPolicy struct {
 // Definition is a job defined once and launched many times. Every change
 // makes a new revision; old revisions stay readable.
 type Definition struct {
-	ID             string            `json:"definition_id"`
-	Alias          string            `json:"alias"`
-	Group          string            `json:"group_name"`
-	Image          string            `json:"image"`
-	Command        string            `json:"command"`
-	CPU            int               `json:"cpu"`
-	Memory         int               `json:"memory"`
-	GPU            int               `json:"gpu"`
-	Env            map[string]string `json:"env"`
+	ID      string            `json:"definition_id"`
+	Alias   string            `json:"alias"`
+	Group   string            `json:"group_name"`
+	Image   string            `json:"image"`
+	Command string            `json:"command"`
+	CPU     int               `json:"cpu"`
+	Memory  int               `json:"memory"`
+	GPU     int               `json:"gpu"`
+	Env     map[string]string `json:"env"`
+	// Secrets maps an environment variable name to a reference
+	// ("ssm:<parameter name or ARN>" or "secretsmanager:<ARN or name>"),
+	// never to a value: ECS injects the value when the task starts, and the
+	// local executor reads it from the server's FLOTILLA_SECRET_<NAME>.
+	Secrets        map[string]string `json:"secrets"`
 	Tags           []string          `json:"tags"`
 	TimeoutSeconds int               `json:"timeout_seconds"`
 	Retry          RetryPolicy       `json:"retry"`
@@ -71,6 +80,7 @@ type DefinitionPatch struct {
 	Memory         *int               `json:"memory,omitempty"`
 	GPU            *int               `json:"gpu,omitempty"`
 	Env            *map[string]string `json:"env,omitempty"`
+	Secrets        *map[string]string `json:"secrets,omitempty"`
 	Tags           *[]string          `json:"tags,omitempty"`
 	TimeoutSeconds *int               `json:"timeout_seconds,omitempty"`
 	Retry          *RetryPolicy       `json:"retry,omitempty"`
@@ -99,6 +109,9 @@ func (p DefinitionPatch) Apply(d Definition) Definition {
 	if p.Env != nil {
 		d.Env = *p.Env
 	}
+	if p.Secrets != nil {
+		d.Secrets = *p.Secrets
+	}
 	if p.Tags != nil {
 		d.Tags = *p.Tags
 	}
@@ -113,6 +126,9 @@ func (p DefinitionPatch) Apply(d Definition) Definition {
 func (d *Definition) Normalize() {
 	if d.Env == nil {
 		d.Env = map[string]string{}
+	}
+	if d.Secrets == nil {
+		d.Secrets = map[string]string{}
 	}
 	d.Tags = normalizeTags(d.Tags)
 	if d.Retry.MaxAttempts == 0 {
@@ -152,6 +168,7 @@ func (d Definition) Validate() error {
 		v.Add("gpu", "must be between 0 and %d", MaxGPU)
 	}
 	validateEnv(v, "env", d.Env)
+	validateSecrets(v, "secrets", d.Secrets, d.Env)
 	validateTags(v, "tags", d.Tags)
 	validateTimeout(v, "timeout_seconds", d.TimeoutSeconds)
 	if d.Retry.MaxAttempts < 1 || d.Retry.MaxAttempts > MaxAttemptsLimit {
@@ -210,6 +227,48 @@ func validateEnv(v *ValidationError, field string, env map[string]string) {
 			v.Add(f, "value must be at most %d bytes", MaxEnvValueBytes)
 		case !utf8.ValidString(val) || strings.ContainsRune(val, 0):
 			v.Add(f, "value must be valid UTF-8 text without NUL bytes")
+		}
+	}
+}
+
+// Secret reference prefixes: where ECS reads a secret's value from.
+const (
+	SecretRefSSM            = "ssm:"
+	SecretRefSecretsManager = "secretsmanager:"
+)
+
+// SecretSource splits a secret reference into its prefix ("ssm:" or
+// "secretsmanager:") and the parameter or secret it names; ok is false for
+// any other form.
+func SecretSource(ref string) (prefix, name string, ok bool) {
+	for _, p := range []string{SecretRefSSM, SecretRefSecretsManager} {
+		if n, found := strings.CutPrefix(ref, p); found && n != "" {
+			return p, n, true
+		}
+	}
+	return "", "", false
+}
+
+func validateSecrets(v *ValidationError, field string, secrets, env map[string]string) {
+	if len(secrets) > MaxSecrets {
+		v.Add(field, "must have at most %d secrets", MaxSecrets)
+		return
+	}
+	for k, ref := range secrets {
+		f := field + "." + k
+		_, name, ok := SecretSource(ref)
+		_, inEnv := env[k]
+		switch {
+		case !envPattern.MatchString(k):
+			v.Add(f, "name must match [A-Za-z_][A-Za-z0-9_]*")
+		case strings.HasPrefix(k, "FLOTILLA_"):
+			v.Add(f, "names starting with FLOTILLA_ are reserved")
+		case inEnv:
+			v.Add(f, "is also set in env; a variable is either a secret or a plain value")
+		case len(ref) > MaxSecretRefBytes:
+			v.Add(f, "reference must be at most %d bytes", MaxSecretRefBytes)
+		case !ok || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) || !utf8.ValidString(name):
+			v.Add(f, "reference must be ssm:<parameter name or ARN> or secretsmanager:<ARN or name>")
 		}
 	}
 }

@@ -2,6 +2,7 @@ package flotilla_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +156,58 @@ func TestDefinitionValidation(t *testing.T) {
 		if d.Validate() == nil {
 			t.Errorf("alias %q accepted", alias)
 		}
+	}
+}
+
+func TestSecretValidation(t *testing.T) {
+	base := flotilla.Definition{Alias: "etl", Image: "alpine:3", Command: "true", CPU: 256, Memory: 512,
+		Env: map[string]string{"PLAIN": "1"}}
+	base.Normalize()
+	if base.Secrets == nil {
+		t.Fatal("Normalize left Secrets nil")
+	}
+	many := map[string]string{}
+	for i := range flotilla.MaxSecrets + 1 {
+		many[fmt.Sprintf("S%d", i)] = "ssm:/x"
+	}
+	tests := []struct {
+		name    string
+		secrets map[string]string
+		field   string // "" when valid
+	}{
+		{"ssm name", map[string]string{"TOKEN": "ssm:/prod/token"}, ""},
+		{"ssm arn", map[string]string{"TOKEN": "ssm:arn:aws:ssm:us-east-1:123456789012:parameter/prod/token"}, ""},
+		{"secretsmanager arn", map[string]string{"DB": "secretsmanager:arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"}, ""},
+		{"secretsmanager name", map[string]string{"DB": "secretsmanager:prod/db"}, ""},
+		{"bad name", map[string]string{"9X": "ssm:/x"}, "secrets.9X"},
+		{"reserved name", map[string]string{"FLOTILLA_X": "ssm:/x"}, "secrets.FLOTILLA_X"},
+		{"also in env", map[string]string{"PLAIN": "ssm:/x"}, "secrets.PLAIN"},
+		{"a value, not a reference", map[string]string{"TOKEN": "hunter2"}, "secrets.TOKEN"},
+		{"empty reference", map[string]string{"TOKEN": "ssm:"}, "secrets.TOKEN"},
+		{"unknown store", map[string]string{"TOKEN": "vault:/x"}, "secrets.TOKEN"},
+		{"whitespace", map[string]string{"TOKEN": "ssm:/a b"}, "secrets.TOKEN"},
+		{"too long", map[string]string{"TOKEN": "ssm:/" + strings.Repeat("a", flotilla.MaxSecretRefBytes)}, "secrets.TOKEN"},
+		{"too many", many, "secrets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := base
+			d.Secrets = tt.secrets
+			err := d.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate = %v", err)
+				}
+				return
+			}
+			var v *flotilla.ValidationError
+			if !errors.As(err, &v) || len(v.Fields) != 1 || v.Fields[0].Field != tt.field {
+				t.Fatalf("Validate = %v, want one error on %s", err, tt.field)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("the error repeats the value: %v", err)
+			}
+		})
 	}
 }
 

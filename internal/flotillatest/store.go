@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -84,7 +85,8 @@ func testDefinitionLifecycle(t *testing.T, s flotilla.Store) {
 	}
 	for _, ref := range []string{d.ID, "hello"} {
 		got, err := s.GetDefinition(ctx, ref)
-		if err != nil || got.ID != d.ID || got.Image != "alpine:3" || got.Env["K"] != "V" || !slices.Equal(got.Tags, []string{"t1"}) {
+		if err != nil || got.ID != d.ID || got.Image != "alpine:3" || got.Env["K"] != "V" || !slices.Equal(got.Tags, []string{"t1"}) ||
+			!maps.Equal(got.Secrets, d.Secrets) {
 			t.Fatalf("GetDefinition(%s) = %+v, %v", ref, got, err)
 		}
 		if !got.CreatedAt.Equal(Epoch) {
@@ -232,7 +234,7 @@ func testRunCreate(t *testing.T, s flotilla.Store) {
 	if err != nil {
 		t.Fatalf("GetRun: %v", err)
 	}
-	if read.Owner != "alice" || read.Env["K"] != "V" || read.Attempt != 1 || len(read.Attempts) != 1 ||
+	if read.Owner != "alice" || read.Env["K"] != "V" || !maps.Equal(read.Secrets, r.Secrets) || read.Attempt != 1 || len(read.Attempts) != 1 ||
 		!read.QueuedAt.Equal(r.QueuedAt) || read.EstimatedCostUSD == nil || *read.EstimatedCostUSD != 0.5 ||
 		read.IdempotencyKey != r.IdempotencyKey || read.MaxAttempts != 3 || read.Command != "echo hi" {
 		t.Fatalf("GetRun = %+v", read)

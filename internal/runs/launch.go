@@ -77,6 +77,7 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		Memory:         def.Memory,
 		GPU:            def.GPU,
 		Env:            maps.Clone(def.Env),
+		Secrets:        maps.Clone(def.Secrets),
 		Tags:           slices.Clone(def.Tags),
 		Attempt:        1,
 		MaxAttempts:    max(def.Retry.MaxAttempts, 1),
@@ -88,6 +89,9 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 	}
 	if r.Env == nil {
 		r.Env = map[string]string{}
+	}
+	if r.Secrets == nil {
+		r.Secrets = map[string]string{}
 	}
 	maps.Copy(r.Env, req.Env)
 	if req.Command != nil {
@@ -128,7 +132,7 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 // definition's fields, and Fargate clusters allow only Fargate's sizes.
 func validateRun(r flotilla.Run, c flotilla.Cluster) error {
 	d := flotilla.Definition{Alias: "x", Image: r.Image, Command: r.Command, CPU: r.CPU, Memory: r.Memory, GPU: r.GPU,
-		Env: r.Env, Tags: r.Tags, TimeoutSeconds: r.TimeoutSeconds, Retry: flotilla.RetryPolicy{MaxAttempts: r.MaxAttempts}}
+		Env: r.Env, Secrets: r.Secrets, Tags: r.Tags, TimeoutSeconds: r.TimeoutSeconds, Retry: flotilla.RetryPolicy{MaxAttempts: r.MaxAttempts}}
 	if err := d.Validate(); err != nil {
 		return err
 	}

@@ -119,7 +119,7 @@ func setup(t *testing.T, cluster flotilla.Cluster) *fixture {
 	f.svc = &runs.Service{Store: embedded.NewStore(db), Queue: f.queue, Executor: f.eng,
 		Clusters: map[string]flotilla.Cluster{cluster.Name: cluster}, DefaultCluster: cluster.Name, NowFunc: f.clock}
 	def := flotilla.Definition{ID: "def_1", Alias: "job", Image: "alpine:3", Command: "true", CPU: 256, Memory: 512, Revision: 1,
-		Env: map[string]string{"A": "1", "B": "2"}, Tags: []string{"base"}}
+		Env: map[string]string{"A": "1", "B": "2"}, Secrets: map[string]string{"TOKEN": "ssm:/job/token"}, Tags: []string{"base"}}
 	def.Normalize()
 	if _, err := f.svc.Store.CreateDefinition(context.Background(), def); err != nil {
 		t.Fatal(err)
@@ -192,7 +192,8 @@ func TestLaunchSnapshotsAndValidates(t *testing.T) {
 	f := setup(t, flotilla.Cluster{Name: "default", MaxRunning: 2})
 	r := f.launch(t, "alice", runs.LaunchRequest{Env: map[string]string{"B": "override", "C": "3"}, Command: ptr("echo hi"), Memory: ptr(1024), Tags: []string{"extra"}})
 	if r.Status != flotilla.StatusQueued || r.Owner != "alice" || r.Revision != 1 || r.Command != "echo hi" || r.Memory != 1024 || r.CPU != 256 ||
-		r.Env["A"] != "1" || r.Env["B"] != "override" || r.Env["C"] != "3" || len(r.Tags) != 2 || r.EstimatedCostUSD != nil {
+		r.Env["A"] != "1" || r.Env["B"] != "override" || r.Env["C"] != "3" || len(r.Tags) != 2 || r.EstimatedCostUSD != nil ||
+		len(r.Secrets) != 1 || r.Secrets["TOKEN"] != "ssm:/job/token" {
 		t.Fatalf("launched %+v", r)
 	}
 	bad := []struct {
@@ -205,6 +206,7 @@ func TestLaunchSnapshotsAndValidates(t *testing.T) {
 		{"unknown cluster", runs.LaunchRequest{Definition: "job", Cluster: "gpu"}, "cluster"},
 		{"bad env name", runs.LaunchRequest{Definition: "job", Env: map[string]string{"1X": "v"}}, "env.1X"},
 		{"reserved env", runs.LaunchRequest{Definition: "job", Env: map[string]string{"FLOTILLA_X": "v"}}, "env.FLOTILLA_X"},
+		{"env over a secret", runs.LaunchRequest{Definition: "job", Env: map[string]string{"TOKEN": "plain"}}, "secrets.TOKEN"},
 		{"cpu too small", runs.LaunchRequest{Definition: "job", CPU: ptr(1)}, "cpu"},
 		{"empty command", runs.LaunchRequest{Definition: "job", Command: ptr("  ")}, "command"},
 	}

@@ -1,0 +1,66 @@
+package embedded_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flotilla-run/flotilla/internal/embedded"
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+)
+
+// The local executor reads a secret's value from FLOTILLA_SECRET_<NAME>
+// when the attempt starts and gives it to the job only; a missing value
+// fails the start naming the secret.
+func TestExecutorSecrets(t *testing.T) {
+	t.Parallel()
+	const value = "v4lue-7d2a"
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		wantStop string // the stop code; "" for a normal exit 0
+	}{
+		{"resolved", map[string]string{"FLOTILLA_SECRET_TOKEN": value}, ""},
+		{"missing", map[string]string{"FLOTILLA_SECRET_OTHER": value}, flotilla.StopCodeTaskFailedToStart},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			events := make(chan flotilla.TaskEvent, 100)
+			ex := embedded.NewExecutor(dir, false, func(ev flotilla.TaskEvent) { events <- ev }, nil)
+			ex.LookupEnv = func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+			t.Cleanup(ex.Close)
+			r := flotilla.Run{ID: "run_01JDSECRET" + strings.ToUpper(tc.name), Alias: "s", Cluster: "default", Attempt: 1,
+				Command: `test "$TOKEN" = ` + value + ` && echo has-token`, CPU: 256, Memory: 128,
+				Env: map[string]string{}, Secrets: map[string]string{"TOKEN": "ssm:/app/token"}}
+			if _, err := ex.Start(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
+			var last flotilla.TaskEvent
+			for last.State != flotilla.TaskStopped {
+				select {
+				case last = <-events:
+					if strings.Contains(fmt.Sprintf("%+v", last), value) {
+						t.Fatalf("an event carries the value: %+v", last)
+					}
+				case <-time.After(20 * time.Second):
+					t.Fatal("no stop event")
+				}
+			}
+			out, _ := os.ReadFile(embedded.LogPath(dir, r.ID))
+			if tc.wantStop == "" {
+				if last.ExitCode == nil || *last.ExitCode != 0 || !strings.Contains(string(out), "has-token") {
+					t.Fatalf("the job did not get its secret: %+v, log %q", last, out)
+				}
+				return
+			}
+			if last.StopCode != tc.wantStop || !strings.Contains(last.StoppedReason, "secret TOKEN") ||
+				!strings.Contains(last.StoppedReason, "FLOTILLA_SECRET_TOKEN") || strings.Contains(string(out), "has-token") {
+				t.Fatalf("stop = %s %q, log %q", last.StopCode, last.StoppedReason, out)
+			}
+		})
+	}
+}
