@@ -80,6 +80,8 @@ func localHarness(t *testing.T) flotillatest.ExecutorHarness {
 	events := make(chan flotilla.TaskEvent, 100)
 	ex := embedded.NewExecutor(dir, false, func(ev flotilla.TaskEvent) { events <- ev }, nil)
 	ex.StopGrace = 2 * time.Second
+	// The suite's runs reference a secret TOKEN (flotillatest.NewRun).
+	ex.LookupEnv = func(k string) (string, bool) { return "suite-token", k == "FLOTILLA_SECRET_TOKEN" }
 	t.Cleanup(ex.Close)
 	return flotillatest.ExecutorHarness{Executor: ex, Logs: embedded.NewLogReader(dir), Events: events}
 }
