@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 
@@ -330,4 +331,21 @@ func endpoint(url string) *string {
 		return nil
 	}
 	return aws.String(url)
+}
+
+// ForLambda is every Lambda's start: a JSON logger on stdout and the
+// adapters wired from the environment. A bad configuration ends the
+// process (Lambda reports the failed init) after logging what is wrong.
+func ForLambda(ctx context.Context) (*Wired, *slog.Logger) {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	cfg, err := FromEnv(os.Getenv)
+	if err == nil {
+		var w *Wired
+		if w, err = Build(ctx, cfg, Options{Logger: log}); err == nil {
+			return w, log
+		}
+	}
+	log.Error("cannot start", "err", err)
+	os.Exit(1)
+	return nil, nil
 }

@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
@@ -19,22 +17,12 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	cfg, err := awswire.FromEnv(os.Getenv)
-	if err != nil {
-		log.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	w, err := awswire.Build(context.Background(), cfg, awswire.Options{Logger: log})
-	if err != nil {
-		log.Error("wiring", "err", err)
-		os.Exit(1)
-	}
+	w, log := awswire.ForLambda(context.Background())
 	// Schedules fire only through EventBridge Scheduler, so without its
 	// target and role (w.Scheduler nil) /v1/schedules is not served.
 	var scheduleSvc api.ScheduleService
 	if w.Scheduler != nil {
-		scheduleSvc = &schedules.Service{Store: awsdynamodb.NewScheduleStore(w.DynamoDB, cfg.TableName),
+		scheduleSvc = &schedules.Service{Store: awsdynamodb.NewScheduleStore(w.DynamoDB, w.Config.TableName),
 			Runs: w.Service, Trigger: w.Scheduler, Log: log}
 	} else {
 		log.Warn("no schedules: " + awswire.EnvSchedulerTargetARN + " or " + awswire.EnvSchedulerRoleARN + " is not set")

@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -20,17 +18,7 @@ import (
 const handBackMargin = 5 * time.Second
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	cfg, err := awswire.FromEnv(os.Getenv)
-	if err != nil {
-		log.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	w, err := awswire.Build(context.Background(), cfg, awswire.Options{Logger: log})
-	if err != nil {
-		log.Error("wiring", "err", err)
-		os.Exit(1)
-	}
+	w, log := awswire.ForLambda(context.Background())
 	lambda.Start(func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		// (Not with a timeout too short to leave a margin: nothing would run.)
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*handBackMargin {

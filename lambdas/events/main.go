@@ -6,8 +6,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -15,17 +13,7 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	cfg, err := awswire.FromEnv(os.Getenv)
-	if err != nil {
-		log.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	w, err := awswire.Build(context.Background(), cfg, awswire.Options{Logger: log})
-	if err != nil {
-		log.Error("wiring", "err", err)
-		os.Exit(1)
-	}
+	w, log := awswire.ForLambda(context.Background())
 	lambda.Start(func(ctx context.Context, ev json.RawMessage) error {
 		return handleEvent(ctx, log, ev, w.Decoder.Decode, w.Service.Reconcile)
 	})

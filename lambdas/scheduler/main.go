@@ -6,8 +6,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -17,20 +15,10 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	cfg, err := awswire.FromEnv(os.Getenv)
-	if err != nil {
-		log.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	w, err := awswire.Build(context.Background(), cfg, awswire.Options{Logger: log})
-	if err != nil {
-		log.Error("wiring", "err", err)
-		os.Exit(1)
-	}
+	w, log := awswire.ForLambda(context.Background())
 	// Firing changes no schedule, so no Trigger is needed.
 	svc := &schedules.Service{
-		Store: awsdynamodb.NewScheduleStore(w.DynamoDB, cfg.TableName),
+		Store: awsdynamodb.NewScheduleStore(w.DynamoDB, w.Config.TableName),
 		Runs:  w.Service,
 		Log:   log,
 	}

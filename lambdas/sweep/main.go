@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -14,17 +12,7 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	cfg, err := awswire.FromEnv(os.Getenv)
-	if err != nil {
-		log.Error("configuration", "err", err)
-		os.Exit(1)
-	}
-	w, err := awswire.Build(context.Background(), cfg, awswire.Options{Logger: log})
-	if err != nil {
-		log.Error("wiring", "err", err)
-		os.Exit(1)
-	}
+	w, _ := awswire.ForLambda(context.Background())
 	// The scheduled event says nothing the sweep needs.
 	lambda.Start(func(ctx context.Context) error {
 		return w.Service.Sweep(ctx, false)
