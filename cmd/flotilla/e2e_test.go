@@ -152,8 +152,14 @@ func (s *server) waitStatus(t *testing.T, id string, timeout time.Duration, want
 
 func TestCLIWalkthrough(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, t.TempDir(), "--max-running", "2")
+	coreScenario(t, startServer(t, t.TempDir(), "--max-running", "2"))
+}
 
+// coreScenario is the core walkthrough through the real CLI, on a server
+// whose default cluster has max_running 2. The hybrid test runs it
+// unchanged on the AWS adapters.
+func coreScenario(t *testing.T, s *server) {
+	t.Helper()
 	out := s.mustCLI(t, "definitions", "create", "--alias", "hello", "--image", "alpine:3", "--command", "echo hi $K; echo bye", "--cpu", "256", "--memory", "128", "--env", "K=V", "--tag", "t")
 	if !strings.Contains(out, "hello") || !strings.Contains(out, "K=V") {
 		t.Fatalf("create printed %q", out)

@@ -352,80 +352,8 @@ func TestHybridScenario(t *testing.T) {
 	h := startHybrid(t, hybridOptions{maxRunning: 2})
 	s := h.server
 
-	// The core scenario, as TestCLIWalkthrough runs it locally.
-	out := s.mustCLI(t, "definitions", "create", "--alias", "hello", "--image", "alpine:3", "--command", "echo hi $K; echo bye", "--cpu", "256", "--memory", "128", "--env", "K=V", "--tag", "t")
-	if !strings.Contains(out, "hello") || !strings.Contains(out, "K=V") {
-		t.Fatalf("create printed %q", out)
-	}
-	defFile := t.TempDir() + "/def.json"
-	os.WriteFile(defFile, []byte(`{"alias":"fails","image":"alpine:3","command":"echo oops >&2; exit 3","cpu":256,"memory":128}`), 0o644)
-	s.mustCLI(t, "definitions", "create", "-f", defFile)
-	if out := s.mustCLI(t, "definitions", "list"); !strings.Contains(out, "hello") || !strings.Contains(out, "fails") {
-		t.Fatalf("list: %q", out)
-	}
-	if out := s.mustCLI(t, "definitions", "update", "hello", "--memory", "256"); !strings.Contains(out, "revision      2") {
-		t.Fatalf("update: %q", out)
-	}
-	if out := s.mustCLI(t, "definitions", "get", "hello", "--revision", "1"); !strings.Contains(out, "128 MiB") {
-		t.Fatalf("revision 1: %q", out)
-	}
-	out, errOut, code := s.cli(t, "run", "hello", "--follow", "--env", "K=override")
-	if code != 0 || !strings.Contains(out, "hi override\nbye\n") {
-		t.Fatalf("run --follow: exit %d, %q %q", code, out, errOut)
-	}
-	out, errOut, code = s.cli(t, "run", "fails", "--follow")
-	if code != 3 || !strings.Contains(out, "oops") || !strings.Contains(errOut, "exit code 3") {
-		t.Fatalf("failing run --follow: exit %d, %q %q", code, out, errOut)
-	}
-	failedID := strings.Fields(out)[0]
-	out, errOut, code = s.cli(t, "run", "hello")
-	if code != 0 || !strings.HasPrefix(out, "run_") || !strings.Contains(errOut, "flotilla logs "+strings.TrimSpace(out)+" -f") {
-		t.Fatalf("run: %q %q", out, errOut)
-	}
-	id := strings.TrimSpace(out)
-	s.waitStatus(t, id, 20*time.Second, flotilla.StatusSucceeded)
-	if logs := s.mustCLI(t, "logs", id); logs != "hi V\nbye\n" {
-		t.Fatalf("logs = %q", logs)
-	}
-	if logs := s.mustCLI(t, "logs", id, "--search", "bye", "--timestamps"); !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+ bye\n$`).MatchString(logs) {
-		t.Fatalf("logs --search --timestamps = %q", logs)
-	}
-	if out := s.mustCLI(t, "runs", "list", "--status", "FAILED"); !strings.Contains(out, failedID) || strings.Contains(out, id) {
-		t.Fatalf("runs list --status FAILED: %q", out)
-	}
-	if out := s.mustCLI(t, "runs", "list", "--definition", "hello", "--status", "SUCCEEDED"); strings.Count(out, "run_") != 2 {
-		t.Fatalf("runs list --definition hello: %q", out)
-	}
-	if out := s.mustCLI(t, "runs", "events", failedID); !strings.Contains(out, "RUNNING → FAILED") {
-		t.Fatalf("events: %q", out)
-	}
-	s.mustCLI(t, "definitions", "create", "--alias", "long", "--image", "alpine:3", "--command", "echo started; sleep 300", "--cpu", "256", "--memory", "128")
-	long := strings.TrimSpace(s.mustCLI(t, "run", "long"))
-	s.waitStatus(t, long, 20*time.Second, flotilla.StatusRunning)
-	if out := s.mustCLI(t, "clusters"); !regexp.MustCompile(`default\s+0\s+1\s+2`).MatchString(out) {
-		t.Fatalf("clusters: %q", out)
-	}
-	s.mustCLI(t, "runs", "stop", long)
-	r := s.waitStatus(t, long, 30*time.Second, flotilla.StatusStopped)
-	if r.StatusReason != "stopped by tester" || r.ReasonCode != flotilla.ReasonStopped {
-		t.Fatalf("stopped run: %q %s", r.StatusReason, r.ReasonCode)
-	}
-	if _, errOut, code := s.cli(t, "runs", "stop", long); code == 0 || !strings.Contains(errOut, "409") {
-		t.Fatalf("stopping a finished run: exit %d %q", code, errOut)
-	}
-	if out := s.mustCLI(t, "costs", "--by", "definition"); !strings.Contains(out, "hello") || !strings.Contains(out, "total") {
-		t.Fatalf("costs: %q", out)
-	}
-	s.mustCLI(t, "definitions", "delete", "hello")
-	if _, errOut, code := s.cli(t, "definitions", "get", "hello"); code == 0 || !strings.Contains(errOut, "404") {
-		t.Fatalf("get after delete: %d %q", code, errOut)
-	}
-	if r := s.getRun(t, id); r.Status != flotilla.StatusSucceeded || r.Alias != "hello" {
-		t.Fatalf("the run of a deleted definition: %+v", r)
-	}
-	if _, errOut, code := s.cli(t, "definitions", "create", "--alias", "bad", "--image", "alpine", "--command", "true", "--cpu", "1", "--memory", "128"); code == 0 || !strings.Contains(errOut, "cpu: must be between") {
-		t.Fatalf("bad cpu: %d %q", code, errOut)
-	}
+	// The core scenario, exactly as TestCLIWalkthrough runs it locally.
+	coreScenario(t, s)
 
 	// Capacity: six runs on two slots; never more than two hold a slot,
 	// the others wait, and all succeed.
@@ -468,7 +396,7 @@ func TestHybridScenario(t *testing.T) {
 	// A run timeout: the sweep stops the task and the run fails, saying why.
 	s.mustCLI(t, "definitions", "create", "--alias", "slow", "--image", "alpine:3", "--command", "echo started; sleep 300", "--cpu", "256", "--memory", "128", "--timeout", "2")
 	slow := strings.TrimSpace(s.mustCLI(t, "run", "slow"))
-	r = s.waitStatus(t, slow, 30*time.Second, flotilla.StatusFailed)
+	r := s.waitStatus(t, slow, 30*time.Second, flotilla.StatusFailed)
 	if r.ReasonCode != flotilla.ReasonRunTimeout {
 		t.Errorf("timed-out run: %s %q", r.ReasonCode, r.StatusReason)
 	}
