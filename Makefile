@@ -58,6 +58,9 @@ lambdas: ## build each Lambda as build/lambdas/<fn>/bootstrap (linux/arm64, stat
 clean: web-clean ## remove build outputs (not your data in .flotilla)
 	rm -rf bin build cdk.out
 
+# The deployed UI is the built one.
+deploy synth: web-build
+
 include web/web.mk
 include infra/infra.mk
 include internal/awssqs/awssqs.mk

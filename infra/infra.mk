@@ -14,7 +14,7 @@ CDK_FLAGS ?=
 .PHONY: infra-test synth deploy destroy cdk-bootstrap
 
 # CDK assertion and cdk-nag tests: no CLI, no Docker, no credentials; needs node.
-infra-test:
+infra-test: ## the CDK assertion and cdk-nag tests (offline)
 	cd infra && $(INFRA_ENV) $(GO) test ./...
 
 # The CDK CLI, pinned in infra/_cdkcli/package-lock.json.
@@ -23,15 +23,15 @@ $(INFRA_CDK): infra/_cdkcli/package.json infra/_cdkcli/package-lock.json
 	touch $@
 
 # Offline. Fails on any cdk-nag AwsSolutions error that is not suppressed with a reason.
-synth: lambdas $(INFRA_CDK)
+synth: lambdas $(INFRA_CDK) ## synthesize the CloudFormation template offline (cdk-nag errors fail it)
 	$(INFRA_ENV) $(INFRA_CDK) synth -q $(CDK_FLAGS)
 
 # Once per AWS account and region.
-cdk-bootstrap: $(INFRA_CDK)
+cdk-bootstrap: $(INFRA_CDK) ## once per AWS account and region, before the first deploy
 	$(INFRA_ENV) $(INFRA_CDK) bootstrap $(CDK_FLAGS)
 
-deploy: lambdas $(INFRA_CDK)
+deploy: lambdas $(INFRA_CDK) ## deploy Flotilla to the AWS account in your environment (see docs/deploy.md)
 	$(INFRA_ENV) $(INFRA_CDK) deploy Flotilla --require-approval broadening $(CDK_FLAGS)
 
-destroy: $(INFRA_CDK)
+destroy: $(INFRA_CDK) ## tear the deployment down (data kept unless configured otherwise)
 	$(INFRA_ENV) $(INFRA_CDK) destroy Flotilla $(CDK_FLAGS)
