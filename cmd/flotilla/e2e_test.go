@@ -324,13 +324,12 @@ func TestRestartSafety(t *testing.T) {
 			t.Fatalf("run %s logs %q: started more or less than once", id, logs)
 		}
 	}
-	// No leftover process of the lost run.
-	if out, _ := exec.Command("pgrep", "-f", "sleep 300").Output(); len(out) > 0 {
-		for _, pid := range strings.Fields(string(out)) {
-			environ, _ := os.ReadFile("/proc/" + pid + "/environ")
-			if strings.Contains(string(environ), long) {
-				t.Fatalf("the lost run's process %s still runs", pid)
-			}
+	// No leftover process of the lost run (any process carrying its id).
+	procs, _ := filepath.Glob("/proc/[0-9]*/environ")
+	for _, p := range procs {
+		environ, _ := os.ReadFile(p)
+		if strings.Contains(string(environ), "FLOTILLA_RUN_ID="+long+"\x00") {
+			t.Fatalf("the lost run's process %s still runs", filepath.Dir(p))
 		}
 	}
 }
