@@ -17,6 +17,7 @@ import (
 	"github.com/flotilla-run/flotilla/internal/api"
 	"github.com/flotilla-run/flotilla/internal/awsclient"
 	"github.com/flotilla-run/flotilla/internal/awsevents"
+	"github.com/flotilla-run/flotilla/internal/awslogs"
 	"github.com/flotilla-run/flotilla/internal/awswire"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/runs"
@@ -54,6 +55,7 @@ func serveHybrid(ctx context.Context, e *env, c serveConfig, log *slog.Logger) e
 		return fmt.Errorf("hybrid mode: %w", err)
 	}
 	svc := w.Service
+	svc.Logs = awslogs.FromConfig(w.AWS, cfg.LogsEndpoint, awslogs.Config{LogGroup: cfg.LogGroup})
 	for name, cl := range svc.Clusters {
 		cl.QueueTimeout = c.QueueTimeout
 		svc.Clusters[name] = cl

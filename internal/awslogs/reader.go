@@ -63,6 +63,17 @@ type Reader struct {
 var _ flotilla.LogReader = (*Reader)(nil)
 
 // New returns a Reader with cfg's defaults applied.
+// FromConfig builds the CloudWatch Logs client on cfg (at endpoint when
+// not empty: an emulator or a fake) and the Reader on it.
+func FromConfig(cfg aws.Config, endpoint string, c Config) *Reader {
+	client := cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	return New(client, c)
+}
+
 func New(client *cloudwatchlogs.Client, cfg Config) *Reader {
 	if cfg.LogGroup == "" {
 		cfg.LogGroup = DefaultLogGroup

@@ -69,6 +69,16 @@ type Scheduler struct {
 }
 
 // New returns the adapter; it checks the configuration, not AWS.
+// FromConfig builds the EventBridge Scheduler client on cfg (at endpoint
+// when not empty) and the adapter on it.
+func FromConfig(cfg aws.Config, endpoint string, c Config) (*Scheduler, error) {
+	return New(scheduler.NewFromConfig(cfg, func(o *scheduler.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	}), c)
+}
+
 func New(api API, cfg Config) (*Scheduler, error) {
 	if cfg.Group == "" {
 		cfg.Group = DefaultGroup

@@ -19,21 +19,26 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/flotilla-run/flotilla/internal/awsclient"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
 	"github.com/flotilla-run/flotilla/internal/awsecs"
 	"github.com/flotilla-run/flotilla/internal/awsevents"
-	"github.com/flotilla-run/flotilla/internal/awslogs"
-	"github.com/flotilla-run/flotilla/internal/awsscheduler"
 	"github.com/flotilla-run/flotilla/internal/awssqs"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/runs"
+)
+
+// The defaults of the log group and the schedule group: the same as
+// awslogs.DefaultLogGroup and awsscheduler.DefaultGroup (a test checks),
+// written here so that functions which need neither adapter do not link
+// their SDK services.
+const (
+	DefaultLogGroup      = "/flotilla/runs"
+	DefaultScheduleGroup = "flotilla"
 )
 
 // The environment variables FromEnv reads.
@@ -133,10 +138,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s is not set: name the DynamoDB table", EnvTableName)
 	}
 	if c.LogGroup == "" {
-		c.LogGroup = awslogs.DefaultLogGroup
+		c.LogGroup = DefaultLogGroup
 	}
 	if c.ScheduleGroup == "" {
-		c.ScheduleGroup = awsscheduler.DefaultGroup
+		c.ScheduleGroup = DefaultScheduleGroup
 	}
 	var err error
 	if c.StaticCredentials, err = envBool(getenv, EnvStaticCredentials, false); err != nil {
@@ -218,14 +223,14 @@ type Wired struct {
 	DynamoDB *dynamodb.Client
 	SQS      *sqs.Client
 	ECS      *ecs.Client
-	Logs     *cloudwatchlogs.Client
 
-	Store     *awsdynamodb.Store
-	Queue     *awssqs.Queue
-	Executor  awsecs.Clusters
-	LogReader *awslogs.Reader
-	// Scheduler is nil unless SchedulerTargetARN and SchedulerRoleARN are set.
-	Scheduler *awsscheduler.Scheduler
+	Store    *awsdynamodb.Store
+	Queue    *awssqs.Queue
+	Executor awsecs.Clusters
+	// The log reader and the EventBridge Scheduler adapter are not wired
+	// here: only the API needs them, and every SDK service a function
+	// links costs it cold-start time. Build them with awslogs.FromConfig
+	// and awsscheduler.FromConfig on AWS and Config.
 
 	// Service is the runs use cases on the adapters; its DefaultCluster is
 	// the first configured cluster.
@@ -266,11 +271,8 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 			// the SDK would report on every response.
 			o.DisableValidateResponseChecksum = c.DynamoDBEndpoint != ""
 		}),
-		SQS: sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = endpoint(c.SQSEndpoint) }),
-		ECS: ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = endpoint(c.ECSEndpoint) }),
-		Logs: cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) {
-			o.BaseEndpoint = endpoint(c.LogsEndpoint)
-		}),
+		SQS:      sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = endpoint(c.SQSEndpoint) }),
+		ECS:      ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = endpoint(c.ECSEndpoint) }),
 		Executor: awsecs.Clusters{},
 		Decoder:  awsevents.Decoder{Clusters: map[string]string{}},
 	}
@@ -304,20 +306,10 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 	if w.Queue, err = awssqs.New(w.SQS, awssqs.Config{QueueURLs: urls, Logger: log}); err != nil {
 		return nil, fmt.Errorf("awswire: %w", err)
 	}
-	w.LogReader = awslogs.New(w.Logs, awslogs.Config{LogGroup: c.LogGroup})
-	if c.SchedulerTargetARN != "" && c.SchedulerRoleARN != "" {
-		api := scheduler.NewFromConfig(cfg, func(o *scheduler.Options) { o.BaseEndpoint = endpoint(c.SchedulerEndpoint) })
-		if w.Scheduler, err = awsscheduler.New(api, awsscheduler.Config{
-			Group: c.ScheduleGroup, TargetArn: c.SchedulerTargetARN, RoleArn: c.SchedulerRoleARN,
-		}); err != nil {
-			return nil, fmt.Errorf("awswire: %w", err)
-		}
-	}
 	w.Service = &runs.Service{
 		Store:          w.Store,
 		Queue:          w.Queue,
 		Executor:       w.Executor,
-		Logs:           w.LogReader,
 		Clusters:       clusters,
 		DefaultCluster: c.Clusters[0].Name,
 		Log:            log,

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flotilla-run/flotilla/internal/awslogs"
+	"github.com/flotilla-run/flotilla/internal/awsscheduler"
 	"github.com/flotilla-run/flotilla/internal/awswire"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 )
@@ -27,6 +29,9 @@ func TestFromEnv(t *testing.T) {
 	}))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if awswire.DefaultLogGroup != awslogs.DefaultLogGroup || awswire.DefaultScheduleGroup != awsscheduler.DefaultGroup {
+		t.Errorf("awswire's defaults drifted from the adapters'")
 	}
 	if c.LogGroup != "/flotilla/runs" || c.ScheduleGroup != "flotilla" || c.PutOnRemove || c.StaticCredentials {
 		t.Errorf("defaults: %+v", c)
@@ -92,7 +97,7 @@ func TestBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := w.Service
-	if svc.DefaultCluster != "default" || svc.Store == nil || svc.Queue == nil || svc.Executor == nil || svc.Logs == nil {
+	if svc.DefaultCluster != "default" || svc.Store == nil || svc.Queue == nil || svc.Executor == nil {
 		t.Fatalf("service: %+v", svc)
 	}
 	want := map[string]flotilla.Cluster{
@@ -107,8 +112,8 @@ func TestBuild(t *testing.T) {
 	if w.Decoder.Clusters["flotilla-default"] != "default" || w.Decoder.Clusters["flotilla-spot"] != "spot" {
 		t.Errorf("decoder clusters: %v", w.Decoder.Clusters)
 	}
-	if w.Scheduler == nil || w.Scheduler.Group() != "flotilla" {
-		t.Errorf("scheduler: %v", w.Scheduler)
+	if w.Config.SchedulerTargetARN == "" || w.Config.SchedulerRoleARN == "" {
+		t.Errorf("scheduler settings: %+v", w.Config)
 	}
 	if got := w.ClusterNames(); len(got) != 2 || got[0] != "default" {
 		t.Errorf("ClusterNames = %v", got)
