@@ -88,37 +88,26 @@ type DefinitionPatch struct {
 
 // Apply returns d with the patch applied (revision untouched).
 func (p DefinitionPatch) Apply(d Definition) Definition {
-	set := func(dst *string, src *string) {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	setInt := func(dst *int, src *int) {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	set(&d.Alias, p.Alias)
-	set(&d.Group, p.Group)
-	set(&d.Image, p.Image)
-	set(&d.Command, p.Command)
-	setInt(&d.CPU, p.CPU)
-	setInt(&d.Memory, p.Memory)
-	setInt(&d.GPU, p.GPU)
-	setInt(&d.TimeoutSeconds, p.TimeoutSeconds)
-	if p.Env != nil {
-		d.Env = *p.Env
-	}
-	if p.Secrets != nil {
-		d.Secrets = *p.Secrets
-	}
-	if p.Tags != nil {
-		d.Tags = *p.Tags
-	}
-	if p.Retry != nil {
-		d.Retry = *p.Retry
-	}
+	patch(&d.Alias, p.Alias)
+	patch(&d.Group, p.Group)
+	patch(&d.Image, p.Image)
+	patch(&d.Command, p.Command)
+	patch(&d.CPU, p.CPU)
+	patch(&d.Memory, p.Memory)
+	patch(&d.GPU, p.GPU)
+	patch(&d.TimeoutSeconds, p.TimeoutSeconds)
+	patch(&d.Env, p.Env)
+	patch(&d.Secrets, p.Secrets)
+	patch(&d.Tags, p.Tags)
+	patch(&d.Retry, p.Retry)
 	return d
+}
+
+// patch sets *dst to *src when the patch gives a value (src non-nil).
+func patch[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
 }
 
 // Normalize fills defaults: empty maps and lists instead of nil, the default

@@ -72,25 +72,14 @@ type SchedulePatch struct {
 
 // Apply returns s with the patch applied (version and times untouched).
 func (p SchedulePatch) Apply(s Schedule) Schedule {
-	set := func(dst, src *string) {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	set(&s.Name, p.Name)
-	set(&s.Definition, p.Definition)
-	set(&s.Cluster, p.Cluster)
-	set(&s.Expression, p.Expression)
-	set(&s.Timezone, p.Timezone)
-	if p.Env != nil {
-		s.Env = *p.Env
-	}
-	if p.Enabled != nil {
-		s.Enabled = *p.Enabled
-	}
-	if p.CatchUp != nil {
-		s.CatchUp = *p.CatchUp
-	}
+	patch(&s.Name, p.Name)
+	patch(&s.Definition, p.Definition)
+	patch(&s.Cluster, p.Cluster)
+	patch(&s.Expression, p.Expression)
+	patch(&s.Timezone, p.Timezone)
+	patch(&s.Env, p.Env)
+	patch(&s.Enabled, p.Enabled)
+	patch(&s.CatchUp, p.CatchUp)
 	return s
 }
 
