@@ -55,6 +55,26 @@ type logPage struct {
 	Complete  bool                `json:"complete"`
 }
 
+// serverWithDefinition starts `flotilla serve` on a fresh data dir with
+// max_running slots and one definition; done stops it and removes the dir.
+func serverWithDefinition(bin string, maxRunning int, alias, command string) (*serverProc, func(), error) {
+	dir, err := os.MkdirTemp("", "flotilla-bench")
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := startServer(bin, dir, "--max-running", fmt.Sprint(maxRunning))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	done := func() { s.stop(); os.RemoveAll(dir) }
+	if err := define(s, alias, command); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return s, done, nil
+}
+
 // waitLogs polls until the run is complete and returns its log lines.
 func waitLogs(s *serverProc, id string, timeout time.Duration) ([]flotilla.LogEvent, error) {
 	deadline := time.Now().Add(timeout)
@@ -102,16 +122,11 @@ func benchLaunchToStart(ctx context.Context, bin string) (map[string]Result, err
 	if err != nil {
 		return nil, err
 	}
-	dir, _ := os.MkdirTemp("", "flotilla-bench")
-	defer os.RemoveAll(dir)
-	s, err := startServer(bin, dir, "--max-running", "2")
+	s, done, err := serverWithDefinition(bin, 2, "echo", "echo x")
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
-	if err := define(s, "echo", "echo x"); err != nil {
-		return nil, err
-	}
+	defer done()
 	baseMedian := percentile(base, 50)
 	var over []float64
 	for range n {
@@ -139,16 +154,11 @@ func benchHandoff(ctx context.Context, bin string) (map[string]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, _ := os.MkdirTemp("", "flotilla-bench")
-	defer os.RemoveAll(dir)
-	s, err := startServer(bin, dir, "--max-running", "1")
+	s, done, err := serverWithDefinition(bin, 1, "pair", "echo start; echo end")
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
-	if err := define(s, "pair", "echo start; echo end"); err != nil {
-		return nil, err
-	}
+	defer done()
 	var runIDs []string
 	for range n {
 		var r flotilla.Run
@@ -180,16 +190,11 @@ func benchHandoff(ctx context.Context, bin string) (map[string]Result, error) {
 
 func benchLaunchThroughput(ctx context.Context, bin string) (map[string]Result, error) {
 	const clients, perClient = 32, 125
-	dir, _ := os.MkdirTemp("", "flotilla-bench")
-	defer os.RemoveAll(dir)
-	s, err := startServer(bin, dir, "--max-running", "2")
+	s, done, err := serverWithDefinition(bin, 2, "noop", "true")
 	if err != nil {
 		return nil, err
 	}
-	defer s.stop()
-	if err := define(s, "noop", "true"); err != nil {
-		return nil, err
-	}
+	defer done()
 	var mu sync.Mutex
 	var lat []float64
 	var failed int
