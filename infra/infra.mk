@@ -11,11 +11,20 @@ INFRA_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TE
 # Extra CLI flags, e.g. CDK_FLAGS='--profile prod' or CDK_FLAGS='-c flotilla:auth_domain_prefix=acme-flotilla'.
 CDK_FLAGS ?=
 
-.PHONY: infra-test synth deploy destroy cdk-bootstrap
+.PHONY: infra-test synth deploy destroy cdk-bootstrap proof-deps
 
-# CDK assertion and cdk-nag tests: no CLI, no Docker, no credentials; needs node.
-infra-test: ## the CDK assertion and cdk-nag tests (offline)
+# CDK assertion and cdk-nag tests, and the offline proofs (IAM calls evaluated
+# by a real policy simulator, resources checked against CloudFormation's
+# resource specification): no CLI, no Docker, no credentials; needs node.
+infra-test: proof-deps web-build $(IAM_RECORDS) ## the CDK assertion, cdk-nag and proof tests (offline)
 	cd infra && $(INFRA_ENV) $(GO) test ./...
+
+# The proofs' npm packages, pinned in infra/proof/package-lock.json.
+INFRA_PROOF := infra/proof/node_modules/.package-lock.json
+proof-deps: $(INFRA_PROOF)
+$(INFRA_PROOF): infra/proof/package.json infra/proof/package-lock.json
+	cd infra/proof && npm ci --no-audit --no-fund
+	touch $@
 
 # The CDK CLI, pinned in infra/_cdkcli/package-lock.json.
 $(INFRA_CDK): infra/_cdkcli/package.json infra/_cdkcli/package-lock.json

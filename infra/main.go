@@ -19,7 +19,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "flotilla infra:", err)
 		os.Exit(2)
 	}
-	NewStack(app, "Flotilla", props)
+	NewStack(app, StackName(props.Stage), props)
 	// cdk-nag findings fail `cdk synth` (the CI gate); suppressions live in nag.go.
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	app.Synth(nil)

@@ -50,6 +50,10 @@ type Config struct {
 	Region string
 	// ContainerName names the job's container (default "job").
 	ContainerName string
+	// FamilyPrefix starts every task definition family this executor
+	// registers (default "flotilla-"); a deployment's stage sets its own, so
+	// that each stage's IAM scope covers only its families.
+	FamilyPrefix string
 }
 
 // CapacityProvider is one item of a capacity provider strategy.
@@ -63,6 +67,7 @@ type CapacityProvider struct {
 const (
 	DefaultLogGroup        = "/flotilla/runs"
 	DefaultLogStreamPrefix = "flotilla"
+	DefaultFamilyPrefix    = "flotilla-"
 	DefaultContainerName   = "job"
 )
 
@@ -100,6 +105,9 @@ func New(client *ecs.Client, cfg Config) (*Executor, error) {
 	}
 	if cfg.LogGroup == "" {
 		cfg.LogGroup = DefaultLogGroup
+	}
+	if cfg.FamilyPrefix == "" {
+		cfg.FamilyPrefix = DefaultFamilyPrefix
 	}
 	if cfg.LogStreamPrefix == "" {
 		cfg.LogStreamPrefix = DefaultLogStreamPrefix
@@ -359,10 +367,13 @@ func ClusterName(arn string) string {
 
 var familyUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 
-// Family is the task definition family of a definition:
-// flotilla-<definition_id>, limited to ECS's letters, digits, _ and -.
-func Family(definitionID string) string {
-	f := "flotilla-" + familyUnsafe.ReplaceAllString(definitionID, "-")
+// Family is the task definition family of a definition under the default
+// prefix: flotilla-<definition_id>.
+func Family(definitionID string) string { return FamilyOf(DefaultFamilyPrefix, definitionID) }
+
+// FamilyOf is <prefix><definition_id>, limited to ECS's letters, digits, _ and -.
+func FamilyOf(prefix, definitionID string) string {
+	f := prefix + familyUnsafe.ReplaceAllString(definitionID, "-")
 	if len(f) > 255 {
 		f = f[:255]
 	}

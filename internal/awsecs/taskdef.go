@@ -92,7 +92,7 @@ func (e *Executor) registerInput(r flotilla.Run) *ecs.RegisterTaskDefinitionInpu
 		compat = types.CompatibilityEc2
 	}
 	in := &ecs.RegisterTaskDefinitionInput{
-		Family: aws.String(Family(r.DefinitionID)),
+		Family: aws.String(FamilyOf(e.cfg.FamilyPrefix, r.DefinitionID)),
 		ContainerDefinitions: []types.ContainerDefinition{{
 			Name:      aws.String(e.cfg.ContainerName),
 			Image:     aws.String(r.Image),

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,7 +139,7 @@ func newFaultStack(t *testing.T, stallRate float64) *faultStack {
 	logsGate := newGate("logs", logs, stallRate, 4)
 	s.gates = []*gate{ddb, sqsGate, ecsGate, logsGate}
 
-	s.w, err = awswire.Build(ctx, awswire.Config{
+	wcfg := awswire.Config{
 		TableName: table,
 		Clusters: []awswire.Cluster{{
 			Name: "default", MaxRunning: faultMaxRunning, QueueURL: queue,
@@ -148,7 +149,16 @@ func newFaultStack(t *testing.T, stallRate float64) *faultStack {
 		DynamoDBEndpoint: ddbURL, SQSEndpoint: sqsURL,
 		ECSEndpoint: awsfake.Serve(t, ecsGate), LogsEndpoint: awsfake.Serve(t, logsGate),
 		StaticCredentials: true, PutOnRemove: true,
-	}, awswire.Options{})
+	}
+	var opts awswire.Options
+	if dir := os.Getenv(awswire.EnvIAMRecord); dir != "" {
+		// Every call below is made for a function named in its context.
+		if opts.Recorder, err = awsclient.NewRecorder(dir, "", wcfg.IAMNames()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { opts.Recorder.Close() })
+	}
+	s.w, err = awswire.Build(ctx, wcfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,8 +179,8 @@ func (s *faultStack) faults(on bool) {
 
 // invoke runs one Lambda invocation: bounded by its timeout, and a panic
 // is the process dying (the invocation fails, nothing after it runs).
-func (s *faultStack) invoke(fn func(ctx context.Context) error) (err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), invocationTimeout)
+func (s *faultStack) invoke(function string, fn func(ctx context.Context) error) (err error) {
+	ctx, cancel := context.WithTimeout(awsclient.WithFunction(context.Background(), function), invocationTimeout)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
@@ -191,10 +201,13 @@ var errDied = errors.New("the process died")
 func (s *faultStack) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	// The SQS event source mapping polls with the dispatcher's role.
+	esm := awsclient.WithFunction(ctx, "dispatcher")
 	for range 2 {
 		s.loops.Add(1)
 		go func() {
 			defer s.loops.Done()
+			ctx := esm
 			for ctx.Err() == nil {
 				ds, err := s.w.Queue.Receive(ctx, "default", 10, time.Second)
 				if err != nil {
@@ -202,7 +215,7 @@ func (s *faultStack) start() {
 					continue
 				}
 				for _, d := range ds {
-					if err := s.invoke(func(ctx context.Context) error { return s.svc.Dispatch(ctx, d.Message) }); err != nil {
+					if err := s.invoke("dispatcher", func(ctx context.Context) error { return s.svc.Dispatch(ctx, d.Message) }); err != nil {
 						continue // the message comes back after its visibility timeout
 					}
 					_ = s.w.Queue.Delete(ctx, "default", d.Receipt)
@@ -220,7 +233,7 @@ func (s *faultStack) start() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				_ = s.invoke(func(ctx context.Context) error { return s.svc.Sweep(ctx, false) })
+				_ = s.invoke("sweep", func(ctx context.Context) error { return s.svc.Sweep(ctx, false) })
 			}
 		}
 	}()
@@ -262,7 +275,7 @@ func (s *faultStack) reliableDelivery(ctx context.Context, ev []byte) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := s.invoke(func(ctx context.Context) error { return s.reconcile(ctx, ev) }); err != nil {
+		if err := s.invoke("events", func(ctx context.Context) error { return s.reconcile(ctx, ev) }); err != nil {
 			s.later(50*time.Millisecond, try)
 		}
 	}
@@ -296,7 +309,7 @@ func (s *faultStack) launch(n int, env func(i int) map[string]string) []launched
 		var err error
 		for try := 0; ; try++ {
 			var r flotilla.Run
-			if err = s.invoke(func(ctx context.Context) error {
+			if err = s.invoke("api", func(ctx context.Context) error {
 				r, _, err = s.svc.Launch(ctx, fmt.Sprintf("owner%d", i%faultOwners), req)
 				return err
 			}); err == nil {
@@ -544,7 +557,7 @@ func TestFaultsEventsFunctionRetried(t *testing.T) {
 				if ctx.Err() != nil {
 					return
 				}
-				err := s.invoke(func(ictx context.Context) error {
+				err := s.invoke("events", func(ictx context.Context) error {
 					if n == 0 && c == 0 && fail == 1 {
 						return errors.New("events function failed")
 					}
