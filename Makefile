@@ -19,7 +19,7 @@ build: $(BIN) ## build bin/flotilla (the CLI and `flotilla serve`)
 $(BIN): $(GOFILES)
 	$(GO) build -o $(BIN) ./cmd/flotilla
 
-test: lint system-deps go-test web-test web-e2e infra-test ## run every test: Go (with -race), web unit and browser tests, CDK
+test: lint system-deps go-test web-test web-e2e infra-test infra-fresh-test ## run every test: Go (with -race), web unit and browser tests, CDK
 	@echo "make test: all suites passed"
 
 # The browser tests drive Debian's chromium; install it when missing (as root), else say how.

@@ -15,13 +15,18 @@ CDK_FLAGS ?=
 STAGE ?= prod
 CDK_ALL := -c flotilla:stage=$(STAGE) $(CDK_FLAGS)
 
-.PHONY: infra-test synth deploy destroy cdk-bootstrap proof-deps
+.PHONY: infra-test infra-fresh-test synth deploy destroy cdk-bootstrap proof-deps
 
 # CDK assertion and cdk-nag tests, and the offline proofs (IAM calls evaluated
 # by a real policy simulator, resources checked against CloudFormation's
 # resource specification): no CLI, no Docker, no credentials; needs node.
 infra-test: proof-deps web-build $(IAM_RECORDS) ## the CDK assertion, cdk-nag and proof tests (offline)
 	cd infra && $(INFRA_ENV) $(GO) test ./...
+
+# synth, cdk-bootstrap and destroy from a fresh clone of HEAD (no build/):
+# no panic, no missing asset, and no AWS call gets anywhere.
+infra-fresh-test: ## the CDK make targets in a fresh clone (committed work only)
+	bash infra/fresh-clone-test.sh
 
 # The proofs' npm packages, pinned in infra/proof/package-lock.json.
 INFRA_PROOF := infra/proof/node_modules/.package-lock.json
