@@ -585,3 +585,71 @@ func TestFaultsEventsFunctionRetried(t *testing.T) {
 		t.Error("no event failed or was duplicated")
 	}
 }
+
+// TestFaultsStopShapes: 30 runs whose tasks end in the ways ECS documents
+// (a sidecar beside the job, permanent and transient start failures, a
+// stop from the console), with 5% of the calls to every service stalled,
+// end exactly as flotilla.StopRules says, each with one task per attempt.
+func TestFaultsStopShapes(t *testing.T) {
+	s := newFaultStack(t, 0.05)
+	type shape struct {
+		name     string
+		lives    []awsfake.Life
+		want     flotilla.RunStatus
+		code     flotilla.ReasonCode
+		attempts int
+	}
+	secretsDown := "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: " +
+		"unable to retrieve secret from asm: service call has been retried 5 time(s): RequestError: send request failed caused by: dial tcp 10.0.0.5:443: i/o timeout"
+	shapes := []shape{
+		{"sidecar, job exits 0", []awsfake.Life{{Sidecar: "log_router", ExitCode: awsfake.Exit(0)}}, flotilla.StatusSucceeded, flotilla.ReasonSucceeded, 1},
+		{"sidecar, job exits 1", []awsfake.Life{{Sidecar: "log_router", ExitCode: awsfake.Exit(1)}}, flotilla.StatusFailed, flotilla.ReasonExitCode, 1},
+		{"no /bin/sh", []awsfake.Life{{ContainerError: `CannotStartContainerError: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "sh": executable file not found in $PATH: unknown`}},
+			flotilla.StatusFailed, flotilla.ReasonCouldNotStart, 1},
+		{"secret missing", []awsfake.Life{{FailToStart: "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /flotilla/db"}},
+			flotilla.StatusFailed, flotilla.ReasonCouldNotStart, 1},
+		{"image not found", []awsfake.Life{{PullError: "pull image manifest has been retried 5 time(s): manifest unknown"}}, flotilla.StatusFailed, flotilla.ReasonImagePull, 1},
+		{"secrets unreachable, then fine", []awsfake.Life{{FailToStart: secretsDown}, {ExitCode: awsfake.Exit(0)}}, flotilla.StatusSucceeded, flotilla.ReasonSucceeded, 2},
+		{"pull throttled, then fine", []awsfake.Life{{PullError: "429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit"}, {ExitCode: awsfake.Exit(0)}},
+			flotilla.StatusSucceeded, flotilla.ReasonSucceeded, 2},
+		{"stopped from the console", []awsfake.Life{{StopFromOutside: true}}, flotilla.StatusStopped, flotilla.ReasonStopped, 1},
+		{"Spot interrupted, then exit 2", []awsfake.Life{{SpotInterruption: true}, {ExitCode: awsfake.Exit(2)}}, flotilla.StatusFailed, flotilla.ReasonExitCode, 2},
+		{"no capacity, every time", []awsfake.Life{{FailToStart: "Capacity is unavailable at this time. Please try again later or in a different availability zone"}},
+			flotilla.StatusFailed, flotilla.ReasonRetriesExhausted, 3},
+	}
+	const n = 30
+	rs := s.launch(n, nil)
+	want := map[string]shape{}
+	for i, r := range rs {
+		sh := shapes[i%len(shapes)]
+		s.ecs.SetScript(r.id, awsfake.Script{Lives: sh.lives})
+		want[r.id] = sh
+	}
+	s.faults(true)
+	s.start()
+	s.finish(rs, 60*time.Second)
+
+	ctx := context.Background()
+	for _, l := range rs {
+		sh := want[l.id]
+		r, err := s.svc.Store.GetRun(ctx, l.id)
+		if err != nil {
+			t.Errorf("%s: run %s lost: %v", sh.name, l.id, err)
+			continue
+		}
+		if r.Status != sh.want || r.ReasonCode != sh.code || r.Attempt != sh.attempts {
+			t.Errorf("%s: run %s ended %s %s after %d attempts (%s), want %s %s after %d",
+				sh.name, r.ID, r.Status, r.ReasonCode, r.Attempt, r.StatusReason, sh.want, sh.code, sh.attempts)
+		}
+		if tasks := s.ecs.TasksStarted(r.ID); len(tasks) != r.Attempt {
+			t.Errorf("%s: run %s: %d tasks for %d attempts", sh.name, r.ID, len(tasks), r.Attempt)
+		}
+	}
+	u, err := s.svc.Store.ClusterUsage(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Running != 0 || u.Queued != 0 {
+		t.Errorf("cluster usage after the runs: %+v, want nothing queued or running", u)
+	}
+}
