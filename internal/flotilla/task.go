@@ -184,7 +184,9 @@ var StopRules = []StopRule{
 		return Outcome{To: StatusFailed, Code: ReasonImagePull,
 			Reason: "not allowed to pull image " + r.Image + " (is it private? the task execution role pulls only this account's ECR): " + reason}
 	}},
-	{"image pull failed", func(_ Run, _ TaskEvent, reason string) bool { return strings.Contains(reason, "CannotPullContainerError") },
+	{"image pull failed", func(_ Run, _ TaskEvent, reason string) bool {
+		return strings.Contains(reason, "CannotPullContainerError")
+	},
 		func(r Run, _ TaskEvent, reason string) Outcome {
 			return Outcome{Retry: true, Code: ReasonImagePull, Reason: "could not pull image " + r.Image + ": " + reason}
 		}},
