@@ -75,18 +75,31 @@ type Recorded struct {
 	IAMRequest
 }
 
+type paramsKey struct{}
+
+// middleware notes each call's input when it starts and records it only
+// when a request is really sent (Finalize, once per attempt): a call
+// stopped before sending (a dry run that only measures its request) asks
+// IAM nothing.
 func (r *Recorder) middleware(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("flotillaIAMRecorder",
+	err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("flotillaIAMRecorderInput",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			return next.HandleInitialize(middleware.WithStackValue(ctx, paramsKey{}, in.Parameters), in)
+		}), middleware.After)
+	if err != nil {
+		return err
+	}
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("flotillaIAMRecorder",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			fn := r.function
 			if v, ok := ctx.Value(functionKey{}).(string); ok {
 				fn = v
 			}
 			if fn != "" {
 				service, op := awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx)
-				r.record(fn, service, op, in.Parameters)
+				r.record(fn, service, op, middleware.GetStackValue(ctx, paramsKey{}))
 			}
-			return next.HandleInitialize(ctx, in)
+			return next.HandleFinalize(ctx, in)
 		}), middleware.After)
 }
 

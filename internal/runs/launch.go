@@ -112,6 +112,13 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 	if err := validateRun(r, cluster); err != nil {
 		return flotilla.Run{}, false, err
 	}
+	// Limits of the engine itself (ECS's on RunTask overrides), checked
+	// now rather than when the run is dispatched.
+	if c, ok := s.Executor.(launchChecker); ok {
+		if err := c.CheckLaunch(ctx, r); err != nil {
+			return flotilla.Run{}, false, err
+		}
+	}
 	r.EstimatedCostUSD = s.estimate(ctx, r)
 
 	stored, created, err := s.Store.CreateRun(ctx, r)
@@ -126,6 +133,12 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		s.log().Warn("queue send failed; the sweep will admit the run", "run_id", stored.ID, "cluster", stored.Cluster, "err", err)
 	}
 	return stored, true, nil
+}
+
+// launchChecker is an executor that can tell at launch that the engine
+// would refuse the run (flotilla.ErrInvalid naming the field).
+type launchChecker interface {
+	CheckLaunch(ctx context.Context, r flotilla.Run) error
 }
 
 // validateRun checks the effective settings: overrides are checked like the
