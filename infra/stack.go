@@ -284,7 +284,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		if sf, ok := s.Functions["scheduler"]; ok {
 			env[envSchedulerTargetARN] = sf.FunctionArn()
 		}
+		// Named, so `flotilla doctor` finds each function's errors.
 		fnLogs := awslogs.NewLogGroup(stack, jsii.String(f.ID+"Logs"), &awslogs.LogGroupProps{
+			LogGroupName:  jsii.String("/flotilla/" + stage + "/functions/" + f.Name),
 			Retention:     props.LogRetention,
 			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 		})

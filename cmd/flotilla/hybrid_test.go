@@ -43,6 +43,8 @@ type hybridOptions struct {
 	sweep     time.Duration
 	// meter computes DynamoDB's billed units per write (serialising writes).
 	meter bool
+	// noEvents leaves EventBridge out: no task event reaches serve.
+	noEvents bool
 }
 
 // hybridStack is the emulated AWS side and the server on it.
@@ -53,6 +55,8 @@ type hybridStack struct {
 	ddb  *ddbProxy
 	fwd  *forwarder
 	log  *lineCounter
+	// The emulators' endpoints, for tests that call them directly.
+	sqsURL, logsURL string
 }
 
 func startHybrid(t *testing.T, o hybridOptions) *hybridStack {
@@ -134,7 +138,10 @@ func startHybrid(t *testing.T, o hybridOptions) *hybridStack {
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.fwd.url = h.url + "/internal/eventbridge"
-	h.ecs.Subscribe(h.fwd.forward)
+	if !o.noEvents {
+		h.ecs.Subscribe(h.fwd.forward)
+	}
+	h.sqsURL, h.logsURL = sqsURL, logsURL
 	return h
 }
 

@@ -75,7 +75,7 @@ Start one on this machine with: flotilla serve`,
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print JSON instead of tables")
 	root.AddCommand(serveCmd(e), definitionsCmd(e), runCmd(e), runsCmd(e), logsCmd(e), clustersCmd(e), costsCmd(e))
 	root.AddCommand(schedulesCmd(e))
-	root.AddCommand(loginCmd(e))
+	root.AddCommand(loginCmd(e), doctorCmd(e))
 	return root
 }
 
