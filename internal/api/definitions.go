@@ -30,14 +30,14 @@ type definitionInput struct {
 }
 
 func (s *server) handleCreateDefinition() http.Handler {
-	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, owner string) {
 		in, err := decode[definitionInput](w, r)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		now := s.NowFunc().UTC()
-		d := flotilla.Definition{ID: ids.New(ids.Definition, now), Alias: in.Alias, Group: in.Group, Image: in.Image, Command: in.Command,
+		d := flotilla.Definition{ID: ids.New(ids.Definition, now), Owner: owner, Alias: in.Alias, Group: in.Group, Image: in.Image, Command: in.Command,
 			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Architecture: in.Architecture, Env: in.Env, Secrets: in.Secrets, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
 			Revision: 1, CreatedAt: now, UpdatedAt: now}
 		d.Normalize()
@@ -85,7 +85,7 @@ func (s *server) handleGetDefinition() http.Handler {
 }
 
 func (s *server) handleUpdateDefinition() http.Handler {
-	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
 		patch, err := decode[flotilla.DefinitionPatch](w, r)
 		if err != nil {
 			s.fail(w, r, err)
@@ -93,6 +93,10 @@ func (s *server) handleUpdateDefinition() http.Handler {
 		}
 		cur, err := s.Store.GetDefinition(r.Context(), r.PathValue("ref"))
 		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.authorize(r, caller, "definition", cur.Owner, "change"); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -118,7 +122,16 @@ func (s *server) handleUpdateDefinition() http.Handler {
 }
 
 func (s *server) handleDeleteDefinition() http.Handler {
-	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
+		cur, err := s.Store.GetDefinition(r.Context(), r.PathValue("ref"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.authorize(r, caller, "definition", cur.Owner, "delete"); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if err := s.Store.DeleteDefinition(r.Context(), r.PathValue("ref")); err != nil {
 			s.fail(w, r, err)
 			return

@@ -31,6 +31,7 @@ var statusOf = []struct {
 	{flotilla.ErrThrottled, http.StatusTooManyRequests, "Too many requests"},
 	{flotilla.ErrNoCapacity, http.StatusServiceUnavailable, "No capacity"},
 	{errUnauthorized, http.StatusUnauthorized, "Unauthorized"},
+	{flotilla.ErrForbidden, http.StatusForbidden, "Forbidden"},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "Request body too large"},
 }
 

@@ -37,16 +37,17 @@ var routes = []route{
 }
 
 func (s *server) routes(mux *http.ServeMux) {
-	for _, rt := range routes {
-		mux.Handle(rt.method+" "+rt.pattern, rt.handler(s))
-	}
+	served := routes
 	if s.Schedules != nil {
-		s.Schedules.Routes(mux, s.Owner, s.fail)
+		served = append(slices.Clone(routes), scheduleRoutes...)
+	}
+	for _, rt := range served {
+		mux.Handle(rt.method+" "+rt.pattern, rt.handler(s))
 	}
 	// Unknown /v1 paths and wrong methods get problem documents too.
 	paths := http.NewServeMux()
 	allowed := map[string][]string{}
-	for _, rt := range routes {
+	for _, rt := range served {
 		if _, ok := allowed[rt.pattern]; !ok {
 			paths.Handle(rt.pattern, http.NotFoundHandler())
 		}

@@ -168,6 +168,15 @@ func (s *server) handleGetRun() http.Handler {
 
 func (s *server) handleStopRun() http.Handler {
 	return s.withOwner(func(w http.ResponseWriter, r *http.Request, owner string) {
+		cur, err := s.Runs.Store.GetRun(r.Context(), r.PathValue("id"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.authorize(r, owner, "run", cur.Owner, "stop"); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		run, err := s.Runs.Stop(r.Context(), r.PathValue("id"), owner)
 		if err != nil {
 			s.fail(w, r, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/runs"
+	"github.com/flotilla-run/flotilla/internal/schedules"
 )
 
 // Deps are what the API needs.
@@ -16,21 +17,24 @@ type Deps struct {
 	Runs  *runs.Service
 	Store flotilla.Store
 	Logs  flotilla.LogReader
-	// Owner names the caller: the JWT's email or sub in AWS, the local
-	// user in local mode. An error answers 401.
+	// Owner names the caller: the JWT's sub in AWS (one stable identity
+	// whatever the token), the local user in local mode. An error answers 401.
 	Owner func(r *http.Request) (string, error)
+	// OwnerName, when set, is the caller's display name (the verified
+	// e-mail in AWS), recorded beside the owner on what they make.
+	OwnerName func(r *http.Request) string
+	// IsAdmin reports whether the caller is an admin, who may change, stop
+	// and delete what others own (authz.go). Nil: nobody is.
+	IsAdmin func(r *http.Request) bool
+	// AdminGroup names the admins in refusals (the Cognito group in AWS).
+	AdminGroup string
 	// Schedules, when set, serves /v1/schedules.
-	Schedules ScheduleService
+	Schedules *schedules.Service
 	// UI, when set, serves every path outside /v1 (the web app).
 	UI  http.Handler
 	Log *slog.Logger
 	// NowFunc is the clock (default time.Now).
 	NowFunc func() time.Time
-}
-
-// ScheduleService is what /v1/schedules needs; see internal/schedules.
-type ScheduleService interface {
-	Routes(mux *http.ServeMux, owner func(*http.Request) (string, error), fail func(http.ResponseWriter, *http.Request, error))
 }
 
 type server struct {

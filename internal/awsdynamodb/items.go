@@ -543,6 +543,7 @@ func definitionItem(pk, sk string, d flotilla.Definition) item {
 	it.n(aMemory, int64(d.Memory))
 	it.n(aGPU, int64(d.GPU))
 	it.s(aArch, cmp.Or(d.Architecture, flotilla.ArchX86))
+	it.s(aOwner, d.Owner)
 	it.strMap(aEnv, d.Env)
 	it.strMap(aSecrets, d.Secrets)
 	it.strs(aTags, d.Tags)
@@ -565,6 +566,7 @@ func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
 		Memory:         int(num(it, aMemory)),
 		GPU:            int(num(it, aGPU)),
 		Architecture:   strOr(it, aArch, flotilla.ArchX86),
+		Owner:          str(it, aOwner),
 		Env:            strMap(it, aEnv),
 		Secrets:        strMap(it, aSecrets),
 		Tags:           strList(it, aTags),

@@ -49,8 +49,12 @@ type RetryPolicy struct {
 // Definition is a job defined once and launched many times. Every change
 // makes a new revision; old revisions stay readable.
 type Definition struct {
-	ID      string `json:"definition_id"`
-	Alias   string `json:"alias"`
+	ID    string `json:"definition_id"`
+	Alias string `json:"alias"`
+	// Owner is who created it (the caller's stable identity); with the
+	// admins, the only one who may change or delete it. "" for definitions
+	// made before owners were recorded: only admins may change those.
+	Owner   string `json:"owner"`
 	Group   string `json:"group_name"`
 	Image   string `json:"image"`
 	Command string `json:"command"`

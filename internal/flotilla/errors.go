@@ -21,6 +21,8 @@ var (
 	ErrNoCapacity = errors.New("no capacity")
 	// ErrThrottled means a caller or the engine asked too much too fast.
 	ErrThrottled = errors.New("throttled")
+	// ErrForbidden means the caller is signed in but may not do this.
+	ErrForbidden = errors.New("forbidden")
 )
 
 // FieldError names one bad field and says what is wrong with it.

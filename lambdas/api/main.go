@@ -25,7 +25,7 @@ func main() {
 	logs := awslogs.FromConfig(w.AWS, c.LogsEndpoint, awslogs.Config{LogGroup: c.LogGroup})
 	// Schedules fire only through EventBridge Scheduler, so without its
 	// target and role /v1/schedules is not served.
-	var scheduleSvc api.ScheduleService
+	var scheduleSvc *schedules.Service
 	if c.SchedulerTargetARN != "" && c.SchedulerRoleARN != "" {
 		trigger, err := awsscheduler.FromConfig(w.AWS, c.SchedulerEndpoint,
 			awsscheduler.Config{Group: c.ScheduleGroup, TargetArn: c.SchedulerTargetARN, RoleArn: c.SchedulerRoleARN})
@@ -40,7 +40,8 @@ func main() {
 	}
 	adapter := httpadapter.NewV2(api.NewServer(api.Deps{
 		Runs: w.Service, Store: w.Store, Logs: logs, Log: log,
-		Owner: ownerFromClaims, Schedules: scheduleSvc,
+		Owner: ownerFromClaims, OwnerName: nameFromClaims, Schedules: scheduleSvc,
+		IsAdmin: adminFromClaims(os.Getenv(envAdminGroup)), AdminGroup: os.Getenv(envAdminGroup),
 	}))
 	lambda.Start(func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return adapter.ProxyWithContext(ctx, stripStage(ev))

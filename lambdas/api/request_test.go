@@ -57,9 +57,10 @@ func TestOwnerFromClaims(t *testing.T) {
 		status int
 		owner  string
 	}{
-		{"ID token: the email", map[string]string{"email": "ann@example.com", "sub": "1234-abcd"}, 200, "ann@example.com"},
-		{"access token: no email, the sub", map[string]string{"sub": "1234-abcd", "client_id": "app"}, 200, "1234-abcd"},
-		{"blank email falls back to sub", map[string]string{"email": " ", "sub": "1234-abcd"}, 200, "1234-abcd"},
+		// One person is one owner whatever the token: the sub.
+		{"ID token: the sub, not the email", map[string]string{"email": "ann@example.com", "email_verified": "true", "sub": "1234-abcd", "token_use": "id"}, 200, "1234-abcd"},
+		{"access token: the sub", map[string]string{"sub": "1234-abcd", "client_id": "app", "token_use": "access"}, 200, "1234-abcd"},
+		{"an email alone names no one", map[string]string{"email": "ann@example.com"}, 401, ""},
 		{"neither", map[string]string{"scope": "openid"}, 401, ""},
 		{"no authorizer", nil, 401, ""},
 	}
@@ -76,7 +77,7 @@ func TestOwnerFromClaims(t *testing.T) {
 
 func TestStageDoesNotBreakRouting(t *testing.T) {
 	t.Parallel()
-	claims := map[string]string{"email": "ann@example.com"}
+	claims := map[string]string{"sub": "1234-abcd"}
 	tests := []struct {
 		name, stage, path string
 		status            int
@@ -106,5 +107,40 @@ func TestStripStageRoot(t *testing.T) {
 	ev := stripStage(event("prod", "/prod", nil))
 	if ev.RawPath != "/" || ev.RequestContext.HTTP.Path != "/" {
 		t.Errorf("rawPath %q path %q, want /", ev.RawPath, ev.RequestContext.HTTP.Path)
+	}
+}
+
+func TestNameAndAdminFromClaims(t *testing.T) {
+	t.Parallel()
+	req := func(claims map[string]string) *http.Request {
+		var got *http.Request
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /v1/runs/{id}", func(w http.ResponseWriter, r *http.Request) { got = r; w.WriteHeader(http.StatusNoContent) })
+		if _, err := httpadapter.NewV2(mux).ProxyWithContext(context.Background(), event("$default", "/v1/runs/x", claims)); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if n := nameFromClaims(req(map[string]string{"sub": "s", "email": "ann@example.com", "email_verified": "true"})); n != "ann@example.com" {
+		t.Errorf("verified e-mail: name %q", n)
+	}
+	if n := nameFromClaims(req(map[string]string{"sub": "s", "email": "ann@example.com", "email_verified": "false"})); n != "" {
+		t.Errorf("unverified e-mail used as a name: %q", n)
+	}
+	admin := adminFromClaims("flotilla-admins")
+	for claim, want := range map[string]bool{
+		"[flotilla-admins]":      true,
+		"[data flotilla-admins]": true,
+		"data,flotilla-admins":   true,
+		"[flotilla-admins-not]":  false,
+		"":                       false,
+		`["flotilla-admins"]`:    true,
+	} {
+		if got := admin(req(map[string]string{"sub": "s", "cognito:groups": claim})); got != want {
+			t.Errorf("cognito:groups %q: admin %v, want %v", claim, got, want)
+		}
+	}
+	if adminFromClaims("")(req(map[string]string{"sub": "s", "cognito:groups": "[flotilla-admins]"})) {
+		t.Error("an admin without an admin group configured")
 	}
 }

@@ -62,7 +62,7 @@ type stack struct {
 }
 
 const (
-	owner      = "ann@example.com"
+	owner      = "0e2e0000-1111-2222-3333-444455556666" // the token's sub, whatever else it carries
 	token      = "e2e-id-token"
 	anonymous  = "e2e-token-without-email-or-sub"
 	maxRunning = 3
@@ -133,7 +133,7 @@ func startStack(t *testing.T, maxReceive int) *stack {
 	}
 
 	gw := httptest.NewServer(&gateway{fn: s.fn["api"], tokens: map[string]map[string]string{
-		token:     {"email": owner, "sub": "0e2e0000-1111-2222-3333-444455556666", "token_use": "id"},
+		token:     {"email": "ann@example.com", "email_verified": "true", "sub": owner, "token_use": "id"},
 		anonymous: {"token_use": "access", "scope": "openid"},
 	}})
 	t.Cleanup(gw.Close)
@@ -206,7 +206,7 @@ func TestLambdasEndToEnd(t *testing.T) {
 			t.Fatalf("launch %d: %v", i, err)
 		}
 		if r.Owner != owner {
-			t.Fatalf("run %s owner %q, want the token's email %q", r.ID, r.Owner, owner)
+			t.Fatalf("run %s owner %q, want the token's sub %q", r.ID, r.Owner, owner)
 		}
 		st := flotilla.StatusSucceeded
 		if exit != 0 {

@@ -32,7 +32,7 @@ import (
 
 // Server is minidyn behind the REMOVE mending.
 type Server struct {
-	mu   sync.Mutex
+	mu     sync.Mutex
 	mini   http.Handler
 	mended int
 }

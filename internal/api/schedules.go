@@ -1,0 +1,135 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/schedules"
+)
+
+// scheduleRoutes are served when Deps.Schedules is set (in AWS, only with
+// EventBridge Scheduler configured).
+var scheduleRoutes = []route{
+	{"POST", "/v1/schedules", (*server).handleCreateSchedule},
+	{"GET", "/v1/schedules", (*server).handleListSchedules},
+	{"GET", "/v1/schedules/{schedule_id}", (*server).handleGetSchedule},
+	{"PATCH", "/v1/schedules/{schedule_id}", (*server).handleUpdateSchedule},
+	{"DELETE", "/v1/schedules/{schedule_id}", (*server).handleDeleteSchedule},
+}
+
+func (s *server) handleCreateSchedule() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, owner string) {
+		req, err := decode[schedules.CreateRequest](w, r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		sch, err := s.Schedules.Create(r.Context(), owner, req)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/schedules/"+sch.ID)
+		encode(w, http.StatusCreated, sch)
+	})
+}
+
+func (s *server) handleListSchedules() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+		q := r.URL.Query()
+		v := &flotilla.ValidationError{}
+		f := flotilla.ScheduleFilter{Owner: q.Get("owner"), NextToken: q.Get("next_token")}
+		if ref := q.Get("definition"); ref != "" {
+			d, err := s.Store.GetDefinition(r.Context(), ref)
+			switch {
+			case errors.Is(err, flotilla.ErrNotFound):
+				v.Add("definition", "no definition with id or alias %q", ref)
+			case err != nil:
+				s.fail(w, r, err)
+				return
+			}
+			f.Definition = d.ID
+		}
+		if e := q.Get("enabled"); e != "" {
+			b, err := strconv.ParseBool(e)
+			if err != nil {
+				v.Add("enabled", "must be true or false")
+			}
+			f.Enabled = &b
+		}
+		if l := q.Get("limit"); l != "" {
+			n, err := strconv.Atoi(l)
+			if err != nil || n < 1 || n > 500 {
+				v.Add("limit", "must be a number from 1 to 500")
+			}
+			f.Limit = n
+		}
+		if err := v.Err(); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		page, err := s.Schedules.List(r.Context(), f)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, page)
+	})
+}
+
+func (s *server) handleGetSchedule() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+		sch, err := s.Schedules.Get(r.Context(), r.PathValue("schedule_id"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, sch)
+	})
+}
+
+// handleUpdateSchedule: the owner or an admin. An admin's change never
+// changes whom the schedule fires as: its owner stays.
+func (s *server) handleUpdateSchedule() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
+		p, err := decode[flotilla.SchedulePatch](w, r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.mayChangeSchedule(r, caller, "change"); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		sch, err := s.Schedules.Update(r.Context(), r.PathValue("schedule_id"), p)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, sch)
+	})
+}
+
+func (s *server) handleDeleteSchedule() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
+		if err := s.mayChangeSchedule(r, caller, "delete"); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.Schedules.Delete(r.Context(), r.PathValue("schedule_id")); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *server) mayChangeSchedule(r *http.Request, caller, verb string) error {
+	sch, err := s.Schedules.Get(r.Context(), r.PathValue("schedule_id"))
+	if err != nil {
+		return err
+	}
+	return s.authorize(r, caller, "schedule", sch.Owner, verb)
+}
