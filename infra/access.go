@@ -102,6 +102,7 @@ const (
 	envSecurityGroups     = "FLOTILLA_SECURITY_GROUPS"
 	envAssignPublicIP     = "FLOTILLA_ASSIGN_PUBLIC_IP"
 	envNamePrefix         = "FLOTILLA_NAME_PREFIX"
+	envAdminGroup         = "FLOTILLA_ADMIN_GROUP"
 )
 
 // Table keys. The adapter owns the item layout; add an index here.

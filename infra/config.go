@@ -18,6 +18,7 @@ const (
 	ctxCLICallbackURLs  = "flotilla:cli_callback_urls"  // loopback redirect URIs for `flotilla login`
 	ctxRetainData       = "flotilla:retain_data"        // keep table, user pool and job logs on destroy
 	ctxStage            = "flotilla:stage"              // names one deployment: stages live side by side in an account
+	ctxAdminGroup       = "flotilla:admin_group"        // Cognito group whose members may change what others own
 )
 
 // ClusterConfig is one entry of the "flotilla:clusters" context list.

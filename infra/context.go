@@ -19,6 +19,7 @@ const (
 	defaultLogRetentionDays = 30
 	defaultCLICallbackURL   = "http://localhost:8976/callback"
 	defaultStage            = "prod"
+	defaultAdminGroup       = "flotilla-admins"
 )
 
 // StackName is the CloudFormation stack of a stage: Flotilla-<stage>.
@@ -105,6 +106,7 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		CLICallbackURLs:  callbacks,
 		RetainData:       retain,
 		Stage:            stage,
+		AdminGroup:       str(ctxAdminGroup, defaultAdminGroup),
 	}, nil
 }
 

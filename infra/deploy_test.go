@@ -191,7 +191,7 @@ func TestStagesShareNothing(t *testing.T) {
 		out := map[string]string{}
 		for id, r := range tp.Resources {
 			// The names that are unique in an account and Region.
-			for _, k := range []string{"QueueName", "ClusterName", "Domain", "FunctionName", "RoleName", "TableName", "LogGroupName", "GroupName"} {
+			for _, k := range []string{"QueueName", "ClusterName", "Domain", "FunctionName", "RoleName", "TableName", "LogGroupName"} {
 				if v, ok := r.Properties[k].(string); ok {
 					out[v] = id
 				}
@@ -228,5 +228,25 @@ func TestStagesShareNothing(t *testing.T) {
 	}
 	if len(scopes(dev)) == 0 {
 		t.Error("no task-definition scope found")
+	}
+}
+
+// The admin group exists in the user pool, the api function knows its
+// name, and users cannot change their own attributes (the e-mail shown as
+// who made a thing) through the app client.
+func TestAdminGroupAndIdentity(t *testing.T) {
+	tp := synthesized.template
+	groups := tp.ofType("AWS::Cognito::UserPoolGroup")
+	if len(groups) != 1 || tp.Resources[groups[0]].Properties["GroupName"] != "flotilla-admins" {
+		t.Fatalf("user pool groups %v, want flotilla-admins", groups)
+	}
+	env, _ := tp.Resources[tp.functionID("api")].Properties["Environment"].(map[string]any)
+	if vars, _ := env["Variables"].(map[string]any); vars[envAdminGroup] != "flotilla-admins" {
+		t.Errorf("api: %s = %v", envAdminGroup, vars[envAdminGroup])
+	}
+	for _, id := range tp.ofType("AWS::Cognito::UserPoolClient") {
+		if w, ok := tp.Resources[id].Properties["WriteAttributes"]; !ok || len(list(w)) != 0 {
+			t.Errorf("client %s: WriteAttributes %v, want none", id, w)
+		}
 	}
 }

@@ -44,6 +44,7 @@ type StackProps struct {
 	CLICallbackURLs  []string // loopback redirect URIs of `flotilla login`
 	RetainData       bool     // keep the table, user pool and log groups when the stack is deleted
 	Stage            string   // names this deployment; stages share nothing (default "prod")
+	AdminGroup       string   // Cognito group of the admins (default "flotilla-admins")
 }
 
 // Stack exposes what tests and outputs need.
@@ -450,7 +451,24 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	})
 	scopes := []awscognito.OAuthScope{awscognito.OAuthScope_OPENID(), awscognito.OAuthScope_EMAIL(), awscognito.OAuthScope_PROFILE()}
 	callbacks := append([]string{uiURL + "/"}, props.CLICallbackURLs...)
+	// The admins: members may change, stop and delete what others own
+	// (internal/api/authz.go); tokens name a user's groups in cognito:groups.
+	adminGroup := props.AdminGroup
+	if adminGroup == "" {
+		adminGroup = defaultAdminGroup
+	}
+	awscognito.NewCfnUserPoolGroup(stack, jsii.String("AdminGroup"), &awscognito.CfnUserPoolGroupProps{
+		UserPoolId:  userPool.UserPoolId(),
+		GroupName:   jsii.String(adminGroup),
+		Description: jsii.String("Flotilla admins: may change, stop and delete what other members own"),
+	})
+	apiFn := s.Functions["api"]
+	apiFn.AddEnvironment(jsii.String(envAdminGroup), jsii.String(adminGroup), nil)
 	client := userPool.AddClient(jsii.String("Client"), &awscognito.UserPoolClientOptions{
+		// Signed-in users cannot change their own e-mail (or any attribute)
+		// through the app: the e-mail is shown as who made a thing. Identity
+		// itself is the token's sub, which nobody can change.
+		WriteAttributes:            awscognito.NewClientAttributes(),
 		GenerateSecret:             jsii.Bool(false), // public client: the UI and the CLI use code + PKCE
 		PreventUserExistenceErrors: jsii.Bool(true),
 		OAuth: &awscognito.OAuthSettings{

@@ -18,3 +18,15 @@ type (
 	LogsResponse    = logsResponse
 	CostItem        = costItem
 )
+
+// AllRouteKeys lists every route, schedules included, as "METHOD pattern".
+func AllRouteKeys() []string {
+	var keys []string
+	for _, rt := range append(routes, scheduleRoutes...) {
+		keys = append(keys, rt.method+" "+rt.pattern)
+	}
+	return keys
+}
+
+// RouteAccess is the access rule of a route ("" when it has none).
+func RouteAccess(key string) string { return string(routeAccess[key]) }

@@ -41,6 +41,23 @@ type harness struct {
 	h     http.Handler
 	store *embedded.Store
 	svc   *runs.Service
+	// caller and admin, when set, are who the next requests come from.
+	caller string
+	admin  bool
+}
+
+// The harness's own headers naming the caller (the test's resolvers read
+// them; the real ones read a token).
+const (
+	testCaller = "X-Test-Caller"
+	testAdmin  = "X-Test-Admin"
+)
+
+// as makes the next requests come from caller (an admin when admin).
+func (h *harness) as(caller string, admin bool) *harness {
+	c := *h
+	c.caller, c.admin = caller, admin
+	return &c
 }
 
 type options struct {
@@ -86,9 +103,16 @@ func setup(t testing.TB, opt options) *harness {
 		loops.Go(func() { svc.Consume(ctx, defaultCluster) })
 	}
 	if opt.owner == nil {
-		opt.owner = func(*http.Request) (string, error) { return owner, nil }
+		// The caller is alice, or whom the test names (harness.as).
+		opt.owner = func(r *http.Request) (string, error) {
+			if c := r.Header.Get(testCaller); c != "" {
+				return c, nil
+			}
+			return owner, nil
+		}
 	}
-	handler := api.NewServer(api.Deps{Runs: svc, Store: svc.Store, Logs: svc.Logs, Owner: opt.owner})
+	handler := api.NewServer(api.Deps{Runs: svc, Store: svc.Store, Logs: svc.Logs, Owner: opt.owner,
+		IsAdmin: func(r *http.Request) bool { return r.Header.Get(testAdmin) == "1" }, AdminGroup: "flotilla-admins"})
 	srv := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		srv.Close()
@@ -161,6 +185,12 @@ func (h *harness) do(method, path string, body any) response {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if h.caller != "" {
+		req.Header.Set(testCaller, h.caller)
+	}
+	if h.admin {
+		req.Header.Set(testAdmin, "1")
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -193,7 +193,7 @@ func TestHTTPErrors(t *testing.T) {
 	c.problem(400, "POST", "/v1/schedules", `{"name":"x","definition":"hello","expression":"rate(5 minutes)","owner":"mallory"}`,
 		"owner", "not a known field")
 	c.problem(400, "POST", "/v1/schedules", `{"name":"x","definition":"hello","expression":"rate(5 minutes)","enabled":"yes"}`,
-		"enabled", "bool")
+		"enabled", "true or false")
 	c.problem(400, "POST", "/v1/schedules", `{"name":"x"} {}`, "body", "one JSON object")
 	c.problem(400, "POST", "/v1/schedules", ``, "body", "empty")
 	big := `{"name":"` + strings.Repeat("x", 1<<20) + `"}`

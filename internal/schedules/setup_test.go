@@ -128,7 +128,15 @@ func (b *bundle) fired(scheduleID string) []string {
 func (b *bundle) server() string {
 	h := api.NewServer(api.Deps{
 		Runs: b.runs, Store: b.runs.Store, Schedules: b.svc, NowFunc: b.clock.Now,
-		Owner: func(*http.Request) (string, error) { return owner, nil },
+		// The caller is the schedules' owner unless the test names another.
+		Owner: func(r *http.Request) (string, error) {
+			if c := r.Header.Get("X-Test-Caller"); c != "" {
+				return c, nil
+			}
+			return owner, nil
+		},
+		IsAdmin:    func(r *http.Request) bool { return r.Header.Get("X-Test-Admin") == "1" },
+		AdminGroup: "flotilla-admins",
 	})
 	srv := httptest.NewServer(h)
 	b.t.Cleanup(srv.Close)
