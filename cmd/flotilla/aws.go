@@ -83,7 +83,7 @@ func serveHybrid(ctx context.Context, e *env, c serveConfig, log *slog.Logger) e
 		rw.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(rw).Encode(counter.Snapshot())
 	})))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(c, mux)
 	fmt.Fprintf(e.stderr, "flotilla: listening on http://%s (hybrid: table %s, clusters %v)\n", ln.Addr(), cfg.TableName, w.ClusterNames())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

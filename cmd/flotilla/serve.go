@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +41,15 @@ type serveConfig struct {
 	UIDir string
 	// AllowRemote permits a non-loopback Addr (FLOTILLA_ALLOW_REMOTE=1).
 	AllowRemote bool
+	// AllowedHosts are Host names the server answers to besides the
+	// loopback names and Addr's host (FLOTILLA_ALLOWED_HOSTS, comma
+	// separated): what remote users type with --allow-remote. Any other
+	// Host is refused, which defeats DNS rebinding.
+	AllowedHosts []string
+	// ReadTimeout bounds reading one request, body included
+	// (FLOTILLA_READ_TIMEOUT; 30s): a stalled body does not hold a
+	// connection open.
+	ReadTimeout time.Duration
 	// SweepInterval is how often the sweep runs (FLOTILLA_SWEEP_INTERVAL; 5s).
 	SweepInterval time.Duration
 	// QueueTimeout fails runs that waited longer (FLOTILLA_QUEUE_TIMEOUT; 24h).
@@ -72,6 +82,8 @@ func serveCmd(e *env) *cobra.Command {
 	f.IntVar(&c.MaxRunningPerOwner, "max-running-per-owner", envInt(e, "FLOTILLA_MAX_RUNNING_PER_OWNER", 0), "runs one owner may have going on the default cluster (0: no cap)")
 	f.StringVar(&c.UIDir, "ui-dir", envOr(e, "FLOTILLA_UI_DIR", ""), "the built web UI to serve (default web/dist when present)")
 	f.BoolVar(&c.AllowRemote, "allow-remote", e.getenv("FLOTILLA_ALLOW_REMOTE") == "1", "allow listening on a non-loopback address")
+	f.StringSliceVar(&c.AllowedHosts, "allowed-hosts", splitList(e.getenv("FLOTILLA_ALLOWED_HOSTS")), "more Host names to answer to (comma separated; loopback names and --addr's host always work)")
+	f.DurationVar(&c.ReadTimeout, "read-timeout", envDuration(e, "FLOTILLA_READ_TIMEOUT", 30*time.Second), "longest time to read one request, body included")
 	f.DurationVar(&c.SweepInterval, "sweep-interval", envDuration(e, "FLOTILLA_SWEEP_INTERVAL", 5*time.Second), "how often timeouts and waiting runs are checked")
 	f.DurationVar(&c.QueueTimeout, "queue-timeout", envDuration(e, "FLOTILLA_QUEUE_TIMEOUT", flotilla.DefaultQueueTimeout), "fail runs that waited longer than this")
 	f.StringVar(&c.Engine, "engine", envOr(e, "FLOTILLA_ENGINE", "auto"), "auto, docker or process")
@@ -85,6 +97,17 @@ func envOr(e *env, key, def string) string {
 		return v
 	}
 	return def
+}
+
+// splitList reads a comma-separated list, dropping empty entries.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func envInt(e *env, key string, def int) int {
@@ -199,7 +222,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		}
 		go http.ListenAndServe(addr, http.DefaultServeMux)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(c, handler)
 	fmt.Fprintf(e.stderr, "flotilla: listening on http://%s (engine: %s, data: %s)\n", ln.Addr(), engineName(docker), c.DataDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -216,6 +239,22 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		err = nil
 	}
 	return err
+}
+
+// newHTTPServer serves handler as a local server: only to its own Host
+// names and never to other origins' pages (api.LocalGuard), with every
+// request read within ReadTimeout.
+func newHTTPServer(c serveConfig, handler http.Handler) *http.Server {
+	readTimeout := c.ReadTimeout
+	if readTimeout <= 0 {
+		readTimeout = 30 * time.Second
+	}
+	return &http.Server{
+		Handler:           api.LocalGuard(handler, api.LocalHosts(c.Addr, c.AllowedHosts)),
+		ReadHeaderTimeout: min(10*time.Second, readTimeout),
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       2 * time.Minute,
+	}
 }
 
 func engineName(docker bool) string {

@@ -51,7 +51,8 @@ func NewServer(d Deps) http.Handler {
 	s := &server{Deps: d}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.recoverPanics(mux)
+	// guard.go: headers on every answer, JSON-only bodies on every route.
+	return securityHeaders(s.recoverPanics(requireJSON(mux)))
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
