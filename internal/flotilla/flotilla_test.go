@@ -107,6 +107,8 @@ func TestDecideOutcome(t *testing.T) {
 		{"image pull transient", base, flotilla.TaskEvent{StopCode: flotilla.StopCodeTaskFailedToStart, StoppedReason: "CannotPullContainerError: i/o timeout"}, flotilla.StatusQueued, flotilla.ReasonImagePull, true, ""},
 		{"lost", base, flotilla.TaskEvent{StopCode: flotilla.StopCodeLost, StoppedReason: "the server stopped"}, flotilla.StatusFailed, flotilla.ReasonLost, false, "the server stopped"},
 		{"stopped on request", withStop(base, flotilla.ReasonStopped, "stopped by bob"), flotilla.TaskEvent{ExitCode: code(143), StopCode: flotilla.StopCodeUserInitiated}, flotilla.StatusStopped, flotilla.ReasonStopped, false, "stopped by bob"},
+		{"exit 0 before a pending stop", withStop(base, flotilla.ReasonStopped, "stopped by bob"), flotilla.TaskEvent{ExitCode: code(0), StopCode: flotilla.StopCodeEssentialContainerExited}, flotilla.StatusSucceeded, flotilla.ReasonSucceeded, false, "exited with code 0"},
+		{"exit 3 before a pending timeout", withStop(base, flotilla.ReasonRunTimeout, "timed out after 1m0s"), flotilla.TaskEvent{ExitCode: code(3), StopCode: flotilla.StopCodeEssentialContainerExited}, flotilla.StatusFailed, flotilla.ReasonExitCode, false, "exit code 3"},
 		{"timed out", withStop(base, flotilla.ReasonRunTimeout, "timed out after 1m0s"), flotilla.TaskEvent{ExitCode: code(143)}, flotilla.StatusFailed, flotilla.ReasonRunTimeout, false, "timed out after 1m0s"},
 	}
 	for _, c := range cases {

@@ -65,7 +65,14 @@ type Outcome struct {
 // DecideOutcome maps a stopped task to the run's next status, a reason code
 // and plain words. Infrastructure failures are retried while attempts remain.
 func DecideOutcome(r Run, ev TaskEvent) Outcome {
-	if sr := r.StopRequest; sr != nil {
+	// A stop that was asked for while the job was already ending on its own
+	// does not rewrite its end: the engine says which came first. ECS
+	// reports stopCode UserInitiated for a task ended by StopTask and
+	// EssentialContainerExited for one whose container exited by itself
+	// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html,
+	// "stopCode"); the local executor reports the same codes.
+	ownEnd := ev.StopCode == StopCodeEssentialContainerExited && ev.ExitCode != nil
+	if sr := r.StopRequest; sr != nil && !ownEnd {
 		to := StatusStopped
 		if sr.Code != ReasonStopped {
 			to = StatusFailed
