@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/ids"
@@ -118,12 +120,48 @@ func (s *server) handleUpdateDefinition() http.Handler {
 
 func (s *server) handleDeleteDefinition() http.Handler {
 	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+		if err := s.refuseIfScheduled(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if err := s.Store.DeleteDefinition(r.Context(), r.PathValue("ref")); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// definitionSchedules is what the schedules service offers to tell which
+// schedules launch a definition (internal/schedules.Service).
+type definitionSchedules interface {
+	UsingDefinition(ctx context.Context, d flotilla.Definition, limit int) ([]flotilla.Schedule, error)
+}
+
+// refuseIfScheduled answers 409 naming the schedules that launch the
+// definition: deleting it would leave them firing into errors. Delete or
+// repoint them first.
+func (s *server) refuseIfScheduled(r *http.Request) error {
+	using, ok := s.Schedules.(definitionSchedules)
+	if !ok {
+		return nil
+	}
+	d, err := s.Store.GetDefinition(r.Context(), r.PathValue("ref"))
+	if err != nil {
+		return err
+	}
+	scheds, err := using.UsingDefinition(r.Context(), d, 20)
+	if err != nil || len(scheds) == 0 {
+		return err
+	}
+	names := make([]string, len(scheds))
+	for i, sc := range scheds {
+		names[i] = sc.ID
+		if sc.Name != "" {
+			names[i] = fmt.Sprintf("%s (%s)", sc.ID, sc.Name)
+		}
+	}
+	return flotilla.Conflict("definition", "schedules launch %s: %s; delete them or point them at another definition first", d.Alias, strings.Join(names, ", "))
 }
 
 func (s *server) handleGetRevision() http.Handler {

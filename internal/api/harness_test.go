@@ -50,6 +50,8 @@ type options struct {
 	owner func(*http.Request) (string, error)
 	// maxRunning is the default cluster's limit (default 4).
 	maxRunning int
+	// schedules, when set, is the API's schedule service.
+	schedules api.ScheduleService
 }
 
 func setup(t testing.TB, opt options) *harness {
@@ -88,7 +90,7 @@ func setup(t testing.TB, opt options) *harness {
 	if opt.owner == nil {
 		opt.owner = func(*http.Request) (string, error) { return owner, nil }
 	}
-	handler := api.NewServer(api.Deps{Runs: svc, Store: svc.Store, Logs: svc.Logs, Owner: opt.owner})
+	handler := api.NewServer(api.Deps{Runs: svc, Store: svc.Store, Logs: svc.Logs, Owner: opt.owner, Schedules: opt.schedules})
 	srv := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		srv.Close()

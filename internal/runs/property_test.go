@@ -329,8 +329,11 @@ func (m *machine) apply(ev flotilla.TaskEvent) {
 		if !mr.status.HoldsSlot() {
 			return
 		}
+		// A job that ended on its own before the stop reached it keeps its
+		// own end.
+		ownEnd := ev.StopCode == flotilla.StopCodeEssentialContainerExited && ev.ExitCode != nil
 		switch {
-		case mr.stopRequested:
+		case mr.stopRequested && !ownEnd:
 			mr.status = flotilla.StatusStopped
 		case ev.ExitCode == nil && mr.attempt < m.maxAtt:
 			mr.status, mr.attempt = flotilla.StatusQueued, mr.attempt+1
