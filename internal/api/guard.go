@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
 )
 
 // What a web page can make a browser send without asking the server first
@@ -46,6 +48,20 @@ func requireJSON(next http.Handler) http.Handler {
 		if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
 			writeProblem(w, http.StatusUnsupportedMediaType, "Unsupported media type",
 				"the body must be JSON sent with Content-Type: application/json (not "+quoteOrNone(ct)+")")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkQuery answers 400 to a query string Go will not parse (a bad
+// escape, more parameters than net/url accepts — 10,000 by default):
+// r.URL.Query() would otherwise drop it silently and a filtered list would
+// come back unfiltered.
+func checkQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			writeError(w, r, nil, flotilla.Invalid("query", "cannot be read: %v", err))
 			return
 		}
 		next.ServeHTTP(w, r)

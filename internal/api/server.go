@@ -52,7 +52,7 @@ func NewServer(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	s.routes(mux)
 	// guard.go: headers on every answer, JSON-only bodies on every route.
-	return securityHeaders(s.recoverPanics(requireJSON(mux)))
+	return securityHeaders(s.recoverPanics(requireJSON(checkQuery(mux))))
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
