@@ -21,8 +21,9 @@ import (
 // field, and nothing is written.
 func TestAdversarialInputsAreRefusedByName(t *testing.T) {
 	t.Parallel()
-	h := setup(t, options{noConsume: true})
-	h.createDefinition("base", "echo hi")
+	h := setup(t, options{})
+	h.createDefinition("base", "echo hi; echo there")
+	done := h.waitEnded(h.launch("base", defaultCluster).ID)
 	bigEnv := map[string]string{}
 	for i := range 100 {
 		bigEnv["V"+strings.Repeat("X", 3)+string(rune('A'+i/26))+string(rune('A'+i%26))] = strings.Repeat("v", 4000)
@@ -45,6 +46,8 @@ func TestAdversarialInputsAreRefusedByName(t *testing.T) {
 		{"a forged runs token", "GET", "/v1/runs?next_token=" + forged, nil, 400, "next_token", "not a token"},
 		{"a runs token from the definitions list", "GET", "/v1/runs?next_token=" + base64.RawURLEncoding.EncodeToString([]byte("d1:base")), nil, 400, "next_token", "not a token"},
 		{"a forged definitions token", "GET", "/v1/definitions?next_token=" + forged, nil, 400, "next_token", "not a token"},
+		{"a forged log token", "GET", "/v1/runs/RUNID/logs?next_token=" + forged, nil, 400, "next_token", "not a log token"},
+		{"a log token mid-line", "GET", "/v1/runs/RUNID/logs?next_token=" + base64.RawURLEncoding.EncodeToString([]byte("f1:3")), nil, 400, "next_token", "not a log token"},
 		{"garbage token", "GET", "/v1/definitions?next_token=%25%25%25", nil, 400, "next_token", "not a token"},
 		{"NUL in image", "POST", "/v1/definitions", `{"alias":"nul","image":"alpine\u0000:3","command":"true","cpu":256,"memory":512}`, 400, "image", "control characters"},
 		{"escape in image", "POST", "/v1/definitions", `{"alias":"esc","image":"alpine\u001b[31m","command":"true","cpu":256,"memory":512}`, 400, "image", "control characters"},
@@ -57,7 +60,7 @@ func TestAdversarialInputsAreRefusedByName(t *testing.T) {
 		{"a 400 KB env", "POST", "/v1/definitions", map[string]any{"alias": "huge", "image": "alpine:3", "command": "true", "cpu": 256, "memory": 512, "env": bigEnv}, 400, "env", "at most 65536"},
 		{"an 80 KB launch override", "POST", "/v1/runs", map[string]any{"definition": "base", "cluster": "parked", "env": midEnv}, 400, "env", "at most 65536"},
 	} {
-		r := h.do(tc.method, tc.path, tc.body)
+		r := h.do(tc.method, strings.Replace(tc.path, "RUNID", done.ID, 1), tc.body)
 		if r.status != tc.status {
 			t.Errorf("%s: %s, want %d", tc.name, r, tc.status)
 			continue
@@ -74,8 +77,8 @@ func TestAdversarialInputsAreRefusedByName(t *testing.T) {
 			t.Errorf("refused definition %s was stored", alias)
 		}
 	}
-	if page, _ := h.store.ListRuns(context.Background(), flotilla.RunFilter{Limit: 10}); len(page.Items) != 0 {
-		t.Errorf("refused launches stored %d runs", len(page.Items))
+	if page, _ := h.store.ListRuns(context.Background(), flotilla.RunFilter{Limit: 10}); len(page.Items) != 1 {
+		t.Errorf("refused launches stored %d runs", len(page.Items)-1)
 	}
 }
 

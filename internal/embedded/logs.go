@@ -64,6 +64,13 @@ func (l *LogReader) ReadLogs(ctx context.Context, r flotilla.Run, q flotilla.Log
 	if fi, err := f.Stat(); err == nil && offset > fi.Size() {
 		return flotilla.LogPage{}, flotilla.Invalid("next_token", "is not a log token this server made")
 	}
+	// Tokens this server makes point at the start of a line.
+	if offset > 0 {
+		var b [1]byte
+		if _, err := f.ReadAt(b[:], offset-1); err != nil || b[0] != '\n' {
+			return flotilla.LogPage{}, flotilla.Invalid("next_token", "is not a log token this server made")
+		}
+	}
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return flotilla.LogPage{}, fmt.Errorf("read logs of run %s: %w", r.ID, err)
 	}
