@@ -7,7 +7,7 @@ GOFILES := $(shell find cmd internal lambdas -name '*.go' -not -path '*/node_mod
 LAMBDAS := api dispatcher events sweep scheduler
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test go-test lint bench fuzz lambdas clean system-deps
+.PHONY: help run build test go-test lint bench fuzz lambdas clean system-deps iam-record
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -19,7 +19,7 @@ build: $(BIN) ## build bin/flotilla (the CLI and `flotilla serve`)
 $(BIN): $(GOFILES)
 	$(GO) build -o $(BIN) ./cmd/flotilla
 
-test: lint system-deps go-test web-test web-e2e infra-test ## run every test: Go (with -race), web unit and browser tests, CDK
+test: lint system-deps go-test web-test web-e2e infra-test infra-fresh-test ## run every test: Go (with -race), web unit and browser tests, CDK
 	@echo "make test: all suites passed"
 
 # The browser tests drive Debian's chromium; install it when missing (as root), else say how.
@@ -30,8 +30,19 @@ system-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else echo "make test needs Debian's chromium for the browser tests: sudo apt-get install chromium"; exit 1; fi; }
 
+# The Go tests also record every AWS call the Lambdas make (build/iam), which
+# infra-test evaluates against the synthesized IAM policies.
+IAM_RECORDS := build/iam/.complete
 go-test: fauxqs-deps ## the Go tests, with the race detector
-	$(GO) test -race -count=1 -timeout 30m ./...
+	rm -rf build/iam
+	FLOTILLA_IAM_RECORD=$(CURDIR)/build/iam $(GO) test -race -count=1 -timeout 30m ./...
+	touch $(IAM_RECORDS)
+
+iam-record: $(IAM_RECORDS) ## record the Lambdas' AWS calls for the IAM proof (the tests that make them)
+$(IAM_RECORDS): $(GOFILES) | fauxqs-deps
+	rm -rf build/iam
+	FLOTILLA_IAM_RECORD=$(CURDIR)/build/iam $(GO) test -count=1 -run 'TestFaults|TestLambdas' ./internal/awswire ./lambdas/e2e
+	touch $@
 
 lint: ## go vet, and gofmt must have nothing to say
 	$(GO) vet ./...

@@ -11,6 +11,10 @@ const (
 	ecsRunTask       ecsAction = "ecs:RunTask"       // only Flotilla task definitions, only managed clusters
 	ecsStopTask      ecsAction = "ecs:StopTask"      // only tasks in managed clusters
 	ecsDescribeTasks ecsAction = "ecs:DescribeTasks" // only tasks in managed clusters
+	// ListTasks finds a run's task when its id was never recorded (an
+	// interrupted start); IAM authorizes it on the cluster's container
+	// instances, with ecs:cluster (Service Authorization Reference for ECS).
+	ecsListTasks ecsAction = "ecs:ListTasks"
 )
 
 // access is the least-privilege grant set of one function.
@@ -41,7 +45,7 @@ var functions = []function{
 		MemoryMiB: 512, TimeoutSeconds: 29, // HTTP API integrations time out at 30 s
 		Access: access{
 			TableReadWrite: true, SendToQueues: true, ReadJobLogs: true,
-			ECS:             []ecsAction{ecsStopTask, ecsDescribeTasks},
+			ECS:             []ecsAction{ecsStopTask, ecsDescribeTasks, ecsListTasks},
 			ManageSchedules: true,
 		},
 	},
@@ -50,7 +54,7 @@ var functions = []function{
 		MemoryMiB: 256, TimeoutSeconds: 60,
 		Access: access{
 			TableReadWrite: true, ConsumeQueue: true, SendToQueues: true,
-			ECS:             []ecsAction{ecsRunTask, ecsStopTask, ecsDescribeTasks},
+			ECS:             []ecsAction{ecsRunTask, ecsStopTask, ecsDescribeTasks, ecsListTasks},
 			TaskDefinitions: true,
 		},
 	},
@@ -59,7 +63,7 @@ var functions = []function{
 		MemoryMiB: 256, TimeoutSeconds: 30,
 		Access: access{
 			TableReadWrite: true, SendToQueues: true,
-			ECS: []ecsAction{ecsDescribeTasks},
+			ECS: []ecsAction{ecsDescribeTasks, ecsListTasks},
 		},
 	},
 	{
@@ -67,7 +71,10 @@ var functions = []function{
 		MemoryMiB: 256, TimeoutSeconds: 55, // shorter than the 1-minute period
 		Access: access{
 			TableReadWrite: true, SendToQueues: true,
-			ECS: []ecsAction{ecsStopTask, ecsDescribeTasks},
+			// The sweep restarts interrupted starts through the executor:
+			// the same ECS rights as the dispatcher.
+			ECS:             []ecsAction{ecsRunTask, ecsStopTask, ecsDescribeTasks, ecsListTasks},
+			TaskDefinitions: true,
 		},
 	},
 	{
@@ -89,6 +96,12 @@ const (
 	envScheduleGroup      = "FLOTILLA_SCHEDULE_GROUP"
 	envSchedulerTargetARN = "FLOTILLA_SCHEDULER_TARGET_ARN"
 	envSchedulerRoleARN   = "FLOTILLA_SCHEDULER_ROLE_ARN"
+	envTaskFamilyPrefix   = "FLOTILLA_TASK_FAMILY_PREFIX"
+	envQueueURLPrefix     = "FLOTILLA_QUEUE_URL_PREFIX"
+	envSubnets            = "FLOTILLA_SUBNETS"
+	envSecurityGroups     = "FLOTILLA_SECURITY_GROUPS"
+	envAssignPublicIP     = "FLOTILLA_ASSIGN_PUBLIC_IP"
+	envNamePrefix         = "FLOTILLA_NAME_PREFIX"
 )
 
 // Table keys. The adapter owns the item layout; add an index here.
@@ -111,9 +124,7 @@ var tableIndexes = []gsi{
 
 // Fixed names and prefixes shared with the application code.
 const (
-	scheduleGroupName    = "flotilla"  // EventBridge Scheduler group for every Flotilla schedule
-	taskDefinitionFamily = "flotilla-" // prefix of every task definition family the dispatcher registers
-	runIDPrefix          = "run_"      // ECS startedBy of every Flotilla task
-	secretsPrefix        = "flotilla/" // SSM parameters and Secrets Manager secrets jobs may reference
-	healthPath           = "/v1/health"
+	runIDPrefix   = "run_"      // ECS startedBy of every Flotilla task
+	secretsPrefix = "flotilla/" // SSM parameters and Secrets Manager secrets jobs may reference
+	healthPath    = "/v1/health"
 )

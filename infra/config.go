@@ -17,6 +17,7 @@ const (
 	ctxAuthDomainPrefix = "flotilla:auth_domain_prefix" // Cognito hosted UI domain prefix
 	ctxCLICallbackURLs  = "flotilla:cli_callback_urls"  // loopback redirect URIs for `flotilla login`
 	ctxRetainData       = "flotilla:retain_data"        // keep table, user pool and job logs on destroy
+	ctxStage            = "flotilla:stage"              // names one deployment: stages live side by side in an account
 )
 
 // ClusterConfig is one entry of the "flotilla:clusters" context list.
@@ -39,6 +40,7 @@ type ClusterConfig struct {
 func (c ClusterConfig) Existing() bool { return c.ClusterARN != "" }
 
 var (
+	stageRE       = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
 	clusterNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 	clusterARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$`)
 )
@@ -123,14 +125,18 @@ func ParseClusters(v any) ([]ClusterConfig, error) {
 }
 
 // ClusterEnv is one element of FLOTILLA_CLUSTERS, the JSON the Lambdas read.
-// Values may hold CDK tokens; Stack.ToJsonString resolves them.
+// It is kept short, because a function's whole environment is limited to
+// 4 KB (Lambda quotas): queues and created clusters are named, not given by
+// URL or ARN (FLOTILLA_QUEUE_URL_PREFIX completes the URL), and the subnets
+// and security groups the created clusters share are in FLOTILLA_SUBNETS and
+// FLOTILLA_SECURITY_GROUPS once. Only an existing cluster carries its own.
 type ClusterEnv struct {
 	Name           string   `json:"name"`
 	MaxRunning     int      `json:"max_running"`
-	QueueURL       string   `json:"queue_url"`
-	ECSCluster     string   `json:"ecs_cluster"`
-	LaunchType     string   `json:"launch_type"`
-	Subnets        []string `json:"subnets"`
-	SecurityGroups []string `json:"security_groups"`
-	AssignPublicIP bool     `json:"assign_public_ip"`
+	Queue          string   `json:"queue,omitempty"`
+	ECSCluster     string   `json:"ecs_cluster,omitempty"`
+	LaunchType     string   `json:"launch_type,omitempty"`
+	Subnets        []string `json:"subnets,omitempty"`
+	SecurityGroups []string `json:"security_groups,omitempty"`
+	AssignPublicIP bool     `json:"assign_public_ip,omitempty"`
 }

@@ -18,7 +18,11 @@ const (
 	defaultWebDist          = "web/dist"
 	defaultLogRetentionDays = 30
 	defaultCLICallbackURL   = "http://localhost:8976/callback"
+	defaultStage            = "prod"
 )
+
+// StackName is the CloudFormation stack of a stage: Flotilla-<stage>.
+func StackName(stage string) string { return "Flotilla-" + stage }
 
 // PropsFromContext reads the stack configuration from the app's context.
 // Relative paths are taken from the repository root: the nearest directory
@@ -84,6 +88,11 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		retain = v != "false"
 	}
 
+	stage := str(ctxStage, defaultStage)
+	if !stageRE.MatchString(stage) {
+		return nil, fmt.Errorf("context %q: %q must be 1-12 lower-case letters and digits, starting with a letter", ctxStage, stage)
+	}
+
 	return &StackProps{
 		StackProps: awscdk.StackProps{
 			Description: jsii.String("Flotilla: serverless job runner (table, queues, functions, HTTP API, UI, ECS cluster)"),
@@ -95,6 +104,7 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		AuthDomainPrefix: str(ctxAuthDomainPrefix, ""),
 		CLICallbackURLs:  callbacks,
 		RetainData:       retain,
+		Stage:            stage,
 	}, nil
 }
 

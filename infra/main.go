@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
@@ -19,7 +20,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "flotilla infra:", err)
 		os.Exit(2)
 	}
-	NewStack(app, "Flotilla", props)
+	for _, f := range functions {
+		if _, err := os.Stat(filepath.Join(props.LambdasDir, f.Name, "bootstrap")); err != nil {
+			fmt.Fprintf(os.Stderr, "flotilla infra: the %s function is not built (%v): run `make lambdas` (make synth, deploy, cdk-bootstrap and destroy do)\n", f.Name, err)
+			os.Exit(2)
+		}
+	}
+	NewStack(app, StackName(props.Stage), props)
 	// cdk-nag findings fail `cdk synth` (the CI gate); suppressions live in nag.go.
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	app.Synth(nil)

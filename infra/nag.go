@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -26,6 +27,7 @@ type nagTargets struct {
 	uiBucket     awss3.Bucket
 	distribution awscloudfront.Distribution
 	publicRoutes []awsapigatewayv2.HttpRoute
+	eventsDLQ    awssqs.Queue
 }
 
 type nagFunction struct {
@@ -64,18 +66,20 @@ func addNagSuppressions(stack awscdk.Stack, t nagTargets) {
 		if len(f.fn.Access.ECS) > 0 {
 			sups = append(sups, sup("AwsSolutions-IAM5",
 				"ECS task ids are made by RunTask at run time; access is limited to tasks of Flotilla's clusters (task/<cluster>/*, plus the ecs:cluster condition).",
-				re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/.+\/\*$/`)))
+				re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/.+\/\*$/`)),
+				sup("AwsSolutions-IAM5", "ecs:ListTasks is authorized on container instances (Service Authorization Reference for Amazon ECS); it is limited to Flotilla's clusters (container-instance/<cluster>/*, plus the ecs:cluster condition).",
+					re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:container-instance\/.+\/\*$/`)))
 		}
 		if f.fn.Access.TaskDefinitions {
 			sups = append(sups,
 				sup("AwsSolutions-IAM5", "ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition have no resource-level permissions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html); PassRole stays limited to the two task roles.",
 					"Resource::*"),
-				sup("AwsSolutions-IAM5", "One task definition revision is registered per definition revision at run time; only families with the flotilla- prefix can be run or tagged.",
-					re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition\/flotilla-\*$/`)))
+				sup("AwsSolutions-IAM5", "One task definition revision is registered per definition revision at run time; only families with this stage's flotilla-<stage>- prefix can be run or tagged.",
+					re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition\/flotilla-[a-z0-9]+-\*$/`)))
 		}
 		if f.fn.Access.ManageSchedules {
-			sups = append(sups, sup("AwsSolutions-IAM5", "One EventBridge Scheduler schedule is created per Flotilla schedule at run time; only schedules in the flotilla group are reachable.",
-				re(`/^Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule\/flotilla\/\*$/`)))
+			sups = append(sups, sup("AwsSolutions-IAM5", "One EventBridge Scheduler schedule is created per Flotilla schedule at run time; only schedules in this stack's group are reachable.",
+				re(`/^Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule\/<ScheduleGroup>\/\*$/`)))
 		}
 		if len(sups) > 0 {
 			on(f.role, sups...)
@@ -93,6 +97,7 @@ func addNagSuppressions(stack awscdk.Stack, t nagTargets) {
 		sup("AwsSolutions-COG2", "MFA is optional (TOTP offered) so a team can adopt Flotilla without an enrolment step; set the user pool to MFA required for stricter teams."),
 		sup("AwsSolutions-COG8", "The Plus feature plan (threat protection) is billed per active user; the user pool is invite-only (no self sign-up)."),
 	)
+	on(t.eventsDLQ, sup("AwsSolutions-SQS3", "This queue is itself a dead-letter queue: EventBridge puts the events the events and sweep functions could not take here."))
 	on(t.uiBucket, sup("AwsSolutions-S1", "The bucket holds only the built static UI, written by the deployment; reads go through CloudFront (origin access control)."))
 	on(t.distribution,
 		sup("AwsSolutions-CFR1", "The UI is a static app for signed-in users of one organisation; no geographic restriction is needed."),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfrontorigins"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
@@ -22,6 +24,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3deployment"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsscheduler"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
@@ -40,6 +43,7 @@ type StackProps struct {
 	AuthDomainPrefix string   // Cognito hosted UI prefix; "" means flotilla-<account id>
 	CLICallbackURLs  []string // loopback redirect URIs of `flotilla login`
 	RetainData       bool     // keep the table, user pool and log groups when the stack is deleted
+	Stage            string   // names this deployment; stages share nothing (default "prod")
 }
 
 // Stack exposes what tests and outputs need.
@@ -58,7 +62,7 @@ type clusterResources struct {
 	subnets        []string
 	securityGroups []string
 	assignPublicIP bool
-	queue          awssqs.Queue
+	queue, dlq     awssqs.Queue
 	ecs            awsecs.Cluster // nil for an existing cluster
 }
 
@@ -69,8 +73,19 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 
 	dataRemoval := awscdk.RemovalPolicy_DESTROY
 	if props.RetainData {
-		dataRemoval = awscdk.RemovalPolicy_RETAIN
+		// Kept when the stack is deleted or the resource replaced, but not
+		// when the first create fails and rolls back (nothing to keep then,
+		// and a kept user pool or log group would block the next try).
+		dataRemoval = awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE
 	}
+	stage := props.Stage
+	if stage == "" {
+		stage = defaultStage
+	}
+	// Every name this stack gives starts with prefix, so two stages never
+	// share a name or an IAM scope.
+	prefix := "flotilla-" + stage
+	familyPrefix := prefix + "-"
 	partition, region, account := *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID()
 	arn := func(service, resource string) string {
 		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", partition, service, region, account, resource)
@@ -170,6 +185,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 				})
 			}
 			cluster := awsecs.NewCluster(stack, jsii.String("Cluster"+cid), &awsecs.ClusterProps{
+				ClusterName:                    jsii.String(prefix + "-" + c.Name),
 				Vpc:                            vpc,
 				EnableFargateCapacityProviders: jsii.Bool(true),
 			})
@@ -181,13 +197,17 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			cr.assignPublicIP = c.AssignPublicIP == nil || *c.AssignPublicIP // no NAT: tasks need a public IP to pull images
 		}
 
+		// Named, so the functions' environment can name them briefly; at
+		// most 9+12+1+32+9 = 63 characters, within SQS's 80.
 		dlq := awssqs.NewQueue(stack, jsii.String("DeadLetterQueue"+cid), &awssqs.QueueProps{
+			QueueName:       jsii.String(queueName(prefix, c.Name, "-dlq")),
 			Fifo:            jsii.Bool(true),
 			RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 			EnforceSSL:      jsii.Bool(true),
 			Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
 		})
 		cr.queue = awssqs.NewQueue(stack, jsii.String("Queue"+cid), &awssqs.QueueProps{
+			QueueName:         jsii.String(queueName(prefix, c.Name, "")),
 			Fifo:              jsii.Bool(true),
 			RetentionPeriod:   awscdk.Duration_Days(jsii.Number(14)),
 			VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(6 * functionByName("dispatcher").TimeoutSeconds)),
@@ -196,26 +216,38 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			DeadLetterQueue:   &awssqs.DeadLetterQueue{Queue: dlq, MaxReceiveCount: jsii.Number(5)},
 		})
 		s.Queues[c.Name] = cr.queue
+		cr.dlq = dlq
 		clusters = append(clusters, cr)
 	}
 
 	clusterEnv := make([]ClusterEnv, 0, len(clusters))
 	for _, cr := range clusters {
-		clusterEnv = append(clusterEnv, ClusterEnv{
-			Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning, QueueURL: *cr.queue.QueueUrl(),
-			ECSCluster: cr.arn, LaunchType: cr.cfg.LaunchType,
-			Subnets: cr.subnets, SecurityGroups: cr.securityGroups, AssignPublicIP: cr.assignPublicIP,
-		})
+		// A created cluster is its name: the queue, the ECS cluster and the
+		// network follow from FLOTILLA_NAME_PREFIX and the shared variables.
+		e := ClusterEnv{Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning}
+		if cr.cfg.LaunchType != "FARGATE" {
+			e.LaunchType = cr.cfg.LaunchType
+		}
+		switch {
+		case cr.cfg.Existing():
+			e.Queue, e.ECSCluster = queueName(prefix, cr.cfg.Name, ""), cr.arn
+			e.Subnets, e.SecurityGroups, e.AssignPublicIP = cr.subnets, cr.securityGroups, cr.assignPublicIP
+		case !cr.assignPublicIP:
+			e.Queue, e.ECSCluster = queueName(prefix, cr.cfg.Name, ""), prefix+"-"+cr.cfg.Name
+		}
+		clusterEnv = append(clusterEnv, e)
 	}
 
 	// --- Schedules -----------------------------------------------------------
-	scheduleGroup := awsscheduler.NewScheduleGroup(stack, jsii.String("ScheduleGroup"), &awsscheduler.ScheduleGroupProps{
-		ScheduleGroupName: jsii.String(scheduleGroupName),
-	})
+	// CloudFormation names the group (unique per stack), and deleting it
+	// deletes its schedules (EventBridge Scheduler API Reference,
+	// DeleteScheduleGroup), so nothing fires at a deleted function.
+	scheduleGroup := awsscheduler.NewCfnScheduleGroup(stack, jsii.String("ScheduleGroup"), &awsscheduler.CfnScheduleGroupProps{})
+	scheduleGroup.ApplyRemovalPolicy(awscdk.RemovalPolicy_DESTROY, nil)
 	schedulerRole := awsiam.NewRole(stack, jsii.String("SchedulerRole"), &awsiam.RoleProps{
 		AssumedBy: awsiam.NewPrincipalWithConditions(awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil), &map[string]interface{}{
 			"StringEquals": map[string]interface{}{"aws:SourceAccount": account},
-			"ArnEquals":    map[string]interface{}{"aws:SourceArn": *scheduleGroup.ScheduleGroupArn()},
+			"ArnEquals":    map[string]interface{}{"aws:SourceArn": *scheduleGroup.AttrArn()},
 		}),
 		Description: jsii.String("Assumed by EventBridge Scheduler for Flotilla schedules: may invoke the scheduler function only"),
 	})
@@ -227,8 +259,18 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		envLogGroup:         jobLogs.LogGroupName(),
 		envTaskExecRoleARN:  execRole.RoleArn(),
 		envTaskRoleARN:      taskRole.RoleArn(),
-		envScheduleGroup:    scheduleGroup.ScheduleGroupName(),
+		envScheduleGroup:    scheduleGroup.Ref(),
 		envSchedulerRoleARN: schedulerRole.RoleArn(),
+		envTaskFamilyPrefix: jsii.String(familyPrefix),
+		// The SQS queue URL format (Amazon SQS Developer Guide, "Queue and
+		// message identifiers"): https://sqs.<region>.<suffix>/<account>/<name>.
+		envQueueURLPrefix: jsii.String("https://sqs." + region + "." + *awscdk.Aws_URL_SUFFIX() + "/" + account + "/"),
+	}
+	if vpc != nil {
+		common[envNamePrefix] = jsii.String(prefix)
+		common[envSubnets] = jsii.String(strings.Join(sharedSubnets(clusters), ","))
+		common[envSecurityGroups] = taskSG.SecurityGroupId()
+		common[envAssignPublicIP] = jsii.String("1") // no NAT: tasks need a public IP to pull images
 	}
 	// The scheduler function is created first so the others can name it
 	// (it cannot carry its own ARN: that would be a circular reference).
@@ -269,6 +311,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		grant(stack, fn, f.Access, grantTargets{
 			arn: arn, table: s.Table, clusters: clusters, jobLogs: jobLogs,
 			execRole: execRole, taskRole: taskRole, schedulerRole: schedulerRole,
+			familyPrefix: familyPrefix, scheduleGroup: *scheduleGroup.Ref(),
 		})
 	}
 	schedulerRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -278,6 +321,21 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	}))
 
 	// --- Engine events and the sweep -----------------------------------------
+	// EventBridge retries a failed delivery (up to 185 times over 24 h by
+	// default); here 2 h, then the event goes to a dead-letter queue instead
+	// of being dropped (EventBridge User Guide, "Event retry policy and using
+	// dead-letter queues"). The sweep reconciles what the events missed.
+	eventsDLQ := awssqs.NewQueue(stack, jsii.String("EventsDeadLetterQueue"), &awssqs.QueueProps{
+		QueueName:       jsii.String(prefix + "-events-dlq"),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		EnforceSSL:      jsii.Bool(true),
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+	})
+	targetRetry := &awseventstargets.LambdaFunctionProps{
+		DeadLetterQueue: eventsDLQ,
+		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
+		RetryAttempts:   jsii.Number(20),
+	}
 	clusterARNs := make([]interface{}, 0, len(clusters))
 	for _, cr := range clusters {
 		clusterARNs = append(clusterARNs, cr.arn)
@@ -296,13 +354,41 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 				"lastStatus": []interface{}{"RUNNING", "STOPPED"},
 			},
 		},
-		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["events"], nil)},
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["events"], targetRetry)},
 	})
 	awsevents.NewRule(stack, jsii.String("SweepRule"), &awsevents.RuleProps{
 		Description: jsii.String("Runs the Flotilla sweep every minute"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
-		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["sweep"], nil)},
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["sweep"], targetRetry)},
 	})
+
+	// --- Alarms ----------------------------------------------------------------
+	// Something in a dead-letter queue, or a function failing, needs a person.
+	// The alarms have no action: subscribe to them (or `flotilla doctor`).
+	dlqs := map[string]awssqs.Queue{"events": eventsDLQ}
+	for _, cr := range clusters {
+		dlqs["cluster-"+cr.cfg.Name] = cr.dlq
+	}
+	for name, q := range dlqs {
+		awscloudwatch.NewAlarm(stack, jsii.String("DeadLetterAlarm-"+name), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String("Flotilla " + stage + ": messages in the " + name + " dead-letter queue"),
+			Metric:             q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+	}
+	for _, f := range functions {
+		awscloudwatch.NewAlarm(stack, jsii.String("ErrorsAlarm-"+f.Name), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String("Flotilla " + stage + ": the " + f.Name + " function failed"),
+			Metric:             s.Functions[f.Name].MetricErrors(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+	}
 
 	// --- UI bucket and distribution ------------------------------------------
 	uiBucket := awss3.NewBucket(stack, jsii.String("UiBucket"), &awss3.BucketProps{
@@ -376,7 +462,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	})
 	domainPrefix := props.AuthDomainPrefix
 	if domainPrefix == "" {
-		domainPrefix = "flotilla-" + account
+		domainPrefix = prefix + "-" + account
 	}
 	userPoolDomain := userPool.AddDomain(jsii.String("Domain"), &awscognito.UserPoolDomainOptions{
 		CognitoDomain: &awscognito.CognitoDomainOptions{DomainPrefix: jsii.String(domainPrefix)},
@@ -419,8 +505,18 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		Authorizer:  awsapigatewayv2.NewHttpNoneAuthorizer(),
 	})
 	api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
-		Path:        jsii.String("/v1/{proxy+}"),
-		Methods:     &[]awsapigatewayv2.HttpMethod{awsapigatewayv2.HttpMethod_ANY},
+		Path: jsii.String("/v1/{proxy+}"),
+		// Not ANY: ANY also matches the browser's OPTIONS preflight, which
+		// would then need a JWT and fail; with explicit methods, API Gateway
+		// answers OPTIONS itself from the CORS configuration (API Gateway
+		// Developer Guide, "Configuring CORS for an HTTP API": "If you
+		// configure CORS for an API, API Gateway automatically sends a
+		// response to preflight OPTIONS requests, even if there isn't an
+		// OPTIONS route configured").
+		Methods: &[]awsapigatewayv2.HttpMethod{
+			awsapigatewayv2.HttpMethod_GET, awsapigatewayv2.HttpMethod_POST,
+			awsapigatewayv2.HttpMethod_PATCH, awsapigatewayv2.HttpMethod_DELETE,
+		},
 		Integration: integration,
 		Authorizer:  authorizer,
 	})
@@ -428,14 +524,14 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		Retention:     props.LogRetention,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 	})
-	stage := api.DefaultStage().Node().DefaultChild().(awsapigatewayv2.CfnStage)
-	stage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+	apiStage := api.DefaultStage().Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	apiStage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
 		DestinationArn: apiLogs.LogGroupArn(),
 		Format: jsii.String(`{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","requestTime":"$context.requestTime",` +
 			`"method":"$context.httpMethod","routeKey":"$context.routeKey","status":"$context.status","responseLength":"$context.responseLength",` +
 			`"latencyMs":"$context.responseLatency","sub":"$context.authorizer.claims.sub","error":"$context.error.message"}`),
 	})
-	stage.SetDefaultRouteSettings(&awsapigatewayv2.CfnStage_RouteSettingsProperty{
+	apiStage.SetDefaultRouteSettings(&awsapigatewayv2.CfnStage_RouteSettingsProperty{
 		ThrottlingBurstLimit: jsii.Number(200),
 		ThrottlingRateLimit:  jsii.Number(100),
 	})
@@ -457,7 +553,10 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		}, nil),
 	}
 	if st, err := os.Stat(props.WebDist); err == nil && st.IsDir() {
-		sources = append(sources, awss3deployment.Source_Asset(jsii.String(props.WebDist), nil))
+		// Without the local config.json of web/public: the generated one
+		// above is the deployed UI's.
+		sources = append(sources, awss3deployment.Source_Asset(jsii.String(props.WebDist),
+			&awss3assets.AssetOptions{Exclude: jsii.Strings("config.json")}))
 	} else {
 		awscdk.Annotations_Of(stack).AddWarningV2(jsii.String("flotilla:web-dist-missing"),
 			jsii.String("the web UI is not built ("+props.WebDist+" is missing): deploying a placeholder page; run the UI build before deploying"), nil)
@@ -477,7 +576,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	awscdk.NewCfnOutput(stack, jsii.String("UserPoolClientId"), &awscdk.CfnOutputProps{Value: client.UserPoolClientId()})
 	awscdk.NewCfnOutput(stack, jsii.String("AuthDomain"), &awscdk.CfnOutputProps{Value: userPoolDomain.BaseUrl(nil)})
 
-	nt := nagTargets{execRole: execRole, vpc: vpc, userPool: userPool, uiBucket: uiBucket, distribution: distribution}
+	nt := nagTargets{execRole: execRole, vpc: vpc, userPool: userPool, uiBucket: uiBucket, distribution: distribution, eventsDLQ: eventsDLQ}
 	for _, r := range *healthRoutes {
 		nt.publicRoutes = append(nt.publicRoutes, r)
 	}
@@ -500,6 +599,8 @@ type grantTargets struct {
 	clusters                          []*clusterResources
 	jobLogs                           awslogs.LogGroup
 	execRole, taskRole, schedulerRole awsiam.Role
+	familyPrefix                      string // of the task definition families the executors register
+	scheduleGroup                     string
 }
 
 // grant turns one access entry into IAM statements on fn's role.
@@ -531,13 +632,14 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 	if a.ReadJobLogs {
 		t.jobLogs.GrantRead(fn)
 	}
-	var clusterARNs, taskARNs []string
+	var clusterARNs, taskARNs, instanceARNs []string
 	for _, cr := range t.clusters {
 		clusterARNs = append(clusterARNs, cr.arn)
 		taskARNs = append(taskARNs, t.arn("ecs", "task/"+cr.name+"/*"))
+		instanceARNs = append(instanceARNs, t.arn("ecs", "container-instance/"+cr.name+"/*"))
 	}
 	onClusters := &map[string]interface{}{"ArnEquals": map[string]interface{}{"ecs:cluster": clusterARNs}}
-	taskDefs := t.arn("ecs", "task-definition/"+taskDefinitionFamily+"*")
+	taskDefs := t.arn("ecs", "task-definition/"+t.familyPrefix+"*")
 	var taskActions []string
 	for _, act := range a.ECS {
 		switch act {
@@ -550,6 +652,13 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 			}))
 		case ecsStopTask, ecsDescribeTasks:
 			taskActions = append(taskActions, string(act))
+		case ecsListTasks:
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        jsii.String("ListFlotillaTasks"),
+				Actions:    jsii.Strings(string(ecsListTasks)),
+				Resources:  jsii.Strings(instanceARNs...),
+				Conditions: onClusters,
+			}))
 		default:
 			panic("grant: unknown ECS action " + string(act))
 		}
@@ -589,7 +698,7 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("ManageSchedules"),
 			Actions:   jsii.Strings("scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule", "scheduler:GetSchedule"),
-			Resources: jsii.Strings(t.arn("scheduler", "schedule/"+scheduleGroupName+"/*")),
+			Resources: jsii.Strings(t.arn("scheduler", "schedule/"+t.scheduleGroup+"/*")),
 		}))
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("PassSchedulerRole"),
@@ -606,6 +715,21 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 var tableActions = []string{
 	"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:ConditionCheckItem",
 	"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable",
+}
+
+// queueName is a cluster queue's name: <prefix>-<cluster><suffix>.fifo.
+func queueName(prefix, cluster, suffix string) string {
+	return prefix + "-" + cluster + suffix + ".fifo"
+}
+
+// sharedSubnets are the subnets of the clusters the stack creates (one VPC).
+func sharedSubnets(clusters []*clusterResources) []string {
+	for _, cr := range clusters {
+		if !cr.cfg.Existing() {
+			return cr.subnets
+		}
+	}
+	return nil
 }
 
 func ecsTasksPrincipal() awsiam.IPrincipal {

@@ -72,12 +72,14 @@ func synth(dir string) (err error) {
 			return err
 		}
 	}
-	web := filepath.Join(dir, "web")
-	if err := os.MkdirAll(web, 0o755); err != nil {
+	// The real built UI: it holds web/public's local config.json, which
+	// must not reach the bucket (`make infra-test` builds it first).
+	web, err := filepath.Abs(filepath.Join("..", "web", "dist"))
+	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(web, "index.html"), []byte("<!doctype html>"), 0o644); err != nil {
-		return err
+	if _, err := os.Stat(filepath.Join(web, "config.json")); err != nil {
+		return fmt.Errorf("the web UI is not built (%v): run `make web-build`", err)
 	}
 
 	var cdkJSON struct {
@@ -100,6 +102,8 @@ func synth(dir string) (err error) {
 	ctx[ctxWebDist] = web
 	// Report cdk-nag errors as annotations instead of failing the synth.
 	ctx["@aws-cdk/core:failSynthOnValidationErrors"] = false
+	// Construct paths name the resources for the IAM proof (proof_test.go).
+	ctx["aws:cdk:enable-path-metadata"] = true
 
 	app := awscdk.NewApp(&awscdk.AppProps{
 		Outdir:  jsii.String(filepath.Join(dir, "cdk.out")),
@@ -124,9 +128,14 @@ func synth(dir string) (err error) {
 	if err := json.Unmarshal(raw, &synthesized.template); err != nil {
 		return err
 	}
+	// Of the staged assets (what `cdk deploy` zips and uploads), exactly one
+	// holds a config.json: the generated one, not web/dist's.
 	matches, err := filepath.Glob(filepath.Join(dir, "cdk.out", "asset.*", "config.json"))
 	if err != nil || len(matches) != 1 {
-		return fmt.Errorf("want one config.json asset, found %v (%v)", matches, err)
+		return fmt.Errorf("want one config.json among the assets, found %v (%v)", matches, err)
+	}
+	if uis, _ := filepath.Glob(filepath.Join(dir, "cdk.out", "asset.*", "index.html")); len(uis) != 1 {
+		return fmt.Errorf("want the built UI among the assets, found %v", uis)
 	}
 	if b, err = os.ReadFile(matches[0]); err != nil {
 		return err
@@ -150,6 +159,10 @@ type tmpl struct {
 type resource struct {
 	Type       string         `json:"Type"`
 	Properties map[string]any `json:"Properties"`
+	Metadata   map[string]any `json:"Metadata,omitempty"`
+
+	DeletionPolicy      string `json:"DeletionPolicy,omitempty"`
+	UpdateReplacePolicy string `json:"UpdateReplacePolicy,omitempty"`
 }
 
 // clone returns a deep copy that a test may break on purpose.
@@ -269,6 +282,9 @@ func queueProblems(tp tmpl, clusters int) []string {
 	dispatcher := tp.functionID("dispatcher")
 	var mains []string
 	for _, id := range tp.ofType("AWS::SQS::Queue") {
+		if strings.HasPrefix(id, "EventsDeadLetterQueue") {
+			continue // EventBridge's dead-letter queue (standard, as EventBridge requires)
+		}
 		q := tp.Resources[id].Properties
 		if q["FifoQueue"] != true {
 			probs = append(probs, id+": not FIFO")
@@ -286,8 +302,8 @@ func queueProblems(tp tmpl, clusters int) []string {
 	if len(mains) != clusters {
 		probs = append(probs, fmt.Sprintf("%d queues with a dead-letter queue, want one per cluster (%d)", len(mains), clusters))
 	}
-	if n := len(tp.ofType("AWS::SQS::Queue")); n != 2*clusters {
-		probs = append(probs, fmt.Sprintf("%d queues, want a queue and a DLQ per cluster (%d)", n, 2*clusters))
+	if n := len(tp.ofType("AWS::SQS::Queue")); n != 2*clusters+1 {
+		probs = append(probs, fmt.Sprintf("%d queues, want a queue and a DLQ per cluster, and EventBridge's DLQ (%d)", n, 2*clusters+1))
 	}
 	for _, q := range mains {
 		found := false
@@ -435,7 +451,7 @@ func TestFunctionEnvironment(t *testing.T) {
 		if f.Name == "api" && render(vars[envSchedulerTargetARN]) != "${"+tp.functionID("scheduler")+".Arn}" {
 			t.Errorf("api: %s = %s, want the scheduler function's ARN", envSchedulerTargetARN, render(vars[envSchedulerTargetARN]))
 		}
-		if render(vars[envScheduleGroup]) != scheduleGroupName && !strings.HasPrefix(render(vars[envScheduleGroup]), "${ScheduleGroup") {
+		if !strings.HasPrefix(render(vars[envScheduleGroup]), "${ScheduleGroup") {
 			t.Errorf("%s: %s = %s", f.Name, envScheduleGroup, render(vars[envScheduleGroup]))
 		}
 
@@ -448,15 +464,22 @@ func TestFunctionEnvironment(t *testing.T) {
 		}
 		for i, c := range clusters {
 			cfg := synthesized.clusters[i]
-			if c.Name != cfg.Name || c.MaxRunning != cfg.MaxRunning || c.LaunchType != cfg.LaunchType ||
-				!strings.HasPrefix(c.QueueURL, "${Queue") || len(c.Subnets) == 0 || len(c.SecurityGroups) == 0 {
-				t.Errorf("%s: cluster %d = %+v, want it to match %+v with a queue, subnets and security groups", f.Name, i, c, cfg)
+			launchType := cfg.LaunchType
+			if launchType == "FARGATE" {
+				launchType = "" // the default, left out
 			}
-			if cfg.Existing() && (c.ECSCluster != cfg.ClusterARN || c.AssignPublicIP || !slices.Equal(c.Subnets, cfg.Subnets)) {
-				t.Errorf("%s: existing cluster %+v, want its ARN, its subnets and no public IP", f.Name, c)
+			if c.Name != cfg.Name || c.MaxRunning != cfg.MaxRunning || c.LaunchType != launchType {
+				t.Errorf("%s: cluster %d = %+v, want it to match %+v", f.Name, i, c, cfg)
 			}
-			if !cfg.Existing() && (!strings.HasPrefix(c.ECSCluster, "${Cluster") || !c.AssignPublicIP) {
-				t.Errorf("%s: new cluster %+v, want the stack's cluster and a public IP (no NAT)", f.Name, c)
+			if cfg.Existing() && (c.ECSCluster != cfg.ClusterARN || c.Queue != "flotilla-prod-"+cfg.Name+".fifo" || c.AssignPublicIP ||
+				!slices.Equal(c.Subnets, cfg.Subnets) || len(c.SecurityGroups) == 0) {
+				t.Errorf("%s: existing cluster %+v, want its queue, its ARN, its subnets, security groups and no public IP", f.Name, c)
+			}
+			// A created cluster is named by convention (FLOTILLA_NAME_PREFIX)
+			// on the shared network with a public IP (no NAT).
+			if !cfg.Existing() && (c.ECSCluster != "" || c.Queue != "" || len(c.Subnets) != 0 ||
+				render(vars[envNamePrefix]) != "flotilla-prod" || render(vars[envAssignPublicIP]) != "1" || vars[envSubnets] == nil) {
+				t.Errorf("%s: new cluster %+v, want only its name, the prefix flotilla-prod and the shared network", f.Name, c)
 			}
 		}
 	}
@@ -673,8 +696,8 @@ func dispatcherProblems(tp tmpl, clusters int) []string {
 		switch {
 		case slices.Contains(acts, "ecs:RunTask"):
 			sawRun = true
-			if len(acts) != 1 || len(res) != 1 || !regexp.MustCompile(`:task-definition/flotilla-\*$`).MatchString(res[0]) {
-				probs = append(probs, fmt.Sprintf("RunTask on %v (with %v), want only task-definition/flotilla-*", res, acts))
+			if len(acts) != 1 || len(res) != 1 || !regexp.MustCompile(`:task-definition/flotilla-prod-\*$`).MatchString(res[0]) {
+				probs = append(probs, fmt.Sprintf("RunTask on %v (with %v), want only task-definition/flotilla-prod-*", res, acts))
 			}
 			if !ecsClusterCond() {
 				probs = append(probs, "RunTask without the ecs:cluster condition on Flotilla's clusters")
@@ -752,22 +775,24 @@ func TestLeastPrivilegeAcrossFunctions(t *testing.T) {
 		for _, s := range tp.statements(tp.roleOf(tp.functionID(f.Name))) {
 			acts := actionsOf(s)
 			res := renderAll(s["Resource"])
-			if slices.Contains(acts, "ecs:RunTask") != (f.Name == "dispatcher") && slices.Contains(acts, "ecs:RunTask") {
+			// The sweep restarts interrupted starts through the executor.
+			startsTasks := f.Name == "dispatcher" || f.Name == "sweep"
+			if slices.Contains(acts, "ecs:RunTask") && !startsTasks {
 				t.Errorf("%s may RunTask", f.Name)
 			}
 			if slices.ContainsFunc(acts, func(a string) bool { return strings.HasPrefix(a, "scheduler:") }) {
 				if !f.Access.ManageSchedules {
 					t.Errorf("%s may manage schedules", f.Name)
 				}
-				if !slices.Equal(res, []string{"arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/flotilla/*"}) {
-					t.Errorf("%s: scheduler actions on %v, want the flotilla group only", f.Name, res)
+				if !slices.Equal(res, []string{"arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${" + tp.ofType("AWS::Scheduler::ScheduleGroup")[0] + "}/*"}) {
+					t.Errorf("%s: scheduler actions on %v, want the stack's group only", f.Name, res)
 				}
 			}
 			if slices.Contains(acts, "iam:PassRole") && f.Name == "api" &&
 				!slices.Equal(res, []string{"${" + firstID(tp, "SchedulerRole") + ".Arn}"}) {
 				t.Errorf("api: PassRole on %v, want only the scheduler role", res)
 			}
-			if slices.Contains(acts, "iam:PassRole") && f.Name != "api" && f.Name != "dispatcher" {
+			if slices.Contains(acts, "iam:PassRole") && f.Name != "api" && !startsTasks {
 				t.Errorf("%s may PassRole", f.Name)
 			}
 		}
@@ -779,8 +804,10 @@ func TestLeastPrivilegeAcrossFunctions(t *testing.T) {
 		t.Errorf("scheduler role statements %v, want only lambda:InvokeFunction on the scheduler function", sts)
 	}
 	groups := tp.ofType("AWS::Scheduler::ScheduleGroup")
-	if len(groups) != 1 || tp.Resources[groups[0]].Properties["Name"] != scheduleGroupName {
-		t.Errorf("schedule groups %v, want one named %q", groups, scheduleGroupName)
+	// Named by CloudFormation (one per stack, so stages never collide) and
+	// deleted with the stack: its schedules go with it.
+	if len(groups) != 1 || tp.Resources[groups[0]].Properties["Name"] != nil || tp.Resources[groups[0]].DeletionPolicy != "Delete" {
+		t.Errorf("schedule groups %v, want one, unnamed, deleted with the stack", groups)
 	}
 }
 

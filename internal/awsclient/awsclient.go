@@ -29,6 +29,8 @@ type Options struct {
 	MaxAttempts int
 	// Counter, when set, counts every request attempt made.
 	Counter *Counter
+	// Recorder, when set, records the IAM requests of every call made.
+	Recorder *Recorder
 }
 
 // Load returns an aws.Config with the standard retryer and the counter.
@@ -60,6 +62,9 @@ func Load(ctx context.Context, o Options) (aws.Config, error) {
 	}
 	if o.Counter != nil {
 		cfg.APIOptions = append(cfg.APIOptions, o.Counter.middleware)
+	}
+	if o.Recorder != nil {
+		cfg.APIOptions = append(cfg.APIOptions, o.Recorder.middleware)
 	}
 	return cfg, nil
 }

@@ -50,6 +50,10 @@ type Config struct {
 	Region string
 	// ContainerName names the job's container (default "job").
 	ContainerName string
+	// FamilyPrefix starts every task definition family this executor
+	// registers (default "flotilla-"); a deployment's stage sets its own, so
+	// that each stage's IAM scope covers only its families.
+	FamilyPrefix string
 }
 
 // CapacityProvider is one item of a capacity provider strategy.
@@ -63,6 +67,7 @@ type CapacityProvider struct {
 const (
 	DefaultLogGroup        = "/flotilla/runs"
 	DefaultLogStreamPrefix = "flotilla"
+	DefaultFamilyPrefix    = "flotilla-"
 	DefaultContainerName   = "job"
 )
 
@@ -100,6 +105,9 @@ func New(client *ecs.Client, cfg Config) (*Executor, error) {
 	}
 	if cfg.LogGroup == "" {
 		cfg.LogGroup = DefaultLogGroup
+	}
+	if cfg.FamilyPrefix == "" {
+		cfg.FamilyPrefix = DefaultFamilyPrefix
 	}
 	if cfg.LogStreamPrefix == "" {
 		cfg.LogStreamPrefix = DefaultLogStreamPrefix
@@ -269,29 +277,61 @@ func (e *Executor) Describe(ctx context.Context, r flotilla.Run) (flotilla.TaskE
 
 // findTask finds the current attempt's task by startedBy when its id is
 // unknown (a crash between RunTask and recording the id). ErrNotFound: none.
+//
+// ListTasks takes startedBy only as its only filter, and then lists tasks
+// whose desired status is RUNNING (ECS API Reference, ListTasks: "When you
+// specify startedBy as the filter, it must be the only filter that you use";
+// "The default status filter is RUNNING"). A task already stopped is found
+// among the family's stopped tasks (ECS keeps them listed for at least an
+// hour), filtered by startedBy here.
 func (e *Executor) findTask(ctx context.Context, r flotilla.Run) (types.Task, error) {
-	var arns []string
-	for _, desired := range []types.DesiredStatus{types.DesiredStatusRunning, types.DesiredStatusStopped} {
-		p := ecs.NewListTasksPaginator(e.client, &ecs.ListTasksInput{
-			Cluster: aws.String(e.cfg.Cluster), StartedBy: aws.String(r.ID), DesiredStatus: desired,
-		})
-		for p.HasMorePages() {
+	list := func(in *ecs.ListTasksInput, maxPages int) ([]string, error) {
+		var arns []string
+		p := ecs.NewListTasksPaginator(e.client, in)
+		for page := 0; p.HasMorePages() && page < maxPages; page++ {
 			out, err := p.NextPage(ctx)
 			if err != nil {
-				return types.Task{}, fmt.Errorf("list tasks: %w", translateTaskErr(err))
+				return nil, fmt.Errorf("list tasks: %w", translateTaskErr(err))
 			}
 			arns = append(arns, out.TaskArns...)
 		}
+		return arns, nil
 	}
+	running, err := list(&ecs.ListTasksInput{Cluster: aws.String(e.cfg.Cluster), StartedBy: aws.String(r.ID)}, 10)
+	if err != nil {
+		return types.Task{}, err
+	}
+	best, err := e.newestOfAttempt(ctx, r, running)
+	if err != nil || best != nil {
+		return derefTask(best), err
+	}
+	// Bounded: the family's tasks stopped in the last hour or so, 100 a page.
+	stopped, err := list(&ecs.ListTasksInput{Cluster: aws.String(e.cfg.Cluster),
+		Family: aws.String(FamilyOf(e.cfg.FamilyPrefix, r.DefinitionID)), DesiredStatus: types.DesiredStatusStopped}, 10)
+	if err != nil {
+		return types.Task{}, err
+	}
+	if best, err = e.newestOfAttempt(ctx, r, stopped); err != nil {
+		return types.Task{}, err
+	}
+	if best == nil {
+		return types.Task{}, fmt.Errorf("no task for attempt %d: %w", r.Attempt, flotilla.ErrNotFound)
+	}
+	return *best, nil
+}
+
+// newestOfAttempt describes arns and returns the newest task that run r
+// started for its current attempt, or nil.
+func (e *Executor) newestOfAttempt(ctx context.Context, r flotilla.Run, arns []string) (*types.Task, error) {
 	var best *types.Task
 	for chunk := range slices.Chunk(arns, 100) {
 		out, err := e.client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(e.cfg.Cluster), Tasks: chunk})
 		if err != nil {
-			return types.Task{}, fmt.Errorf("describe tasks: %w", translateTaskErr(err))
+			return nil, fmt.Errorf("describe tasks: %w", translateTaskErr(err))
 		}
 		for i := range out.Tasks {
 			t := &out.Tasks[i]
-			if AttemptOf(aws.ToString(t.Group)) != r.Attempt {
+			if aws.ToString(t.StartedBy) != r.ID || AttemptOf(aws.ToString(t.Group)) != r.Attempt {
 				continue
 			}
 			if best == nil || aws.ToTime(t.CreatedAt).After(aws.ToTime(best.CreatedAt)) {
@@ -299,10 +339,14 @@ func (e *Executor) findTask(ctx context.Context, r flotilla.Run) (types.Task, er
 			}
 		}
 	}
-	if best == nil {
-		return types.Task{}, fmt.Errorf("no task for attempt %d: %w", r.Attempt, flotilla.ErrNotFound)
+	return best, nil
+}
+
+func derefTask(t *types.Task) types.Task {
+	if t == nil {
+		return types.Task{}
 	}
-	return *best, nil
+	return *t
 }
 
 func currentTaskID(r flotilla.Run) string {
@@ -359,10 +403,13 @@ func ClusterName(arn string) string {
 
 var familyUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 
-// Family is the task definition family of a definition:
-// flotilla-<definition_id>, limited to ECS's letters, digits, _ and -.
-func Family(definitionID string) string {
-	f := "flotilla-" + familyUnsafe.ReplaceAllString(definitionID, "-")
+// Family is the task definition family of a definition under the default
+// prefix: flotilla-<definition_id>.
+func Family(definitionID string) string { return FamilyOf(DefaultFamilyPrefix, definitionID) }
+
+// FamilyOf is <prefix><definition_id>, limited to ECS's letters, digits, _ and -.
+func FamilyOf(prefix, definitionID string) string {
+	f := prefix + familyUnsafe.ReplaceAllString(definitionID, "-")
 	if len(f) > 255 {
 		f = f[:255]
 	}
@@ -396,24 +443,55 @@ func TaskEventOf(t types.Task, container string) flotilla.TaskEvent {
 		ev.State = flotilla.TaskPending
 		ev.At = firstTime(t.PullStartedAt, t.CreatedAt)
 	}
-	var c *types.Container
-	for i := range t.Containers {
-		if aws.ToString(t.Containers[i].Name) == container {
-			c = &t.Containers[i]
-		}
-	}
-	if c == nil && len(t.Containers) == 1 {
-		c = &t.Containers[0]
-	}
+	c := jobContainer(t.Containers, container)
 	if c != nil {
 		if c.ExitCode != nil {
 			code := int(*c.ExitCode)
 			ev.ExitCode = &code
 		}
 		ev.ContainerReason = aws.ToString(c.Reason)
+		ev.Container = aws.ToString(c.Name)
+	} else {
+		// No container is known to be the job's: if any ran and exited,
+		// the task ran (it is not started again).
+		for _, x := range t.Containers {
+			ev.ContainersRan = ev.ContainersRan || x.ExitCode != nil
+			if ev.ContainerReason == "" {
+				ev.ContainerReason = aws.ToString(x.Reason)
+			}
+		}
 	}
 	ev.OOM = strings.HasPrefix(ev.ContainerReason, "OutOfMemoryError") || strings.Contains(ev.StoppedReason, "OutOfMemoryError")
 	return ev
+}
+
+// jobContainer picks the container whose end is the run's: the one named
+// container (the job's, in every task definition Flotilla registers); else
+// the only one; else, in a task with sidecars and no container of that name
+// (a task definition made elsewhere), the essential container that stopped
+// the task, which is the one that exited non-zero, or else the one that
+// exited 0 (ECS stops a task when an essential container exits: "Amazon ECS
+// task definition parameters", essential). Nil when none qualifies.
+func jobContainer(cs []types.Container, container string) *types.Container {
+	for i := range cs {
+		if aws.ToString(cs[i].Name) == container {
+			return &cs[i]
+		}
+	}
+	if len(cs) == 1 {
+		return &cs[0]
+	}
+	var exited0 *types.Container
+	for i := range cs {
+		switch {
+		case cs[i].ExitCode == nil:
+		case *cs[i].ExitCode != 0:
+			return &cs[i]
+		case exited0 == nil:
+			exited0 = &cs[i]
+		}
+	}
+	return exited0
 }
 
 func firstTime(ts ...*time.Time) time.Time {

@@ -160,6 +160,21 @@ func TestRequestsPerRunLifecycle(t *testing.T) {
 				t.Fatal(err)
 			}
 			return b.counter.Snapshot()
+		}, map[string]int{"ECS.RunTask": 1, "ECS.ListTasks": 1, "ECS.DescribeTasks": 1}},
+		// Already stopped: not among startedBy's (RUNNING) tasks, found among
+		// the family's stopped ones.
+		{"task id lost and stopped, found in its family", func(t *testing.T) map[string]int {
+			r := newRun(t)
+			b.counter.Reset()
+			if _, err := b.exec.Start(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			b.fake.Settle()
+			ev, err := b.exec.Describe(ctx, r)
+			if err != nil || ev.State != flotilla.TaskStopped || ev.RunID != r.ID {
+				t.Fatalf("Describe = %+v, %v; want the run's stopped task", ev, err)
+			}
+			return b.counter.Snapshot()
 		}, map[string]int{"ECS.RunTask": 1, "ECS.ListTasks": 2, "ECS.DescribeTasks": 1}},
 	}
 	for _, lc := range lifecycles {

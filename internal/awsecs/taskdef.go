@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 )
@@ -92,7 +91,7 @@ func (e *Executor) registerInput(r flotilla.Run) *ecs.RegisterTaskDefinitionInpu
 		compat = types.CompatibilityEc2
 	}
 	in := &ecs.RegisterTaskDefinitionInput{
-		Family: aws.String(Family(r.DefinitionID)),
+		Family: aws.String(FamilyOf(e.cfg.FamilyPrefix, r.DefinitionID)),
 		ContainerDefinitions: []types.ContainerDefinition{{
 			Name:      aws.String(e.cfg.ContainerName),
 			Image:     aws.String(r.Image),
@@ -173,13 +172,20 @@ func tagValue(tags []types.Tag, key string) string {
 	return ""
 }
 
+// isMissingTaskDefinition: DescribeTaskDefinition of a family that has no
+// revision. ECS answers with its generic ClientException (no code of its
+// own: ECS API Reference, DescribeTaskDefinition, Errors), so the message
+// is all that tells it apart; the exception type is checked first.
 func isMissingTaskDefinition(err error) bool {
-	var api smithy.APIError
-	return errors.As(err, &api) && api.ErrorCode() == "ClientException" &&
-		strings.Contains(strings.ToLower(api.ErrorMessage()), "unable to describe task definition")
+	var ce *types.ClientException
+	return errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.ErrorMessage()), "unable to describe task definition")
 }
 
+// isConcurrentRevision: RegisterTaskDefinition racing another registration
+// of the same family, again a ClientException told apart only by its
+// message ("Too many concurrent attempts to create a new revision of the
+// specified family").
 func isConcurrentRevision(err error) bool {
-	var api smithy.APIError
-	return errors.As(err, &api) && strings.Contains(strings.ToLower(api.ErrorMessage()), "too many concurrent attempts")
+	var ce *types.ClientException
+	return errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.ErrorMessage()), "too many concurrent attempts")
 }

@@ -53,7 +53,7 @@ func TestDecode(t *testing.T) {
 		{"stopped-pull-error", flotilla.TaskEvent{State: flotilla.TaskStopped, Version: 4, At: at("2026-11-26T12:00:40Z"),
 			StopCode: "TaskFailedToStart", StoppedReason: pullErr, ContainerReason: pullErr}, flotilla.StatusFailed, false},
 		{"stopped-user", flotilla.TaskEvent{State: flotilla.TaskStopped, Version: 6, At: at("2026-11-26T12:03:31.517Z"), ExitCode: code(143),
-			StopCode: "UserInitiated", StoppedReason: "stopped by ada@example.com"}, flotilla.StatusFailed, false},
+			StopCode: "UserInitiated", StoppedReason: "stopped by ada@example.com"}, flotilla.StatusStopped, false}, // outside Flotilla: no stop request
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -64,6 +64,9 @@ func TestDecode(t *testing.T) {
 			}
 			want := tt.want
 			want.RunID, want.Attempt, want.TaskID, want.Cluster = runID, 1, "c13b4cb40f1f4fe4a2971f76ae5a47ad", "flotilla-jobs"
+			if tt.file != "stopped-failed-to-start" { // its task never got a container
+				want.Container = "job"
+			}
 			if !equal(got, want) {
 				t.Fatalf("Decode(%s)\n got %+v\nwant %+v", tt.file, show(got), show(want))
 			}

@@ -636,6 +636,14 @@ func (f *ECS) listTasks(body []byte) (any, *apiError) {
 	if err := decode(body, &in); err != nil {
 		return nil, err
 	}
+	// As AWS documents ListTasks (ECS API Reference): "When you specify
+	// startedBy as the filter, it must be the only filter that you use", and
+	// the default desired status filter is RUNNING. (What the service answers
+	// to both filters together is not documented; this fake refuses it, so
+	// the executor's tests catch a request AWS does not promise to serve.)
+	if in.StartedBy != "" && (in.Family != "" || in.DesiredStatus != "") {
+		return nil, &apiError{status: 400, typ: "InvalidParameterException", msg: "startedBy must be the only filter"}
+	}
 	desired := in.DesiredStatus
 	if desired == "" {
 		desired = "RUNNING"
@@ -706,6 +714,10 @@ func (f *ECS) newTask(in RunTaskRequest, td *taskDef, cluster string, life Life)
 		lastStatus: "PROVISIONING", desiredStatus: "RUNNING", version: 1, createdAt: now, updatedAt: now,
 		containers: []*container{{name: c.Name, image: c.Image, arn: f.arn("container/" + cluster + "/" + id + "/" + shortID(id+c.Name)), lastStatus: "PENDING"}},
 		life:       life, prog: prog, wake: make(chan struct{}),
+	}
+	if life.Sidecar != "" {
+		t.containers = append(t.containers, &container{name: life.Sidecar, image: "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable",
+			arn: f.arn("container/" + cluster + "/" + id + "/" + shortID(id+life.Sidecar)), lastStatus: "PENDING", sidecar: true})
 	}
 	if t.group == "" {
 		t.group = "family:" + td.family

@@ -77,6 +77,18 @@ type Life struct {
 	SpotInterruption bool
 	// Hold keeps the task RUNNING until StopTask or Release.
 	Hold bool
+	// Sidecar adds a second, non-essential container of this name; it is
+	// stopped (exit 143) when the essential one exits, as ECS stops a
+	// task's other containers when an essential container exits.
+	Sidecar string
+	// ContainerError stops the task from PENDING without running it: the
+	// job container gets this reason and no exit code, and the task stopCode
+	// EssentialContainerExited (e.g. "CannotStartContainerError: …").
+	ContainerError string
+	// StopFromOutside stops the running task as the ECS console or a
+	// StopTask from outside Flotilla would: stopCode UserInitiated,
+	// "Task stopped by user", exit 143.
+	StopFromOutside bool
 }
 
 // Exit returns a pointer to code, for Life.ExitCode.

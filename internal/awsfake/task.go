@@ -48,6 +48,7 @@ func change(fn func(t *task, now time.Time)) step {
 type container struct {
 	name, image, arn, lastStatus, reason string
 	exitCode                             *int
+	sidecar                              bool // not essential: stopped when the job's container exits
 }
 
 // plan returns the steps of the task's life after PROVISIONING.
@@ -70,6 +71,19 @@ func (t *task) plan() []step {
 				t.finish(now, "TaskFailedToStart", reason)
 			}),
 		}
+	case l.ContainerError != "":
+		return []step{
+			change((*task).pending),
+			change(func(t *task, now time.Time) {
+				for _, c := range t.containers {
+					c.lastStatus = "STOPPED"
+					if !c.sidecar {
+						c.reason = l.ContainerError
+					}
+				}
+				t.finish(now, "EssentialContainerExited", "Essential container in task exited")
+			}),
+		}
 	}
 	exit, reason := t.prog.exit, ""
 	stopCode, stoppedReason := "EssentialContainerExited", "Essential container in task exited"
@@ -78,6 +92,8 @@ func (t *task) plan() []step {
 		exit, reason = 137, "OutOfMemoryError: Container killed due to memory usage"
 	case l.SpotInterruption:
 		exit, stopCode, stoppedReason = 143, "SpotInterruption", "Your Spot Task was interrupted."
+	case l.StopFromOutside:
+		exit, stopCode, stoppedReason = 143, "UserInitiated", "Task stopped by user"
 	}
 	steps := []step{
 		change((*task).pending),
@@ -127,6 +143,11 @@ func (t *task) deprovision(now time.Time, stopCode, stoppedReason string, exit *
 	t.executionStoppedAt = now
 	for _, c := range t.containers {
 		c.lastStatus = "STOPPED"
+		if c.sidecar {
+			sigterm := 143
+			c.exitCode = &sigterm
+			continue
+		}
 		if exit != nil {
 			code := *exit
 			c.exitCode = &code

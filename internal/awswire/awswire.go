@@ -51,6 +51,19 @@ const (
 	EnvScheduleGroup        = "FLOTILLA_SCHEDULE_GROUP"
 	EnvSchedulerTargetARN   = "FLOTILLA_SCHEDULER_TARGET_ARN"
 	EnvSchedulerRoleARN     = "FLOTILLA_SCHEDULER_ROLE_ARN"
+	EnvTaskFamilyPrefix     = "FLOTILLA_TASK_FAMILY_PREFIX"
+	// The shared parts of FLOTILLA_CLUSTERS, so that its entries stay
+	// short (a Lambda's whole environment is limited to 4 KB): the queue URL
+	// of a cluster that names only its queue is EnvQueueURLPrefix + queue,
+	// and a cluster that names no subnets or security groups uses these.
+	EnvQueueURLPrefix = "FLOTILLA_QUEUE_URL_PREFIX"
+	EnvSubnets        = "FLOTILLA_SUBNETS"
+	EnvSecurityGroups = "FLOTILLA_SECURITY_GROUPS"
+	EnvAssignPublicIP = "FLOTILLA_ASSIGN_PUBLIC_IP"
+	// EnvNamePrefix names what a deployment creates per cluster: a cluster
+	// entry without queue or ecs_cluster has the queue
+	// <prefix>-<name>.fifo and the ECS cluster <prefix>-<name>.
+	EnvNamePrefix = "FLOTILLA_NAME_PREFIX"
 
 	EnvDynamoDBEndpoint  = "FLOTILLA_DYNAMODB_ENDPOINT"
 	EnvSQSEndpoint       = "FLOTILLA_SQS_ENDPOINT"
@@ -59,6 +72,9 @@ const (
 	EnvSchedulerEndpoint = "FLOTILLA_SCHEDULER_ENDPOINT"
 	EnvStaticCredentials = "FLOTILLA_AWS_STATIC_CREDENTIALS"
 	EnvPutOnRemove       = "FLOTILLA_DYNAMODB_PUT_ON_REMOVE"
+	// EnvIAMRecord names a folder where a Lambda records the IAM requests
+	// of its AWS calls (tests only; see awsclient.Recorder).
+	EnvIAMRecord = "FLOTILLA_IAM_RECORD"
 )
 
 // Config is everything the AWS wiring needs. FromEnv fills it; the zero
@@ -83,6 +99,10 @@ type Config struct {
 	ScheduleGroup      string
 	SchedulerTargetARN string
 	SchedulerRoleARN   string
+	// TaskFamilyPrefix starts the ECS task definition families the
+	// executors register (FLOTILLA_TASK_FAMILY_PREFIX; flotilla-). A
+	// deployment's stage sets it, and its IAM scope is the same prefix.
+	TaskFamilyPrefix string
 
 	// Endpoint overrides, for emulators and fakes (FLOTILLA_DYNAMODB_ENDPOINT,
 	// FLOTILLA_SQS_ENDPOINT, FLOTILLA_ECS_ENDPOINT, FLOTILLA_LOGS_ENDPOINT,
@@ -107,8 +127,10 @@ type Cluster struct {
 	Name string `json:"name"`
 	// MaxRunning is the admission limit (required, at least 1).
 	MaxRunning int `json:"max_running"`
-	// QueueURL is the cluster's SQS FIFO queue (required).
-	QueueURL string `json:"queue_url"`
+	// QueueURL is the cluster's SQS FIFO queue (required, or Queue).
+	QueueURL string `json:"queue_url,omitempty"`
+	// Queue is the queue's name, under FLOTILLA_QUEUE_URL_PREFIX.
+	Queue string `json:"queue,omitempty"`
 	// ECSCluster is the ECS cluster's name or ARN (required).
 	ECSCluster string `json:"ecs_cluster"`
 	// LaunchType is FARGATE (default), FARGATE_SPOT or EC2.
@@ -128,6 +150,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ScheduleGroup:        getenv(EnvScheduleGroup),
 		SchedulerTargetARN:   getenv(EnvSchedulerTargetARN),
 		SchedulerRoleARN:     getenv(EnvSchedulerRoleARN),
+		TaskFamilyPrefix:     getenv(EnvTaskFamilyPrefix),
 		DynamoDBEndpoint:     getenv(EnvDynamoDBEndpoint),
 		SQSEndpoint:          getenv(EnvSQSEndpoint),
 		ECSEndpoint:          getenv(EnvECSEndpoint),
@@ -148,6 +171,12 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.PutOnRemove, err = envBool(getenv, EnvPutOnRemove, c.DynamoDBEndpoint != ""); err != nil {
+		return Config{}, err
+	}
+	queuePrefix, namePrefix := getenv(EnvQueueURLPrefix), getenv(EnvNamePrefix)
+	subnets, groups := splitList(getenv(EnvSubnets)), splitList(getenv(EnvSecurityGroups))
+	publicIP, err := envBool(getenv, EnvAssignPublicIP, false)
+	if err != nil {
 		return Config{}, err
 	}
 	raw := strings.TrimSpace(getenv(EnvClusters))
@@ -177,6 +206,24 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		if cl.MaxRunning < 1 {
 			return Config{}, fmt.Errorf("%s: max_running must be at least 1, not %d", where, cl.MaxRunning)
 		}
+		if namePrefix != "" && cl.QueueURL == "" && cl.Queue == "" && cl.ECSCluster == "" {
+			// A cluster the deployment created: named by convention, on the
+			// shared network.
+			cl.Queue, cl.ECSCluster = namePrefix+"-"+cl.Name+".fifo", namePrefix+"-"+cl.Name
+			cl.AssignPublicIP = publicIP
+		}
+		if cl.QueueURL == "" && cl.Queue != "" {
+			if queuePrefix == "" {
+				return Config{}, fmt.Errorf("%s: queue %q needs %s", where, cl.Queue, EnvQueueURLPrefix)
+			}
+			cl.QueueURL = queuePrefix + cl.Queue
+		}
+		if len(cl.Subnets) == 0 {
+			cl.Subnets = subnets
+		}
+		if len(cl.SecurityGroups) == 0 {
+			cl.SecurityGroups = groups
+		}
 		if !strings.HasSuffix(cl.QueueURL, ".fifo") {
 			return Config{}, fmt.Errorf("%s: queue_url %q is not a FIFO queue's URL (ending in .fifo)", where, cl.QueueURL)
 		}
@@ -192,6 +239,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func envBool(getenv func(string) string, key string, def bool) (bool, error) {
@@ -212,6 +269,8 @@ type Options struct {
 	Counter *awsclient.Counter
 	// Logger is the use cases' logger (default: discard).
 	Logger *slog.Logger
+	// Recorder, when set, records the IAM requests of every AWS call.
+	Recorder *awsclient.Recorder
 }
 
 // Wired is the wired AWS side: the SDK clients, the adapters, the runs use
@@ -258,7 +317,7 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg, err := awsclient.Load(ctx, awsclient.Options{StaticCredentials: c.StaticCredentials, Counter: o.Counter})
+	cfg, err := awsclient.Load(ctx, awsclient.Options{StaticCredentials: c.StaticCredentials, Counter: o.Counter, Recorder: o.Recorder})
 	if err != nil {
 		return nil, fmt.Errorf("awswire: load AWS config: %w", err)
 	}
@@ -290,6 +349,7 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 			ExecutionRoleARN: c.TaskExecutionRoleARN,
 			TaskRoleARN:      c.TaskRoleARN,
 			LogGroup:         c.LogGroup,
+			FamilyPrefix:     c.TaskFamilyPrefix,
 		}
 		if cl.LaunchType == "FARGATE_SPOT" {
 			ec.LaunchType = "FARGATE"
@@ -317,6 +377,25 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 	return w, nil
 }
 
+// IAMNames are the configuration's resource names, for an IAM recording.
+func (c Config) IAMNames() awsclient.Names {
+	if c.TaskFamilyPrefix == "" {
+		c.TaskFamilyPrefix = awsecs.DefaultFamilyPrefix
+	}
+	n := awsclient.Names{
+		Table: c.TableName, LogGroup: c.LogGroup,
+		TaskExecutionRole: c.TaskExecutionRoleARN, TaskRole: c.TaskRoleARN, SchedulerRole: c.SchedulerRoleARN,
+		ScheduleGroup: c.ScheduleGroup, SchedulerTarget: c.SchedulerTargetARN,
+		FamilyPrefix: c.TaskFamilyPrefix,
+		Queues:       map[string]string{}, ECSClusters: map[string]string{},
+	}
+	for _, cl := range c.Clusters {
+		n.Queues[cl.QueueURL[strings.LastIndex(cl.QueueURL, "/")+1:]] = cl.Name
+		n.ECSClusters[awsecs.ClusterName(cl.ECSCluster)] = cl.Name
+	}
+	return n
+}
+
 // endpoint is nil (the Region's AWS endpoint) for an empty override.
 func endpoint(url string) *string {
 	if url == "" {
@@ -332,9 +411,17 @@ func ForLambda(ctx context.Context) (*Wired, *slog.Logger) {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	cfg, err := FromEnv(os.Getenv)
 	if err == nil {
+		o := Options{Logger: log}
+		// Tests record every AWS call for the IAM proof (infra/iam_test.go).
+		if dir := os.Getenv(EnvIAMRecord); dir != "" {
+			fn := strings.TrimPrefix(os.Getenv("AWS_LAMBDA_FUNCTION_NAME"), "flotilla-")
+			o.Recorder, err = awsclient.NewRecorder(dir, fn, cfg.IAMNames())
+		}
 		var w *Wired
-		if w, err = Build(ctx, cfg, Options{Logger: log}); err == nil {
-			return w, log
+		if err == nil {
+			if w, err = Build(ctx, cfg, o); err == nil {
+				return w, log
+			}
 		}
 	}
 	log.Error("cannot start", "err", err)

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,7 +139,7 @@ func newFaultStack(t *testing.T, stallRate float64) *faultStack {
 	logsGate := newGate("logs", logs, stallRate, 4)
 	s.gates = []*gate{ddb, sqsGate, ecsGate, logsGate}
 
-	s.w, err = awswire.Build(ctx, awswire.Config{
+	wcfg := awswire.Config{
 		TableName: table,
 		Clusters: []awswire.Cluster{{
 			Name: "default", MaxRunning: faultMaxRunning, QueueURL: queue,
@@ -148,7 +149,16 @@ func newFaultStack(t *testing.T, stallRate float64) *faultStack {
 		DynamoDBEndpoint: ddbURL, SQSEndpoint: sqsURL,
 		ECSEndpoint: awsfake.Serve(t, ecsGate), LogsEndpoint: awsfake.Serve(t, logsGate),
 		StaticCredentials: true, PutOnRemove: true,
-	}, awswire.Options{})
+	}
+	var opts awswire.Options
+	if dir := os.Getenv(awswire.EnvIAMRecord); dir != "" {
+		// Every call below is made for a function named in its context.
+		if opts.Recorder, err = awsclient.NewRecorder(dir, "", wcfg.IAMNames()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { opts.Recorder.Close() })
+	}
+	s.w, err = awswire.Build(ctx, wcfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,8 +179,8 @@ func (s *faultStack) faults(on bool) {
 
 // invoke runs one Lambda invocation: bounded by its timeout, and a panic
 // is the process dying (the invocation fails, nothing after it runs).
-func (s *faultStack) invoke(fn func(ctx context.Context) error) (err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), invocationTimeout)
+func (s *faultStack) invoke(function string, fn func(ctx context.Context) error) (err error) {
+	ctx, cancel := context.WithTimeout(awsclient.WithFunction(context.Background(), function), invocationTimeout)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
@@ -191,10 +201,13 @@ var errDied = errors.New("the process died")
 func (s *faultStack) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	// The SQS event source mapping polls with the dispatcher's role.
+	esm := awsclient.WithFunction(ctx, "dispatcher")
 	for range 2 {
 		s.loops.Add(1)
 		go func() {
 			defer s.loops.Done()
+			ctx := esm
 			for ctx.Err() == nil {
 				ds, err := s.w.Queue.Receive(ctx, "default", 10, time.Second)
 				if err != nil {
@@ -202,7 +215,7 @@ func (s *faultStack) start() {
 					continue
 				}
 				for _, d := range ds {
-					if err := s.invoke(func(ctx context.Context) error { return s.svc.Dispatch(ctx, d.Message) }); err != nil {
+					if err := s.invoke("dispatcher", func(ctx context.Context) error { return s.svc.Dispatch(ctx, d.Message) }); err != nil {
 						continue // the message comes back after its visibility timeout
 					}
 					_ = s.w.Queue.Delete(ctx, "default", d.Receipt)
@@ -220,7 +233,7 @@ func (s *faultStack) start() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				_ = s.invoke(func(ctx context.Context) error { return s.svc.Sweep(ctx, false) })
+				_ = s.invoke("sweep", func(ctx context.Context) error { return s.svc.Sweep(ctx, false) })
 			}
 		}
 	}()
@@ -262,7 +275,7 @@ func (s *faultStack) reliableDelivery(ctx context.Context, ev []byte) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := s.invoke(func(ctx context.Context) error { return s.reconcile(ctx, ev) }); err != nil {
+		if err := s.invoke("events", func(ctx context.Context) error { return s.reconcile(ctx, ev) }); err != nil {
 			s.later(50*time.Millisecond, try)
 		}
 	}
@@ -296,7 +309,7 @@ func (s *faultStack) launch(n int, env func(i int) map[string]string) []launched
 		var err error
 		for try := 0; ; try++ {
 			var r flotilla.Run
-			if err = s.invoke(func(ctx context.Context) error {
+			if err = s.invoke("api", func(ctx context.Context) error {
 				r, _, err = s.svc.Launch(ctx, fmt.Sprintf("owner%d", i%faultOwners), req)
 				return err
 			}); err == nil {
@@ -544,7 +557,7 @@ func TestFaultsEventsFunctionRetried(t *testing.T) {
 				if ctx.Err() != nil {
 					return
 				}
-				err := s.invoke(func(ictx context.Context) error {
+				err := s.invoke("events", func(ictx context.Context) error {
 					if n == 0 && c == 0 && fail == 1 {
 						return errors.New("events function failed")
 					}
@@ -570,5 +583,73 @@ func TestFaultsEventsFunctionRetried(t *testing.T) {
 	t.Logf("events: %d failed on first delivery, %d delivered twice, %d in all", failed, repeated, len(s.ecs.Events()))
 	if failed == 0 || repeated == 0 {
 		t.Error("no event failed or was duplicated")
+	}
+}
+
+// TestFaultsStopShapes: 30 runs whose tasks end in the ways ECS documents
+// (a sidecar beside the job, permanent and transient start failures, a
+// stop from the console), with 5% of the calls to every service stalled,
+// end exactly as flotilla.StopRules says, each with one task per attempt.
+func TestFaultsStopShapes(t *testing.T) {
+	s := newFaultStack(t, 0.05)
+	type shape struct {
+		name     string
+		lives    []awsfake.Life
+		want     flotilla.RunStatus
+		code     flotilla.ReasonCode
+		attempts int
+	}
+	secretsDown := "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: " +
+		"unable to retrieve secret from asm: service call has been retried 5 time(s): RequestError: send request failed caused by: dial tcp 10.0.0.5:443: i/o timeout"
+	shapes := []shape{
+		{"sidecar, job exits 0", []awsfake.Life{{Sidecar: "log_router", ExitCode: awsfake.Exit(0)}}, flotilla.StatusSucceeded, flotilla.ReasonSucceeded, 1},
+		{"sidecar, job exits 1", []awsfake.Life{{Sidecar: "log_router", ExitCode: awsfake.Exit(1)}}, flotilla.StatusFailed, flotilla.ReasonExitCode, 1},
+		{"no /bin/sh", []awsfake.Life{{ContainerError: `CannotStartContainerError: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "sh": executable file not found in $PATH: unknown`}},
+			flotilla.StatusFailed, flotilla.ReasonCouldNotStart, 1},
+		{"secret missing", []awsfake.Life{{FailToStart: "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: service call has been retried 1 time(s): invalid ssm parameters: /flotilla/db"}},
+			flotilla.StatusFailed, flotilla.ReasonCouldNotStart, 1},
+		{"image not found", []awsfake.Life{{PullError: "pull image manifest has been retried 5 time(s): manifest unknown"}}, flotilla.StatusFailed, flotilla.ReasonImagePull, 1},
+		{"secrets unreachable, then fine", []awsfake.Life{{FailToStart: secretsDown}, {ExitCode: awsfake.Exit(0)}}, flotilla.StatusSucceeded, flotilla.ReasonSucceeded, 2},
+		{"pull throttled, then fine", []awsfake.Life{{PullError: "429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit"}, {ExitCode: awsfake.Exit(0)}},
+			flotilla.StatusSucceeded, flotilla.ReasonSucceeded, 2},
+		{"stopped from the console", []awsfake.Life{{StopFromOutside: true}}, flotilla.StatusStopped, flotilla.ReasonStopped, 1},
+		{"Spot interrupted, then exit 2", []awsfake.Life{{SpotInterruption: true}, {ExitCode: awsfake.Exit(2)}}, flotilla.StatusFailed, flotilla.ReasonExitCode, 2},
+		{"no capacity, every time", []awsfake.Life{{FailToStart: "Capacity is unavailable at this time. Please try again later or in a different availability zone"}},
+			flotilla.StatusFailed, flotilla.ReasonRetriesExhausted, 3},
+	}
+	const n = 30
+	rs := s.launch(n, nil)
+	want := map[string]shape{}
+	for i, r := range rs {
+		sh := shapes[i%len(shapes)]
+		s.ecs.SetScript(r.id, awsfake.Script{Lives: sh.lives})
+		want[r.id] = sh
+	}
+	s.faults(true)
+	s.start()
+	s.finish(rs, 60*time.Second)
+
+	ctx := context.Background()
+	for _, l := range rs {
+		sh := want[l.id]
+		r, err := s.svc.Store.GetRun(ctx, l.id)
+		if err != nil {
+			t.Errorf("%s: run %s lost: %v", sh.name, l.id, err)
+			continue
+		}
+		if r.Status != sh.want || r.ReasonCode != sh.code || r.Attempt != sh.attempts {
+			t.Errorf("%s: run %s ended %s %s after %d attempts (%s), want %s %s after %d",
+				sh.name, r.ID, r.Status, r.ReasonCode, r.Attempt, r.StatusReason, sh.want, sh.code, sh.attempts)
+		}
+		if tasks := s.ecs.TasksStarted(r.ID); len(tasks) != r.Attempt {
+			t.Errorf("%s: run %s: %d tasks for %d attempts", sh.name, r.ID, len(tasks), r.Attempt)
+		}
+	}
+	u, err := s.svc.Store.ClusterUsage(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Running != 0 || u.Queued != 0 {
+		t.Errorf("cluster usage after the runs: %+v, want nothing queued or running", u)
 	}
 }

@@ -50,6 +50,12 @@ type TaskEvent struct {
 	ContainerReason string
 	// OOM is set when the engine knows the container ran out of memory.
 	OOM bool
+	// Container names the container ExitCode and ContainerReason are of
+	// (the job's, or the one the engine judged to be it).
+	Container string
+	// ContainersRan is set when any container of the task exited with a
+	// code: the task ran, and is not started again.
+	ContainersRan bool
 }
 
 // Outcome is what a stopped task means for its run.
@@ -63,47 +69,171 @@ type Outcome struct {
 }
 
 // DecideOutcome maps a stopped task to the run's next status, a reason code
-// and plain words. Infrastructure failures are retried while attempts remain.
+// and plain words, by the first rule of StopRules that matches. Rules that
+// retry do so while attempts remain, then fail the run as
+// retries_exhausted.
 func DecideOutcome(r Run, ev TaskEvent) Outcome {
-	// A stop that was asked for while the job was already ending on its own
-	// does not rewrite its end: the engine says which came first. ECS
-	// reports stopCode UserInitiated for a task ended by StopTask and
-	// EssentialContainerExited for one whose container exited by itself
-	// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html,
-	// "stopCode"); the local executor reports the same codes.
-	ownEnd := ev.StopCode == StopCodeEssentialContainerExited && ev.ExitCode != nil
-	if sr := r.StopRequest; sr != nil && !ownEnd {
+	reason := firstNonEmpty(ev.ContainerReason, ev.StoppedReason)
+	for _, rule := range StopRules {
+		if !rule.Matches(r, ev, reason) {
+			continue
+		}
+		out := rule.Outcome(r, ev, reason)
+		if out.Retry {
+			return retryOrFail(r, out.Code, out.Reason)
+		}
+		return out
+	}
+	// Unreachable: the last rule matches every stopped task.
+	return retryOrFail(r, ReasonCouldNotStart, "could not start: "+firstNonEmpty(reason, ev.StopCode))
+}
+
+// StopRule is one row of the table that decides how a run ends when its
+// task stopped. Kind is the row's name in the README's table of reasons.
+type StopRule struct {
+	Kind    string
+	Matches func(r Run, ev TaskEvent, reason string) bool
+	Outcome func(r Run, ev TaskEvent, reason string) Outcome
+}
+
+// StopRules is the table, in order. The message shapes come from AWS's
+// documentation: "Amazon ECS stopped task error messages"
+// (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html),
+// "CannotPullContainer task errors" (…/task_cannot_pull_image.html),
+// "ResourceInitializationError" (…/resource-initialization-error.html) and
+// the Task API reference's stopCode
+// (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Task.html).
+// Codes (stopCode) are matched first; the English messages only where ECS
+// gives nothing else.
+var StopRules = []StopRule{
+	{"stop requested", func(r Run, ev TaskEvent, _ string) bool {
+		// A stop asked for while the job was already ending on its own does
+		// not rewrite that end: ECS says EssentialContainerExited for a task
+		// whose container exited by itself and UserInitiated for StopTask.
+		return r.StopRequest != nil && !(ev.StopCode == StopCodeEssentialContainerExited && ev.ExitCode != nil)
+	}, func(r Run, ev TaskEvent, _ string) Outcome {
 		to := StatusStopped
-		if sr.Code != ReasonStopped {
+		if r.StopRequest.Code != ReasonStopped {
 			to = StatusFailed
 		}
-		return Outcome{To: to, Code: sr.Code, Reason: sr.Reason, ExitCode: ev.ExitCode}
-	}
-	reason := firstNonEmpty(ev.ContainerReason, ev.StoppedReason)
-	switch {
-	case ev.StopCode == StopCodeLost:
-		return Outcome{To: StatusFailed, Code: ReasonLost, Reason: firstNonEmpty(reason, "the engine lost the task")}
-	case ev.OOM || strings.HasPrefix(ev.ContainerReason, "OutOfMemoryError") || strings.HasPrefix(ev.StoppedReason, "OutOfMemoryError"):
+		return Outcome{To: to, Code: r.StopRequest.Code, Reason: r.StopRequest.Reason, ExitCode: ev.ExitCode}
+	}},
+	{"lost by the engine", func(_ Run, ev TaskEvent, _ string) bool { return ev.StopCode == StopCodeLost },
+		func(_ Run, _ TaskEvent, reason string) Outcome {
+			return Outcome{To: StatusFailed, Code: ReasonLost, Reason: firstNonEmpty(reason, "the engine lost the task")}
+		}},
+	{"out of memory", func(_ Run, ev TaskEvent, _ string) bool {
+		return ev.OOM || strings.HasPrefix(ev.ContainerReason, "OutOfMemoryError") || strings.HasPrefix(ev.StoppedReason, "OutOfMemoryError")
+	}, func(r Run, ev TaskEvent, _ string) Outcome {
 		return Outcome{To: StatusFailed, Code: ReasonOutOfMemory, ExitCode: ev.ExitCode,
 			Reason: fmt.Sprintf("out of memory (limit %d MiB)", r.Memory)}
-	case ev.StopCode == StopCodeSpotInterruption || ev.StopCode == StopCodeTerminationNotice:
-		return retryOrFail(r, ReasonCouldNotStart, "the engine reclaimed its capacity ("+firstNonEmpty(ev.StoppedReason, ev.StopCode)+")")
-	case ev.ExitCode != nil && *ev.ExitCode == 0:
-		return Outcome{To: StatusSucceeded, Code: ReasonSucceeded, Reason: "exited with code 0", ExitCode: ev.ExitCode}
-	case ev.ExitCode != nil:
-		return Outcome{To: StatusFailed, Code: ReasonExitCode, Reason: fmt.Sprintf("exit code %d", *ev.ExitCode), ExitCode: ev.ExitCode}
-	case strings.Contains(reason, "CannotPullContainerError"):
-		if permanentPullError(reason) {
-			return Outcome{To: StatusFailed, Code: ReasonImagePull, Reason: "could not pull image " + r.Image + ": " + reason}
-		}
-		return retryOrFail(r, ReasonImagePull, "could not pull image "+r.Image+": "+reason)
-	default:
-		if reason == "" {
-			reason = firstNonEmpty(ev.StopCode, "the task stopped without an exit code")
-		}
-		return retryOrFail(r, ReasonCouldNotStart, "could not start: "+reason)
-	}
+	}},
+	{"Spot interruption", func(_ Run, ev TaskEvent, _ string) bool { return ev.StopCode == StopCodeSpotInterruption },
+		func(_ Run, ev TaskEvent, _ string) Outcome {
+			return Outcome{Retry: true, Code: ReasonCouldNotStart,
+				Reason: "Fargate Spot reclaimed the capacity (" + firstNonEmpty(ev.StoppedReason, ev.StopCode) + ")"}
+		}},
+	{"host terminated", func(_ Run, ev TaskEvent, _ string) bool {
+		return ev.StopCode == StopCodeTerminationNotice || strings.Contains(ev.StoppedReason, "Host EC2") ||
+			strings.Contains(ev.StoppedReason, "instance") && strings.Contains(ev.StoppedReason, "terminated")
+	}, func(_ Run, ev TaskEvent, _ string) Outcome {
+		return Outcome{Retry: true, Code: ReasonCouldNotStart,
+			Reason: "the host running the task went away (" + firstNonEmpty(ev.StoppedReason, ev.StopCode) + ")"}
+	}},
+	{"stopped outside Flotilla", func(r Run, ev TaskEvent, _ string) bool {
+		return ev.StopCode == StopCodeUserInitiated && r.StopRequest == nil
+	}, func(_ Run, ev TaskEvent, _ string) Outcome {
+		return Outcome{To: StatusStopped, Code: ReasonStopped, ExitCode: ev.ExitCode,
+			Reason: "stopped outside Flotilla (ECS console or API)"}
+	}},
+	{"essential container exited 0", func(_ Run, ev TaskEvent, _ string) bool { return ev.ExitCode != nil && *ev.ExitCode == 0 },
+		func(_ Run, ev TaskEvent, _ string) Outcome {
+			return Outcome{To: StatusSucceeded, Code: ReasonSucceeded, Reason: "exited with code 0", ExitCode: ev.ExitCode}
+		}},
+	{"essential container exited non-zero", func(_ Run, ev TaskEvent, _ string) bool { return ev.ExitCode != nil },
+		func(_ Run, ev TaskEvent, _ string) Outcome {
+			why := fmt.Sprintf("exit code %d", *ev.ExitCode)
+			if ev.Container != "" && ev.Container != DefaultJobContainer {
+				why += " (container " + ev.Container + ")"
+			}
+			return Outcome{To: StatusFailed, Code: ReasonExitCode, Reason: why, ExitCode: ev.ExitCode}
+		}},
+	{"a container ran and exited", func(_ Run, ev TaskEvent, _ string) bool { return ev.ContainersRan },
+		// The job's container is not known but containers ran: the job may
+		// have had effects, so it is not run again.
+		func(_ Run, ev TaskEvent, reason string) Outcome {
+			return Outcome{To: StatusFailed, Code: ReasonCouldNotStart,
+				Reason: "the task's containers ran and stopped without the job's exit code: " + firstNonEmpty(reason, ev.StopCode)}
+		}},
+	{"image pull throttled", func(_ Run, _ TaskEvent, reason string) bool {
+		return strings.Contains(reason, "CannotPullContainerError") &&
+			containsAny(reason, "toomanyrequests", "too many requests", "rate exceeded", "429")
+	}, func(r Run, _ TaskEvent, reason string) Outcome {
+		return Outcome{Retry: true, Code: ReasonImagePull, Reason: "the registry throttled the pull of " + r.Image + ": " + reason}
+	}},
+	{"image not found", func(_ Run, _ TaskEvent, reason string) bool {
+		return strings.Contains(reason, "CannotPullContainerError") &&
+			containsAny(reason, "not found", "manifest unknown", "repository does not exist", "invalid reference", "name unknown")
+	}, func(r Run, _ TaskEvent, reason string) Outcome {
+		return Outcome{To: StatusFailed, Code: ReasonImagePull, Reason: "image " + r.Image + " was not found: " + reason}
+	}},
+	{"image pull denied", func(_ Run, _ TaskEvent, reason string) bool {
+		return strings.Contains(reason, "CannotPullContainerError") &&
+			containsAny(reason, "access denied", "unauthorized", "no basic auth credentials", "403 forbidden", "denied:")
+	}, func(r Run, _ TaskEvent, reason string) Outcome {
+		return Outcome{To: StatusFailed, Code: ReasonImagePull,
+			Reason: "not allowed to pull image " + r.Image + " (is it private? the task execution role pulls only this account's ECR): " + reason}
+	}},
+	{"image pull failed", func(_ Run, _ TaskEvent, reason string) bool {
+		return strings.Contains(reason, "CannotPullContainerError")
+	},
+		func(r Run, _ TaskEvent, reason string) Outcome {
+			return Outcome{Retry: true, Code: ReasonImagePull, Reason: "could not pull image " + r.Image + ": " + reason}
+		}},
+	{"secret not found", func(_ Run, _ TaskEvent, reason string) bool {
+		return strings.Contains(reason, "ResourceInitializationError") &&
+			containsAny(reason, "invalid ssm parameters", "parameternotfound", "resourcenotfoundexception", "can't find the specified secret")
+	}, func(_ Run, _ TaskEvent, reason string) Outcome {
+		return Outcome{To: StatusFailed, Code: ReasonCouldNotStart, Reason: "a secret the definition references does not exist: " + reason}
+	}},
+	{"secret access denied", func(_ Run, _ TaskEvent, reason string) bool {
+		return strings.Contains(reason, "ResourceInitializationError") && containsAny(reason, "accessdenied", "not authorized")
+	}, func(_ Run, _ TaskEvent, reason string) Outcome {
+		return Outcome{To: StatusFailed, Code: ReasonCouldNotStart,
+			Reason: "the task execution role may not read a secret or the image (secrets must be named flotilla/…): " + reason}
+	}},
+	{"secrets or network unreachable", func(_ Run, _ TaskEvent, reason string) bool {
+		return strings.Contains(reason, "ResourceInitializationError")
+	}, func(_ Run, _ TaskEvent, reason string) Outcome {
+		return Outcome{Retry: true, Code: ReasonCouldNotStart, Reason: "the task could not reach SSM, Secrets Manager or the registry: " + reason}
+	}},
+	{"container could not start", func(_ Run, _ TaskEvent, reason string) bool {
+		return strings.Contains(reason, "CannotStartContainerError")
+	}, func(r Run, _ TaskEvent, reason string) Outcome {
+		// Permanent: the image cannot run the command (no /bin/sh, a bad
+		// entrypoint); a second attempt fails the same way.
+		return Outcome{To: StatusFailed, Code: ReasonCouldNotStart,
+			Reason: "the container could not start (every command runs under sh -c: does " + r.Image + " have /bin/sh?): " + reason}
+	}},
+	{"network interface not provisioned", func(_ Run, ev TaskEvent, reason string) bool {
+		return containsAny(reason, "network interface", "eni provision", "eni attachment")
+	}, func(_ Run, _ TaskEvent, reason string) Outcome {
+		return Outcome{Retry: true, Code: ReasonCouldNotStart, Reason: "the task's network interface was not provisioned: " + reason}
+	}},
+	{"capacity unavailable", func(_ Run, _ TaskEvent, reason string) bool {
+		return containsAny(reason, "capacity is unavailable", "insufficient capacity")
+	}, func(_ Run, _ TaskEvent, reason string) Outcome {
+		return Outcome{Retry: true, Code: ReasonCouldNotStart, Reason: "ECS had no capacity for the task: " + reason}
+	}},
+	{"failed to start", func(Run, TaskEvent, string) bool { return true },
+		func(_ Run, ev TaskEvent, reason string) Outcome {
+			return Outcome{Retry: true, Code: ReasonCouldNotStart,
+				Reason: "could not start: " + firstNonEmpty(reason, ev.StopCode, "the task stopped without an exit code")}
+		}},
 }
+
+// DefaultJobContainer is the name Flotilla gives the job's container.
+const DefaultJobContainer = "job"
 
 func retryOrFail(r Run, code ReasonCode, reason string) Outcome {
 	if r.Attempt < max(r.MaxAttempts, 1) {
@@ -114,10 +244,11 @@ func retryOrFail(r Run, code ReasonCode, reason string) Outcome {
 		Reason: fmt.Sprintf("gave up after %d attempts: %s", r.Attempt, reason)}
 }
 
-func permanentPullError(reason string) bool {
-	r := strings.ToLower(reason)
-	for _, s := range []string{"not found", "manifest unknown", "access denied", "pull access denied", "repository does not exist", "invalid reference"} {
-		if strings.Contains(r, s) {
+// containsAny reports whether s holds one of subs, ignoring case.
+func containsAny(s string, subs ...string) bool {
+	l := strings.ToLower(s)
+	for _, sub := range subs {
+		if strings.Contains(l, sub) {
 			return true
 		}
 	}

@@ -124,6 +124,13 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 	if err := validateRun(r, cluster); err != nil {
 		return flotilla.Run{}, false, err
 	}
+	// Limits of the engine itself (ECS's on RunTask overrides), checked
+	// now rather than when the run is dispatched.
+	if c, ok := s.Executor.(launchChecker); ok {
+		if err := c.CheckLaunch(ctx, r); err != nil {
+			return flotilla.Run{}, false, err
+		}
+	}
 	r.EstimatedCostUSD = s.estimate(ctx, r)
 
 	stored, created, err := s.Store.CreateRun(ctx, r)
@@ -154,6 +161,12 @@ func requestHash(req LaunchRequest) string {
 	b, _ := json.Marshal(req)
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// launchChecker is an executor that can tell at launch that the engine
+// would refuse the run (flotilla.ErrInvalid naming the field).
+type launchChecker interface {
+	CheckLaunch(ctx context.Context, r flotilla.Run) error
 }
 
 // validateRun checks the effective settings: overrides are checked like the

@@ -42,19 +42,23 @@ func TestMain(m *testing.M) {
 
 var fns = []string{"api", "dispatcher", "events", "sweep"}
 
+// built also holds the scheduler function, which only TestLambdasSchedulesAndStops starts.
+var builtFns = append(append([]string{}, fns...), "scheduler")
+
 // stack is the emulated AWS side and the four functions on it.
 type stack struct {
-	fn      map[string]*function
-	rie     string
-	bins    map[string]string
-	env     []string
-	api     *client.Client
-	ecs     *awsfake.ECS
-	logs    *awsfake.Logs
-	source  *eventSource
-	dlq     string // the dead-letter queue's URL, if any
-	bus     *eventBus
-	started time.Time
+	fn        map[string]*function
+	rie       string
+	bins      map[string]string
+	env       []string
+	api       *client.Client
+	ecs       *awsfake.ECS
+	logs      *awsfake.Logs
+	scheduler *awsfake.Scheduler
+	source    *eventSource
+	dlq       string // the dead-letter queue's URL, if any
+	bus       *eventBus
+	started   time.Time
 }
 
 const (
@@ -62,6 +66,8 @@ const (
 	token      = "e2e-id-token"
 	anonymous  = "e2e-token-without-email-or-sub"
 	maxRunning = 3
+
+	scheduleGroup = "flotilla-e2e"
 )
 
 // startStack starts the emulators and the four functions. With maxReceive
@@ -99,6 +105,8 @@ func startStack(t *testing.T, maxReceive int) *stack {
 	s.logs = awsfake.NewLogs(awsfake.LogsOptions{})
 	s.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 10 * time.Millisecond, SleepScale: 0.1, Logs: s.logs})
 	ecsURL, logsURL := awsfake.Serve(t, s.ecs), awsfake.Serve(t, s.logs)
+	s.scheduler = awsfake.NewScheduler(awsfake.SchedulerOptions{Groups: []string{scheduleGroup}})
+	schedulerURL := awsfake.Serve(t, s.scheduler)
 
 	clusters, _ := json.Marshal([]map[string]any{{
 		"name": "default", "max_running": maxRunning, "queue_url": queue,
@@ -111,6 +119,9 @@ func startStack(t *testing.T, maxReceive int) *stack {
 		"FLOTILLA_TASK_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-task",
 		"FLOTILLA_DYNAMODB_ENDPOINT=" + ddb.URL, "FLOTILLA_SQS_ENDPOINT=" + sqsURL,
 		"FLOTILLA_ECS_ENDPOINT=" + ecsURL, "FLOTILLA_LOGS_ENDPOINT=" + logsURL,
+		"FLOTILLA_SCHEDULER_ENDPOINT=" + schedulerURL, "FLOTILLA_SCHEDULE_GROUP=" + scheduleGroup,
+		"FLOTILLA_SCHEDULER_TARGET_ARN=arn:aws:lambda:us-east-1:123456789012:function:flotilla-scheduler",
+		"FLOTILLA_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-scheduler",
 		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true",
 	}
 	rie, bins := artifacts(t)

@@ -56,7 +56,7 @@ func artifacts(t testing.TB) (rie string, bins map[string]string) {
 		var wg sync.WaitGroup
 		var rieErr, binErr error
 		wg.Go(func() { built.rie, rieErr = rieBinary(built.dir) })
-		wg.Go(func() { built.bins, binErr = buildBootstraps(built.dir, fns...) })
+		wg.Go(func() { built.bins, binErr = buildBootstraps(built.dir, builtFns...) })
 		wg.Wait()
 		built.err = errors.Join(rieErr, binErr)
 	})

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// specReport is what proof/cfnspec.mjs says of a template.
+type specReport struct {
+	Resources  int      `json:"resources"`
+	Checked    int      `json:"checked"`
+	Intrinsics int      `json:"intrinsics"`
+	Violations []string `json:"violations"`
+}
+
+// checkSpec runs CloudFormation's resource specification over a template.
+func checkSpec(t *testing.T, tp tmpl) specReport {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(proofDir, "node_modules", "@aws-cdk", "aws-service-spec")); err != nil {
+		t.Fatalf("the resource specification is not installed: run `make proof-deps` (%v)", err)
+	}
+	f := filepath.Join(t.TempDir(), "template.json")
+	b, _ := json.Marshal(tp)
+	if err := os.WriteFile(f, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", "cfnspec.mjs", f)
+	cmd.Dir = proofDir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("cfnspec: %v\n%s", err, stderr.String())
+	}
+	var r specReport
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("cfnspec output: %v", err)
+	}
+	return r
+}
+
+// TestTemplateFitsCloudFormationsSpecification: every resource of the
+// synthesized template is a real type with real, well-typed properties and
+// all its required ones (the specification aws-cdk-lib is generated from).
+func TestTemplateFitsCloudFormationsSpecification(t *testing.T) {
+	r := checkSpec(t, synthesized.template)
+	for _, v := range r.Violations {
+		t.Error(v)
+	}
+	t.Logf("%d resources, %d values checked, %d intrinsic values left to deploy time", r.Resources, r.Checked, r.Intrinsics)
+	if r.Checked < 500 {
+		t.Errorf("only %d values checked: the check reads too little", r.Checked)
+	}
+
+	// The same check on a broken copy must fail, once per kind of fault.
+	broken := synthesized.template.clone()
+	q := broken.ofType("AWS::SQS::Queue")[0]
+	broken.Resources[q].Properties["MessageRetentionPeriod"] = "two weeks"
+	broken.Resources[q].Properties["FifoQueueX"] = true
+	fn := broken.functionID("api")
+	delete(broken.Resources[fn].Properties, "Code")
+	rule := broken.ofType("AWS::Events::Rule")[0]
+	broken.Resources[rule].Properties["Targets"] = map[string]any{"Arn": "x"}
+	broken.Resources["Bogus"] = resource{Type: "AWS::SQS::Queuee"}
+	got := strings.Join(checkSpec(t, broken).Violations, "\n")
+	for _, want := range []string{q + ".MessageRetentionPeriod: want an integer", q + ".FifoQueueX: no such property",
+		fn + ".Code: required, missing", rule + ".Targets: want a list", "Bogus: no resource type"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the check missed %q; it said:\n%s", want, got)
+		}
+	}
+}
