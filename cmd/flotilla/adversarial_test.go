@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -91,6 +92,20 @@ func TestAdversarialRunner(t *testing.T) {
 			t.Fatalf("launch %d: %d %s", i, code, b)
 		}
 		runIDs = append(runIDs, r.ID)
+	}
+
+	// Slow clients: bodies that stall after their headers. The server must
+	// close each after --read-timeout.
+	var stalled []net.Conn
+	for range 10 {
+		c, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintf(c, "POST /v1/runs HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", strings.TrimPrefix(s.url, "http://"))
+		stalled = append(stalled, c)
+		tried.Add(1)
 	}
 
 	// Hostile input, from several goroutines at once.
@@ -254,6 +269,13 @@ func TestAdversarialRunner(t *testing.T) {
 				linesLost += max(lost, 1)
 				t.Errorf("run %s: %d lines, want %d", id, strings.Count(out, "\n"), nLines)
 			}
+		}
+	}
+	for _, c := range stalled {
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.ReadAll(c); err != nil { // nil: the server closed it
+			hangs.Add(1)
+			failures = append(failures, "a stalled body was left open: "+err.Error())
 		}
 	}
 	if _, _, code := s.cli(t, "definitions", "get", "pwn"); code == 0 {

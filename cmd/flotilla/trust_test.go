@@ -39,6 +39,7 @@ func TestCLILogsPrintsEveryLine(t *testing.T) {
 		{[]string{"--tail", "5000"}, 7501, 12500},
 		{[]string{"--tail", "11000"}, 1501, 12500},
 		{[]string{"--tail", "20000"}, 1, 12500},
+		{[]string{"-f", "--tail", "11000"}, 1501, 12500},
 		{[]string{"--search", "99"}, 0, 0},
 	} {
 		out := s.mustCLI(t, append([]string{"logs", id}, tc.args...)...)
