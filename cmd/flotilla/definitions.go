@@ -21,9 +21,9 @@ func definitionsCmd(e *env) *cobra.Command {
 
 // defFlags are the flags shared by create and update.
 type defFlags struct {
-	file, alias, group, image, command string
-	cpu, memory, gpu, timeout, retries int
-	env, secrets, tags                 []string
+	file, alias, group, image, command, arch string
+	cpu, memory, gpu, timeout, retries       int
+	env, secrets, tags                       []string
 }
 
 func (f *defFlags) register(cmd *cobra.Command) {
@@ -36,6 +36,7 @@ func (f *defFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.cpu, "cpu", 0, "CPU units (1024 = 1 vCPU)")
 	fl.IntVar(&f.memory, "memory", 0, "memory in MiB")
 	fl.IntVar(&f.gpu, "gpu", 0, "GPUs")
+	fl.StringVar(&f.arch, "architecture", "", "the CPU architecture the image is built for: x86_64 (default) or arm64; on ECS the task runs on it (locally it is recorded only)")
 	fl.IntVar(&f.timeout, "timeout", 0, "fail a run after this many seconds (0: none)")
 	fl.IntVar(&f.retries, "max-attempts", 0, "attempts when the infrastructure fails under a run")
 	fl.StringArrayVar(&f.env, "env", nil, "environment variable NAME=VALUE (repeatable)")
@@ -73,6 +74,7 @@ func (f *defFlags) body(e *env, cmd *cobra.Command) (map[string]any, error) {
 	set("cpu", "cpu", f.cpu)
 	set("memory", "memory", f.memory)
 	set("gpu", "gpu", f.gpu)
+	set("architecture", "architecture", f.arch)
 	set("timeout", "timeout_seconds", f.timeout)
 	set("max-attempts", "retry", map[string]int{"max_attempts": f.retries})
 	set("tag", "tags", f.tags)
@@ -238,6 +240,7 @@ func (e *env) showDefinition(d flotilla.Definition) error {
 	rows := [][]string{
 		{"id", d.ID}, {"alias", d.Alias}, {"group", d.Group}, {"revision", strconv.Itoa(d.Revision)},
 		{"image", d.Image}, {"command", d.Command}, {"cpu", strconv.Itoa(d.CPU)}, {"memory", strconv.Itoa(d.Memory) + " MiB"},
+		{"architecture", d.Architecture},
 		{"env", envString(d.Env)}, {"secrets", envString(d.Secrets)}, {"tags", strings.Join(d.Tags, ", ")}, {"timeout", seconds(d.TimeoutSeconds)},
 		{"max attempts", strconv.Itoa(d.Retry.MaxAttempts)},
 	}

@@ -23,6 +23,7 @@ type definitionInput struct {
 	CPU            int                  `json:"cpu"`
 	Memory         int                  `json:"memory"`
 	GPU            int                  `json:"gpu"`
+	Architecture   string               `json:"architecture"`
 	Env            map[string]string    `json:"env"`
 	Secrets        map[string]string    `json:"secrets"`
 	Tags           []string             `json:"tags"`
@@ -39,7 +40,7 @@ func (s *server) handleCreateDefinition() http.Handler {
 		}
 		now := s.NowFunc().UTC()
 		d := flotilla.Definition{ID: ids.New(ids.Definition, now), Alias: in.Alias, Group: in.Group, Image: in.Image, Command: in.Command,
-			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Env: in.Env, Secrets: in.Secrets, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
+			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Architecture: in.Architecture, Env: in.Env, Secrets: in.Secrets, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
 			Revision: 1, CreatedAt: now, UpdatedAt: now}
 		d.Normalize()
 		if err := d.Validate(); err != nil {

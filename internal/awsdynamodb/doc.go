@@ -156,9 +156,14 @@
 //
 // # Emulators
 //
-// minidyn v0.8.2 ignores REMOVE of top-level attributes in UpdateItem;
-// Options.PutOnRemove makes the writes that remove attributes conditional
-// Puts of the whole item instead (the same units in DynamoDB). It also
+// minidyn v0.8.2 ignores REMOVE of top-level attributes in UpdateItem (its
+// interpreter copies back only the attributes it kept). The conformance
+// suite, the AWS fault tests and the Lambda end-to-end tests run the
+// production writes (UpdateItem with REMOVE) against minidyn behind
+// internal/awsdynamodb/ddbtest, which applies such a REMOVE itself after
+// minidyn accepted the write; Options.PutOnRemove (conditional Puts of the
+// whole item instead, the same units in DynamoDB) remains for plain minidyn
+// and is tested too. It also
 // reports TableStatus "" and no ConsumedCapacity, so CreateTable accepts an
 // empty status and TestRunLifecycleCost computes the units from DynamoDB's
 // billing rules applied to the table before and after each step.

@@ -1,6 +1,7 @@
 package awsdynamodb
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"sort"
@@ -49,6 +50,7 @@ const (
 	aCPU       = "cpu"
 	aMemory    = "mem"
 	aGPU       = "gpu"
+	aArch      = "ar" // architecture
 	aEnv       = "env"
 	aSecrets   = "sec" // secret references, never values
 	aTags      = "tg"
@@ -252,6 +254,7 @@ func runItem(r flotilla.Run) item {
 	it.n(aCPU, int64(r.CPU))
 	it.n(aMemory, int64(r.Memory))
 	it.n(aGPU, int64(r.GPU))
+	it.s(aArch, cmp.Or(r.Architecture, flotilla.ArchX86))
 	it.strMap(aEnv, r.Env)
 	it.strMap(aSecrets, r.Secrets)
 	it.strs(aTags, r.Tags)
@@ -270,6 +273,7 @@ func runItem(r flotilla.Run) item {
 				m["x"] = nv(int64(*a.ExitCode))
 			}
 			m.s("r", a.Reason)
+			m.s("c", a.Capacity)
 			l[i] = &types.AttributeValueMemberM{Value: m}
 		}
 		it[aAttempts] = &types.AttributeValueMemberL{Value: l}
@@ -322,6 +326,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		CPU:              int(num(it, aCPU)),
 		Memory:           int(num(it, aMemory)),
 		GPU:              int(num(it, aGPU)),
+		Architecture:     strOr(it, aArch, flotilla.ArchX86), // items from before architectures ran on x86_64
 		Env:              strMap(it, aEnv),
 		Secrets:          strMap(it, aSecrets),
 		Tags:             strList(it, aTags),
@@ -354,6 +359,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 				FinishedAt: timePtr(m.Value, "f"),
 				ExitCode:   numPtr(m.Value, "x"),
 				Reason:     str(m.Value, "r"),
+				Capacity:   str(m.Value, "c"),
 			})
 		}
 	}
@@ -539,6 +545,7 @@ func definitionItem(pk, sk string, d flotilla.Definition) item {
 	it.n(aCPU, int64(d.CPU))
 	it.n(aMemory, int64(d.Memory))
 	it.n(aGPU, int64(d.GPU))
+	it.s(aArch, cmp.Or(d.Architecture, flotilla.ArchX86))
 	it.strMap(aEnv, d.Env)
 	it.strMap(aSecrets, d.Secrets)
 	it.strs(aTags, d.Tags)
@@ -560,6 +567,7 @@ func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
 		CPU:            int(num(it, aCPU)),
 		Memory:         int(num(it, aMemory)),
 		GPU:            int(num(it, aGPU)),
+		Architecture:   strOr(it, aArch, flotilla.ArchX86),
 		Env:            strMap(it, aEnv),
 		Secrets:        strMap(it, aSecrets),
 		Tags:           strList(it, aTags),
@@ -569,4 +577,12 @@ func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
 		CreatedAt:      timeVal(it, aCreatedAt),
 		UpdatedAt:      timeVal(it, aUpdatedAt),
 	}
+}
+
+// strOr is the string attribute k, or def when the item has none.
+func strOr(it map[string]types.AttributeValue, k, def string) string {
+	if v := str(it, k); v != "" {
+		return v
+	}
+	return def
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/flotilla-run/flotilla/internal/awsclient"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
+	"github.com/flotilla-run/flotilla/internal/awsdynamodb/ddbtest"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/flotillatest"
 )
@@ -42,7 +44,13 @@ func setup(t testing.TB) bundle {
 
 func setupWith(t testing.TB, opts awsdynamodb.Options) bundle {
 	t.Helper()
-	srv := httptest.NewServer(miniserver.NewServer())
+	return setupOn(t, miniserver.NewServer(), opts)
+}
+
+// setupOn is setup with the DynamoDB server given.
+func setupOn(t testing.TB, h http.Handler, opts awsdynamodb.Options) bundle {
+	t.Helper()
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
 	counter := awsclient.NewCounter()
@@ -64,6 +72,33 @@ func setupWith(t testing.TB, opts awsdynamodb.Options) bundle {
 	}
 	counter.Reset()
 	return bundle{store: awsdynamodb.New(db, name, opts), db: db, raw: client(nil), table: name, counter: counter}
+}
+
+// TestStoreProductionWrites runs the conformance suite on the writes the
+// store sends DynamoDB (UpdateItem with REMOVE, no PutOnRemove), against
+// minidyn with its REMOVE fault mended (ddbtest), so queue counts that
+// depend on REMOVE cannot drift unseen.
+func TestStoreProductionWrites(t *testing.T) {
+	var servers []*ddbtest.Server
+	var mu sync.Mutex
+	// The suite's subtests run in parallel, after this function returns.
+	t.Cleanup(func() {
+		mended := 0
+		for _, s := range servers {
+			mended += s.Mended()
+		}
+		if mended == 0 {
+			t.Error("no write removed an attribute: the production REMOVE path was not exercised")
+		}
+		t.Logf("%d writes removed attributes", mended)
+	})
+	flotillatest.TestStore(t, func(t *testing.T) flotilla.Store {
+		srv := ddbtest.New()
+		mu.Lock()
+		servers = append(servers, srv)
+		mu.Unlock()
+		return setupOn(t, srv, awsdynamodb.Options{}).store
+	})
 }
 
 func TestStore(t *testing.T) {

@@ -429,6 +429,9 @@ func TaskEventOf(t types.Task, container string) flotilla.TaskEvent {
 		Version:       t.Version,
 		StopCode:      string(t.StopCode),
 		StoppedReason: aws.ToString(t.StoppedReason),
+		// What the task runs on: its capacity provider (FARGATE_SPOT, an
+		// Auto Scaling group's), else its launch type.
+		Capacity: firstNonEmpty(aws.ToString(t.CapacityProviderName), string(t.LaunchType)),
 	}
 	switch last := aws.ToString(t.LastStatus); {
 	case last == "STOPPED":
@@ -492,6 +495,15 @@ func jobContainer(cs []types.Container, container string) *types.Container {
 		}
 	}
 	return exited0
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 func firstTime(ts ...*time.Time) time.Time {

@@ -117,6 +117,14 @@ func (e *Executor) registerInput(r flotilla.Run) *ecs.RegisterTaskDefinitionInpu
 		},
 	}
 	in.ContainerDefinitions[0].Secrets = containerSecrets(r.Secrets)
+	// The platform the image is built for (ECS Developer Guide, task
+	// definition parameters, runtimePlatform): without it Fargate runs
+	// X86_64. Set only for arm64, so x86 definitions keep their revisions.
+	if r.Architecture == flotilla.ArchARM {
+		in.RuntimePlatform = &types.RuntimePlatform{
+			CpuArchitecture: types.CPUArchitectureArm64, OperatingSystemFamily: types.OSFamilyLinux,
+		}
+	}
 	if e.cfg.ExecutionRoleARN != "" {
 		in.ExecutionRoleArn = aws.String(e.cfg.ExecutionRoleARN)
 	}
@@ -158,6 +166,9 @@ func specOf(in *ecs.RegisterTaskDefinitionInput) string {
 	// keep the revisions they were registered with.
 	for _, sec := range c.Secrets {
 		parts = append(parts, "secret", aws.ToString(sec.Name), aws.ToString(sec.ValueFrom))
+	}
+	if p := in.RuntimePlatform; p != nil {
+		parts = append(parts, "platform", string(p.CpuArchitecture), string(p.OperatingSystemFamily))
 	}
 	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(sum[:16])

@@ -101,6 +101,8 @@ type detail struct {
 	LastStatus         string      `json:"lastStatus"`
 	DesiredStatus      string      `json:"desiredStatus"`
 	StopCode           string      `json:"stopCode"`
+	LaunchType         string      `json:"launchType"`
+	CapacityProvider   string      `json:"capacityProviderName"`
 	StoppedReason      string      `json:"stoppedReason"`
 	Version            int64       `json:"version"`
 	CreatedAt          string      `json:"createdAt"`
@@ -124,6 +126,7 @@ func (d *detail) task() types.Task {
 		TaskArn: aws.String(d.TaskArn), ClusterArn: aws.String(d.ClusterArn), StartedBy: aws.String(d.StartedBy),
 		Group: aws.String(d.Group), LastStatus: aws.String(d.LastStatus), DesiredStatus: aws.String(d.DesiredStatus),
 		StopCode: types.TaskStopCode(d.StopCode), StoppedReason: aws.String(d.StoppedReason), Version: d.Version,
+		LaunchType: types.LaunchType(d.LaunchType), CapacityProviderName: aws.String(d.CapacityProvider),
 		CreatedAt: timePtr(d.CreatedAt), PullStartedAt: timePtr(d.PullStartedAt), StartedAt: timePtr(d.StartedAt),
 		StoppingAt: timePtr(d.StoppingAt), ExecutionStoppedAt: timePtr(d.ExecutionStoppedAt), StoppedAt: timePtr(d.StoppedAt),
 	}

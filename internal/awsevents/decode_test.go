@@ -67,6 +67,12 @@ func TestDecode(t *testing.T) {
 			if tt.file != "stopped-failed-to-start" { // its task never got a container
 				want.Container = "job"
 			}
+			// What the task ran on: the capacity provider when the event
+			// names one (Spot), else the launch type.
+			want.Capacity = "FARGATE"
+			if tt.file == "stopped-spot" {
+				want.Capacity = "FARGATE_SPOT"
+			}
 			if !equal(got, want) {
 				t.Fatalf("Decode(%s)\n got %+v\nwant %+v", tt.file, show(got), show(want))
 			}

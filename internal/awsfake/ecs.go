@@ -162,6 +162,18 @@ func (f *ECS) Registrations(family string) int {
 	return len(f.families[family])
 }
 
+// LatestTaskDefinition returns the request body of a family's newest
+// revision (nil when it has none).
+func (f *ECS) LatestTaskDefinition(family string) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	revs := f.families[family]
+	if len(revs) == 0 {
+		return nil
+	}
+	return revs[len(revs)-1].body
+}
+
 // TaskStatus returns a task's lastStatus ("" when unknown).
 func (f *ECS) TaskStatus(taskID string) string {
 	f.mu.Lock()

@@ -28,10 +28,9 @@ import (
 	"testing"
 	"time"
 
-	miniserver "github.com/truora/minidyn/server"
-
 	"github.com/flotilla-run/flotilla/internal/awsclient"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
+	"github.com/flotilla-run/flotilla/internal/awsdynamodb/ddbtest"
 	"github.com/flotilla-run/flotilla/internal/awsevents"
 	"github.com/flotilla-run/flotilla/internal/awsfake"
 	"github.com/flotilla-run/flotilla/internal/awssqs/sqstest"
@@ -103,7 +102,9 @@ func newFaultStack(t *testing.T, stallRate float64) *faultStack {
 	s := &faultStack{t: t}
 
 	// DynamoDB: minidyn, in-process.
-	mini := miniserver.NewServer()
+	// minidyn with its REMOVE fault mended, so the store sends DynamoDB's
+	// own writes (no PutOnRemove).
+	mini := ddbtest.New()
 	ddb := newGate("dynamodb", mini, stallRate, 1)
 	ddbURL := awsfake.Serve(t, ddb)
 	cfg, err := awsclient.Load(ctx, awsclient.Options{Region: "us-east-1", StaticCredentials: true})
@@ -148,7 +149,7 @@ func newFaultStack(t *testing.T, stallRate float64) *faultStack {
 		LogGroup:         "/flotilla/runs",
 		DynamoDBEndpoint: ddbURL, SQSEndpoint: sqsURL,
 		ECSEndpoint: awsfake.Serve(t, ecsGate), LogsEndpoint: awsfake.Serve(t, logsGate),
-		StaticCredentials: true, PutOnRemove: true,
+		StaticCredentials: true, PutOnRemove: false,
 	}
 	var opts awswire.Options
 	if dir := os.Getenv(awswire.EnvIAMRecord); dir != "" {

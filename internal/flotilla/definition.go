@@ -1,6 +1,7 @@
 package flotilla
 
 import (
+	"encoding/json"
 	"regexp"
 	"slices"
 	"strings"
@@ -57,15 +58,19 @@ type RetryPolicy struct {
 // Definition is a job defined once and launched many times. Every change
 // makes a new revision; old revisions stay readable.
 type Definition struct {
-	ID      string            `json:"definition_id"`
-	Alias   string            `json:"alias"`
-	Group   string            `json:"group_name"`
-	Image   string            `json:"image"`
-	Command string            `json:"command"`
-	CPU     int               `json:"cpu"`
-	Memory  int               `json:"memory"`
-	GPU     int               `json:"gpu"`
-	Env     map[string]string `json:"env"`
+	ID      string `json:"definition_id"`
+	Alias   string `json:"alias"`
+	Group   string `json:"group_name"`
+	Image   string `json:"image"`
+	Command string `json:"command"`
+	CPU     int    `json:"cpu"`
+	Memory  int    `json:"memory"`
+	GPU     int    `json:"gpu"`
+	// Architecture is the CPU architecture the job's image is built for:
+	// ArchX86 (the default) or ArchARM. On ECS the task runs on it (and is
+	// priced at its rates); locally it is recorded and not enforced.
+	Architecture string            `json:"architecture"`
+	Env          map[string]string `json:"env"`
 	// Secrets maps an environment variable name to a reference
 	// ("ssm:<parameter name or ARN>" or "secretsmanager:<ARN or name>"),
 	// never to a value: ECS injects the value when the task starts, and the
@@ -88,6 +93,7 @@ type DefinitionPatch struct {
 	CPU            *int               `json:"cpu,omitempty"`
 	Memory         *int               `json:"memory,omitempty"`
 	GPU            *int               `json:"gpu,omitempty"`
+	Architecture   *string            `json:"architecture,omitempty"`
 	Env            *map[string]string `json:"env,omitempty"`
 	Secrets        *map[string]string `json:"secrets,omitempty"`
 	Tags           *[]string          `json:"tags,omitempty"`
@@ -104,6 +110,7 @@ func (p DefinitionPatch) Apply(d Definition) Definition {
 	patch(&d.CPU, p.CPU)
 	patch(&d.Memory, p.Memory)
 	patch(&d.GPU, p.GPU)
+	patch(&d.Architecture, p.Architecture)
 	patch(&d.TimeoutSeconds, p.TimeoutSeconds)
 	patch(&d.Env, p.Env)
 	patch(&d.Secrets, p.Secrets)
@@ -129,6 +136,9 @@ func (d *Definition) Normalize() {
 		d.Secrets = map[string]string{}
 	}
 	d.Tags = normalizeTags(d.Tags)
+	if d.Architecture == "" {
+		d.Architecture = ArchX86
+	}
 	if d.Retry.MaxAttempts == 0 {
 		d.Retry.MaxAttempts = DefaultMaxAttempts
 	}
@@ -165,6 +175,7 @@ func (d Definition) Validate() error {
 	if d.GPU < 0 || d.GPU > MaxGPU {
 		v.Add("gpu", "must be between 0 and %d", MaxGPU)
 	}
+	validateArchitecture(v, "architecture", d.Architecture)
 	validateEnv(v, "env", d.Env)
 	validateSecrets(v, "secrets", d.Secrets, d.Env)
 	validateTags(v, "tags", d.Tags)
@@ -173,6 +184,36 @@ func (d Definition) Validate() error {
 		v.Add("retry.max_attempts", "must be between 1 and %d", MaxAttemptsLimit)
 	}
 	return v.Err()
+}
+
+// The CPU architectures a job can run on (ECS's runtimePlatform
+// cpuArchitecture values: X86_64, ARM64).
+const (
+	ArchX86 = "x86_64"
+	ArchARM = "arm64"
+)
+
+// UnmarshalJSON reads a stored definition; one stored before definitions
+// had an architecture ran on x86_64, the only one there was.
+func (d *Definition) UnmarshalJSON(b []byte) error {
+	type plain Definition
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.Architecture == "" {
+		p.Architecture = ArchX86
+	}
+	*d = Definition(p)
+	return nil
+}
+
+func validateArchitecture(v *ValidationError, field, arch string) {
+	switch arch {
+	case "", ArchX86, ArchARM:
+	default:
+		v.Add(field, "must be x86_64 or arm64, not %q", arch)
+	}
 }
 
 func validateImage(v *ValidationError, field, image string) {

@@ -246,3 +246,24 @@ func TestCost(t *testing.T) {
 		t.Errorf("61.2 s = %v, want %v", got, want)
 	}
 }
+
+// A task is priced at the rates of the platform and capacity it ran on.
+func TestFargateRatesByArchitectureAndCapacity(t *testing.T) {
+	cases := []struct {
+		arch string
+		spot bool
+		want float64 // 1 vCPU, 2 GB, one hour
+	}{
+		{flotilla.ArchX86, false, 0.04048 + 2*0.004445},
+		{"", false, 0.04048 + 2*0.004445}, // a run from before architectures: x86
+		{flotilla.ArchARM, false, 0.03238 + 2*0.00356},
+		{flotilla.ArchX86, true, (0.04048 + 2*0.004445) * 0.3},
+		{flotilla.ArchARM, true, (0.03238 + 2*0.00356) * 0.3},
+	}
+	for _, c := range cases {
+		got := flotilla.FargateRates(c.arch, c.spot).Cost(1024, 2048, time.Hour)
+		if diff := got - c.want; diff > 1e-6 || diff < -1e-6 {
+			t.Errorf("%q spot=%v: %v an hour, want %v", c.arch, c.spot, got, c.want)
+		}
+	}
+}

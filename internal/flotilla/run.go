@@ -1,6 +1,7 @@
 package flotilla
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -126,6 +127,24 @@ type Attempt struct {
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	ExitCode   *int       `json:"exit_code,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
+	// Capacity is what the attempt's task ran on, as the engine reported
+	// it: FARGATE, FARGATE_SPOT, EC2 or a capacity provider's name.
+	Capacity string `json:"capacity,omitempty"`
+}
+
+// UnmarshalJSON reads a stored run; one stored before runs had an
+// architecture ran on x86_64.
+func (r *Run) UnmarshalJSON(b []byte) error {
+	type plain Run
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.Architecture == "" {
+		p.Architecture = ArchX86
+	}
+	*r = Run(p)
+	return nil
 }
 
 // StopRequest records that someone (or the sweep, on a timeout) asked for a
@@ -155,6 +174,7 @@ type Run struct {
 	CPU           int               `json:"cpu"`
 	Memory        int               `json:"memory"`
 	GPU           int               `json:"gpu"`
+	Architecture  string            `json:"architecture"`
 	Env           map[string]string `json:"env"`
 	// Secrets are the definition's secret references (never values).
 	Secrets        map[string]string `json:"secrets"`
@@ -244,6 +264,8 @@ type Transition struct {
 	MaxRunningPerOwner int
 	// CostUSD is the billed cost, set when the run ends.
 	CostUSD *float64
+	// Capacity is what the current attempt's task runs on (TaskEvent.Capacity).
+	Capacity string
 	// Event forces a life-story entry although the status does not change.
 	Event bool
 	// NoStopRequest makes the transition conditional on the run having no
@@ -287,6 +309,9 @@ func (t Transition) Apply(r Run) (Run, *RunEvent) {
 	}
 	if t.TaskID != "" {
 		cur.TaskID = t.TaskID
+	}
+	if t.Capacity != "" {
+		cur.Capacity = t.Capacity
 	}
 	if t.Engine != "" {
 		r.Engine = t.Engine

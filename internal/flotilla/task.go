@@ -56,6 +56,9 @@ type TaskEvent struct {
 	// ContainersRan is set when any container of the task exited with a
 	// code: the task ran, and is not started again.
 	ContainersRan bool
+	// Capacity is what the task runs on: FARGATE, FARGATE_SPOT, EC2 or a
+	// capacity provider's name ("" when the engine does not say).
+	Capacity string
 }
 
 // Outcome is what a stopped task means for its run.

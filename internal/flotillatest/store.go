@@ -25,6 +25,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) flotilla.Store) {
 	t.Run("NewAttempt", func(t *testing.T) { t.Parallel(); testNewAttempt(t, newStore(t)) })
 	t.Run("ConcurrentAdmission", func(t *testing.T) { t.Parallel(); testConcurrentAdmission(t, newStore(t)) })
 	t.Run("QueueOrder", func(t *testing.T) { t.Parallel(); testQueueOrder(t, newStore(t)) })
+	t.Run("ArchitectureAndCapacity", func(t *testing.T) { t.Parallel(); testArchitectureAndCapacity(t, newStore(t)) })
 }
 
 func mustCreateRun(t *testing.T, s flotilla.Store, r flotilla.Run) flotilla.Run {
@@ -604,5 +605,38 @@ func testQueueOrder(t *testing.T, s flotilla.Store) {
 		if err != nil || n != want {
 			t.Fatalf("QueuedAhead(run %d) = %d, %v; want %d", i, n, err, want)
 		}
+	}
+}
+
+// testArchitectureAndCapacity: a definition's architecture and a run's are
+// kept, and what each attempt's task ran on (Transition.Capacity) is
+// recorded on that attempt.
+func testArchitectureAndCapacity(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	d := NewDefinition("arm-job")
+	d.Architecture = flotilla.ArchARM
+	created, err := s.CreateDefinition(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetDefinition(ctx, created.ID)
+	if err != nil || got.Architecture != flotilla.ArchARM {
+		t.Fatalf("definition architecture %q (%v), want arm64", got.Architecture, err)
+	}
+	r := NewRun("default", "alice", 0)
+	r.Architecture = flotilla.ArchARM
+	r = mustCreateRun(t, s, r)
+	mustTransition(t, s, admit(r.ID, 10))
+	run := flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusRunning,
+		At: Epoch.Add(2 * time.Minute), Source: flotilla.SourceEngine, Reason: "running", TaskID: "t1", Capacity: "FARGATE_SPOT"}
+	mustTransition(t, s, run)
+	end := finish(r.ID, flotilla.StatusSucceeded, 0)
+	mustTransition(t, s, end)
+	read, err := s.GetRun(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read.Architecture != flotilla.ArchARM || read.Current() == nil || read.Current().Capacity != "FARGATE_SPOT" {
+		t.Errorf("run architecture %q, attempt %+v; want arm64 and capacity FARGATE_SPOT", read.Architecture, read.Current())
 	}
 }

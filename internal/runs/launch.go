@@ -85,6 +85,7 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		CPU:            def.CPU,
 		Memory:         def.Memory,
 		GPU:            def.GPU,
+		Architecture:   def.Architecture,
 		Env:            maps.Clone(def.Env),
 		Secrets:        maps.Clone(def.Secrets),
 		Tags:           slices.Clone(def.Tags),
@@ -203,7 +204,8 @@ func (s *Service) estimate(ctx context.Context, r flotilla.Run) *float64 {
 	if !ok {
 		return nil
 	}
-	c := s.rates().Cost(r.CPU, r.Memory, median)
+	// On-demand rates: a Spot run may cost less (its cost_usd says).
+	c := s.rates(r.Architecture, "").Cost(r.CPU, r.Memory, median)
 	return &c
 }
 

@@ -48,7 +48,7 @@ func (s *Service) reconcileOnce(ctx context.Context, ev flotilla.TaskEvent) erro
 	case flotilla.TaskRunning:
 		if r.Status == flotilla.StatusPending {
 			_, err = s.Store.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: active[:1], Attempt: r.Attempt, To: flotilla.StatusRunning,
-				At: eventTime(ev, s.now()), Source: flotilla.SourceEngine, TaskID: ev.TaskID, Reason: "running"})
+				At: eventTime(ev, s.now()), Source: flotilla.SourceEngine, TaskID: ev.TaskID, Reason: "running", Capacity: ev.Capacity})
 		}
 	case flotilla.TaskStopped:
 		if !r.Status.HoldsSlot() {
@@ -61,7 +61,7 @@ func (s *Service) reconcileOnce(ctx context.Context, ev flotilla.TaskEvent) erro
 		}
 		_, err = s.end(ctx, r, flotilla.Transition{From: active, To: out.To, Source: flotilla.SourceEngine,
 			ReasonCode: out.Code, Reason: out.Reason, ExitCode: out.ExitCode, TaskID: ev.TaskID, At: eventTime(ev, s.now()),
-			NoStopRequest: r.StopRequest == nil})
+			NoStopRequest: r.StopRequest == nil, Capacity: ev.Capacity})
 		if errors.Is(err, flotilla.ErrConflict) {
 			return err // decide again on a fresh read
 		}
@@ -99,7 +99,11 @@ func (s *Service) end(ctx context.Context, r flotilla.Run, t flotilla.Transition
 		t.At = s.now()
 	}
 	if r.StartedAt != nil {
-		c := s.rates().Cost(r.CPU, r.Memory, t.At.Sub(*r.StartedAt))
+		capacity := t.Capacity
+		if cur := r.Current(); capacity == "" && cur != nil {
+			capacity = cur.Capacity
+		}
+		c := s.rates(r.Architecture, capacity).Cost(r.CPU, r.Memory, t.At.Sub(*r.StartedAt))
 		t.CostUSD = &c
 	}
 	ended, err := s.Store.TransitionRun(ctx, t)

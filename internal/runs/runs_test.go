@@ -511,3 +511,32 @@ func TestOwnerCap(t *testing.T) {
 		t.Fatalf("after the first ended: %s", got.Status)
 	}
 }
+
+// A run is priced at the rates of its architecture and of the capacity its
+// task reported (Fargate Spot here), and the attempt records that capacity.
+func TestCostFollowsArchitectureAndCapacity(t *testing.T) {
+	t.Parallel()
+	f := setup(t, flotilla.Cluster{Name: "default", MaxRunning: 2})
+	r := f.launch(t, "alice", runs.LaunchRequest{})
+	if r.Architecture != flotilla.ArchX86 {
+		t.Fatalf("run architecture %q, want the definition's x86_64", r.Architecture)
+	}
+	f.drain(t)
+	r = f.get(t, r.ID)
+	running := f.eng.event(r, flotilla.TaskRunning, nil, "", "")
+	running.Capacity = "FARGATE_SPOT"
+	f.reconcile(t, running)
+	f.now = f.now.Add(10 * time.Minute)
+	code := 0
+	stopped := f.eng.event(r, flotilla.TaskStopped, &code, flotilla.StopCodeEssentialContainerExited, "Essential container in task exited")
+	stopped.Capacity = "FARGATE_SPOT"
+	f.reconcile(t, stopped)
+	done := f.get(t, r.ID)
+	if done.CostUSD == nil || done.StartedAt == nil {
+		t.Fatalf("ended without a cost: %+v", done)
+	}
+	want := flotilla.FargateRates(flotilla.ArchX86, true).Cost(done.CPU, done.Memory, done.FinishedAt.Sub(*done.StartedAt))
+	if *done.CostUSD != want || done.Current().Capacity != "FARGATE_SPOT" {
+		t.Errorf("cost %v on %q, want %v at x86 Fargate Spot rates", *done.CostUSD, done.Current().Capacity, want)
+	}
+}

@@ -20,7 +20,8 @@ type Service struct {
 	Clusters map[string]flotilla.Cluster
 	// DefaultCluster is used when a launch names none.
 	DefaultCluster string
-	// Rates price runs (default flotilla.FargateARMRates).
+	// Rates, when set, price every run; by default each run is priced at
+	// flotilla.FargateRates of its architecture and capacity.
 	Rates flotilla.Rates
 	// NowFunc is the clock (default time.Now).
 	NowFunc func() time.Time
@@ -47,11 +48,12 @@ func (s *Service) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func (s *Service) rates() flotilla.Rates {
-	if s.Rates == (flotilla.Rates{}) {
-		return flotilla.FargateARMRates
+// rates prices a task on arch and capacity (TaskEvent.Capacity).
+func (s *Service) rates(arch, capacity string) flotilla.Rates {
+	if s.Rates != (flotilla.Rates{}) {
+		return s.Rates
 	}
-	return s.Rates
+	return flotilla.FargateRates(arch, capacity == "FARGATE_SPOT")
 }
 
 func (s *Service) stuckAfter() time.Duration {

@@ -22,10 +22,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/flotilla-run/flotilla/internal/awsclient"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
+	"github.com/flotilla-run/flotilla/internal/awsdynamodb/ddbtest"
 	"github.com/flotilla-run/flotilla/internal/awsfake"
 	"github.com/flotilla-run/flotilla/internal/awssqs/sqstest"
 	"github.com/flotilla-run/flotilla/internal/client"
@@ -78,7 +78,9 @@ func startStack(t *testing.T, maxReceive int) *stack {
 	s := &stack{fn: map[string]*function{}}
 
 	// DynamoDB: minidyn in-process.
-	ddb := httptest.NewServer(miniserver.NewServer())
+	// minidyn with its REMOVE fault mended: the functions send DynamoDB's
+	// own writes (FLOTILLA_DYNAMODB_PUT_ON_REMOVE=0 below).
+	ddb := httptest.NewServer(ddbtest.New())
 	t.Cleanup(ddb.Close)
 	cfg, err := awsclient.Load(ctx, awsclient.Options{Region: "us-east-1", StaticCredentials: true})
 	if err != nil {
@@ -122,7 +124,7 @@ func startStack(t *testing.T, maxReceive int) *stack {
 		"FLOTILLA_SCHEDULER_ENDPOINT=" + schedulerURL, "FLOTILLA_SCHEDULE_GROUP=" + scheduleGroup,
 		"FLOTILLA_SCHEDULER_TARGET_ARN=arn:aws:lambda:us-east-1:123456789012:function:flotilla-scheduler",
 		"FLOTILLA_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-scheduler",
-		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true",
+		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true", "FLOTILLA_DYNAMODB_PUT_ON_REMOVE=0",
 	}
 	rie, bins := artifacts(t)
 	s.rie, s.bins, s.env = rie, bins, env
