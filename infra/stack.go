@@ -408,20 +408,41 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			ResponsePagePath: jsii.String("/index.html"), Ttl: awscdk.Duration_Seconds(jsii.Number(0)),
 		}
 	}
+	// The same protections `flotilla serve` gives its UI (internal/api/guard.go):
+	// no framing, no sniffing, no referrer, and only the app's own scripts
+	// and styles. The API and the hosted sign-in are other origins here;
+	// naming them by wildcard avoids a cycle (the API's CORS names this
+	// distribution). Headers: https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/understanding-response-headers-policies.html
+	headers := awscloudfront.NewResponseHeadersPolicy(stack, jsii.String("UiSecurityHeaders"), &awscloudfront.ResponseHeadersPolicyProps{
+		Comment: jsii.String("Flotilla web UI security headers"),
+		SecurityHeadersBehavior: &awscloudfront.ResponseSecurityHeadersBehavior{
+			ContentSecurityPolicy: &awscloudfront.ResponseHeadersContentSecurityPolicy{Override: jsii.Bool(true), ContentSecurityPolicy: jsii.String(
+				"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+					"connect-src 'self' https://*.execute-api." + *stack.Region() + ".amazonaws.com https://*.amazoncognito.com; " +
+					"object-src 'none'; base-uri 'none'; form-action 'self' https://*.amazoncognito.com; frame-ancestors 'none'")},
+			ContentTypeOptions: &awscloudfront.ResponseHeadersContentTypeOptions{Override: jsii.Bool(true)},
+			FrameOptions:       &awscloudfront.ResponseHeadersFrameOptions{Override: jsii.Bool(true), FrameOption: awscloudfront.HeadersFrameOption_DENY},
+			ReferrerPolicy:     &awscloudfront.ResponseHeadersReferrerPolicy{Override: jsii.Bool(true), ReferrerPolicy: awscloudfront.HeadersReferrerPolicy_NO_REFERRER},
+			StrictTransportSecurity: &awscloudfront.ResponseHeadersStrictTransportSecurity{Override: jsii.Bool(true),
+				AccessControlMaxAge: awscdk.Duration_Days(jsii.Number(365)), IncludeSubdomains: jsii.Bool(true)},
+		},
+	})
 	distribution := awscloudfront.NewDistribution(stack, jsii.String("UiDistribution"), &awscloudfront.DistributionProps{
 		Comment:           jsii.String("Flotilla web UI"),
 		DefaultRootObject: jsii.String("index.html"),
 		PriceClass:        awscloudfront.PriceClass_PRICE_CLASS_100,
 		DefaultBehavior: &awscloudfront.BehaviorOptions{
 			Origin:               origin,
-			ViewerProtocolPolicy: awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
-			CachePolicy:          awscloudfront.CachePolicy_CACHING_OPTIMIZED(),
+			ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
+			CachePolicy:           awscloudfront.CachePolicy_CACHING_OPTIMIZED(),
+			ResponseHeadersPolicy: headers,
 		},
 		AdditionalBehaviors: &map[string]*awscloudfront.BehaviorOptions{
 			"/config.json": {
 				Origin:               origin,
-				ViewerProtocolPolicy: awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
-				CachePolicy:          awscloudfront.CachePolicy_CACHING_DISABLED(),
+				ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
+				CachePolicy:           awscloudfront.CachePolicy_CACHING_DISABLED(),
+				ResponseHeadersPolicy: headers,
 			},
 		},
 		ErrorResponses: &[]*awscloudfront.ErrorResponse{spaFallback(403), spaFallback(404)},

@@ -597,6 +597,41 @@ func TestBucketBlocksPublicAccess(t *testing.T) {
 	}
 }
 
+// TestUISecurityHeaders: every behaviour of the UI distribution sends the
+// security headers `flotilla serve` sends: a CSP without inline scripts
+// and without framing, nosniff, DENY, no referrer.
+func TestUISecurityHeaders(t *testing.T) {
+	tp := synthesized.template
+	policies := tp.ofType("AWS::CloudFront::ResponseHeadersPolicy")
+	if len(policies) != 1 {
+		t.Fatalf("response headers policies: %v", policies)
+	}
+	cfg, _ := tp.Resources[policies[0]].Properties["ResponseHeadersPolicyConfig"].(map[string]any)
+	sec, _ := cfg["SecurityHeadersConfig"].(map[string]any)
+	csp := render(sec["ContentSecurityPolicy"].(map[string]any)["ContentSecurityPolicy"])
+	for _, want := range []string{"script-src 'self';", "frame-ancestors 'none'", "object-src 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+		t.Errorf("CSP %q allows inline code", csp)
+	}
+	if render(sec["FrameOptions"].(map[string]any)["FrameOption"]) != "DENY" ||
+		render(sec["ReferrerPolicy"].(map[string]any)["ReferrerPolicy"]) != "no-referrer" || sec["ContentTypeOptions"] == nil {
+		t.Errorf("security headers %v", sec)
+	}
+	for _, id := range tp.ofType("AWS::CloudFront::Distribution") {
+		dc := tp.Resources[id].Properties["DistributionConfig"].(map[string]any)
+		behaviours := append([]any{dc["DefaultCacheBehavior"]}, list(dc["CacheBehaviors"])...)
+		for _, b := range behaviours {
+			if got := render(b.(map[string]any)["ResponseHeadersPolicyId"]); got != "${"+policies[0]+"}" {
+				t.Errorf("a UI behaviour has response headers policy %q, want %s", got, policies[0])
+			}
+		}
+	}
+}
+
 func TestTable(t *testing.T) {
 	tp := synthesized.template
 	ids := tp.ofType("AWS::DynamoDB::Table")

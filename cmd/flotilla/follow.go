@@ -80,10 +80,18 @@ func logsCmd(e *env) *cobra.Command {
 					q.Set(k, v)
 				}
 			}
-			if tail > 0 {
-				q.Set("tail", strconv.Itoa(tail))
+			if tail < 0 {
+				return fmt.Errorf("--tail must be a positive number of lines, not %d", tail)
 			}
 			f := follower{e: e, c: e.client(), id: args[0], query: q, timestamps: timestamps, follow: follow}
+			switch {
+			case tail > maxServerTail:
+				// More than the API tails at once: read from the start and
+				// keep the last lines here.
+				f.keepLast = tail
+			case tail > 0:
+				q.Set("tail", strconv.Itoa(tail))
+			}
 			return f.run(cmd.Context())
 		},
 	}
@@ -96,6 +104,9 @@ func logsCmd(e *env) *cobra.Command {
 	fl.BoolVar(&timestamps, "timestamps", false, "prefix each line with its time")
 	return cmd
 }
+
+// maxServerTail is the largest tail the API serves in one request.
+const maxServerTail = 10000
 
 func followRun(ctx context.Context, e *env, id string) error {
 	f := follower{e: e, c: e.client(), id: id, query: url.Values{}, follow: true, showWaiting: true}
@@ -111,6 +122,37 @@ type follower struct {
 	timestamps  bool
 	follow      bool
 	showWaiting bool
+	// keepLast, when > 0, holds back lines and prints only the last
+	// keepLast of those read before the first catch-up.
+	keepLast int
+	held     []flotilla.LogEvent
+}
+
+func (f *follower) print(ev flotilla.LogEvent) {
+	if f.keepLast > 0 {
+		f.held = append(f.held, ev)
+		if len(f.held) > 2*f.keepLast {
+			f.held = append(f.held[:0], f.held[len(f.held)-f.keepLast:]...)
+		}
+		return
+	}
+	if f.timestamps {
+		fmt.Fprintf(f.e.stdout, "%s %s\n", ev.Timestamp.Format(time.RFC3339Nano), ev.Message)
+	} else {
+		fmt.Fprintln(f.e.stdout, ev.Message)
+	}
+}
+
+// release prints the held lines' last keepLast and stops holding.
+func (f *follower) release() {
+	if f.keepLast == 0 {
+		return
+	}
+	held := f.held[max(0, len(f.held)-f.keepLast):]
+	f.keepLast, f.held = 0, nil
+	for _, ev := range held {
+		f.print(ev)
+	}
 }
 
 func (f *follower) run(ctx context.Context) error {
@@ -127,18 +169,25 @@ func (f *follower) run(ctx context.Context) error {
 			return &exitError{code: ExitAPIError, msg: err.Error()}
 		}
 		for _, ev := range page.Events {
-			if f.timestamps {
-				fmt.Fprintf(f.e.stdout, "%s %s\n", ev.Timestamp.Format(time.RFC3339Nano), ev.Message)
-			} else {
-				fmt.Fprintln(f.e.stdout, ev.Message)
-			}
+			f.print(ev)
 		}
+		// Caught up: the run is over and read, or the reader is at what
+		// exists now (the token did not move; an empty page alone is not
+		// the end: a CloudWatch page can be empty before it).
+		sent := f.query.Get("next_token")
+		caughtUp := page.Complete || page.NextToken == "" || page.NextToken == sent
 		if page.NextToken != "" {
 			f.query.Set("next_token", page.NextToken)
 			f.query.Del("tail")
 		}
+		if caughtUp {
+			f.release()
+		}
 		if !f.follow {
-			return nil
+			if caughtUp {
+				return nil
+			}
+			continue
 		}
 		if page.Complete {
 			r, err := f.c.GetRun(ctx, f.id)

@@ -50,6 +50,9 @@ type serveConfig struct {
 	// (FLOTILLA_READ_TIMEOUT; 30s): a stalled body does not hold a
 	// connection open.
 	ReadTimeout time.Duration
+	// MaxLogBytes caps one run's log file (FLOTILLA_MAX_LOG_BYTES; 1 GiB);
+	// past it a marker line is written and the job keeps running.
+	MaxLogBytes int64
 	// SweepInterval is how often the sweep runs (FLOTILLA_SWEEP_INTERVAL; 5s).
 	SweepInterval time.Duration
 	// QueueTimeout fails runs that waited longer (FLOTILLA_QUEUE_TIMEOUT; 24h).
@@ -84,6 +87,7 @@ func serveCmd(e *env) *cobra.Command {
 	f.BoolVar(&c.AllowRemote, "allow-remote", e.getenv("FLOTILLA_ALLOW_REMOTE") == "1", "allow listening on a non-loopback address")
 	f.StringSliceVar(&c.AllowedHosts, "allowed-hosts", splitList(e.getenv("FLOTILLA_ALLOWED_HOSTS")), "more Host names to answer to (comma separated; loopback names and --addr's host always work)")
 	f.DurationVar(&c.ReadTimeout, "read-timeout", envDuration(e, "FLOTILLA_READ_TIMEOUT", 30*time.Second), "longest time to read one request, body included")
+	f.Int64Var(&c.MaxLogBytes, "max-log-bytes", int64(envInt(e, "FLOTILLA_MAX_LOG_BYTES", int(embedded.DefaultMaxLogBytes))), "largest log one run may write; later output is dropped after a marker line")
 	f.DurationVar(&c.SweepInterval, "sweep-interval", envDuration(e, "FLOTILLA_SWEEP_INTERVAL", 5*time.Second), "how often timeouts and waiting runs are checked")
 	f.DurationVar(&c.QueueTimeout, "queue-timeout", envDuration(e, "FLOTILLA_QUEUE_TIMEOUT", flotilla.DefaultQueueTimeout), "fail runs that waited longer than this")
 	f.StringVar(&c.Engine, "engine", envOr(e, "FLOTILLA_ENGINE", "auto"), "auto, docker or process")
@@ -188,6 +192,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 			log.Error("reconcile failed", "run_id", ev.RunID, "err", err)
 		}
 	}, log)
+	executor.MaxLogBytes = c.MaxLogBytes
 	svc.Executor = executor
 
 	// Runs left active by an earlier life of this server: finish, lose or restart them.

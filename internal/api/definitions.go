@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/ids"
@@ -132,12 +133,37 @@ func (s *server) handleDeleteDefinition() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
+		if err := s.refuseIfScheduled(r, cur); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if err := s.Store.DeleteDefinition(r.Context(), r.PathValue("ref")); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// refuseIfScheduled answers 409 naming the schedules that launch the
+// definition: deleting it would leave them firing into errors. Delete or
+// repoint them first.
+func (s *server) refuseIfScheduled(r *http.Request, d flotilla.Definition) error {
+	if s.Schedules == nil {
+		return nil
+	}
+	scheds, err := s.Schedules.UsingDefinition(r.Context(), d, 20)
+	if err != nil || len(scheds) == 0 {
+		return err
+	}
+	names := make([]string, len(scheds))
+	for i, sc := range scheds {
+		names[i] = sc.ID
+		if sc.Name != "" {
+			names[i] = fmt.Sprintf("%s (%s)", sc.ID, sc.Name)
+		}
+	}
+	return flotilla.Conflict("definition", "schedules launch %s: %s; delete them or point them at another definition first", d.Alias, strings.Join(names, ", "))
 }
 
 func (s *server) handleGetRevision() http.Handler {

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 )
@@ -24,7 +26,25 @@ func encode(w http.ResponseWriter, status int, v any) {
 // data and bodies over MaxBodyBytes, with errors that name the field.
 func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
 	var v T
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	// Read whole first: encoding/json would silently turn bytes that are
+	// not UTF-8 into U+FFFD, storing something the caller did not send.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		return v, decodeError(err)
+	}
+	if !utf8.Valid(body) {
+		at := len(body)
+		for i := 0; i < len(body); {
+			c, n := utf8.DecodeRune(body[i:])
+			if c == utf8.RuneError && n == 1 {
+				at = i
+				break
+			}
+			i += n
+		}
+		return v, flotilla.Invalid("body", "must be UTF-8 text; byte %d is not", at)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
 		return v, decodeError(err)
@@ -59,7 +79,15 @@ func decodeError(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		return flotilla.Invalid(field, "must be %s, not %s", jsonType(typ.Type.Kind().String()), typ.Value)
+		want := jsonType(typ.Type.Kind().String())
+		if want == "a number" && strings.HasPrefix(typ.Value, "number") {
+			// 256.5, 1e400 or -1 for an unsigned field.
+			if got := strings.TrimSpace(strings.TrimPrefix(typ.Value, "number")); got != "" {
+				return flotilla.Invalid(field, "must be a whole number (in range), not %s", got)
+			}
+			return flotilla.Invalid(field, "must be a whole number (in range)")
+		}
+		return flotilla.Invalid(field, "must be %s, not %s", want, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return flotilla.Invalid(name, "is not a known field")

@@ -64,10 +64,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	var v *flotilla.ValidationError
 	var fe *fieldError
+	var ce *flotilla.ConflictError
 	switch {
 	case errors.As(err, &v):
 		p.Errors = v.Fields
 		p.Detail = v.Error()
+	case errors.As(err, &ce):
+		p.Errors = []flotilla.FieldError{ce.FieldError}
+		p.Detail = ce.Message
 	case errors.As(err, &fe) && p.Status != http.StatusInternalServerError:
 		p.Errors = []flotilla.FieldError{fe.FieldError}
 	}

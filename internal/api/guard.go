@@ -1,11 +1,14 @@
 package api
 
 import (
+	"log/slog"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
 )
 
 // What a web page can make a browser send without asking the server first
@@ -15,8 +18,9 @@ import (
 //
 //   - requireJSON (everywhere, AWS too): a request with a body must say
 //     application/json. A browser sends that type cross-origin only after
-//     a CORS preflight this server never answers, so a page's text/plain
-//     or form POST is refused before it is read.
+//     a CORS preflight, which local mode never answers and API Gateway
+//     answers only for the UI's origin, so a page's text/plain or form
+//     POST is refused before it is read.
 //   - LocalGuard (local mode, where there is no sign-in): the Host must be
 //     one of this server's own names, so a DNS-rebinding page whose own name
 //     now points at 127.0.0.1 gets nothing; and a request a browser marks as
@@ -30,6 +34,9 @@ import (
 // not apply there; the body type check does.
 // The request classes are the Fetch standard's "CORS-safelisted request
 // header" rules: https://fetch.spec.whatwg.org/#cors-safelisted-request-header
+//
+// Besides, checkQuery refuses a query string Go cannot parse, which would
+// otherwise reach the handlers as no query at all.
 
 // requireJSON answers 415 to a request whose body (or declared body type)
 // is not application/json. Requests without a body and without a
@@ -46,6 +53,20 @@ func requireJSON(next http.Handler) http.Handler {
 		if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
 			writeProblem(w, http.StatusUnsupportedMediaType, "Unsupported media type",
 				"the body must be JSON sent with Content-Type: application/json (not "+quoteOrNone(ct)+")")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkQuery answers 400 to a query string Go will not parse (a bad
+// escape, more parameters than net/url accepts — 10,000 by default):
+// r.URL.Query() would otherwise drop it silently and a filtered list would
+// come back unfiltered.
+func checkQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
+			writeError(w, r, slog.New(slog.DiscardHandler), flotilla.Invalid("query", "cannot be read: %v", err))
 			return
 		}
 		next.ServeHTTP(w, r)

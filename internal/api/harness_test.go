@@ -67,6 +67,8 @@ type options struct {
 	owner func(*http.Request) (string, error)
 	// maxRunning is the default cluster's limit (default 4).
 	maxRunning int
+	// schedules, when set, is the API's schedule service.
+	schedules api.ScheduleService
 }
 
 func setup(t testing.TB, opt options) *harness {
@@ -111,7 +113,7 @@ func setup(t testing.TB, opt options) *harness {
 			return owner, nil
 		}
 	}
-	handler := api.NewServer(api.Deps{Runs: svc, Store: svc.Store, Logs: svc.Logs, Owner: opt.owner,
+	handler := api.NewServer(api.Deps{Runs: svc, Store: svc.Store, Logs: svc.Logs, Owner: opt.owner, Schedules: opt.schedules,
 		IsAdmin: func(r *http.Request) bool { return r.Header.Get(testAdmin) == "1" }, AdminGroup: "flotilla-admins"})
 	srv := httptest.NewServer(handler)
 	t.Cleanup(func() {

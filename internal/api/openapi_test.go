@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"reflect"
@@ -15,6 +17,7 @@ import (
 	"github.com/flotilla-run/flotilla/internal/api"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/runs"
+	"github.com/flotilla-run/flotilla/internal/schedules"
 )
 
 // conditional reports whether an operation is served only when an optional
@@ -259,8 +262,22 @@ func TestOpenAPIServedIsTheFile(t *testing.T) {
 // (500 aside) on a real server; the harness validates every response body
 // against the document. At the end, every documented status must have been
 // seen.
+// scheduledAlias is a schedule service whose only schedule launches the
+// definition alias (nothing else of it is called here).
+type scheduledAlias struct {
+	*schedules.Service
+	alias string
+}
+
+func (a scheduledAlias) UsingDefinition(_ context.Context, d flotilla.Definition, _ int) ([]flotilla.Schedule, error) {
+	if d.Alias != a.alias {
+		return nil, nil
+	}
+	return []flotilla.Schedule{{ID: "sch_01JDNIGHTLY", Name: "nightly", Definition: d.ID}}, nil
+}
+
 func TestOpenAPIResponses(t *testing.T) {
-	h := setup(t, options{})
+	h := setup(t, options{schedules: scheduledAlias{alias: "grouped-later"}})
 
 	h.must(200, "GET", "/v1/health", nil)
 	h.must(200, "GET", "/v1/openapi.json", nil)
@@ -298,6 +315,8 @@ func TestOpenAPIResponses(t *testing.T) {
 	h.must(200, "GET", "/v1/definitions/ok/revisions/2", nil)
 	h.must(400, "GET", "/v1/definitions/ok/revisions/first", nil)
 	h.must(404, "GET", "/v1/definitions/ok/revisions/9", nil)
+	h.must(201, "POST", "/v1/definitions", map[string]any{"alias": "grouped-later", "image": "alpine", "command": "true", "cpu": 256, "memory": 512})
+	h.must(409, "DELETE", "/v1/definitions/grouped-later", nil)
 	h.must(204, "DELETE", "/v1/definitions/grouped", nil)
 	h.must(404, "DELETE", "/v1/definitions/grouped", nil)
 
@@ -305,9 +324,26 @@ func TestOpenAPIResponses(t *testing.T) {
 	queued := h.launch(ok.ID, parkedCluster)
 	h.launch(ok.ID, parkedCluster) // a second one, so the first's position is asked of a line
 	var again flotilla.Run
-	h.must(202, "POST", "/v1/runs", map[string]any{"definition": "ok", "cluster": parkedCluster, "idempotency_key": "k1",
-		"env": map[string]string{"B": "2"}, "command": "echo override", "cpu": 512, "memory": 1024, "timeout_seconds": 30, "tags": []string{"x"}})
-	h.must(200, "POST", "/v1/runs", map[string]any{"definition": "ok", "cluster": parkedCluster, "idempotency_key": "k1"}).into(t, &again)
+	keyed := map[string]any{"definition": "ok", "cluster": parkedCluster, "idempotency_key": "k1",
+		"env": map[string]string{"B": "2"}, "command": "echo override", "cpu": 512, "memory": 1024, "timeout_seconds": 30, "tags": []string{"x"}}
+	h.must(202, "POST", "/v1/runs", keyed)
+	h.must(200, "POST", "/v1/runs", keyed).into(t, &again)
+	h.must(409, "POST", "/v1/runs", map[string]any{"definition": "ok", "cluster": parkedCluster, "idempotency_key": "k1"})
+	for _, path := range []string{"POST /v1/runs", "POST /v1/definitions", "PATCH /v1/definitions/ok", "POST /v1/runs/" + queued.ID + "/stop"} {
+		// A text/plain body: 415, as documented.
+		method, target, _ := strings.Cut(path, " ")
+		req, _ := http.NewRequest(method, h.url+target, strings.NewReader(`{"definition":"ok"}`))
+		req.Header.Set("Content-Type", "text/plain")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err := spec.check(req, response{status: res.StatusCode, header: res.Header, body: b}); err != nil || res.StatusCode != 415 {
+			t.Errorf("text/plain %s: %d %s: %v", path, res.StatusCode, b, err)
+		}
+	}
 	if again.IdempotencyKey != "k1" {
 		t.Errorf("idempotent launch: %+v", again)
 	}

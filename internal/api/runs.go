@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -52,11 +54,18 @@ func (s *server) handleListRuns() http.Handler {
 	})
 }
 
-// fillPositions gives a page's QUEUED runs their place in line. When the
-// filter keeps a page contiguous in each cluster's queue (no owner,
-// definition, tag or schedule filter), one count per cluster is enough:
-// the rest follow in order. Otherwise each run is counted, for a page of
-// at most a few dozen queued runs.
+// queuePositioner is a store that places many queued runs of a cluster in
+// line with one read (the embedded store); others are asked run by run.
+type queuePositioner interface {
+	QueuePositions(ctx context.Context, cluster string, ids []string) (map[string]int, error)
+}
+
+// fillPositions gives a page's QUEUED runs their place in line, counting
+// once per cluster in the page, not once per run: a filtered page of a
+// long queue would otherwise count the line fifty times. When the filter
+// keeps a page contiguous in each cluster's queue (no owner, definition,
+// tag or schedule filter), the count for the oldest is enough: the rest
+// follow in order.
 func (s *server) fillPositions(r *http.Request, f flotilla.RunFilter, items []flotilla.Run) {
 	contiguous := f.Owner == "" && f.DefinitionID == "" && f.Tag == "" && f.ScheduleID == ""
 	byCluster := map[string][]int{}
@@ -65,8 +74,22 @@ func (s *server) fillPositions(r *http.Request, f flotilla.RunFilter, items []fl
 			byCluster[items[i].Cluster] = append(byCluster[items[i].Cluster], i)
 		}
 	}
-	for _, idx := range byCluster {
+	for cluster, idx := range byCluster {
 		if !contiguous {
+			if qp, ok := s.Store.(queuePositioner); ok {
+				ids := make([]string, len(idx))
+				for k, i := range idx {
+					ids[k] = items[i].ID
+				}
+				pos, err := qp.QueuePositions(r.Context(), cluster, ids)
+				if err != nil {
+					continue
+				}
+				for _, i := range idx {
+					items[i].QueuePosition = pos[items[i].ID]
+				}
+				continue
+			}
 			for _, i := range idx {
 				items[i] = s.withPosition(r, items[i])
 			}
@@ -89,14 +112,23 @@ func (s *server) runFilter(r *http.Request) (flotilla.RunFilter, error) {
 	q := r.URL.Query()
 	v := &flotilla.ValidationError{}
 	f := flotilla.RunFilter{Cluster: q.Get("cluster"), Owner: q.Get("owner"), Tag: q.Get("tag"), NextToken: q.Get("next_token")}
+	// Repeats are dropped, so the filter holds each status at most once
+	// however many the query names; only the first bad value is reported.
+	seen := map[flotilla.RunStatus]bool{}
+	badStatus := false
 	for _, st := range q["status"] {
 		for _, one := range strings.Split(st, ",") {
 			status := flotilla.RunStatus(strings.ToUpper(strings.TrimSpace(one)))
-			if !status.Valid() {
-				v.Add("status", "%q is not a status (one of %v)", one, flotilla.AllStatuses)
-				continue
+			switch {
+			case !status.Valid():
+				if !badStatus {
+					v.Add("status", "%q is not a status (one of %v)", truncate(one, 40), flotilla.AllStatuses)
+					badStatus = true
+				}
+			case !seen[status]:
+				seen[status] = true
+				f.Statuses = append(f.Statuses, status)
 			}
-			f.Statuses = append(f.Statuses, status)
 		}
 	}
 	var err error
@@ -129,19 +161,38 @@ func (s *server) runFilter(r *http.Request) (flotilla.RunFilter, error) {
 	return f, v.Err()
 }
 
+// The times a filter may name: what int64 nanoseconds since 1970 hold
+// (the stores keep times that way), 1677-09-21 to 2262-04-11.
+var (
+	minFilterTime = time.Unix(0, math.MinInt64).UTC()
+	maxFilterTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
 // timeParam reads an RFC 3339 time, or a duration meaning that long ago
 // ("10m", "2h").
 func timeParam(v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t.UTC(), nil
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		d, derr := time.ParseDuration(v)
+		if derr != nil || d <= 0 {
+			return time.Time{}, errors.New("must be an RFC 3339 time (2026-11-26T09:00:00Z) or a duration ago (10m, 2h)")
+		}
+		t = now.Add(-d)
 	}
-	if d, err := time.ParseDuration(v); err == nil && d > 0 {
-		return now.Add(-d).UTC(), nil
+	if t.Before(minFilterTime) || t.After(maxFilterTime) {
+		return time.Time{}, errors.New("must be between 1678 and 2262")
 	}
-	return time.Time{}, errors.New("must be an RFC 3339 time (2026-11-26T09:00:00Z) or a duration ago (10m, 2h)")
+	return t.UTC(), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // withPosition fills a QUEUED run's place in its cluster's line.

@@ -29,13 +29,27 @@ type Deps struct {
 	// AdminGroup names the admins in refusals (the Cognito group in AWS).
 	AdminGroup string
 	// Schedules, when set, serves /v1/schedules.
-	Schedules *schedules.Service
+	Schedules ScheduleService
 	// UI, when set, serves every path outside /v1 (the web app).
 	UI  http.Handler
 	Log *slog.Logger
 	// NowFunc is the clock (default time.Now).
 	NowFunc func() time.Time
 }
+
+// ScheduleService is the schedules use case (*schedules.Service) as the
+// API calls it.
+type ScheduleService interface {
+	Create(ctx context.Context, owner string, req schedules.CreateRequest) (flotilla.Schedule, error)
+	List(ctx context.Context, f flotilla.ScheduleFilter) (flotilla.Page[flotilla.Schedule], error)
+	Get(ctx context.Context, id string) (flotilla.Schedule, error)
+	Update(ctx context.Context, id string, p flotilla.SchedulePatch) (flotilla.Schedule, error)
+	Delete(ctx context.Context, id string) error
+	// UsingDefinition lists the schedules that launch d (at most limit).
+	UsingDefinition(ctx context.Context, d flotilla.Definition, limit int) ([]flotilla.Schedule, error)
+}
+
+var _ ScheduleService = (*schedules.Service)(nil)
 
 type server struct {
 	Deps
@@ -56,7 +70,7 @@ func NewServer(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	s.routes(mux)
 	// guard.go: headers on every answer, JSON-only bodies on every route.
-	return securityHeaders(s.recoverPanics(requireJSON(mux)))
+	return securityHeaders(s.recoverPanics(requireJSON(checkQuery(mux))))
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {

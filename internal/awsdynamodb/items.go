@@ -64,6 +64,7 @@ const (
 	aFinished  = "fa"
 	aTimeout   = "to"
 	aIdemKey   = "ik"
+	aReqHash   = "ih" // the launch request's hash, kept with its idempotency key
 	aSchedule  = "sc"
 	aStop      = "sq"
 	aEstimate  = "ecu"
@@ -285,6 +286,7 @@ func runItem(r flotilla.Run) item {
 	it.t(aFinished, r.FinishedAt)
 	it.n(aTimeout, int64(r.TimeoutSeconds))
 	it.s(aIdemKey, r.IdempotencyKey)
+	it.s(aReqHash, r.RequestHash)
 	it.s(aSchedule, r.ScheduleID)
 	if sr := r.StopRequest; sr != nil {
 		m := item{}
@@ -338,6 +340,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		FinishedAt:       timePtr(it, aFinished),
 		TimeoutSeconds:   int(num(it, aTimeout)),
 		IdempotencyKey:   str(it, aIdemKey),
+		RequestHash:      str(it, aReqHash),
 		ScheduleID:       str(it, aSchedule),
 		EstimatedCostUSD: float(it, aEstimate),
 		CostUSD:          float(it, aCost),

@@ -51,6 +51,16 @@ type Executor struct {
 	// LookupEnv reads the server's environment for secret values
 	// (FLOTILLA_SECRET_<NAME>); nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// MaxLogBytes caps one run's log file (all attempts together); past it
+	// a marker line says so and further output is dropped while the job
+	// keeps running. Zero means DefaultMaxLogBytes.
+	MaxLogBytes int64
+	// OpenLogFunc opens a run's log file for appending (nil: the file at
+	// LogPath, 0600); tests inject failing writers through it.
+	OpenLogFunc func(path string) (io.WriteCloser, error)
+	// WriteFileFunc writes an attempt's bookkeeping files (.task, .exit;
+	// nil: os.WriteFile); tests inject failures through it.
+	WriteFileFunc func(name string, data []byte, perm os.FileMode) error
 
 	mu    sync.Mutex
 	tasks map[string]*task
@@ -127,6 +137,9 @@ func (e *Executor) workDir(runID string, attempt int) string {
 	return filepath.Join(e.dir, "work", runID, strconv.Itoa(attempt))
 }
 
+// DefaultMaxLogBytes is a run's log cap when none is configured.
+const DefaultMaxLogBytes int64 = 1 << 30
+
 // LogPath is where a run's output is written.
 func LogPath(dir, runID string) string { return filepath.Join(dir, "logs", runID+".log") }
 
@@ -146,10 +159,10 @@ func (e *Executor) Start(ctx context.Context, r flotilla.Run) (flotilla.Task, er
 		return flotilla.Task{ID: t.id, Engine: e.engine()}, nil
 	}
 	wd := e.workDir(r.ID, r.Attempt)
-	if err := os.MkdirAll(filepath.Dir(wd), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(wd), dirMode); err != nil {
 		return flotilla.Task{}, fmt.Errorf("start run %s: %w", r.ID, err)
 	}
-	if err := os.Mkdir(wd, 0o755); err != nil {
+	if err := os.Mkdir(wd, dirMode); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			// Started by an earlier life of this server: never again.
 			id, _ := os.ReadFile(filepath.Join(wd, ".task"))
@@ -158,7 +171,7 @@ func (e *Executor) Start(ctx context.Context, r flotilla.Run) (flotilla.Task, er
 		return flotilla.Task{}, fmt.Errorf("start run %s: %w", r.ID, err)
 	}
 	id := "local-" + strings.TrimPrefix(r.ID, "run_") + "-" + strconv.Itoa(r.Attempt)
-	if err := os.WriteFile(filepath.Join(wd, ".task"), []byte(id+"\n"), 0o644); err != nil {
+	if err := e.writeFile(filepath.Join(wd, ".task"), []byte(id+"\n"), fileMode); err != nil {
 		return flotilla.Task{}, fmt.Errorf("start run %s: %w", r.ID, err)
 	}
 	t := &task{id: id, runID: r.ID, attempt: r.Attempt, cluster: r.Cluster, state: flotilla.TaskPending, done: make(chan struct{})}
@@ -204,10 +217,10 @@ func (e *Executor) launch(r flotilla.Run, t *task, wd string) error {
 		return err
 	}
 	logPath := LogPath(e.dir, r.ID)
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(logPath), dirMode); err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, written, err := e.openLog(logPath)
 	if err != nil {
 		return err
 	}
@@ -252,12 +265,16 @@ func (e *Executor) launch(r flotilla.Run, t *task, wd string) error {
 	}
 	t.cmd = cmd
 	t.state = flotilla.TaskRunning
-	os.WriteFile(filepath.Join(wd, ".pgid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	os.WriteFile(filepath.Join(wd, ".pgid"), []byte(strconv.Itoa(cmd.Process.Pid)), fileMode)
 	if e.StartFunc != nil {
 		e.StartFunc(r.ID, r.Attempt)
 	}
 	e.emit(t)
-	w := &lineWriter{f: logFile}
+	maxBytes := e.MaxLogBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxLogBytes
+	}
+	w := &lineWriter{f: logFile, written: written, max: maxBytes}
 	var copies sync.WaitGroup
 	for _, rd := range []io.Reader{stdout, stderr} {
 		copies.Add(1)
@@ -268,7 +285,14 @@ func (e *Executor) launch(r flotilla.Run, t *task, wd string) error {
 		defer e.wg.Done()
 		copies.Wait() // every line is in the file before the end is reported
 		err := cmd.Wait()
-		logFile.Close()
+		if cerr := logFile.Close(); cerr != nil && w.err == nil {
+			w.err, w.lost = cerr, 1
+		}
+		if w.err != nil {
+			// The job's end is still recorded; what is missing from its
+			// log is said loudly here, not discovered later.
+			e.log.Error("run output could not be written to its log", "run_id", r.ID, "attempt", r.Attempt, "lines_lost", w.lost, "err", w.err)
+		}
 		e.finish(t, wd, err)
 	}()
 	return nil
@@ -301,6 +325,31 @@ func DockerArgs(r flotilla.Run, name string, env []string) []string {
 		args = append(args, "-e", kv)
 	}
 	return append(args, "--entrypoint", "sh", r.Image, "-c", r.Command)
+}
+
+// openLog opens the run's log for appending and says how big it already is.
+func (e *Executor) openLog(path string) (io.WriteCloser, int64, error) {
+	if e.OpenLogFunc != nil {
+		f, err := e.OpenLogFunc(path)
+		return f, 0, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, fileMode)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
+}
+
+func (e *Executor) writeFile(name string, data []byte, perm os.FileMode) error {
+	if e.WriteFileFunc != nil {
+		return e.WriteFileFunc(name, data, perm)
+	}
+	return os.WriteFile(name, data, perm)
 }
 
 func (e *Executor) finish(t *task, wd string, waitErr error) {
@@ -339,7 +388,10 @@ func (e *Executor) finish(t *task, wd string, waitErr error) {
 }
 
 // writeExit records the end on disk, so a restarted server can tell an
-// attempt that finished from one it lost.
+// attempt that finished from one it lost. The store is the record of a
+// run's end (the event is delivered whatever happens here); this file only
+// matters if the server dies before the store has it, so a failure is
+// logged as an error rather than failing the run.
 func (e *Executor) writeExit(wd string, t *task) {
 	line := t.stopCode + "\n" + t.reason + "\n"
 	if t.exitCode != nil {
@@ -347,7 +399,10 @@ func (e *Executor) writeExit(wd string, t *task) {
 	} else {
 		line = "-\n" + line
 	}
-	os.WriteFile(filepath.Join(wd, ".exit"), []byte(line), 0o644)
+	if err := e.writeFile(filepath.Join(wd, ".exit"), []byte(line), fileMode); err != nil {
+		e.log.Error("could not record a run attempt's end on disk; if the server stops before the store records it, the run will be judged lost",
+			"run_id", t.runID, "attempt", t.attempt, "err", err)
+	}
 }
 
 func (e *Executor) emit(t *task) {
@@ -382,8 +437,11 @@ func (e *Executor) Stop(ctx context.Context, r flotilla.Run) error {
 		}
 		return fmt.Errorf("stop run %s: no task for attempt %d: %w", r.ID, r.Attempt, flotilla.ErrNotFound)
 	}
-	t.stopping = true
 	pid := t.cmd.Process.Pid
+	// A job whose process already ended on its own (a zombie not yet
+	// reaped, or reaped and about to be reported) keeps its own end: the
+	// stop came second. Its leftover children are still signalled.
+	t.stopping = !processEnded(pid)
 	container := t.container
 	e.mu.Unlock()
 	if container != "" {
@@ -399,6 +457,18 @@ func (e *Executor) Stop(ctx context.Context, r flotilla.Run) error {
 		}
 	}()
 	return nil
+}
+
+// processEnded reports whether pid has exited: it is a zombie waiting to be
+// reaped, or gone (/proc/<pid>/stat, Linux's proc(5)).
+func processEnded(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+	f := strings.Fields(rest)
+	return len(f) > 0 && (f[0] == "Z" || f[0] == "X")
 }
 
 // Describe implements flotilla.Executor. An attempt started by an earlier
@@ -491,9 +561,20 @@ func (e *Executor) Close() {
 
 // lineWriter writes whole timestamped lines to the log file; the two
 // streams' lines never interleave mid-line.
+//
+// What a log keeps: each line's text without its line break ("\n"; a "\r"
+// before it, or anywhere, is kept), as UTF-8: each run of bytes that are not
+// valid UTF-8 becomes one U+FFFD (CloudWatch Logs requires UTF-8 too). A line over
+// 256 KiB is split. Past the run's cap, one marker line and nothing more.
 type lineWriter struct {
-	mu sync.Mutex
-	f  *os.File
+	mu      sync.Mutex
+	f       io.Writer
+	written int64
+	max     int64
+	capped  bool
+	// err is the first write error; lost counts the lines it cost.
+	err  error
+	lost int
 }
 
 // maxLine splits absurdly long lines so one line cannot exhaust memory.
@@ -509,7 +590,7 @@ func (w *lineWriter) copyLines(r io.Reader) {
 			continue
 		}
 		if len(buf) > 0 {
-			w.write(strings.TrimRight(string(buf), "\r\n"))
+			w.write(strings.TrimSuffix(string(buf), "\n"))
 			buf = buf[:0]
 		}
 		if err != nil && err != bufio.ErrBufferFull {
@@ -519,8 +600,26 @@ func (w *lineWriter) copyLines(r io.Reader) {
 }
 
 func (w *lineWriter) write(line string) {
-	rec := time.Now().UTC().Format(time.RFC3339Nano) + "\t" + line + "\n"
+	rec := time.Now().UTC().Format(time.RFC3339Nano) + "\t" + strings.ToValidUTF8(line, "\uFFFD") + "\n"
 	w.mu.Lock()
-	w.f.WriteString(rec)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	if w.capped {
+		return
+	}
+	if w.written+int64(len(rec)) > w.max {
+		w.capped = true
+		rec = time.Now().UTC().Format(time.RFC3339Nano) + "\t" + fmt.Sprintf(LogCapMarker, w.max) + "\n"
+	}
+	n, err := io.WriteString(w.f, rec)
+	w.written += int64(n)
+	if err != nil {
+		if w.err == nil {
+			w.err = err
+		}
+		w.lost++
+	}
 }
+
+// LogCapMarker is the last line of a log that reached its cap (%d: the cap
+// in bytes).
+const LogCapMarker = "[flotilla] this run's log reached its limit of %d bytes; later output is not kept (the job keeps running)"

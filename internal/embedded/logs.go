@@ -51,19 +51,35 @@ func (l *LogReader) ReadLogs(ctx context.Context, r flotilla.Run, q flotilla.Log
 	}
 	defer f.Close()
 	if q.Token == "" && q.Tail > 0 {
-		return tail(f, q, limit)
+		// Start at the last Tail matching lines, then page forward from
+		// there like any other read: a tail is bounded like any page, and
+		// its next_token carries on through the lines it could not hold.
+		if offset, err = tailOffset(ctx, f, q); err != nil {
+			return flotilla.LogPage{}, fmt.Errorf("read logs of run %s: %w", r.ID, err)
+		}
+		limit = max(limit, min(q.Tail, maxLogLimit))
 	}
 	// Log files only grow, so a token past the end was not made here (an
 	// offset beyond what the OS can seek would otherwise be a 500).
 	if fi, err := f.Stat(); err == nil && offset > fi.Size() {
 		return flotilla.LogPage{}, flotilla.Invalid("next_token", "is not a log token this server made")
 	}
+	// Tokens this server makes point at the start of a line.
+	if offset > 0 {
+		var b [1]byte
+		if _, err := f.ReadAt(b[:], offset-1); err != nil || b[0] != '\n' {
+			return flotilla.LogPage{}, flotilla.Invalid("next_token", "is not a log token this server made")
+		}
+	}
 	if _, err := f.Seek(offset, io.SeekStart); err != nil {
 		return flotilla.LogPage{}, fmt.Errorf("read logs of run %s: %w", r.ID, err)
 	}
 	page := flotilla.LogPage{Events: []flotilla.LogEvent{}}
 	br := bufio.NewReaderSize(f, 64<<10)
-	for len(page.Events) < limit {
+	size := 0
+	// A page ends at limit lines or flotilla.MaxLogPageBytes of messages,
+	// whichever comes first (at least one line, so paging always moves).
+	for len(page.Events) < limit && size < flotilla.MaxLogPageBytes {
 		if err := ctx.Err(); err != nil {
 			return flotilla.LogPage{}, err
 		}
@@ -73,10 +89,14 @@ func (l *LogReader) ReadLogs(ctx context.Context, r flotilla.Run, q flotilla.Log
 			page.End = true
 			break
 		}
-		offset += int64(len(line))
 		if ev, ok := parseLogLine(line); ok && matchesQuery(q, ev) {
+			if len(page.Events) > 0 && size+len(ev.Message) > flotilla.MaxLogPageBytes {
+				break // this line starts the next page
+			}
+			size += len(ev.Message)
 			page.Events = append(page.Events, ev)
 		}
+		offset += int64(len(line))
 	}
 	if !page.End {
 		if _, err := br.Peek(1); err != nil {
@@ -87,29 +107,42 @@ func (l *LogReader) ReadLogs(ctx context.Context, r flotilla.Run, q flotilla.Log
 	return page, nil
 }
 
-// tail returns the last q.Tail matching lines and a token at the end.
-func tail(f *os.File, q flotilla.LogQuery, limit int) (flotilla.LogPage, error) {
-	n := min(q.Tail, limit)
-	ring := make([]flotilla.LogEvent, 0, n)
+// tailOffset is where the last q.Tail matching lines start (capped at
+// maxLogLimit lines): one pass over the file keeping a ring of line
+// offsets, never the lines themselves.
+func tailOffset(ctx context.Context, f *os.File, q flotilla.LogQuery) (int64, error) {
+	n := min(q.Tail, maxLogLimit)
+	ring := make([]int64, 0, min(n, 1024))
+	next := 0 // ring index of the oldest offset once the ring is full
 	var offset int64
 	br := bufio.NewReaderSize(f, 64<<10)
-	for {
+	for i := 0; ; i++ {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
+		}
 		line, err := br.ReadString('\n')
 		if err != nil {
 			break
 		}
+		if ev, ok := parseLogLine(line); ok && matchesQuery(q, ev) {
+			if len(ring) < n {
+				ring = append(ring, offset)
+			} else {
+				ring[next] = offset
+				next = (next + 1) % n
+			}
+		}
 		offset += int64(len(line))
-		ev, ok := parseLogLine(line)
-		if !ok || !matchesQuery(q, ev) {
-			continue
-		}
-		if len(ring) == n {
-			copy(ring, ring[1:])
-			ring = ring[:n-1]
-		}
-		ring = append(ring, ev)
 	}
-	return flotilla.LogPage{Events: ring, NextToken: encodeLogToken(offset), End: true}, nil
+	if len(ring) == 0 {
+		return offset, nil
+	}
+	if len(ring) < n {
+		return ring[0], nil
+	}
+	return ring[next], nil
 }
 
 func matchesQuery(q flotilla.LogQuery, ev flotilla.LogEvent) bool {

@@ -101,7 +101,7 @@ func (s *ScheduleStore) ListSchedules(ctx context.Context, f flotilla.ScheduleFi
 		add(`enabled = ?`, boolInt(*f.Enabled))
 	}
 	if f.NextToken != "" {
-		after, err := decodeCursor(f.NextToken)
+		after, err := decodeCursor(cursorSchedules, f.NextToken)
 		if err != nil {
 			return flotilla.Page[flotilla.Schedule]{}, err
 		}
@@ -127,7 +127,7 @@ func (s *ScheduleStore) ListSchedules(ctx context.Context, f flotilla.ScheduleFi
 			return flotilla.Page[flotilla.Schedule]{}, fmt.Errorf("list schedules: %w", err)
 		}
 		if len(page.Items) == limit {
-			page.NextToken = encodeCursor(page.Items[limit-1].ID)
+			page.NextToken = encodeCursor(cursorSchedules, page.Items[limit-1].ID)
 			break
 		}
 		sch, err := decodeSchedule(body, last)

@@ -31,10 +31,17 @@ type DB struct {
 
 // OpenDB opens (creating when missing) the database in dir and migrates it.
 func OpenDB(ctx context.Context, dir string) (*DB, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := PrepareDataDir(dir); err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	path := filepath.Join(dir, "flotilla.db")
+	// Created here 0600 before SQLite opens it: SQLite gives its WAL and
+	// shared-memory files the database file's permissions.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, fileMode)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	f.Close()
 	dsn := func(mode string) string {
 		q := url.Values{}
 		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)"} {

@@ -7,9 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/ids"
 )
 
 // Store is the flotilla.Store on SQLite. Rows keep the indexed columns
@@ -175,7 +179,7 @@ func (s *Store) ListDefinitions(ctx context.Context, f flotilla.DefinitionFilter
 		add(`id IN (SELECT id FROM definition_tags WHERE tag = ?)`, f.Tag)
 	}
 	if f.NextToken != "" {
-		after, err := decodeCursor(f.NextToken)
+		after, err := decodeCursor(cursorDefinitions, f.NextToken)
 		if err != nil {
 			return flotilla.Page[flotilla.Definition]{}, err
 		}
@@ -202,7 +206,7 @@ func (s *Store) ListDefinitions(ctx context.Context, f flotilla.DefinitionFilter
 			return page, fmt.Errorf("list definitions: %w", err)
 		}
 		if len(page.Items) == limit {
-			page.NextToken = encodeCursor(last)
+			page.NextToken = encodeCursor(cursorDefinitions, last)
 			break
 		}
 		var d flotilla.Definition
@@ -343,7 +347,7 @@ func (s *Store) ListRuns(ctx context.Context, f flotilla.RunFilter) (flotilla.Pa
 		add(`queued_at < ?`, f.Until.UnixNano())
 	}
 	if f.NextToken != "" {
-		after, err := decodeCursor(f.NextToken)
+		after, err := decodeCursor(cursorRuns, f.NextToken)
 		if err != nil {
 			return flotilla.Page[flotilla.Run]{}, err
 		}
@@ -372,7 +376,7 @@ func (s *Store) queryRuns(ctx context.Context, q string, args []any, limit int) 
 			return page, fmt.Errorf("list runs: %w", err)
 		}
 		if limit > 0 && len(page.Items) == limit {
-			page.NextToken = encodeCursor(page.Items[len(page.Items)-1].ID)
+			page.NextToken = encodeCursor(cursorRuns, page.Items[len(page.Items)-1].ID)
 			break
 		}
 		var r flotilla.Run
@@ -497,6 +501,42 @@ func (s *Store) QueuedAhead(ctx context.Context, r flotilla.Run) (int, error) {
 	return n, nil
 }
 
+// QueuePositions places the given QUEUED runs of cluster in its line (1 is
+// next) with one count and one ordered scan of the stretch of the queue
+// they span, however many they are. Runs no longer queued are left out.
+func (s *Store) QueuePositions(ctx context.Context, cluster string, ids []string) (map[string]int, error) {
+	out := make(map[string]int, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	lo, hi := slices.Min(ids), slices.Max(ids)
+	var ahead int
+	if err := s.db.reader().QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE cluster=? AND status='QUEUED' AND id < ?`, cluster, lo).Scan(&ahead); err != nil {
+		return nil, fmt.Errorf("queue positions on cluster %s: %w", cluster, err)
+	}
+	rows, err := s.db.reader().QueryContext(ctx, `SELECT id FROM runs WHERE cluster=? AND status='QUEUED' AND id >= ? AND id <= ? ORDER BY id`, cluster, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("queue positions on cluster %s: %w", cluster, err)
+	}
+	defer rows.Close()
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := ahead
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("queue positions on cluster %s: %w", cluster, err)
+		}
+		n++
+		if want[id] {
+			out[id] = n
+		}
+	}
+	return out, rows.Err()
+}
+
 // ClusterUsage implements flotilla.Store.
 func (s *Store) ClusterUsage(ctx context.Context, cluster string) (flotilla.Usage, error) {
 	u := flotilla.Usage{RunningOwner: map[string]int{}}
@@ -527,12 +567,37 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx conn) error) error {
 	return s.db.writeTx(ctx, fn)
 }
 
-func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+// Cursor kinds: a list's next_token is base64 of "<kind>:<last key>", and
+// the key must have the shape that list's keys have, so a forged or
+// garbled token is a 400, never a query on garbage.
+const (
+	cursorRuns        = "r1"
+	cursorDefinitions = "d1"
+	cursorSchedules   = "s1"
+)
 
-func decodeCursor(tok string) (string, error) {
+func encodeCursor(kind, key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + key))
+}
+
+func decodeCursor(kind, tok string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(b) == 0 {
-		return "", flotilla.Invalid("next_token", "is not a token this server made")
+	key, ok := strings.CutPrefix(string(b), kind+":")
+	if err == nil && ok && validCursorKey(kind, key) {
+		return key, nil
 	}
-	return string(b), nil
+	return "", flotilla.Invalid("next_token", "is not a token this server made for this list")
+}
+
+func validCursorKey(kind, key string) bool {
+	switch kind {
+	case cursorRuns:
+		_, ok := ids.Time(key, ids.Run)
+		return ok
+	case cursorSchedules:
+		_, ok := ids.Time(key, ids.Schedule)
+		return ok
+	default: // an alias
+		return key != "" && len(key) <= 63 && utf8.ValidString(key) && !strings.ContainsFunc(key, unicode.IsControl)
+	}
 }

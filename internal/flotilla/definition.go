@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -28,6 +29,14 @@ const (
 	MaxGPU            = 8
 	MaxTimeoutSeconds = 7 * 24 * 3600
 	MaxAttemptsLimit  = 10
+	// MaxEnvBytes and MaxSecretsBytes bound the names and values of a
+	// definition's (or a run's effective) env and secrets together. With
+	// the other fields' limits a definition stays near 100 KiB at most, so
+	// a run item (the snapshot plus its attempts) fits DynamoDB's 400 KB
+	// item limit, names and values included:
+	// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items
+	MaxEnvBytes     = 64 << 10
+	MaxSecretsBytes = 32 << 10
 	// DefaultMaxAttempts is how many attempts a run gets when infrastructure
 	// fails under it (a task that could not start, a Spot interruption).
 	DefaultMaxAttempts = 3
@@ -217,7 +226,9 @@ func validateImage(v *ValidationError, field, image string) {
 		v.Add(field, "is required")
 	case len(image) > MaxImageBytes:
 		v.Add(field, "must be at most %d bytes", MaxImageBytes)
-	case strings.ContainsAny(image, " \t\r\n"):
+	case !utf8.ValidString(image) || strings.ContainsFunc(image, unicode.IsControl):
+		v.Add(field, "must be UTF-8 text without NUL or control characters")
+	case strings.ContainsFunc(image, unicode.IsSpace):
 		v.Add(field, "must not contain whitespace")
 	}
 }
@@ -250,6 +261,10 @@ func validateEnv(v *ValidationError, field string, env map[string]string) {
 		v.Add(field, "must have at most %d variables", MaxEnvVars)
 		return
 	}
+	if n := mapBytes(env); n > MaxEnvBytes {
+		v.Add(field, "names and values total %d bytes; at most %d are allowed", n, MaxEnvBytes)
+		return
+	}
 	for k, val := range env {
 		f := field + "." + k
 		switch {
@@ -263,6 +278,14 @@ func validateEnv(v *ValidationError, field string, env map[string]string) {
 			v.Add(f, "value must be valid UTF-8 text without NUL bytes")
 		}
 	}
+}
+
+func mapBytes(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // Secret reference prefixes: where ECS reads a secret's value from.
@@ -286,6 +309,10 @@ func SecretSource(ref string) (prefix, name string, ok bool) {
 func validateSecrets(v *ValidationError, field string, secrets, env map[string]string) {
 	if len(secrets) > MaxSecrets {
 		v.Add(field, "must have at most %d secrets", MaxSecrets)
+		return
+	}
+	if n := mapBytes(secrets); n > MaxSecretsBytes {
+		v.Add(field, "names and references total %d bytes; at most %d are allowed", n, MaxSecretsBytes)
 		return
 	}
 	for k, ref := range secrets {

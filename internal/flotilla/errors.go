@@ -70,6 +70,23 @@ func Invalid(field, format string, args ...any) error {
 	return v
 }
 
+// ConflictError is a conflict blamed on one field (an idempotency key
+// reused with another request, a definition that schedules still use). It
+// matches ErrConflict with errors.Is.
+type ConflictError struct {
+	FieldError
+}
+
+func (e *ConflictError) Error() string { return "conflict: " + e.Field + ": " + e.Message }
+
+// Is makes errors.Is(err, ErrConflict) true for a ConflictError.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Conflict returns a ConflictError for field.
+func Conflict(field, format string, args ...any) error {
+	return &ConflictError{FieldError{Field: field, Message: fmt.Sprintf(format, args...)}}
+}
+
 // CapacityError says why an engine had no room for a run. It matches
 // ErrNoCapacity with errors.Is.
 type CapacityError struct {

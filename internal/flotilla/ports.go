@@ -147,6 +147,12 @@ type LogQuery struct {
 	Tail int
 }
 
+// MaxLogPageBytes bounds the messages of one page of log lines (besides
+// the line limit): a page of a run that writes huge lines stays small, as
+// CloudWatch Logs' GetLogEvents pages do (1 MB,
+// https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_GetLogEvents.html).
+const MaxLogPageBytes = 1 << 20
+
 // LogPage is one page of log lines. End means no more lines exist now; a
 // later call with NextToken returns lines written since.
 type LogPage struct {

@@ -177,22 +177,26 @@ type Run struct {
 	Architecture  string            `json:"architecture"`
 	Env           map[string]string `json:"env"`
 	// Secrets are the definition's secret references (never values).
-	Secrets          map[string]string `json:"secrets"`
-	Tags             []string          `json:"tags"`
-	Engine           string            `json:"engine,omitempty"`
-	Attempt          int               `json:"attempt"`
-	MaxAttempts      int               `json:"max_attempts"`
-	Attempts         []Attempt         `json:"attempts"`
-	ExitCode         *int              `json:"exit_code,omitempty"`
-	QueuedAt         time.Time         `json:"queued_at"`
-	StartedAt        *time.Time        `json:"started_at,omitempty"`
-	FinishedAt       *time.Time        `json:"finished_at,omitempty"`
-	TimeoutSeconds   int               `json:"timeout_seconds"`
-	IdempotencyKey   string            `json:"idempotency_key,omitempty"`
-	ScheduleID       string            `json:"schedule_id,omitempty"`
-	StopRequest      *StopRequest      `json:"stop_request,omitempty"`
-	EstimatedCostUSD *float64          `json:"estimated_cost_usd"`
-	CostUSD          *float64          `json:"cost_usd,omitempty"`
+	Secrets        map[string]string `json:"secrets"`
+	Tags           []string          `json:"tags"`
+	Engine         string            `json:"engine,omitempty"`
+	Attempt        int               `json:"attempt"`
+	MaxAttempts    int               `json:"max_attempts"`
+	Attempts       []Attempt         `json:"attempts"`
+	ExitCode       *int              `json:"exit_code,omitempty"`
+	QueuedAt       time.Time         `json:"queued_at"`
+	StartedAt      *time.Time        `json:"started_at,omitempty"`
+	FinishedAt     *time.Time        `json:"finished_at,omitempty"`
+	TimeoutSeconds int               `json:"timeout_seconds"`
+	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	// RequestHash fingerprints the launch request that used
+	// IdempotencyKey, so the key reused with another request is refused
+	// instead of answered with this unrelated run.
+	RequestHash      string       `json:"request_hash,omitempty"`
+	ScheduleID       string       `json:"schedule_id,omitempty"`
+	StopRequest      *StopRequest `json:"stop_request,omitempty"`
+	EstimatedCostUSD *float64     `json:"estimated_cost_usd"`
+	CostUSD          *float64     `json:"cost_usd,omitempty"`
 }
 
 // Current returns the current attempt's record.

@@ -225,6 +225,7 @@ func testRunCreate(t *testing.T, s flotilla.Store) {
 	ctx := context.Background()
 	r := NewRun("default", "alice", 0)
 	r.IdempotencyKey = "nightly-2026-11-26"
+	r.RequestHash = "sha256:first-request"
 	est := 0.5
 	r.EstimatedCostUSD = &est
 	got := mustCreateRun(t, s, r)
@@ -237,19 +238,22 @@ func testRunCreate(t *testing.T, s flotilla.Store) {
 	}
 	if read.Owner != "alice" || read.Env["K"] != "V" || !maps.Equal(read.Secrets, r.Secrets) || read.Attempt != 1 || len(read.Attempts) != 1 ||
 		!read.QueuedAt.Equal(r.QueuedAt) || read.EstimatedCostUSD == nil || *read.EstimatedCostUSD != 0.5 ||
-		read.IdempotencyKey != r.IdempotencyKey || read.MaxAttempts != 3 || read.Command != "echo hi" {
+		read.IdempotencyKey != r.IdempotencyKey || read.RequestHash != r.RequestHash || read.MaxAttempts != 3 || read.Command != "echo hi" {
 		t.Fatalf("GetRun = %+v", read)
 	}
 	if _, err := s.GetRun(ctx, "run_missing"); !errors.Is(err, flotilla.ErrNotFound) {
 		t.Fatalf("GetRun(missing) = %v, want ErrNotFound", err)
 	}
 
-	// Same owner, same key: the first run comes back and nothing is written.
+	// Same owner, same key: the first run comes back, with the hash of
+	// the request that made it (the use case compares it with the new
+	// one's), and nothing is written.
 	again := NewRun("default", "alice", time.Second)
 	again.IdempotencyKey = r.IdempotencyKey
+	again.RequestHash = "sha256:another-request"
 	back, created, err := s.CreateRun(ctx, again)
-	if err != nil || created || back.ID != r.ID {
-		t.Fatalf("CreateRun with a used key = %s created %v, %v; want %s", back.ID, created, err, r.ID)
+	if err != nil || created || back.ID != r.ID || back.RequestHash != r.RequestHash {
+		t.Fatalf("CreateRun with a used key = %s (hash %q) created %v, %v; want %s with hash %q", back.ID, back.RequestHash, created, err, r.ID, r.RequestHash)
 	}
 	if _, err := s.GetRun(ctx, again.ID); !errors.Is(err, flotilla.ErrNotFound) {
 		t.Fatalf("the duplicate was written: %v", err)

@@ -2,12 +2,18 @@ package runs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/ids"
@@ -48,8 +54,11 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 	if cerr != nil {
 		v.Add("cluster", "no cluster named %q (clusters: %s)", req.Cluster, s.clusterNames())
 	}
-	if len(req.IdempotencyKey) > MaxIdempotencyKey {
+	switch {
+	case len(req.IdempotencyKey) > MaxIdempotencyKey:
 		v.Add("idempotency_key", "must be at most %d bytes", MaxIdempotencyKey)
+	case !utf8.ValidString(req.IdempotencyKey) || strings.ContainsFunc(req.IdempotencyKey, unicode.IsControl):
+		v.Add("idempotency_key", "must be UTF-8 text without NUL or control characters")
 	}
 	if err := v.Err(); err != nil {
 		return flotilla.Run{}, false, err
@@ -87,6 +96,9 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		TimeoutSeconds: def.TimeoutSeconds,
 		IdempotencyKey: req.IdempotencyKey,
 		ScheduleID:     req.ScheduleID,
+	}
+	if req.IdempotencyKey != "" {
+		r.RequestHash = requestHash(req)
 	}
 	if r.Env == nil {
 		r.Env = map[string]string{}
@@ -127,6 +139,11 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		return flotilla.Run{}, false, fmt.Errorf("launch %s: %w", def.Alias, err)
 	}
 	if !created {
+		// Runs stored before request hashes existed have none: they match.
+		if stored.RequestHash != "" && stored.RequestHash != r.RequestHash {
+			return flotilla.Run{}, false, flotilla.Conflict("idempotency_key",
+				"idempotency_key reused with a different request (run %s was launched with it)", stored.ID)
+		}
 		return stored, false, nil
 	}
 	// The run is safe in the store; if the send fails the sweep admits it.
@@ -134,6 +151,17 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		s.log().Warn("queue send failed; the sweep will admit the run", "run_id", stored.ID, "cluster", stored.Cluster, "err", err)
 	}
 	return stored, true, nil
+}
+
+// requestHash fingerprints a launch request: SHA-256 of its canonical JSON
+// (map keys sorted by encoding/json, tags sorted and unique, the cluster
+// resolved), without the key itself.
+func requestHash(req LaunchRequest) string {
+	req.IdempotencyKey, req.ScheduleID = "", ""
+	req.Tags = slices.Compact(slices.Sorted(slices.Values(req.Tags)))
+	b, _ := json.Marshal(req)
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // launchChecker is an executor that can tell at launch that the engine

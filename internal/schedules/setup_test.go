@@ -47,7 +47,9 @@ func setup(t *testing.T, now time.Time) *bundle {
 		DefaultCluster: "default",
 		NowFunc:        clock.Now,
 	}
-	def, err := rs.Store.CreateDefinition(ctx, flotillatest.NewDefinition("hello"))
+	hello := flotillatest.NewDefinition("hello")
+	hello.Owner = owner
+	def, err := rs.Store.CreateDefinition(ctx, hello)
 	if err != nil {
 		t.Fatalf("CreateDefinition: %v", err)
 	}

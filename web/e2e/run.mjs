@@ -7,6 +7,7 @@
 //
 //   npm run e2e          (after `npm run build`; or `make web-e2e` from the repo root)
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -28,6 +29,7 @@ let page;
 let dataDir;
 let profileDir;
 const pageErrors = [];
+const cspViolations = [];
 
 function serverCommand() {
   const bin = process.env.FLOTILLA_BIN || join(repoRoot, 'bin', 'flotilla');
@@ -139,6 +141,10 @@ before(async () => {
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15_000);
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  // The server's Content-Security-Policy must let the built app do all it does.
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
 });
 
 after(async () => {
@@ -421,5 +427,67 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+    assert.deepEqual(cspViolations, [], 'the UI breaks none of its Content-Security-Policy');
+    const res = await fetch(`${server.url}/`);
+    assert.match(res.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  });
+
+  // A page the user visits on another origin (here: another loopback port,
+  // the closest a test gets to a foreign site) tries every way a page can
+  // make the browser send a write without a CORS preflight, plus a
+  // preflighted JSON fetch. Nothing may be created, stopped or read.
+  journey('a page from another origin cannot create, launch, stop or read anything', { timeout: 60_000 }, async () => {
+    const before = (await api('/v1/runs?limit=500')).body.items.length;
+    const target = (await api('/v1/runs?limit=1')).body.items[0];
+    const tag = `pwn-${suffix}`;
+    const body = JSON.stringify({ alias: tag, image: 'alpine:3', command: 'id', cpu: 256, memory: 128 });
+    const launch = JSON.stringify({ definition: alias, command: 'echo pwned' });
+    const evil = `<!doctype html><html><body><h1>cat pictures</h1>
+<iframe name="sink" style="display:none"></iframe>
+<form id="f1" method="POST" action="${server.url}/v1/definitions" enctype="text/plain" target="sink"><input name='${body.slice(0, -1)},"x":"' value='"}'></form>
+<form id="f2" method="POST" action="${server.url}/v1/runs" enctype="application/x-www-form-urlencoded" target="sink"><input name="definition" value="${alias}"></form>
+<script>
+window.results = {};
+(async () => {
+  const u = ${JSON.stringify(server.url)};
+  const tries = {
+    textPlain: () => fetch(u + '/v1/definitions', { method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' }, body: ${JSON.stringify(body)} }),
+    launchTextPlain: () => fetch(u + '/v1/runs', { method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' }, body: ${JSON.stringify(launch)} }),
+    stop: () => fetch(u + '/v1/runs/${target?.run_id}/stop', { method: 'POST', mode: 'no-cors' }),
+    json: () => fetch(u + '/v1/definitions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: ${JSON.stringify(body)} }),
+    read: () => fetch(u + '/v1/runs').then((r) => r.text()),
+    beacon: async () => navigator.sendBeacon(u + '/v1/runs', new Blob([${JSON.stringify(launch)}], { type: 'text/plain' })),
+  };
+  for (const [k, f] of Object.entries(tries)) {
+    try { const r = await f(); window.results[k] = typeof r === 'string' ? 'READ:' + r.slice(0, 40) : String(r?.type ?? r); }
+    catch (e) { window.results[k] = 'error: ' + e.message; }
+  }
+  document.getElementById('f1').submit();
+  setTimeout(() => { document.getElementById('f2').submit(); window.results.done = true; }, 300);
+})();
+</script></body></html>`;
+    const evilServer = createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end(evil);
+    });
+    await new Promise((r) => evilServer.listen(0, '127.0.0.1', r));
+    const evilUrl = `http://127.0.0.1:${evilServer.address().port}/`;
+    try {
+      const evilPage = await context.newPage();
+      await evilPage.goto(evilUrl);
+      await evilPage.waitForFunction(() => window.results?.done === true, null, { timeout: 20_000 });
+      await evilPage.waitForTimeout(1500); // let the form posts land
+      const results = await evilPage.evaluate(() => window.results);
+      await evilPage.close();
+      assert.ok(!String(results.read).startsWith('READ:'), `the foreign page read the runs: ${results.read}`);
+      assert.match(String(results.json), /error/, `a preflighted JSON write was let through: ${results.json}`);
+      assert.equal((await api(`/v1/definitions/${tag}`)).status, 404, 'a foreign page created a definition');
+      const after = (await api('/v1/runs?limit=500')).body.items;
+      assert.equal(after.length, before, `a foreign page launched runs: ${JSON.stringify(results)}`);
+      if (target) assert.equal(after.find((r) => r.run_id === target.run_id).status, target.status, 'a foreign page stopped a run');
+    } finally {
+      evilServer.close();
+    }
   });
 });
