@@ -65,6 +65,14 @@ func (s *server) authorize(r *http.Request, caller, kind, owner, verb string) er
 	return fmt.Errorf("only the %s's owner (%s) or a member of %s may %s it: %w", kind, owner, s.adminGroup(), verb, flotilla.ErrForbidden)
 }
 
+// ownerName is the caller's display name, if the deployment knows one.
+func (s *server) ownerName(r *http.Request) string {
+	if s.OwnerName == nil {
+		return ""
+	}
+	return s.OwnerName(r)
+}
+
 func (s *server) isAdmin(r *http.Request) bool { return s.IsAdmin != nil && s.IsAdmin(r) }
 
 func (s *server) adminGroup() string {

@@ -38,7 +38,7 @@ func (s *server) handleCreateDefinition() http.Handler {
 			return
 		}
 		now := s.NowFunc().UTC()
-		d := flotilla.Definition{ID: ids.New(ids.Definition, now), Owner: owner, Alias: in.Alias, Group: in.Group, Image: in.Image, Command: in.Command,
+		d := flotilla.Definition{ID: ids.New(ids.Definition, now), Owner: owner, OwnerName: s.ownerName(r), Alias: in.Alias, Group: in.Group, Image: in.Image, Command: in.Command,
 			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Architecture: in.Architecture, Env: in.Env, Secrets: in.Secrets, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
 			Revision: 1, CreatedAt: now, UpdatedAt: now}
 		d.Normalize()

@@ -21,6 +21,7 @@ func (s *server) handleLaunch() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
+		req.OwnerName = s.ownerName(r)
 		run, created, err := s.Runs.Launch(r.Context(), owner, req)
 		if err != nil {
 			s.fail(w, r, err)

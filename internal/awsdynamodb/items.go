@@ -45,6 +45,7 @@ const (
 	aCode      = "rc"
 	aWait      = "wr"
 	aOwner     = "ow"
+	aOwnerName = "onm" // the owner's display name
 	aImage     = "im"
 	aCommand   = "cm"
 	aCPU       = "cpu"
@@ -249,6 +250,7 @@ func runItem(r flotilla.Run) item {
 	it.s(aCode, string(r.ReasonCode))
 	it.s(aWait, string(r.WaitReason))
 	it.s(aOwner, r.Owner)
+	it.s(aOwnerName, r.OwnerName)
 	it.s(aImage, r.Image)
 	it.s(aCommand, r.Command)
 	it.n(aCPU, int64(r.CPU))
@@ -321,6 +323,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		ReasonCode:       flotilla.ReasonCode(str(it, aCode)),
 		WaitReason:       flotilla.WaitReason(str(it, aWait)),
 		Owner:            str(it, aOwner),
+		OwnerName:        str(it, aOwnerName),
 		Image:            str(it, aImage),
 		Command:          str(it, aCommand),
 		CPU:              int(num(it, aCPU)),
@@ -547,6 +550,7 @@ func definitionItem(pk, sk string, d flotilla.Definition) item {
 	it.n(aGPU, int64(d.GPU))
 	it.s(aArch, cmp.Or(d.Architecture, flotilla.ArchX86))
 	it.s(aOwner, d.Owner)
+	it.s(aOwnerName, d.OwnerName)
 	it.strMap(aEnv, d.Env)
 	it.strMap(aSecrets, d.Secrets)
 	it.strs(aTags, d.Tags)
@@ -570,6 +574,7 @@ func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
 		GPU:            int(num(it, aGPU)),
 		Architecture:   strOr(it, aArch, flotilla.ArchX86),
 		Owner:          str(it, aOwner),
+		OwnerName:      str(it, aOwnerName),
 		Env:            strMap(it, aEnv),
 		Secrets:        strMap(it, aSecrets),
 		Tags:           strList(it, aTags),

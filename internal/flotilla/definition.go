@@ -63,13 +63,15 @@ type Definition struct {
 	// Owner is who created it (the caller's stable identity); with the
 	// admins, the only one who may change or delete it. "" for definitions
 	// made before owners were recorded: only admins may change those.
-	Owner   string `json:"owner"`
-	Group   string `json:"group_name"`
-	Image   string `json:"image"`
-	Command string `json:"command"`
-	CPU     int    `json:"cpu"`
-	Memory  int    `json:"memory"`
-	GPU     int    `json:"gpu"`
+	Owner string `json:"owner"`
+	// OwnerName is the owner's display name (their verified e-mail in AWS), when known.
+	OwnerName string `json:"owner_name,omitempty"`
+	Group     string `json:"group_name"`
+	Image     string `json:"image"`
+	Command   string `json:"command"`
+	CPU       int    `json:"cpu"`
+	Memory    int    `json:"memory"`
+	GPU       int    `json:"gpu"`
 	// Architecture is the CPU architecture the job's image is built for:
 	// ArchX86 (the default) or ArchARM. On ECS the task runs on it (and is
 	// priced at its rates); locally it is recorded and not enforced.

@@ -158,24 +158,26 @@ type StopRequest struct {
 
 // Run is one launch of a definition, with the effective settings it ran with.
 type Run struct {
-	ID            string            `json:"run_id"`
-	DefinitionID  string            `json:"definition_id"`
-	Alias         string            `json:"alias"`
-	Revision      int               `json:"revision"`
-	Cluster       string            `json:"cluster"`
-	Status        RunStatus         `json:"status"`
-	StatusReason  string            `json:"status_reason,omitempty"`
-	ReasonCode    ReasonCode        `json:"reason_code,omitempty"`
-	WaitReason    WaitReason        `json:"wait_reason,omitempty"`
-	QueuePosition int               `json:"queue_position,omitempty"`
-	Owner         string            `json:"owner"`
-	Image         string            `json:"image"`
-	Command       string            `json:"command"`
-	CPU           int               `json:"cpu"`
-	Memory        int               `json:"memory"`
-	GPU           int               `json:"gpu"`
-	Architecture  string            `json:"architecture"`
-	Env           map[string]string `json:"env"`
+	ID            string     `json:"run_id"`
+	DefinitionID  string     `json:"definition_id"`
+	Alias         string     `json:"alias"`
+	Revision      int        `json:"revision"`
+	Cluster       string     `json:"cluster"`
+	Status        RunStatus  `json:"status"`
+	StatusReason  string     `json:"status_reason,omitempty"`
+	ReasonCode    ReasonCode `json:"reason_code,omitempty"`
+	WaitReason    WaitReason `json:"wait_reason,omitempty"`
+	QueuePosition int        `json:"queue_position,omitempty"`
+	Owner         string     `json:"owner"`
+	// OwnerName is the owner's display name (their verified e-mail in AWS), when known.
+	OwnerName    string            `json:"owner_name,omitempty"`
+	Image        string            `json:"image"`
+	Command      string            `json:"command"`
+	CPU          int               `json:"cpu"`
+	Memory       int               `json:"memory"`
+	GPU          int               `json:"gpu"`
+	Architecture string            `json:"architecture"`
+	Env          map[string]string `json:"env"`
 	// Secrets are the definition's secret references (never values).
 	Secrets        map[string]string `json:"secrets"`
 	Tags           []string          `json:"tags"`

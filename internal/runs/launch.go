@@ -33,6 +33,9 @@ type LaunchRequest struct {
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
 	// ScheduleID is set by the scheduler, never by API callers.
 	ScheduleID string `json:"-"`
+	// OwnerName is the caller's display name (a verified e-mail), set by
+	// the API from the token, never by callers.
+	OwnerName string `json:"-"`
 }
 
 // MaxIdempotencyKey bounds idempotency keys.
@@ -80,6 +83,7 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		Status:         flotilla.StatusQueued,
 		StatusReason:   "waiting to be dispatched",
 		Owner:          owner,
+		OwnerName:      req.OwnerName,
 		Image:          def.Image,
 		Command:        def.Command,
 		CPU:            def.CPU,

@@ -205,8 +205,8 @@ func TestLambdasEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("launch %d: %v", i, err)
 		}
-		if r.Owner != owner {
-			t.Fatalf("run %s owner %q, want the token's sub %q", r.ID, r.Owner, owner)
+		if r.Owner != owner || r.OwnerName != "ann@example.com" {
+			t.Fatalf("run %s owner %q (%q), want the token's sub %q and its verified e-mail as the name", r.ID, r.Owner, r.OwnerName, owner)
 		}
 		st := flotilla.StatusSucceeded
 		if exit != 0 {

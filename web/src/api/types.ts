@@ -60,6 +60,7 @@ export interface Run {
   wait_reason?: string;
   queue_position?: number;
   owner?: string;
+  owner_name?: string;
   image: string;
   command: string;
   cpu: number;

@@ -202,7 +202,7 @@ export function RunPage() {
         <dt>Cluster</dt>
         <dd>{r.cluster}</dd>
         <dt>Owner</dt>
-        <dd>{r.owner ?? '—'}</dd>
+        <dd title={r.owner}>{r.owner_name || r.owner || "—"}</dd>
         <dt>Definition</dt>
         <dd>
           <Link to={`/definitions/${encodeURIComponent(r.definition_id)}`}>{r.alias || r.definition_id}</Link> revision {r.revision}

@@ -59,7 +59,7 @@ export function RunsTable({ runs, caption, showDefinition = true }: { runs: Run[
               {showDefinition && <div className="muted small mono">{r.run_id}</div>}
             </td>
             <td>{r.cluster}</td>
-            <td>{r.owner ?? '—'}</td>
+            <td title={r.owner}>{r.owner_name || r.owner || "—"}</td>
             <td>
               <time dateTime={r.queued_at}>{formatTime(r.queued_at)}</time>
             </td>
