@@ -103,6 +103,7 @@ const (
 	envAssignPublicIP     = "FLOTILLA_ASSIGN_PUBLIC_IP"
 	envNamePrefix         = "FLOTILLA_NAME_PREFIX"
 	envAdminGroup         = "FLOTILLA_ADMIN_GROUP"
+	envUserPoolID         = "FLOTILLA_USER_POOL_ID"
 )
 
 // Table keys. The adapter owns the item layout; add an index here.

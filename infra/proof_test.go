@@ -75,6 +75,10 @@ func (t tmpl) physical(logicalID, attr string) (string, error) {
 		return id, nil
 	case "AWS::Scheduler::ScheduleGroup.Arn":
 		return canonARN("scheduler", "schedule-group/"+id), nil
+	case "AWS::Cognito::UserPool.Ref":
+		return id, nil
+	case "AWS::Cognito::UserPool.Arn":
+		return canonARN("cognito-idp", "userpool/"+id), nil
 	case "AWS::Lambda::Function.Ref":
 		return id, nil
 	case "AWS::Lambda::Function.Arn":

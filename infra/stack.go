@@ -432,14 +432,14 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		DefaultRootObject: jsii.String("index.html"),
 		PriceClass:        awscloudfront.PriceClass_PRICE_CLASS_100,
 		DefaultBehavior: &awscloudfront.BehaviorOptions{
-			Origin:               origin,
+			Origin:                origin,
 			ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
 			CachePolicy:           awscloudfront.CachePolicy_CACHING_OPTIMIZED(),
 			ResponseHeadersPolicy: headers,
 		},
 		AdditionalBehaviors: &map[string]*awscloudfront.BehaviorOptions{
 			"/config.json": {
-				Origin:               origin,
+				Origin:                origin,
 				ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
 				CachePolicy:           awscloudfront.CachePolicy_CACHING_DISABLED(),
 				ResponseHeadersPolicy: headers,
@@ -485,6 +485,15 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	})
 	apiFn := s.Functions["api"]
 	apiFn.AddEnvironment(jsii.String(envAdminGroup), jsii.String(adminGroup), nil)
+	// A schedule fires as its owner only while they are an enabled user:
+	// the scheduler function looks the owner up (internal/awscognito).
+	schedFn := s.Functions["scheduler"]
+	schedFn.AddEnvironment(jsii.String(envUserPoolID), userPool.UserPoolId(), nil)
+	schedFn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("LookUpOwners"),
+		Actions:   jsii.Strings("cognito-idp:ListUsers"),
+		Resources: &[]*string{userPool.UserPoolArn()},
+	}))
 	client := userPool.AddClient(jsii.String("Client"), &awscognito.UserPoolClientOptions{
 		// Signed-in users cannot change their own e-mail (or any attribute)
 		// through the app: the e-mail is shown as who made a thing. Identity

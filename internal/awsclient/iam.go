@@ -125,6 +125,12 @@ func IAMRequests(service, op string, in map[string]any, n Names) []IAMRequest {
 			// every CloudWatch Logs policy example uses).
 			return []IAMRequest{{Action: "logs:" + op, Resource: canonicalARN("logs", "log-group:"+n.logGroup(group)+":*")}}
 		}
+	case "Cognito Identity Provider":
+		pool := s("UserPoolId")
+		if pool == n.UserPool {
+			pool = "UserPool"
+		}
+		return []IAMRequest{{Action: "cognito-idp:" + op, Resource: canonicalARN("cognito-idp", "userpool/"+pool)}}
 	case "Scheduler":
 		out := []IAMRequest{{Action: "scheduler:" + op,
 			Resource: canonicalARN("scheduler", "schedule/"+n.scheduleGroup(s("GroupName"))+"/"+s("Name"))}}

@@ -40,6 +40,7 @@ type Names struct {
 	ScheduleGroup     string
 	SchedulerTarget   string // the scheduler function's ARN
 	FamilyPrefix      string // of the task definition families registered
+	UserPool          string // the Cognito user pool's id
 }
 
 // NewRecorder appends to a new file in dir (made if missing); calls are

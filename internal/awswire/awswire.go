@@ -52,6 +52,8 @@ const (
 	EnvSchedulerTargetARN   = "FLOTILLA_SCHEDULER_TARGET_ARN"
 	EnvSchedulerRoleARN     = "FLOTILLA_SCHEDULER_ROLE_ARN"
 	EnvTaskFamilyPrefix     = "FLOTILLA_TASK_FAMILY_PREFIX"
+	EnvUserPoolID           = "FLOTILLA_USER_POOL_ID"
+	EnvCognitoEndpoint      = "FLOTILLA_COGNITO_ENDPOINT"
 	// The shared parts of FLOTILLA_CLUSTERS, so that its entries stay
 	// short (a Lambda's whole environment is limited to 4 KB): the queue URL
 	// of a cluster that names only its queue is EnvQueueURLPrefix + queue,
@@ -103,6 +105,12 @@ type Config struct {
 	// executors register (FLOTILLA_TASK_FAMILY_PREFIX; flotilla-). A
 	// deployment's stage sets it, and its IAM scope is the same prefix.
 	TaskFamilyPrefix string
+	// UserPoolID is the Cognito user pool of the deployment's members
+	// (FLOTILLA_USER_POOL_ID); the scheduler function asks it whether a
+	// schedule's owner may still launch. CognitoEndpoint overrides its
+	// endpoint (FLOTILLA_COGNITO_ENDPOINT).
+	UserPoolID      string
+	CognitoEndpoint string
 
 	// Endpoint overrides, for emulators and fakes (FLOTILLA_DYNAMODB_ENDPOINT,
 	// FLOTILLA_SQS_ENDPOINT, FLOTILLA_ECS_ENDPOINT, FLOTILLA_LOGS_ENDPOINT,
@@ -151,6 +159,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SchedulerTargetARN:   getenv(EnvSchedulerTargetARN),
 		SchedulerRoleARN:     getenv(EnvSchedulerRoleARN),
 		TaskFamilyPrefix:     getenv(EnvTaskFamilyPrefix),
+		UserPoolID:           getenv(EnvUserPoolID),
+		CognitoEndpoint:      getenv(EnvCognitoEndpoint),
 		DynamoDBEndpoint:     getenv(EnvDynamoDBEndpoint),
 		SQSEndpoint:          getenv(EnvSQSEndpoint),
 		ECSEndpoint:          getenv(EnvECSEndpoint),
@@ -386,8 +396,8 @@ func (c Config) IAMNames() awsclient.Names {
 		Table: c.TableName, LogGroup: c.LogGroup,
 		TaskExecutionRole: c.TaskExecutionRoleARN, TaskRole: c.TaskRoleARN, SchedulerRole: c.SchedulerRoleARN,
 		ScheduleGroup: c.ScheduleGroup, SchedulerTarget: c.SchedulerTargetARN,
-		FamilyPrefix: c.TaskFamilyPrefix,
-		Queues:       map[string]string{}, ECSClusters: map[string]string{},
+		FamilyPrefix: c.TaskFamilyPrefix, UserPool: c.UserPoolID,
+		Queues: map[string]string{}, ECSClusters: map[string]string{},
 	}
 	for _, cl := range c.Clusters {
 		n.Queues[cl.QueueURL[strings.LastIndex(cl.QueueURL, "/")+1:]] = cl.Name

@@ -34,7 +34,7 @@ func (s *Service) HandleScheduledEvent(ctx context.Context, ev ScheduledEvent) e
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, flotilla.ErrNotFound), errors.Is(err, ErrPaused), errors.Is(err, flotilla.ErrInvalid):
+	case errors.Is(err, flotilla.ErrNotFound), errors.Is(err, ErrPaused), errors.Is(err, flotilla.ErrInvalid), errors.Is(err, flotilla.ErrForbidden):
 		s.log().Warn("scheduled fire dropped", "schedule_id", ev.ScheduleID, "scheduled_time", ev.ScheduledTime, "err", err)
 		return nil
 	}

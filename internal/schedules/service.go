@@ -32,6 +32,17 @@ type Trigger interface {
 // flotilla.ErrConflict.
 var ErrPaused = fmt.Errorf("schedule is paused: %w", flotilla.ErrConflict)
 
+// ErrOwnerGone is returned by Fire when the schedule's owner may no longer
+// launch (Members says so); it matches flotilla.ErrForbidden.
+var ErrOwnerGone = fmt.Errorf("the schedule's owner may no longer launch runs: %w", flotilla.ErrForbidden)
+
+// Members tells whether someone may still launch runs: in AWS, whether
+// the owner is still an enabled user of the user pool.
+type Members interface {
+	// MayLaunch reports whether owner may launch now.
+	MayLaunch(ctx context.Context, owner string) (bool, error)
+}
+
 // Service is the schedule use case.
 type Service struct {
 	Store flotilla.ScheduleStore
@@ -39,6 +50,10 @@ type Service struct {
 	Runs *runs.Service
 	// Trigger, when set, is told of every change.
 	Trigger Trigger
+	// Members, when set, is asked at every fire whether the schedule's
+	// owner may still launch: a schedule fires as its owner only while they
+	// may (nil: always, as locally, with its one user).
+	Members Members
 	// NowFunc is the clock (default time.Now). The local Scheduler's
 	// clock should be the same one.
 	NowFunc func() time.Time
@@ -267,6 +282,15 @@ func (s *Service) Fire(ctx context.Context, scheduleID string, at time.Time) (ru
 	}
 	if !sch.Enabled {
 		return flotilla.Run{}, false, fmt.Errorf("fire schedule %s: %w", scheduleID, ErrPaused)
+	}
+	if s.Members != nil {
+		ok, err := s.Members.MayLaunch(ctx, sch.Owner)
+		if err != nil {
+			return flotilla.Run{}, false, fmt.Errorf("fire schedule %s: may %s launch: %w", scheduleID, sch.Owner, err)
+		}
+		if !ok {
+			return flotilla.Run{}, false, fmt.Errorf("fire schedule %s as %s: %w", scheduleID, sch.Owner, ErrOwnerGone)
+		}
 	}
 	run, created, err = s.Runs.Launch(ctx, sch.Owner, runs.LaunchRequest{
 		Definition:     sch.Definition,

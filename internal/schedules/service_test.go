@@ -178,3 +178,32 @@ func TestHandleScheduledEvent(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// members is a user pool in which only the listed owners may launch.
+type members map[string]bool
+
+func (m members) MayLaunch(_ context.Context, owner string) (bool, error) { return m[owner], nil }
+
+// A schedule fires as its owner only while the owner may launch; a fire
+// for an owner who may not makes no run and is dropped, not retried.
+func TestFireOnlyWhileTheOwnerMayLaunch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, now)
+	sch := b.create(schedules.CreateRequest{Expression: "rate(1 hour)"})
+	ctx := context.Background()
+	b.svc.Members = members{owner: true}
+	if _, created, err := b.svc.Fire(ctx, sch.ID, now); err != nil || !created {
+		t.Fatalf("fire as an enabled owner: created %v, %v", created, err)
+	}
+	b.svc.Members = members{}
+	if _, _, err := b.svc.Fire(ctx, sch.ID, now.Add(time.Hour)); !errors.Is(err, schedules.ErrOwnerGone) || !errors.Is(err, flotilla.ErrForbidden) {
+		t.Fatalf("fire as a gone owner: %v, want ErrOwnerGone", err)
+	}
+	if err := b.svc.HandleScheduledEvent(ctx, schedules.ScheduledEvent{ScheduleID: sch.ID, ScheduledTime: now.Add(time.Hour).Format(time.RFC3339)}); err != nil {
+		t.Errorf("the scheduler function would retry a fire for a gone owner: %v", err)
+	}
+	page, err := b.runs.Store.ListRuns(ctx, flotilla.RunFilter{ScheduleID: sch.ID})
+	if err != nil || len(page.Items) != 1 {
+		t.Errorf("runs of the schedule: %d (%v), want only the first fire's", len(page.Items), err)
+	}
+}

@@ -55,6 +55,7 @@ type stack struct {
 	ecs       *awsfake.ECS
 	logs      *awsfake.Logs
 	scheduler *awsfake.Scheduler
+	cognito   *awsfake.Cognito
 	source    *eventSource
 	dlq       string // the dead-letter queue's URL, if any
 	bus       *eventBus
@@ -109,6 +110,10 @@ func startStack(t *testing.T, maxReceive int) *stack {
 	ecsURL, logsURL := awsfake.Serve(t, s.ecs), awsfake.Serve(t, s.logs)
 	s.scheduler = awsfake.NewScheduler(awsfake.SchedulerOptions{Groups: []string{scheduleGroup}})
 	schedulerURL := awsfake.Serve(t, s.scheduler)
+	// The user pool: the token's owner is an enabled member.
+	s.cognito = awsfake.NewCognito()
+	s.cognito.SetUser(owner, true)
+	cognitoURL := awsfake.Serve(t, s.cognito)
 
 	clusters, _ := json.Marshal([]map[string]any{{
 		"name": "default", "max_running": maxRunning, "queue_url": queue,
@@ -124,6 +129,7 @@ func startStack(t *testing.T, maxReceive int) *stack {
 		"FLOTILLA_SCHEDULER_ENDPOINT=" + schedulerURL, "FLOTILLA_SCHEDULE_GROUP=" + scheduleGroup,
 		"FLOTILLA_SCHEDULER_TARGET_ARN=arn:aws:lambda:us-east-1:123456789012:function:flotilla-scheduler",
 		"FLOTILLA_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-scheduler",
+		"FLOTILLA_USER_POOL_ID=us-east-1_E2Epool", "FLOTILLA_COGNITO_ENDPOINT=" + cognitoURL,
 		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true", "FLOTILLA_DYNAMODB_PUT_ON_REMOVE=0",
 	}
 	rie, bins := artifacts(t)

@@ -63,6 +63,26 @@ func TestLambdasSchedulesAndStops(t *testing.T) {
 	}
 	fired := page.Items[0]
 
+	// Once its owner is disabled in the user pool, the schedule fires as
+	// nobody: the next fire makes no run (and is not retried).
+	s.cognito.SetUser(owner, false)
+	next, err := s.scheduler.Invoke(scheduleGroup, names[0], time.Now().Truncate(time.Hour).Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nextEvent any
+	json.Unmarshal([]byte(next), &nextEvent)
+	if _, err := s.fn["scheduler"].invoke(ctx, nextEvent); err != nil {
+		t.Fatalf("scheduler function with a disabled owner: %v (want the fire dropped, not an error)", err)
+	}
+	if page, err := s.api.ListRuns(ctx, url.Values{"schedule_id": {sched.ID}}); err != nil || len(page.Items) != 1 {
+		t.Fatalf("runs of the schedule after its owner was disabled: %d %v, want still one", len(page.Items), err)
+	}
+	if s.cognito.Calls() != 2 {
+		t.Errorf("the user pool was asked %d times, want once per fire", s.cognito.Calls())
+	}
+	s.cognito.SetUser(owner, true)
+
 	// The fired run is stopped once it runs (StopTask by task id).
 	waitStatus(t, s, fired.ID, flotilla.StatusRunning)
 	if _, err := s.api.StopRun(ctx, fired.ID); err != nil {

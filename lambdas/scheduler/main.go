@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/flotilla-run/flotilla/internal/awscognito"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
 	"github.com/flotilla-run/flotilla/internal/awswire"
 	"github.com/flotilla-run/flotilla/internal/schedules"
@@ -21,6 +22,11 @@ func main() {
 		Store: awsdynamodb.NewScheduleStore(w.DynamoDB, w.Config.TableName),
 		Runs:  w.Service,
 		Log:   log,
+	}
+	// A schedule fires as its owner only while they are an enabled member
+	// of the user pool.
+	if c := w.Config; c.UserPoolID != "" {
+		svc.Members = awscognito.FromConfig(w.AWS, c.CognitoEndpoint, c.UserPoolID)
 	}
 	lambda.Start(svc.HandleScheduledEvent)
 }
