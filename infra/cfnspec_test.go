@@ -1,11 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -21,26 +16,8 @@ type specReport struct {
 // checkSpec runs CloudFormation's resource specification over a template.
 func checkSpec(t *testing.T, tp tmpl) specReport {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(proofDir, "node_modules", "@aws-cdk", "aws-service-spec")); err != nil {
-		t.Fatalf("the resource specification is not installed: run `make proof-deps` (%v)", err)
-	}
-	f := filepath.Join(t.TempDir(), "template.json")
-	b, _ := json.Marshal(tp)
-	if err := os.WriteFile(f, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", "cfnspec.mjs", f)
-	cmd.Dir = proofDir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("cfnspec: %v\n%s", err, stderr.String())
-	}
 	var r specReport
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("cfnspec output: %v", err)
-	}
+	runProof(t, "cfnspec.mjs", "@aws-cdk/aws-service-spec", tp, &r)
 	return r
 }
 

@@ -243,33 +243,41 @@ type simCase struct {
 	Policies  []any             `json:"policies"`
 }
 
-// simulate evaluates the cases with the real IAM policy simulator.
-func simulate(t *testing.T, cases []simCase) map[string]string {
+// runProof runs one of proof/'s scripts on input (written to a file as
+// JSON) and decodes what it prints into out. pkg is the npm package it
+// needs (installed by `make proof-deps`).
+func runProof(t *testing.T, script, pkg string, input, out any) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(proofDir, "node_modules", "@cloud-copilot", "iam-simulate")); err != nil {
-		t.Fatalf("the IAM simulator is not installed: run `make proof-deps` (%v)", err)
+	if _, err := os.Stat(filepath.Join(proofDir, "node_modules", pkg)); err != nil {
+		t.Fatalf("%s is not installed: run `make proof-deps` (%v)", pkg, err)
 	}
-	in := filepath.Join(t.TempDir(), "cases.json")
-	b, _ := json.Marshal(map[string]any{"cases": cases})
+	in := filepath.Join(t.TempDir(), "input.json")
+	b, _ := json.Marshal(input)
 	if err := os.WriteFile(in, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", "iamsim.mjs", in)
+	cmd := exec.Command("node", script, in)
 	cmd.Dir = proofDir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	printed, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("iamsim: %v\n%s", err, stderr.String())
+		t.Fatalf("%s: %v\n%s", script, err, stderr.String())
 	}
+	if err := json.Unmarshal(printed, out); err != nil {
+		t.Fatalf("%s output: %v", script, err)
+	}
+}
+
+// simulate evaluates the cases with the real IAM policy simulator.
+func simulate(t *testing.T, cases []simCase) map[string]string {
+	t.Helper()
 	var results []struct {
 		ID     string `json:"id"`
 		Result string `json:"result"`
 		Errors any    `json:"errors"`
 	}
-	if err := json.Unmarshal(out, &results); err != nil {
-		t.Fatalf("iamsim output: %v", err)
-	}
+	runProof(t, "iamsim.mjs", "@cloud-copilot/iam-simulate", map[string]any{"cases": cases}, &results)
 	got := map[string]string{}
 	for _, r := range results {
 		got[r.ID] = r.Result
