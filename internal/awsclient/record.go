@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -38,7 +37,6 @@ type Names struct {
 	TaskRole          string
 	SchedulerRole     string
 	ScheduleGroup     string
-	SchedulerTarget   string // the scheduler function's ARN
 	FamilyPrefix      string // of the task definition families registered
 	UserPool          string // the Cognito user pool's id
 }
@@ -55,9 +53,6 @@ func NewRecorder(dir, function string, names Names) (*Recorder, error) {
 	}
 	return &Recorder{f: f, function: function, names: names, seen: map[string]bool{}}, nil
 }
-
-// Path is the file the recorder writes.
-func (r *Recorder) Path() string { return filepath.Clean(r.f.Name()) }
 
 // Close closes the file.
 func (r *Recorder) Close() error { return r.f.Close() }

@@ -395,8 +395,8 @@ func (c Config) IAMNames() awsclient.Names {
 	n := awsclient.Names{
 		Table: c.TableName, LogGroup: c.LogGroup,
 		TaskExecutionRole: c.TaskExecutionRoleARN, TaskRole: c.TaskRoleARN, SchedulerRole: c.SchedulerRoleARN,
-		ScheduleGroup: c.ScheduleGroup, SchedulerTarget: c.SchedulerTargetARN,
-		FamilyPrefix: c.TaskFamilyPrefix, UserPool: c.UserPoolID,
+		ScheduleGroup: c.ScheduleGroup,
+		FamilyPrefix:  c.TaskFamilyPrefix, UserPool: c.UserPoolID,
 		Queues: map[string]string{}, ECSClusters: map[string]string{},
 	}
 	for _, cl := range c.Clusters {
