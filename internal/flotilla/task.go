@@ -193,6 +193,14 @@ var StopRules = []StopRule{
 		func(r Run, _ TaskEvent, reason string) Outcome {
 			return Outcome{Retry: true, Code: ReasonImagePull, Reason: "could not pull image " + r.Image + ": " + reason}
 		}},
+	{"container could not start", func(_ Run, _ TaskEvent, reason string) bool {
+		return strings.Contains(reason, "CannotStartContainerError")
+	}, func(r Run, _ TaskEvent, reason string) Outcome {
+		// Permanent: the image cannot run the command (no /bin/sh, a bad
+		// entrypoint); a second attempt fails the same way.
+		return Outcome{To: StatusFailed, Code: ReasonCouldNotStart,
+			Reason: "the container could not start (every command runs under sh -c: does " + r.Image + " have /bin/sh?): " + reason}
+	}},
 	{"secret not found", func(_ Run, _ TaskEvent, reason string) bool {
 		return strings.Contains(reason, "ResourceInitializationError") &&
 			containsAny(reason, "invalid ssm parameters", "parameternotfound", "resourcenotfoundexception", "can't find the specified secret")
@@ -209,14 +217,6 @@ var StopRules = []StopRule{
 		return strings.Contains(reason, "ResourceInitializationError")
 	}, func(_ Run, _ TaskEvent, reason string) Outcome {
 		return Outcome{Retry: true, Code: ReasonCouldNotStart, Reason: "the task could not reach SSM, Secrets Manager or the registry: " + reason}
-	}},
-	{"container could not start", func(_ Run, _ TaskEvent, reason string) bool {
-		return strings.Contains(reason, "CannotStartContainerError")
-	}, func(r Run, _ TaskEvent, reason string) Outcome {
-		// Permanent: the image cannot run the command (no /bin/sh, a bad
-		// entrypoint); a second attempt fails the same way.
-		return Outcome{To: StatusFailed, Code: ReasonCouldNotStart,
-			Reason: "the container could not start (every command runs under sh -c: does " + r.Image + " have /bin/sh?): " + reason}
 	}},
 	{"network interface not provisioned", func(_ Run, ev TaskEvent, reason string) bool {
 		return containsAny(reason, "network interface", "eni provision", "eni attachment")
