@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -117,7 +118,12 @@ func login(ctx context.Context, e *env, o loginOptions) error {
 	codes := make(chan callbackResult, 1)
 	srv := &http.Server{Handler: callbackHandler(state, codes), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	defer srv.Close()
+	defer func() {
+		// Let the callback's page finish before the server goes away.
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer scancel()
+		srv.Shutdown(sctx)
+	}()
 
 	fmt.Fprintf(e.stderr, "Sign in to Flotilla in your browser:\n\n  %s\n\nWaiting for the sign-in (%s)...\n", authorize, o.timeout)
 	if !o.noBrowser {
@@ -217,6 +223,7 @@ type callbackResult struct {
 // and hands its code (or its error) over. Requests with another state are
 // refused and do not end the wait, so a stray request cannot abort a sign-in.
 func callbackHandler(state string, out chan<- callbackResult) http.Handler {
+	var answered atomic.Bool
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /callback", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -233,19 +240,24 @@ func callbackHandler(state string, out chan<- callbackResult) http.Handler {
 		default:
 			res.code = q.Get("code")
 		}
-		select {
-		case out <- res:
-		default: // already answered
+		if !answered.CompareAndSwap(false, true) {
 			http.Error(w, "This sign-in is already done.", http.StatusConflict)
 			return
 		}
+		// The page is written before the result is handed over: once it is,
+		// login may return and close the server, and a browser still waiting
+		// for this response would see the connection drop instead.
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if res.err != nil {
 			w.WriteHeader(http.StatusUnauthorized)
 			fmt.Fprintf(w, "<!doctype html><title>Flotilla</title><p>Sign-in failed: %s</p>", html.EscapeString(res.err.Error()))
-			return
+		} else {
+			io.WriteString(w, "<!doctype html><title>Flotilla</title><p>Signed in to Flotilla. You can close this tab and go back to the terminal.</p>")
 		}
-		io.WriteString(w, "<!doctype html><title>Flotilla</title><p>Signed in to Flotilla. You can close this tab and go back to the terminal.</p>")
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		out <- res // buffered for exactly this one result
 	})
 	return mux
 }
