@@ -238,10 +238,12 @@ func ecsRequests(op string, in map[string]any, n Names) []IAMRequest {
 		}
 		return out
 	case "ListTasks":
-		// ListTasks is authorized on the cluster's container instances
-		// (Service Authorization Reference: resource type container-instance,
-		// condition key ecs:cluster), also on Fargate.
-		return []IAMRequest{{Action: "ecs:ListTasks", Resource: canonicalARN("ecs", "container-instance/"+cluster+"/*"), Context: onCluster}}
+		// A ListTasks call names no container instance (on Fargate there is
+		// none), so IAM sees no resource ARN: AWS's identity-based policy
+		// example for listing tasks grants it on "*" with ecs:cluster. The
+		// proof evaluates it the same way: resource "*", the cluster in the
+		// context.
+		return []IAMRequest{{Action: "ecs:ListTasks", Resource: "*", Context: onCluster}}
 	case "RegisterTaskDefinition":
 		out := []IAMRequest{{Action: "ecs:RegisterTaskDefinition", Resource: taskDefARN(s("Family"))}}
 		for _, k := range []string{"ExecutionRoleArn", "TaskRoleArn"} {
