@@ -14,9 +14,10 @@ import (
 // A Recorder writes every AWS call a process makes as the IAM requests it
 // causes (see IAMRequests), one JSON object a line, so that a test in infra/
 // can evaluate each against the role policy of the function that made it.
-// It records only calls made for a named function: the process's default
-// (a Lambda's own name) or the one WithFunction puts in the context (tests
-// that run several functions in one process).
+// A call is attributed to the process's default function (a Lambda's own
+// name) or to the one WithFunction puts in the context (tests that run
+// several functions in one process); a call with neither is recorded for
+// no function, and the proof fails on it rather than leave it unproven.
 type Recorder struct {
 	mu       sync.Mutex
 	f        *os.File
@@ -59,6 +60,10 @@ func (r *Recorder) Close() error { return r.f.Close() }
 
 type functionKey struct{}
 
+// NotAFunction, given to WithFunction, marks the calls a test makes to
+// check what the functions did: they are not recorded.
+const NotAFunction = "-"
+
 // WithFunction attributes the calls made with ctx to the named function.
 func WithFunction(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, functionKey{}, name)
@@ -91,7 +96,7 @@ func (r *Recorder) middleware(stack *middleware.Stack) error {
 			if v, ok := ctx.Value(functionKey{}).(string); ok {
 				fn = v
 			}
-			if fn != "" {
+			if fn != NotAFunction {
 				service, op := awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx)
 				r.record(fn, service, op, middleware.GetStackValue(ctx, paramsKey{}))
 			}
