@@ -39,6 +39,10 @@ type Names struct {
 	SchedulerRole     string
 	ScheduleGroup     string
 	FamilyPrefix      string // of the task definition families registered
+	// TaskDefinitionRoles are the roles (ARNs) of the task definitions this
+	// process registered, by family: running one passes them. The
+	// Recorder fills it from the RegisterTaskDefinition calls it sees.
+	TaskDefinitionRoles map[string][]string
 	UserPool          string // the Cognito user pool's id
 }
 
@@ -110,12 +114,25 @@ func (r *Recorder) record(function, service, op string, params any) {
 	if err == nil {
 		err = json.Unmarshal(raw, &input)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if service == "ECS" && op == "RegisterTaskDefinition" && err == nil {
+		family, _ := input["Family"].(string)
+		var roles []string
+		for _, k := range []string{"ExecutionRoleArn", "TaskRoleArn"} {
+			if v, _ := input[k].(string); v != "" {
+				roles = append(roles, v)
+			}
+		}
+		if r.names.TaskDefinitionRoles == nil {
+			r.names.TaskDefinitionRoles = map[string][]string{}
+		}
+		r.names.TaskDefinitionRoles[family] = roles
+	}
 	reqs := IAMRequests(service, op, input, r.names)
 	if err != nil {
 		reqs = []IAMRequest{{Action: "unknown:" + service + "." + op, Resource: "cannot read input: " + err.Error()}}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, q := range reqs {
 		line, _ := json.Marshal(Recorded{Function: function, Operation: service + "." + op, IAMRequest: q})
 		// One line per distinct request: a run's life repeats the same few.
