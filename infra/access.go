@@ -114,6 +114,7 @@ const (
 	envSchedulerRoleARN   = "FLOTILLA_SCHEDULER_ROLE_ARN"
 	envScheduleDLQARN     = "FLOTILLA_SCHEDULE_DLQ_ARN"
 	envSecretsPrefix      = "FLOTILLA_SECRETS_PREFIX"
+	envJobRolePrefix      = "FLOTILLA_JOB_ROLE_PREFIX"
 	envTaskFamilyPrefix   = "FLOTILLA_TASK_FAMILY_PREFIX"
 	envQueueURLPrefix     = "FLOTILLA_QUEUE_URL_PREFIX"
 	envSubnets            = "FLOTILLA_SUBNETS"

@@ -19,6 +19,7 @@ const (
 	ctxRetainData       = "flotilla:retain_data"        // keep table, user pool and job logs on destroy
 	ctxStage            = "flotilla:stage"              // names one deployment: stages live side by side in an account
 	ctxAdminGroup       = "flotilla:admin_group"        // Cognito group whose members may change what others own
+	ctxJobRolePrefix    = "flotilla:job_role_prefix"    // name prefix of the IAM roles definitions may run as
 )
 
 // ClusterConfig is one entry of the "flotilla:clusters" context list.
@@ -41,10 +42,13 @@ type ClusterConfig struct {
 func (c ClusterConfig) Existing() bool { return c.ClusterARN != "" }
 
 var (
-	stageRE       = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
-	authDomainRE  = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
-	clusterNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	clusterARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$`)
+	stageRE      = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
+	authDomainRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+	// A role name's characters (IAM User Guide, "IAM identifiers"); at
+	// least 4 of them, so a prefix cannot open PassRole to every role.
+	jobRolePrefixRE = regexp.MustCompile(`^[\w+=,.@-]{4,32}$`)
+	clusterNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	clusterARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$`)
 )
 
 var launchTypes = map[string]bool{"FARGATE": true, "FARGATE_SPOT": true, "EC2": true}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,6 +47,10 @@ type StackProps struct {
 	RetainData       bool     // keep the table, user pool and log groups when the stack is deleted
 	Stage            string   // names this deployment; stages share nothing (default "prod")
 	AdminGroup       string   // Cognito group of the admins (default "flotilla-admins")
+	// JobRolePrefix starts the names of the IAM roles a definition may name
+	// as its task_role_arn (default "flotilla-job-"): the functions that
+	// register and run task definitions may pass only those to ECS.
+	JobRolePrefix string
 }
 
 // Stack exposes what tests and outputs need.
@@ -89,6 +94,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	prefix := "flotilla-" + stage
 	familyPrefix := prefix + "-"
 	secretsPrefix := secretsPrefixOf(stage)
+	jobRolePrefix := cmp.Or(props.JobRolePrefix, defaultJobRolePrefix)
 	partition, region, account := *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID()
 	arn := func(service, resource string) string {
 		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", partition, service, region, account, resource)
@@ -292,6 +298,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		envScheduleDLQARN:   eventsDLQ.QueueArn(),
 		envTaskFamilyPrefix: jsii.String(familyPrefix),
 		envSecretsPrefix:    jsii.String(secretsPrefix),
+		envJobRolePrefix:    jsii.String(jobRolePrefix),
 		// The SQS queue URL format (Amazon SQS Developer Guide, "Queue and
 		// message identifiers"): https://sqs.<region>.<suffix>/<account>/<name>.
 		envQueueURLPrefix: jsii.String("https://sqs." + region + "." + *awscdk.Aws_URL_SUFFIX() + "/" + account + "/"),
@@ -351,6 +358,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			arn: arn, table: s.Table, clusters: clusters, jobLogs: jobLogs,
 			execRole: execRole, taskRole: taskRole, schedulerRole: schedulerRole,
 			familyPrefix: familyPrefix, scheduleGroup: *scheduleGroup.Ref(),
+			jobRoles: fmt.Sprintf("arn:%s:iam::%s:role/%s*", partition, account, jobRolePrefix),
 		})
 	}
 	schedulerRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -659,6 +667,7 @@ type grantTargets struct {
 	jobLogs                           awslogs.LogGroup
 	execRole, taskRole, schedulerRole awsiam.Role
 	familyPrefix                      string // of the task definition families the executors register
+	jobRoles                          string // the ARN pattern of the roles definitions may run as
 	scheduleGroup                     string
 }
 
@@ -744,9 +753,14 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 			},
 		}))
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:       jsii.String("PassTaskRoles"),
-			Actions:   jsii.Strings("iam:PassRole"),
-			Resources: &[]*string{t.execRole.RoleArn(), t.taskRole.RoleArn()},
+			Sid:     jsii.String("PassTaskRoles"),
+			Actions: jsii.Strings("iam:PassRole"),
+			// The two stack roles, and the roles definitions name
+			// (task_role_arn) whose name starts with the job role prefix,
+			// at the root path (role/<prefix>*: a wildcard before the
+			// prefix would also match names that merely contain it); only
+			// to ECS tasks.
+			Resources: &[]*string{t.execRole.RoleArn(), t.taskRole.RoleArn(), jsii.String(t.jobRoles)},
 			Conditions: &map[string]interface{}{
 				"StringEquals": map[string]interface{}{"iam:PassedToService": "ecs-tasks.amazonaws.com"},
 			},

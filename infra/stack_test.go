@@ -678,7 +678,10 @@ func actionsOf(s map[string]any) []string { return renderAll(s["Action"]) }
 func dispatcherProblems(tp tmpl, clusters int) []string {
 	var probs []string
 	role := tp.roleOf(tp.functionID("dispatcher"))
-	taskRoles := []string{"${" + firstID(tp, "TaskExecutionRole") + ".Arn}", "${" + firstID(tp, "TaskRole") + ".Arn}"}
+	// The stack's two roles and, by name prefix at the root path, the roles
+	// definitions run as (task_role_arn).
+	taskRoles := []string{"${" + firstID(tp, "TaskExecutionRole") + ".Arn}", "${" + firstID(tp, "TaskRole") + ".Arn}",
+		"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + defaultJobRolePrefix + "*"}
 	sawRun, sawStop, sawPass := false, false, false
 	for _, s := range tp.statements(role) {
 		acts := actionsOf(s)

@@ -54,6 +54,7 @@ const (
 	aArch      = "ar" // architecture
 	aEnv       = "env"
 	aSecrets   = "sec" // secret references, never values
+	aTaskRole  = "trl" // the definition's task role ARN, when it names one
 	aTags      = "tg"
 	aEngine    = "en"
 	aAttempt   = "at"
@@ -259,6 +260,7 @@ func runItem(r flotilla.Run) item {
 	it.s(aArch, cmp.Or(r.Architecture, flotilla.ArchX86))
 	it.strMap(aEnv, r.Env)
 	it.strMap(aSecrets, r.Secrets)
+	it.s(aTaskRole, r.TaskRoleARN)
 	it.strs(aTags, r.Tags)
 	it.s(aEngine, r.Engine)
 	it.n(aAttempt, int64(r.Attempt))
@@ -332,6 +334,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		Architecture:     strOr(it, aArch, flotilla.ArchX86), // items from before architectures ran on x86_64
 		Env:              strMap(it, aEnv),
 		Secrets:          strMap(it, aSecrets),
+		TaskRoleARN:      str(it, aTaskRole),
 		Tags:             strList(it, aTags),
 		Engine:           str(it, aEngine),
 		Attempt:          int(num(it, aAttempt)),
@@ -553,6 +556,7 @@ func definitionItem(pk, sk string, d flotilla.Definition) item {
 	it.s(aOwnerName, d.OwnerName)
 	it.strMap(aEnv, d.Env)
 	it.strMap(aSecrets, d.Secrets)
+	it.s(aTaskRole, d.TaskRoleARN)
 	it.strs(aTags, d.Tags)
 	it.n(aTimeout, int64(d.TimeoutSeconds))
 	it.n(aMaxTries, int64(d.Retry.MaxAttempts))
@@ -577,6 +581,7 @@ func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
 		OwnerName:      str(it, aOwnerName),
 		Env:            strMap(it, aEnv),
 		Secrets:        strMap(it, aSecrets),
+		TaskRoleARN:    str(it, aTaskRole),
 		Tags:           strList(it, aTags),
 		TimeoutSeconds: int(num(it, aTimeout)),
 		Retry:          flotilla.RetryPolicy{MaxAttempts: int(num(it, aMaxTries))},

@@ -11,6 +11,7 @@ package awswire
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,7 @@ const (
 	EnvSchedulerRoleARN     = "FLOTILLA_SCHEDULER_ROLE_ARN"
 	EnvScheduleDLQARN       = "FLOTILLA_SCHEDULE_DLQ_ARN"
 	EnvSecretsPrefix        = "FLOTILLA_SECRETS_PREFIX"
+	EnvJobRolePrefix        = "FLOTILLA_JOB_ROLE_PREFIX"
 	EnvTaskFamilyPrefix     = "FLOTILLA_TASK_FAMILY_PREFIX"
 	EnvUserPoolID           = "FLOTILLA_USER_POOL_ID"
 	EnvCognitoEndpoint      = "FLOTILLA_COGNITO_ENDPOINT"
@@ -112,6 +114,10 @@ type Config struct {
 	// flotilla/prod/; empty allows any): definitions and launches outside
 	// it are refused with a field error instead of failing in ECS.
 	SecretsPrefix string
+	// JobRolePrefix is the name prefix of the roles a definition may name
+	// as its task_role_arn (FLOTILLA_JOB_ROLE_PREFIX, e.g. flotilla-job-;
+	// empty allows any): the functions may pass only those to ECS.
+	JobRolePrefix string
 	// TaskFamilyPrefix starts the ECS task definition families the
 	// executors register (FLOTILLA_TASK_FAMILY_PREFIX; flotilla-). A
 	// deployment's stage sets it, and its IAM scope is the same prefix.
@@ -171,6 +177,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SchedulerRoleARN:     getenv(EnvSchedulerRoleARN),
 		ScheduleDLQARN:       getenv(EnvScheduleDLQARN),
 		SecretsPrefix:        getenv(EnvSecretsPrefix),
+		JobRolePrefix:        getenv(EnvJobRolePrefix),
 		TaskFamilyPrefix:     getenv(EnvTaskFamilyPrefix),
 		UserPoolID:           getenv(EnvUserPoolID),
 		CognitoEndpoint:      getenv(EnvCognitoEndpoint),
@@ -451,4 +458,24 @@ func ForLambda(ctx context.Context) (*Wired, *slog.Logger) {
 	log.Error("cannot start", "err", err)
 	os.Exit(1)
 	return nil, nil
+}
+
+// CheckDefinition is what the deployment adds to a definition's
+// validation: its secrets within what the execution role may read, its
+// task role one the functions may pass (in the account of the deployment's
+// own task role).
+func (c Config) CheckDefinition(d flotilla.Definition) error {
+	v := &flotilla.ValidationError{}
+	for _, err := range []error{
+		awsecs.CheckSecrets(c.SecretsPrefix, "secrets", d.Secrets),
+		awsecs.CheckTaskRole(awsecs.AccountOf(c.TaskRoleARN), c.JobRolePrefix, d.TaskRoleARN),
+	} {
+		var ve *flotilla.ValidationError
+		if errors.As(err, &ve) {
+			v.Fields = append(v.Fields, ve.Fields...)
+		} else if err != nil {
+			return err
+		}
+	}
+	return v.Err()
 }

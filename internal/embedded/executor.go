@@ -275,6 +275,11 @@ func (e *Executor) launch(r flotilla.Run, t *task, wd string) error {
 		maxBytes = DefaultMaxLogBytes
 	}
 	w := &lineWriter{f: logFile, written: written, max: maxBytes}
+	if r.TaskRoleARN != "" {
+		// The one thing a local run cannot do as deployed: say so where
+		// the job's author looks.
+		w.write(fmt.Sprintf(TaskRoleNotice, r.TaskRoleARN))
+	}
 	var copies sync.WaitGroup
 	for _, rd := range []io.Reader{stdout, stderr} {
 		copies.Add(1)
@@ -558,6 +563,10 @@ func (e *Executor) Close() {
 	close(e.outWake)
 	<-e.outDone
 }
+
+// TaskRoleNotice is the first line of a local run whose definition names
+// a task role.
+const TaskRoleNotice = "flotilla: task_role_arn %s is not used locally: the job runs with the server's own credentials (on ECS it runs as that role)"
 
 // lineWriter writes whole timestamped lines to the log file; the two
 // streams' lines never interleave mid-line.

@@ -81,13 +81,18 @@ type Definition struct {
 	// ("ssm:<parameter name or ARN>" or "secretsmanager:<ARN or name>"),
 	// never to a value: ECS injects the value when the task starts, and the
 	// local executor reads it from the server's FLOTILLA_SECRET_<NAME>.
-	Secrets        map[string]string `json:"secrets"`
-	Tags           []string          `json:"tags"`
-	TimeoutSeconds int               `json:"timeout_seconds"`
-	Retry          RetryPolicy       `json:"retry"`
-	Revision       int               `json:"revision"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
+	Secrets map[string]string `json:"secrets"`
+	// TaskRoleARN is the IAM role the job's code runs as on ECS (its AWS
+	// rights), instead of the deployment's shared task role; "" keeps the
+	// shared one. Locally it is recorded and not used (the job runs with the
+	// server's own credentials).
+	TaskRoleARN    string      `json:"task_role_arn,omitempty"`
+	Tags           []string    `json:"tags"`
+	TimeoutSeconds int         `json:"timeout_seconds"`
+	Retry          RetryPolicy `json:"retry"`
+	Revision       int         `json:"revision"`
+	CreatedAt      time.Time   `json:"created_at"`
+	UpdatedAt      time.Time   `json:"updated_at"`
 }
 
 // DefinitionPatch is a partial update: nil fields keep their value.
@@ -102,6 +107,7 @@ type DefinitionPatch struct {
 	Architecture   *string            `json:"architecture,omitempty"`
 	Env            *map[string]string `json:"env,omitempty"`
 	Secrets        *map[string]string `json:"secrets,omitempty"`
+	TaskRoleARN    *string            `json:"task_role_arn,omitempty"`
 	Tags           *[]string          `json:"tags,omitempty"`
 	TimeoutSeconds *int               `json:"timeout_seconds,omitempty"`
 	Retry          *RetryPolicy       `json:"retry,omitempty"`
@@ -120,6 +126,7 @@ func (p DefinitionPatch) Apply(d Definition) Definition {
 	patch(&d.TimeoutSeconds, p.TimeoutSeconds)
 	patch(&d.Env, p.Env)
 	patch(&d.Secrets, p.Secrets)
+	patch(&d.TaskRoleARN, p.TaskRoleARN)
 	patch(&d.Tags, p.Tags)
 	patch(&d.Retry, p.Retry)
 	return d
@@ -184,6 +191,9 @@ func (d Definition) Validate() error {
 	validateArchitecture(v, "architecture", d.Architecture)
 	validateEnv(v, "env", d.Env)
 	validateSecrets(v, "secrets", d.Secrets, d.Env)
+	if d.TaskRoleARN != "" && !roleARNPattern.MatchString(d.TaskRoleARN) {
+		v.Add("task_role_arn", "must be an IAM role ARN, arn:aws:iam::<12-digit account>:role/<name>")
+	}
 	validateTags(v, "tags", d.Tags)
 	validateTimeout(v, "timeout_seconds", d.TimeoutSeconds)
 	if d.Retry.MaxAttempts < 1 || d.Retry.MaxAttempts > MaxAttemptsLimit {
@@ -384,3 +394,8 @@ func ValidateFargateSize(cpu, memory int) error {
 	}
 	return nil
 }
+
+// roleARNPattern is an IAM role ARN (IAM User Guide, "IAM identifiers":
+// arn:<partition>:iam::<account>:role/<path/><name>; names are 1-64 of
+// [\w+=,.@-], paths of the same and /).
+var roleARNPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)

@@ -143,6 +143,7 @@ func TestDefinitionValidation(t *testing.T) {
 	bad.Env = map[string]string{"9A": "x", "FLOTILLA_Y": "y"}
 	bad.Tags = []string{"bad tag"}
 	bad.Group = "no/slash"
+	bad.TaskRoleARN = "arn:aws:iam::123456789012:user/alice"
 	err := bad.Validate()
 	var v *flotilla.ValidationError
 	if !errors.As(err, &v) || !errors.Is(err, flotilla.ErrInvalid) {
@@ -152,9 +153,23 @@ func TestDefinitionValidation(t *testing.T) {
 	for _, f := range v.Fields {
 		fields = append(fields, f.Field)
 	}
-	want := "alias command cpu env.9A env.FLOTILLA_Y group_name image memory tags"
+	want := "alias command cpu env.9A env.FLOTILLA_Y group_name image memory tags task_role_arn"
 	if strings.Join(fields, " ") != want {
 		t.Fatalf("bad fields = %v, want %s", fields, want)
+	}
+	for _, role := range []string{"arn:aws:iam::123456789012:role/flotilla-job-x", "arn:aws-cn:iam::123456789012:role/a/b/c_d+e=f,g.h@i-j"} {
+		d := good
+		d.TaskRoleARN = role
+		if err := d.Validate(); err != nil {
+			t.Errorf("task role %q refused: %v", role, err)
+		}
+	}
+	for _, role := range []string{"flotilla-job-x", "arn:aws:iam::12345:role/x", "arn:aws:iam::123456789012:role/", "arn:aws:iam::123456789012:role/" + strings.Repeat("a", 65)} {
+		d := good
+		d.TaskRoleARN = role
+		if d.Validate() == nil {
+			t.Errorf("task role %q accepted", role)
+		}
 	}
 	for _, alias := range []string{"def_x", "run_1", strings.Repeat("a", 64), ""} {
 		d := good

@@ -179,18 +179,20 @@ type Run struct {
 	Architecture string            `json:"architecture"`
 	Env          map[string]string `json:"env"`
 	// Secrets are the definition's secret references (never values).
-	Secrets        map[string]string `json:"secrets"`
-	Tags           []string          `json:"tags"`
-	Engine         string            `json:"engine,omitempty"`
-	Attempt        int               `json:"attempt"`
-	MaxAttempts    int               `json:"max_attempts"`
-	Attempts       []Attempt         `json:"attempts"`
-	ExitCode       *int              `json:"exit_code,omitempty"`
-	QueuedAt       time.Time         `json:"queued_at"`
-	StartedAt      *time.Time        `json:"started_at,omitempty"`
-	FinishedAt     *time.Time        `json:"finished_at,omitempty"`
-	TimeoutSeconds int               `json:"timeout_seconds"`
-	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	Secrets map[string]string `json:"secrets"`
+	// TaskRoleARN is the definition's task role, if it names one.
+	TaskRoleARN    string     `json:"task_role_arn,omitempty"`
+	Tags           []string   `json:"tags"`
+	Engine         string     `json:"engine,omitempty"`
+	Attempt        int        `json:"attempt"`
+	MaxAttempts    int        `json:"max_attempts"`
+	Attempts       []Attempt  `json:"attempts"`
+	ExitCode       *int       `json:"exit_code,omitempty"`
+	QueuedAt       time.Time  `json:"queued_at"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+	TimeoutSeconds int        `json:"timeout_seconds"`
+	IdempotencyKey string     `json:"idempotency_key,omitempty"`
 	// RequestHash fingerprints the launch request that used
 	// IdempotencyKey, so the key reused with another request is refused
 	// instead of answered with this unrelated run.

@@ -26,6 +26,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) flotilla.Store) {
 	t.Run("ConcurrentAdmission", func(t *testing.T) { t.Parallel(); testConcurrentAdmission(t, newStore(t)) })
 	t.Run("QueueOrder", func(t *testing.T) { t.Parallel(); testQueueOrder(t, newStore(t)) })
 	t.Run("ArchitectureAndCapacity", func(t *testing.T) { t.Parallel(); testArchitectureAndCapacity(t, newStore(t)) })
+	t.Run("TaskRole", func(t *testing.T) { t.Parallel(); testTaskRole(t, newStore(t)) })
 }
 
 func mustCreateRun(t *testing.T, s flotilla.Store, r flotilla.Run) flotilla.Run {
@@ -638,5 +639,38 @@ func testArchitectureAndCapacity(t *testing.T, s flotilla.Store) {
 	}
 	if read.Architecture != flotilla.ArchARM || read.Current() == nil || read.Current().Capacity != "FARGATE_SPOT" {
 		t.Errorf("run architecture %q, attempt %+v; want arm64 and capacity FARGATE_SPOT", read.Architecture, read.Current())
+	}
+}
+
+// testTaskRole: a definition's task role is kept on it, its revisions and
+// the runs made from it, and an update can clear it.
+func testTaskRole(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	const role = "arn:aws:iam::123456789012:role/jobs/flotilla-job-reader"
+	d := NewDefinition("reads-bucket")
+	d.TaskRoleARN = role
+	created, err := s.CreateDefinition(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetDefinition(ctx, created.ID); err != nil || got.TaskRoleARN != role {
+		t.Fatalf("definition task role %q (%v), want %s", got.TaskRoleARN, err, role)
+	}
+	next := created
+	next.TaskRoleARN, next.Revision = "", created.Revision+1
+	if _, err := s.UpdateDefinition(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetDefinition(ctx, created.ID); got.TaskRoleARN != "" {
+		t.Errorf("task role %q after it was cleared", got.TaskRoleARN)
+	}
+	if old, err := s.GetDefinitionRevision(ctx, created.ID, created.Revision); err != nil || old.TaskRoleARN != role {
+		t.Errorf("revision %d's task role %q (%v), want %s", created.Revision, old.TaskRoleARN, err, role)
+	}
+	r := NewRun("default", "alice", 0)
+	r.TaskRoleARN = role
+	r = mustCreateRun(t, s, r)
+	if read, err := s.GetRun(ctx, r.ID); err != nil || read.TaskRoleARN != role {
+		t.Errorf("run task role %q (%v), want %s", read.TaskRoleARN, err, role)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/flotilla-run/flotilla/internal/awsclient"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb/ddbtest"
+	"github.com/flotilla-run/flotilla/internal/awsecs"
 	"github.com/flotilla-run/flotilla/internal/awsfake"
 	"github.com/flotilla-run/flotilla/internal/awssqs/sqstest"
 	"github.com/flotilla-run/flotilla/internal/client"
@@ -70,6 +71,7 @@ const (
 
 	scheduleGroup = "flotilla-e2e"
 	scheduleDLQ   = "arn:aws:sqs:us-east-1:123456789012:flotilla-e2e-events-dlq"
+	revokedRole   = "flotilla-job-revoked"
 )
 
 // startStack starts the emulators and the four functions. With maxReceive
@@ -107,7 +109,10 @@ func startStack(t *testing.T, maxReceive int) *stack {
 
 	// ECS and Logs: tasks live on their own, a `sleep N` lasting N/10 s.
 	s.logs = awsfake.NewLogs(awsfake.LogsOptions{})
-	s.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 10 * time.Millisecond, SleepScale: 0.1, Logs: s.logs})
+	s.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 10 * time.Millisecond, SleepScale: 0.1, Logs: s.logs,
+		// IAM, as the fake plays it: a role whose trust or policy changed
+		// after its definition was accepted can no longer be passed.
+		MayPassRole: func(role string) bool { return !strings.HasSuffix(role, "/"+revokedRole) }})
 	ecsURL, logsURL := awsfake.Serve(t, s.ecs), awsfake.Serve(t, s.logs)
 	s.scheduler = awsfake.NewScheduler(awsfake.SchedulerOptions{Groups: []string{scheduleGroup}})
 	schedulerURL := awsfake.Serve(t, s.scheduler)
@@ -131,6 +136,7 @@ func startStack(t *testing.T, maxReceive int) *stack {
 		"FLOTILLA_SCHEDULER_TARGET_ARN=arn:aws:lambda:us-east-1:123456789012:function:flotilla-scheduler",
 		"FLOTILLA_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-scheduler",
 		"FLOTILLA_SCHEDULE_DLQ_ARN=" + scheduleDLQ, "FLOTILLA_SECRETS_PREFIX=flotilla/e2e/",
+		"FLOTILLA_JOB_ROLE_PREFIX=flotilla-job-",
 		"FLOTILLA_USER_POOL_ID=us-east-1_E2Epool", "FLOTILLA_COGNITO_ENDPOINT=" + cognitoURL,
 		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true", "FLOTILLA_DYNAMODB_PUT_ON_REMOVE=0",
 	}
@@ -196,9 +202,23 @@ func TestLambdasEndToEnd(t *testing.T) {
 		t.Fatalf("definition with a secret outside flotilla/e2e/: %v, want a 400 naming secrets.PAYROLL", err)
 	}
 
+	// A job's own role must be one the deployment may pass to ECS.
+	for role, why := range map[string]string{
+		"arn:aws:iam::999999999999:role/flotilla-job-reports": "account 999999999999",
+		"arn:aws:iam::123456789012:role/admin":                "must start with flotilla-job-",
+	} {
+		if _, err := s.api.CreateDefinition(ctx, map[string]any{
+			"alias": "own-role", "image": "public.ecr.aws/docker/library/alpine:3", "command": "true",
+			"cpu": 256, "memory": 512, "task_role_arn": role,
+		}); !isStatus(err, http.StatusBadRequest) || !strings.Contains(err.Error(), "task_role_arn") || !strings.Contains(err.Error(), why) {
+			t.Fatalf("definition with task role %s: %v, want a 400 naming task_role_arn (%s)", role, err, why)
+		}
+	}
+
+	const jobRole = "arn:aws:iam::123456789012:role/flotilla-job-reports"
 	def, err := s.api.CreateDefinition(ctx, map[string]any{
 		"alias": "nightly-report", "image": "public.ecr.aws/docker/library/alpine:3", "command": "echo default",
-		"cpu": 256, "memory": 512,
+		"cpu": 256, "memory": 512, "task_role_arn": jobRole,
 	})
 	if err != nil {
 		t.Fatalf("create definition: %v", err)
@@ -255,6 +275,36 @@ func TestLambdasEndToEnd(t *testing.T) {
 	}
 	allDone := time.Since(launchStart)
 	s.ecs.Flush()
+	// A role the deployment can no longer pass fails the run at once, with
+	// a reason that says what to fix, and is not retried.
+	revoked, err := s.api.CreateDefinition(ctx, map[string]any{
+		"alias": "revoked-role", "image": "public.ecr.aws/docker/library/alpine:3", "command": "true",
+		"cpu": 256, "memory": 512, "task_role_arn": "arn:aws:iam::123456789012:role/" + revokedRole, "retry": map[string]int{"max_attempts": 3},
+	})
+	if err != nil {
+		t.Fatalf("create definition: %v", err)
+	}
+	rr, err := s.api.Launch(ctx, map[string]any{"definition": revoked.ID})
+	if err != nil {
+		t.Fatalf("launch: %v", err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !rr.Status.Terminal(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s with a role that cannot be passed is still %s", rr.ID, rr.Status)
+		}
+		if rr, err = s.api.GetRun(ctx, rr.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rr.Status != flotilla.StatusFailed || rr.ReasonCode != flotilla.ReasonCouldNotStart || rr.Attempt != 1 || !strings.Contains(rr.StatusReason, "task_role_arn") {
+		t.Errorf("run with a role that cannot be passed: %s %s attempt %d (%s), want FAILED could_not_start on the first attempt naming task_role_arn",
+			rr.Status, rr.ReasonCode, rr.Attempt, rr.StatusReason)
+	}
+
+	// The runs ran as the definition's role.
+	if got := s.ecs.LatestTaskDefinition(awsecs.FamilyOf(awsecs.DefaultFamilyPrefix, def.ID))["taskRoleArn"]; got != jobRole {
+		t.Errorf("the task definition's taskRoleArn is %v, want the definition's %s", got, jobRole)
+	}
 
 	for id, w := range wants {
 		r := final[id]
