@@ -445,8 +445,11 @@ func (e *Executor) Stop(ctx context.Context, r flotilla.Run) error {
 	pid := t.cmd.Process.Pid
 	// A job whose process already ended on its own (a zombie not yet
 	// reaped, or reaped and about to be reported) keeps its own end: the
-	// stop came second. Its leftover children are still signalled.
-	t.stopping = !processEnded(pid)
+	// stop came second. Its leftover children are still signalled. A
+	// second stop (the API's and then the dispatcher's, when a stop raced
+	// the start) finds the process a zombie of the first one's signal: it
+	// must not turn that stop back into an end of the job's own.
+	t.stopping = t.stopping || !processEnded(pid)
 	container := t.container
 	e.mu.Unlock()
 	if container != "" {
