@@ -181,7 +181,10 @@ type Run struct {
 	// Secrets are the definition's secret references (never values).
 	Secrets map[string]string `json:"secrets"`
 	// TaskRoleARN is the definition's task role, if it names one.
-	TaskRoleARN    string     `json:"task_role_arn,omitempty"`
+	TaskRoleARN string `json:"task_role_arn,omitempty"`
+	// OnOutOfMemory is the definition's policy for an attempt that runs out
+	// of memory, if it has one.
+	OnOutOfMemory  *OOMPolicy `json:"on_out_of_memory,omitempty"`
 	Tags           []string   `json:"tags"`
 	Engine         string     `json:"engine,omitempty"`
 	Attempt        int        `json:"attempt"`
@@ -260,6 +263,9 @@ type Transition struct {
 	StopRequest *StopRequest
 	// NewAttempt moves the run back to QUEUED as attempt+1.
 	NewAttempt bool
+	// Memory, with NewAttempt, is the memory (MiB) of the next attempt
+	// (0: unchanged).
+	Memory int
 	// MaxRunning is the cluster's admission limit, checked atomically with
 	// the slot counter when the transition takes a slot (0: no limit).
 	MaxRunning int
@@ -364,6 +370,9 @@ func (t Transition) Apply(r Run) (Run, *RunEvent) {
 		}
 	}
 	if t.NewAttempt {
+		if t.Memory > 0 {
+			r.Memory = t.Memory
+		}
 		r.Attempt++
 		r.Attempts = append(r.Attempts, Attempt{Attempt: r.Attempt, QueuedAt: at})
 		r.ExitCode = nil

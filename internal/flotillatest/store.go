@@ -27,6 +27,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) flotilla.Store) {
 	t.Run("QueueOrder", func(t *testing.T) { t.Parallel(); testQueueOrder(t, newStore(t)) })
 	t.Run("ArchitectureAndCapacity", func(t *testing.T) { t.Parallel(); testArchitectureAndCapacity(t, newStore(t)) })
 	t.Run("TaskRole", func(t *testing.T) { t.Parallel(); testTaskRole(t, newStore(t)) })
+	t.Run("OutOfMemoryRetry", func(t *testing.T) { t.Parallel(); testOutOfMemoryRetry(t, newStore(t)) })
 }
 
 func mustCreateRun(t *testing.T, s flotilla.Store, r flotilla.Run) flotilla.Run {
@@ -672,5 +673,39 @@ func testTaskRole(t *testing.T, s flotilla.Store) {
 	r = mustCreateRun(t, s, r)
 	if read, err := s.GetRun(ctx, r.ID); err != nil || read.TaskRoleARN != role {
 		t.Errorf("run task role %q (%v), want %s", read.TaskRoleARN, err, role)
+	}
+}
+
+// testOutOfMemoryRetry: a definition's and a run's on_out_of_memory policy
+// are kept, and a retry that grows the memory (Transition.Memory) moves the
+// run to its next attempt with that memory.
+func testOutOfMemoryRetry(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	policy := &flotilla.OOMPolicy{RetryWithMemoryFactor: 1.5}
+	d := NewDefinition("grows")
+	d.OnOutOfMemory = policy
+	created, err := s.CreateDefinition(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetDefinition(ctx, created.ID); err != nil || got.OnOutOfMemory == nil || *got.OnOutOfMemory != *policy {
+		t.Fatalf("definition on_out_of_memory %+v (%v), want %+v", got.OnOutOfMemory, err, policy)
+	}
+	r := NewRun("default", "alice", 0)
+	r.OnOutOfMemory, r.Memory, r.MaxAttempts = policy, 1024, 3
+	r = mustCreateRun(t, s, r)
+	mustTransition(t, s, admit(r.ID, 10))
+	next, err := s.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, Attempt: 1,
+		To: flotilla.StatusQueued, NewAttempt: true, Memory: 2048, At: Epoch.Add(time.Minute), Source: flotilla.SourceEngine,
+		Reason: "ran out of memory: retrying with 2048 MiB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := s.GetRun(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Memory != 2048 || read.Memory != 2048 || read.Attempt != 2 || read.OnOutOfMemory == nil || *read.OnOutOfMemory != *policy {
+		t.Errorf("after the retry: memory %d (returned %d), attempt %d, policy %+v; want 2048, attempt 2, %+v", read.Memory, next.Memory, read.Attempt, read.OnOutOfMemory, policy)
 	}
 }

@@ -123,7 +123,7 @@ func (s *Service) end(ctx context.Context, r flotilla.Run, t flotilla.Transition
 func (s *Service) retry(ctx context.Context, r flotilla.Run, ev flotilla.TaskEvent, out flotilla.Outcome) error {
 	next, err := s.Store.TransitionRun(ctx, flotilla.Transition{
 		RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending, flotilla.StatusRunning}, Attempt: r.Attempt,
-		To: flotilla.StatusQueued, NewAttempt: true, At: eventTime(ev, s.now()), Source: flotilla.SourceEngine,
+		To: flotilla.StatusQueued, NewAttempt: true, Memory: out.Memory, At: eventTime(ev, s.now()), Source: flotilla.SourceEngine,
 		Reason: out.Reason, WaitReason: flotilla.WaitNoFreeSlot, TaskID: ev.TaskID,
 	})
 	if err != nil {

@@ -112,7 +112,21 @@ func startStack(t *testing.T, maxReceive int) *stack {
 	s.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 10 * time.Millisecond, SleepScale: 0.1, Logs: s.logs,
 		// IAM, as the fake plays it: a role whose trust or policy changed
 		// after its definition was accepted can no longer be passed.
-		MayPassRole: func(role string) bool { return !strings.HasSuffix(role, "/"+revokedRole) }})
+		MayPassRole: func(role string) bool { return !strings.HasSuffix(role, "/"+revokedRole) },
+		// A run launched with OOM_ONCE in its env runs out of memory on its
+		// first task, then runs as its command says.
+		Script: func(l awsfake.Launch) awsfake.Script {
+			if o := l.Request.Overrides; o != nil {
+				for _, c := range o.ContainerOverrides {
+					for _, e := range c.Environment {
+						if e.Name == "OOM_ONCE" {
+							return awsfake.Script{Lives: []awsfake.Life{{OOM: true}, {}}}
+						}
+					}
+				}
+			}
+			return awsfake.Script{}
+		}})
 	ecsURL, logsURL := awsfake.Serve(t, s.ecs), awsfake.Serve(t, s.logs)
 	s.scheduler = awsfake.NewScheduler(awsfake.SchedulerOptions{Groups: []string{scheduleGroup}})
 	schedulerURL := awsfake.Serve(t, s.scheduler)
@@ -299,6 +313,47 @@ func TestLambdasEndToEnd(t *testing.T) {
 	if rr.Status != flotilla.StatusFailed || rr.ReasonCode != flotilla.ReasonCouldNotStart || rr.Attempt != 1 || !strings.Contains(rr.StatusReason, "task_role_arn") {
 		t.Errorf("run with a role that cannot be passed: %s %s attempt %d (%s), want FAILED could_not_start on the first attempt naming task_role_arn",
 			rr.Status, rr.ReasonCode, rr.Attempt, rr.StatusReason)
+	}
+
+	// A definition that asks for it retries a run that ran out of memory
+	// with twice the memory: the second task's overrides carry it.
+	grows, err := s.api.CreateDefinition(ctx, map[string]any{
+		"alias": "grows", "image": "public.ecr.aws/docker/library/alpine:3", "command": "echo fits",
+		"cpu": 256, "memory": 512, "on_out_of_memory": map[string]any{"retry_with_memory_factor": 2},
+	})
+	if err != nil {
+		t.Fatalf("create definition: %v", err)
+	}
+	gr, err := s.api.Launch(ctx, map[string]any{"definition": grows.ID, "env": map[string]string{"OOM_ONCE": "1"}})
+	if err != nil {
+		t.Fatalf("launch: %v", err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !gr.Status.Terminal(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s that ran out of memory once is still %s", gr.ID, gr.Status)
+		}
+		if gr, err = s.api.GetRun(ctx, gr.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gr.Status != flotilla.StatusSucceeded || gr.Attempt != 2 || gr.Memory != 1024 {
+		t.Errorf("run that ran out of memory once: %s on attempt %d with %d MiB (%s), want SUCCEEDED on attempt 2 with 1024 MiB", gr.Status, gr.Attempt, gr.Memory, gr.StatusReason)
+	}
+	var mems []string
+	for _, req := range s.ecs.RunTaskRequests() {
+		if req.StartedBy == gr.ID && req.Overrides != nil {
+			mems = append(mems, req.Overrides.Memory)
+		}
+	}
+	if strings.Join(mems, ",") != "512,1024" {
+		t.Errorf("the run's tasks were given %v MiB, want 512 then 1024", mems)
+	}
+	var story any
+	if _, err := s.api.Do(ctx, "GET", "/v1/runs/"+gr.ID+"/events", nil, nil, &story); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fmt.Sprint(story), "retrying with 1024 MiB") {
+		t.Errorf("the life story does not say the memory grew: %v", story)
 	}
 
 	// The runs ran as the definition's role.
