@@ -96,6 +96,11 @@ type Definition struct {
 	Revision       int         `json:"revision"`
 	CreatedAt      time.Time   `json:"created_at"`
 	UpdatedAt      time.Time   `json:"updated_at"`
+
+	// ParametersSchema, when set, is the JSON Schema (draft 2020-12) of the
+	// parameters a launch passes, and makes Command a template that uses
+	// them (see package params). Without it the command is plain text.
+	ParametersSchema json.RawMessage `json:"parameters_schema,omitempty"`
 }
 
 // DefinitionPatch is a partial update: nil fields keep their value.
@@ -115,6 +120,9 @@ type DefinitionPatch struct {
 	Tags           *[]string          `json:"tags,omitempty"`
 	TimeoutSeconds *int               `json:"timeout_seconds,omitempty"`
 	Retry          *RetryPolicy       `json:"retry,omitempty"`
+
+	// ParametersSchema replaces the schema; JSON null removes it.
+	ParametersSchema json.RawMessage `json:"parameters_schema,omitempty"`
 }
 
 // Apply returns d with the patch applied (revision untouched).
@@ -139,6 +147,9 @@ func (p DefinitionPatch) Apply(d Definition) Definition {
 	}
 	patch(&d.Tags, p.Tags)
 	patch(&d.Retry, p.Retry)
+	if p.ParametersSchema != nil {
+		d.ParametersSchema = p.ParametersSchema // null: Normalize removes it
+	}
 	return d
 }
 
@@ -169,6 +180,7 @@ func (d *Definition) Normalize() {
 		d.Retry.MaxAttempts = DefaultMaxAttempts
 	}
 	d.Image = strings.TrimSpace(d.Image)
+	d.ParametersSchema = compactJSON(d.ParametersSchema)
 }
 
 func normalizeTags(tags []string) []string {
@@ -206,6 +218,9 @@ func (d Definition) Validate() error {
 	validateSecrets(v, "secrets", d.Secrets, d.Env)
 	if p := d.OnOutOfMemory; p != nil && (p.RetryWithMemoryFactor <= 1 || p.RetryWithMemoryFactor > MaxMemoryFactor) {
 		v.Add("on_out_of_memory.retry_with_memory_factor", "must be more than 1 and at most %d", MaxMemoryFactor)
+	}
+	if len(d.ParametersSchema) > MaxParametersSchemaBytes {
+		v.Add("parameters_schema", "must be at most %d bytes of JSON", MaxParametersSchemaBytes)
 	}
 	if d.TaskRoleARN != "" && !roleARNPattern.MatchString(d.TaskRoleARN) {
 		v.Add("task_role_arn", "must be an IAM role ARN, arn:aws:iam::<12-digit account>:role/<name>")

@@ -204,6 +204,10 @@ type Run struct {
 	StopRequest      *StopRequest `json:"stop_request,omitempty"`
 	EstimatedCostUSD *float64     `json:"estimated_cost_usd"`
 	CostUSD          *float64     `json:"cost_usd,omitempty"`
+
+	// Params are the template parameters the command was rendered with
+	// (defaults filled in); nil for a definition without parameters.
+	Params Params `json:"params,omitempty"`
 }
 
 // Current returns the current attempt's record.

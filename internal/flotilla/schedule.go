@@ -56,6 +56,9 @@ type Schedule struct {
 	// NextFireTimes is computed on read, never stored: the next few fire
 	// times of an enabled schedule, empty when paused.
 	NextFireTimes []time.Time `json:"next_fire_times"`
+
+	// Params are the template parameters each fire launches with.
+	Params Params `json:"params,omitempty"`
 }
 
 // SchedulePatch is a partial update: nil fields keep their value.
@@ -68,6 +71,9 @@ type SchedulePatch struct {
 	Env        *map[string]string `json:"env,omitempty"`
 	Enabled    *bool              `json:"enabled,omitempty"`
 	CatchUp    *CatchUp           `json:"catch_up,omitempty"`
+
+	// Params replaces the params; {} removes them.
+	Params *Params `json:"params,omitempty"`
 }
 
 // Apply returns s with the patch applied (version and times untouched).
@@ -80,6 +86,10 @@ func (p SchedulePatch) Apply(s Schedule) Schedule {
 	patch(&s.Env, p.Env)
 	patch(&s.Enabled, p.Enabled)
 	patch(&s.CatchUp, p.CatchUp)
+	patch(&s.Params, p.Params)
+	if len(s.Params) == 0 {
+		s.Params = nil
+	}
 	return s
 }
 
