@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/ids"
+	"github.com/flotilla-run/flotilla/internal/params"
 )
 
 // definitionInput is the body of POST /v1/definitions: the definition's
@@ -30,6 +32,8 @@ type definitionInput struct {
 	Tags           []string             `json:"tags"`
 	TimeoutSeconds int                  `json:"timeout_seconds"`
 	Retry          flotilla.RetryPolicy `json:"retry"`
+
+	ParametersSchema json.RawMessage `json:"parameters_schema"`
 }
 
 func (s *server) handleCreateDefinition() http.Handler {
@@ -42,7 +46,7 @@ func (s *server) handleCreateDefinition() http.Handler {
 		now := s.NowFunc().UTC()
 		d := flotilla.Definition{ID: ids.New(ids.Definition, now), Owner: owner, OwnerName: s.ownerName(r), Alias: in.Alias, Group: in.Group, Image: in.Image, Command: in.Command,
 			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Architecture: in.Architecture, Env: in.Env, Secrets: in.Secrets, TaskRoleARN: in.TaskRoleARN, OnOutOfMemory: in.OnOutOfMemory, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
-			Revision: 1, CreatedAt: now, UpdatedAt: now}
+			Revision: 1, CreatedAt: now, UpdatedAt: now, ParametersSchema: in.ParametersSchema}
 		d.Normalize()
 		if err := s.validDefinition(d); err != nil {
 			s.fail(w, r, err)
@@ -210,6 +214,14 @@ func limitParam(v string) (int, error) {
 // validDefinition is the domain's validation, then the engine's.
 func (s *server) validDefinition(d flotilla.Definition) error {
 	if err := d.Validate(); err != nil {
+		return err
+	}
+	// A parameters_schema makes the command a template: both are checked
+	// now, so a launch never meets a schema or a template it cannot use.
+	if err := params.CheckSchema(d.ParametersSchema); err != nil {
+		return err
+	}
+	if err := params.CheckTemplate("command", d.Command, d.ParametersSchema); err != nil {
 		return err
 	}
 	if s.CheckDefinition != nil {

@@ -27,6 +27,10 @@ func (s *server) handleLaunch() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
+		if req.DryRun { // nothing stored: no Location to point at
+			encode(w, http.StatusOK, run)
+			return
+		}
 		status := http.StatusAccepted
 		if !created {
 			status = http.StatusOK

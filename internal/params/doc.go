@@ -19,7 +19,7 @@
 //
 // Render then substitutes the values. It is safe by construction for the
 // shell the command runs in (sh -c): a string value is rendered
-// single-quoted ('it'\''s' for it's), so it is exactly one word whatever it
+// single-quoted (a ' inside is closed, escaped and reopened), so it is exactly one word whatever it
 // holds; numbers render as their JSON text and booleans as true or false,
 // neither of which has a character the shell treats specially. Because the
 // quoting is done for the author, CheckTemplate refuses a string parameter

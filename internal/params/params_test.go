@@ -74,7 +74,7 @@ func TestCheckSchemaRefusesWhatAFormCannotShow(t *testing.T) {
 		"fraction integer":    {`{"type":"object","properties":{"x":{"type":"integer","default":1.5}}}`, "parameters_schema.properties.x.default"},
 		"required unknown":    {`{"type":"object","properties":{},"required":["y"]}`, "parameters_schema.required"},
 		"open object":         {`{"type":"object","additionalProperties":true}`, "parameters_schema.additionalProperties"},
-		"bad pattern":         {`{"type":"object","properties":{"x":{"type":"string","pattern":"(" }}}`, "parameters_schema"},
+		"bad pattern":         {`{"type":"object","properties":{"x":{"type":"string","pattern":"(" }}}`, "parameters_schema.properties.x.pattern"},
 		"unknown format":      {`{"type":"object","properties":{"x":{"type":"string","format":"color"}}}`, "parameters_schema.properties.x.format"},
 		"title not text":      {`{"type":"object","properties":{"x":{"type":"string","title":3}}}`, "parameters_schema.properties.x.title"},
 	}

@@ -229,7 +229,14 @@ func checkProperty(v *flotilla.ValidationError, s *Schema, name string, p any) {
 			}
 		}
 	}
-	if fm, ok := m["format"]; ok && !slices.Contains(formats, fmt.Sprint(fm)) {
+	if pt, ok := m["pattern"]; ok {
+		if str, isText := pt.(string); !isText {
+			v.Add(f+".pattern", "must be a regular expression")
+		} else if _, err := regexp.Compile(str); err != nil {
+			v.Add(f+".pattern", "is not a regular expression: %v", err)
+		}
+	}
+		if fm, ok := m["format"]; ok && !slices.Contains(formats, fmt.Sprint(fm)) {
 		v.Add(f+".format", "must be one of %s", strings.Join(formats, ", "))
 	}
 	if d, ok := m["default"]; ok {

@@ -21,11 +21,78 @@ type usage struct {
 // text and nothing is checked.
 func CheckTemplate(fieldName, command string, schemaRaw json.RawMessage) error {
 	s, err := Parse(schemaRaw)
-	if err != nil || s == nil {
+	if err != nil {
 		return err
+	}
+	if s == nil {
+		if name := usesParams(command); name != "" {
+			return flotilla.Invalid(fieldName, "uses {{ .params.%s }} but the definition has no parameters_schema to declare it", name)
+		}
+		return nil
 	}
 	_, _, err = s.template(fieldName, command)
 	return err
+}
+
+// usesParams is the first parameter a plain command names as a template
+// field ({{ .params.NAME }}), "" when it names none: such a command is
+// almost certainly a template whose schema is missing (or was removed).
+func usesParams(command string) string {
+	if !strings.Contains(command, "{{") {
+		return ""
+	}
+	t, err := template.New("command").Parse(command)
+	if err != nil || t.Tree == nil {
+		return "" // plain text that merely contains braces
+	}
+	var found string
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		if found != "" || n == nil {
+			return
+		}
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, c := range n.Cmds {
+					walk(c)
+				}
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.FieldNode:
+			if len(n.Ident) >= 1 && n.Ident[0] == "params" {
+				found = strings.Join(append([]string{""}, n.Ident[1:]...), ".")[1:]
+				if found == "" {
+					found = "…"
+				}
+			}
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		}
+	}
+	walk(t.Tree.Root)
+	return found
 }
 
 // template parses and checks command.
@@ -235,7 +302,8 @@ func (s shellState) unsafe() string {
 	return ""
 }
 
-// Quote is s as one single-quoted sh word: 'it'\''s' for it's.
+// Quote is s as one single-quoted sh word; each single quote inside is
+// closed, escaped with a backslash and reopened.
 func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/ids"
+	"github.com/flotilla-run/flotilla/internal/params"
 )
 
 // LaunchRequest is the body of POST /v1/runs. Nil overrides keep the
@@ -31,6 +32,13 @@ type LaunchRequest struct {
 	TimeoutSeconds *int              `json:"timeout_seconds,omitempty"`
 	Tags           []string          `json:"tags,omitempty"`
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	// Params are the values of the definition's parameters (package
+	// params): validated against its parameters_schema, defaults filled in,
+	// rendered into the command and recorded on the run.
+	Params flotilla.Params `json:"params,omitempty"`
+	// DryRun returns the run as it would be launched (command rendered,
+	// every check made) without storing or queueing it.
+	DryRun bool `json:"dry_run,omitempty"`
 	// ScheduleID is set by the scheduler, never by API callers.
 	ScheduleID string `json:"-"`
 	// OwnerName is the caller's display name (a verified e-mail), set by
@@ -116,6 +124,9 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 	if req.Command != nil {
 		r.Command = *req.Command
 	}
+	if err := applyParams(&r, def, req); err != nil {
+		return flotilla.Run{}, false, err
+	}
 	if req.CPU != nil {
 		r.CPU = *req.CPU
 	}
@@ -139,6 +150,10 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		}
 	}
 	r.EstimatedCostUSD = s.estimate(ctx, r)
+	if req.DryRun {
+		r.StatusReason = "dry run: not stored, not queued (the run id is not reserved)"
+		return r, false, nil
+	}
 
 	stored, created, err := s.Store.CreateRun(ctx, r)
 	if err != nil {
@@ -163,11 +178,36 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 // (map keys sorted by encoding/json, tags sorted and unique, the cluster
 // resolved), without the key itself.
 func requestHash(req LaunchRequest) string {
-	req.IdempotencyKey, req.ScheduleID = "", ""
+	req.IdempotencyKey, req.ScheduleID, req.DryRun = "", "", false
 	req.Tags = slices.Compact(slices.Sorted(slices.Values(req.Tags)))
 	b, _ := json.Marshal(req)
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// applyParams resolves the launch's params against the definition's
+// parameters_schema (defaults filled in) and renders the command (the
+// definition's, or the override, which is a template too) with them.
+// Without a schema the command is plain text and params must be empty.
+func applyParams(r *flotilla.Run, def flotilla.Definition, req LaunchRequest) error {
+	p, err := params.Resolve(def.ParametersSchema, req.Params)
+	if err != nil {
+		return err
+	}
+	if def.ParametersSchema == nil {
+		return nil
+	}
+	if req.Command != nil {
+		if err := params.CheckTemplate("command", r.Command, def.ParametersSchema); err != nil {
+			return err
+		}
+	}
+	cmd, err := params.Render("command", r.Command, def.ParametersSchema, p)
+	if err != nil {
+		return err
+	}
+	r.Command, r.Params = cmd, p
+	return nil
 }
 
 // launchChecker is an executor that can tell at launch that the engine
