@@ -236,7 +236,7 @@ func checkProperty(v *flotilla.ValidationError, s *Schema, name string, p any) {
 			v.Add(f+".pattern", "is not a regular expression: %v", err)
 		}
 	}
-		if fm, ok := m["format"]; ok && !slices.Contains(formats, fmt.Sprint(fm)) {
+	if fm, ok := m["format"]; ok && !slices.Contains(formats, fmt.Sprint(fm)) {
 		v.Add(f+".format", "must be one of %s", strings.Join(formats, ", "))
 	}
 	if d, ok := m["default"]; ok {
