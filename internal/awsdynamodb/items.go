@@ -2,6 +2,7 @@ package awsdynamodb
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -294,6 +295,7 @@ func runItem(r flotilla.Run) item {
 	it.s(aIdemKey, r.IdempotencyKey)
 	it.s(aReqHash, r.RequestHash)
 	it.s(aSchedule, r.ScheduleID)
+	it.s(aParams, paramsJSON(r.Params))
 	if sr := r.StopRequest; sr != nil {
 		m := item{}
 		m.s("b", sr.By)
@@ -351,6 +353,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		IdempotencyKey:   str(it, aIdemKey),
 		RequestHash:      str(it, aReqHash),
 		ScheduleID:       str(it, aSchedule),
+		Params:           decodeParams(str(it, aParams)),
 		EstimatedCostUSD: float(it, aEstimate),
 		CostUSD:          float(it, aCost),
 	}
@@ -561,6 +564,7 @@ func definitionItem(pk, sk string, d flotilla.Definition) item {
 	it.strMap(aSecrets, d.Secrets)
 	it.s(aTaskRole, d.TaskRoleARN)
 	it.oomPolicy(d.OnOutOfMemory)
+	it.s(aParamsSchema, string(d.ParametersSchema))
 	it.strs(aTags, d.Tags)
 	it.n(aTimeout, int64(d.TimeoutSeconds))
 	it.n(aMaxTries, int64(d.Retry.MaxAttempts))
@@ -571,7 +575,7 @@ func definitionItem(pk, sk string, d flotilla.Definition) item {
 }
 
 func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
-	return flotilla.Definition{
+	d := flotilla.Definition{
 		ID:             str(it, aDefRefID),
 		Alias:          str(it, aAlias),
 		Group:          str(it, aGroup),
@@ -594,6 +598,8 @@ func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
 		CreatedAt:      timeVal(it, aCreatedAt),
 		UpdatedAt:      timeVal(it, aUpdatedAt),
 	}
+	d.ParametersSchema = rawJSON(str(it, aParamsSchema))
+	return d
 }
 
 // strOr is the string attribute k, or def when the item has none.
@@ -621,4 +627,43 @@ func oomPolicy(it map[string]types.AttributeValue) *flotilla.OOMPolicy {
 		return nil
 	}
 	return &flotilla.OOMPolicy{RetryWithMemoryFactor: f}
+}
+
+// Template parameters: a definition's parameters_schema and a run's or a
+// schedule's params are each one string attribute holding their JSON, so
+// a number keeps its exact JSON text and the item shape stays flat.
+const (
+	aParamsSchema = "psc"
+	aParams       = "pm"
+)
+
+// paramsJSON is p as JSON, "" for none.
+func paramsJSON(p flotilla.Params) string {
+	if len(p) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "" // values are strings, bools and json.Numbers: cannot fail
+	}
+	return string(b)
+}
+
+// decodeParams reads paramsJSON's text; nil for none (or "{}").
+func decodeParams(s string) flotilla.Params {
+	if s == "" {
+		return nil
+	}
+	var p flotilla.Params
+	if err := json.Unmarshal([]byte(s), &p); err != nil || len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+func rawJSON(s string) json.RawMessage {
+	if s == "" {
+		return nil
+	}
+	return json.RawMessage(s)
 }

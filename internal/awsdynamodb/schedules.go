@@ -1,6 +1,7 @@
 package awsdynamodb
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -74,6 +75,7 @@ func scheduleFields(s flotilla.Schedule) map[string]types.AttributeValue {
 		aVersion:    nv(int64(s.Version)),
 		aCreatedAt:  nv(s.CreatedAt.UnixNano()),
 		aUpdatedAt:  nv(s.UpdatedAt.UnixNano()),
+		aParams:     sv(cmp.Or(paramsJSON(s.Params), "{}")), // written even when empty, like every field
 	}
 }
 
@@ -94,6 +96,7 @@ func decodeSchedule(it map[string]types.AttributeValue) flotilla.Schedule {
 		CreatedAt:    timeVal(it, aCreatedAt),
 		UpdatedAt:    timeVal(it, aUpdatedAt),
 		LastFireTime: timePtr(it, aSchLastFired),
+		Params:       decodeParams(str(it, aParams)),
 	}
 }
 

@@ -40,6 +40,7 @@ func TestScheduleStore(t *testing.T, newStore func(t *testing.T) flotilla.Schedu
 	t.Run("ConditionalUpdate", func(t *testing.T) { t.Parallel(); testScheduleUpdate(t, newStore(t)) })
 	t.Run("RecordFire", func(t *testing.T) { t.Parallel(); testScheduleRecordFire(t, newStore(t)) })
 	t.Run("RecordFireRace", func(t *testing.T) { t.Parallel(); testScheduleRecordFireRace(t, newStore(t)) })
+	t.Run("Params", func(t *testing.T) { t.Parallel(); testScheduleParams(t, newStore(t)) })
 }
 
 func testScheduleLifecycle(t *testing.T, s flotilla.ScheduleStore) {

@@ -28,6 +28,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) flotilla.Store) {
 	t.Run("ArchitectureAndCapacity", func(t *testing.T) { t.Parallel(); testArchitectureAndCapacity(t, newStore(t)) })
 	t.Run("TaskRole", func(t *testing.T) { t.Parallel(); testTaskRole(t, newStore(t)) })
 	t.Run("OutOfMemoryRetry", func(t *testing.T) { t.Parallel(); testOutOfMemoryRetry(t, newStore(t)) })
+	t.Run("TemplateParams", func(t *testing.T) { t.Parallel(); testTemplateParams(t, newStore(t)) })
 }
 
 func mustCreateRun(t *testing.T, s flotilla.Store, r flotilla.Run) flotilla.Run {
