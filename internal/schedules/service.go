@@ -15,6 +15,7 @@ import (
 	"github.com/flotilla-run/flotilla/internal/cron"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/ids"
+	"github.com/flotilla-run/flotilla/internal/params"
 	"github.com/flotilla-run/flotilla/internal/runs"
 )
 
@@ -86,6 +87,9 @@ type CreateRequest struct {
 	// Enabled defaults to true.
 	Enabled *bool            `json:"enabled,omitempty"`
 	CatchUp flotilla.CatchUp `json:"catch_up,omitempty"`
+	// Params are the definition's template parameters each fire passes,
+	// checked now against its parameters_schema and again at every fire.
+	Params flotilla.Params `json:"params,omitempty"`
 }
 
 // Create validates and stores a schedule owned by owner, and has it fire.
@@ -105,6 +109,7 @@ func (s *Service) Create(ctx context.Context, owner string, req CreateRequest) (
 		Version:    1,
 		CreatedAt:  now,
 		UpdatedAt:  now,
+		Params:     req.Params,
 	}
 	if err := s.check(ctx, &sch); err != nil {
 		return flotilla.Schedule{}, err
@@ -224,6 +229,7 @@ func (s *Service) check(ctx context.Context, sch *flotilla.Schedule) error {
 			// The id, not the alias: an alias can move to another
 			// definition, and lists filter on the id.
 			sch.Definition = d.ID
+			checkParams(v, d, sch.Params)
 		}
 	}
 	return v.Err()
@@ -296,6 +302,7 @@ func (s *Service) Fire(ctx context.Context, scheduleID string, at time.Time) (ru
 		Definition:     sch.Definition,
 		Cluster:        sch.Cluster,
 		Env:            maps.Clone(sch.Env),
+		Params:         maps.Clone(sch.Params),
 		IdempotencyKey: FireKey(sch.ID, at),
 		ScheduleID:     sch.ID,
 	})
@@ -312,6 +319,24 @@ func (s *Service) Fire(ctx context.Context, scheduleID string, at time.Time) (ru
 			"cluster", run.Cluster, "scheduled_time", at.UTC().Format(time.RFC3339))
 	}
 	return run, created, nil
+}
+
+// checkParams adds a field error for each of params the definition's
+// parameters_schema refuses, or that its command cannot be rendered with:
+// the same checks a launch makes, so a schedule is refused when it is
+// written rather than failing at 3 a.m. A definition changed later is
+// checked again by the launch at each fire.
+func checkParams(v *flotilla.ValidationError, d flotilla.Definition, p flotilla.Params) {
+	resolved, err := params.Resolve(d.ParametersSchema, p)
+	if err == nil {
+		_, err = params.Render("command", d.Command, d.ParametersSchema, resolved)
+	}
+	var fields *flotilla.ValidationError
+	if errors.As(err, &fields) {
+		v.Fields = append(v.Fields, fields.Fields...)
+	} else if err != nil {
+		v.Add("params", "%v", err)
+	}
 }
 
 func hasField(v *flotilla.ValidationError, field string) bool {
