@@ -26,6 +26,7 @@ type defFlags struct {
 	cpu, memory, gpu, timeout, retries                 int
 	oomFactor                                          float64
 	env, secrets, tags                                 []string
+	parametersSchema                                   string
 }
 
 func (f *defFlags) register(cmd *cobra.Command) {
@@ -46,6 +47,7 @@ func (f *defFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.env, "env", nil, "environment variable NAME=VALUE (repeatable)")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret environment variable NAME=ssm:<parameter> or NAME=secretsmanager:<ARN> (repeatable); only the reference is stored, and locally the value comes from the server's FLOTILLA_SECRET_<NAME>")
 	fl.StringArrayVar(&f.tags, "tag", nil, "a tag (repeatable)")
+	fl.StringVar(&f.parametersSchema, "parameters-schema", "", "a JSON Schema of typed parameters (JSON, or @FILE; null on update removes it); the command may then use {{ .params.NAME }}")
 }
 
 // body builds the JSON body: the file's fields, then each flag given.
@@ -89,6 +91,13 @@ func (f *defFlags) body(e *env, cmd *cobra.Command) (map[string]any, error) {
 	set("timeout", "timeout_seconds", f.timeout)
 	set("max-attempts", "retry", map[string]int{"max_attempts": f.retries})
 	set("tag", "tags", f.tags)
+	if cmd.Flags().Changed("parameters-schema") {
+		schema, err := schemaFlag(f.parametersSchema)
+		if err != nil {
+			return nil, err
+		}
+		body["parameters_schema"] = schema
+	}
 	if cmd.Flags().Changed("env") {
 		env, err := parseEnv(f.env)
 		if err != nil {
@@ -258,7 +267,10 @@ func (e *env) showDefinition(d flotilla.Definition) error {
 	if p := d.OnOutOfMemory; p != nil {
 		rows = append(rows, []string{"out of memory", fmt.Sprintf("retry with %g× the memory", p.RetryWithMemoryFactor)})
 	}
-	if d.GPU > 0 {
+	if len(d.ParametersSchema) > 0 {
+		rows = append(rows, []string{"parameters", string(d.ParametersSchema)})
+	}
+		if d.GPU > 0 {
 		rows = append(rows, []string{"gpu", strconv.Itoa(d.GPU)})
 	}
 	e.table("FIELD\tVALUE", rows)

@@ -17,8 +17,8 @@ func sortStrings(s []string) { sort.Strings(s) }
 func runCmd(e *env) *cobra.Command {
 	var cluster, command, key string
 	var cpu, memory, timeout int
-	var envs, tags []string
-	var follow bool
+	var envs, tags, paramFlags []string
+	var follow, dryRun bool
 	cmd := &cobra.Command{
 		Use:   "run DEFINITION",
 		Short: "Launch a run of a definition (by alias or id)",
@@ -60,9 +60,32 @@ its end, with one of these reserved codes (and the reason on stderr):
 				body["env"] = env
 			}
 			c := e.client()
+			p, err := parseParams(cmd.Context(), c, args[0], paramFlags)
+			if err != nil {
+				return err
+			}
+			if p != nil {
+				body["params"] = p
+			}
+			if dryRun {
+				if follow {
+					return fmt.Errorf("--dry-run launches nothing to follow")
+				}
+				body["dry_run"] = true
+			}
 			r, err := c.Launch(cmd.Context(), body)
 			if err != nil {
 				return &exitError{code: ExitAPIError, msg: err.Error()}
+			}
+			if dryRun {
+				if e.json {
+					return e.printJSON(r)
+				}
+				e.table("FIELD\tVALUE", [][]string{{"definition", fmt.Sprintf("%s (revision %d)", r.Alias, r.Revision)}, {"cluster", r.Cluster},
+					{"command", r.Command}, {"params", paramsString(r.Params)}, {"image", r.Image}, {"cpu", strconv.Itoa(r.CPU)},
+					{"memory", strconv.Itoa(r.Memory) + " MiB"}, {"env", envString(r.Env)}, {"estimated cost", usd(r.EstimatedCostUSD)}})
+				fmt.Fprintln(e.stderr, "\ndry run: nothing was launched")
+				return nil
 			}
 			if e.json && !follow {
 				return e.printJSON(r)
@@ -85,6 +108,8 @@ its end, with one of these reserved codes (and the reason on stderr):
 	fl.StringArrayVar(&tags, "tag", nil, "add a tag (repeatable)")
 	fl.StringVar(&key, "idempotency-key", "", "launching again with the same key returns the same run")
 	fl.BoolVarP(&follow, "follow", "f", false, "stream the logs and exit with the job's exit code")
+	fl.StringArrayVar(&paramFlags, "param", nil, "a template parameter NAME=VALUE, typed by the definition's parameters_schema (repeatable)")
+	fl.BoolVar(&dryRun, "dry-run", false, "show the run as it would be launched (params checked, command rendered) without launching it")
 	return cmd
 }
 
@@ -179,7 +204,7 @@ func runsGetCmd(e *env) *cobra.Command {
 				[]string{"owner", r.Owner}, []string{"exit code", exitCode(r)}, []string{"queued", r.QueuedAt.Format(time.RFC3339)},
 				[]string{"started", timeOrDash(r.StartedAt)}, []string{"finished", timeOrDash(r.FinishedAt)}, []string{"duration", duration(r)},
 				[]string{"attempt", fmt.Sprintf("%d of %d", r.Attempt, r.MaxAttempts)}, []string{"engine", r.Engine},
-				[]string{"image", r.Image}, []string{"command", r.Command}, []string{"cpu", strconv.Itoa(r.CPU)},
+				[]string{"image", r.Image}, []string{"command", r.Command}, []string{"params", paramsString(r.Params)}, []string{"cpu", strconv.Itoa(r.CPU)},
 				[]string{"memory", strconv.Itoa(r.Memory) + " MiB"}, []string{"env", envString(r.Env)},
 				[]string{"secrets", envString(r.Secrets)}, []string{"tags", strings.Join(r.Tags, ", ")},
 				[]string{"estimated cost", usd(r.EstimatedCostUSD)}, []string{"cost", usd(r.CostUSD)})

@@ -22,7 +22,7 @@ func schedulesCmd(e *env) *cobra.Command {
 // schedFlags are the flags shared by create and update.
 type schedFlags struct {
 	name, definition, cluster, expression, timezone, catchUp string
-	env                                                      []string
+	env, params                                              []string
 }
 
 func (f *schedFlags) register(cmd *cobra.Command) {
@@ -34,6 +34,7 @@ func (f *schedFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.timezone, "timezone", "", "IANA time zone cron() times are read in (default UTC)")
 	fl.StringVar(&f.catchUp, "catch-up", "", "after downtime: none (skip missed times; default) or latest (one run for the most recent)")
 	fl.StringArrayVar(&f.env, "env", nil, "environment variable NAME=VALUE for the runs (repeatable)")
+	fl.StringArrayVar(&f.params, "param", nil, "a template parameter NAME=VALUE for the runs, typed by the definition's parameters_schema (repeatable)")
 }
 
 // body holds the flags given, by their API field names.
@@ -60,6 +61,23 @@ func (f *schedFlags) body(cmd *cobra.Command) (map[string]any, error) {
 	return body, nil
 }
 
+// withParams adds --param values to body, typed by the schema of the
+// definition the schedule will launch (the one in body, else defRef).
+func (f *schedFlags) withParams(cmd *cobra.Command, e *env, body map[string]any, defRef string) error {
+	if !cmd.Flags().Changed("param") {
+		return nil
+	}
+	if d, ok := body["definition"].(string); ok {
+		defRef = d
+	}
+	p, err := parseParams(cmd.Context(), e.client(), defRef, f.params)
+	if err != nil {
+		return err
+	}
+	body["params"] = p
+	return nil
+}
+
 func schedCreateCmd(e *env) *cobra.Command {
 	var f schedFlags
 	var paused bool
@@ -76,6 +94,9 @@ func schedCreateCmd(e *env) *cobra.Command {
 			}
 			if paused {
 				body["enabled"] = false
+			}
+			if err := f.withParams(cmd, e, body, ""); err != nil {
+				return err
 			}
 			var s flotilla.Schedule
 			if _, err := e.client().Do(cmd.Context(), "POST", "/v1/schedules", nil, body, &s); err != nil {
@@ -100,8 +121,17 @@ func schedUpdateCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("param") {
+				var cur flotilla.Schedule
+				if _, err := e.client().Do(cmd.Context(), "GET", "/v1/schedules/"+url.PathEscape(args[0]), nil, nil, &cur); err != nil {
+					return err
+				}
+				if err := f.withParams(cmd, e, body, cur.Definition); err != nil {
+					return err
+				}
+			}
 			if len(body) == 0 {
-				return fmt.Errorf("nothing to change: give at least one of --name, --definition, --cluster, --expression, --timezone, --catch-up, --env")
+				return fmt.Errorf("nothing to change: give at least one of --name, --definition, --cluster, --expression, --timezone, --catch-up, --env, --param")
 			}
 			return e.patchSchedule(cmd, args[0], body)
 		},
@@ -242,7 +272,7 @@ func (e *env) showSchedule(s flotilla.Schedule) error {
 	rows := [][]string{
 		{"id", s.ID}, {"name", s.Name}, {"definition", s.Definition}, {"cluster", s.Cluster},
 		{"expression", s.Expression}, {"timezone", s.Timezone}, {"state", state}, {"catch up", string(s.CatchUp)},
-		{"env", envString(s.Env)}, {"owner", s.Owner}, {"last fired", last}, {"next fires", strings.Join(next, ", ")},
+		{"env", envString(s.Env)}, {"params", paramsString(s.Params)}, {"owner", s.Owner}, {"last fired", last}, {"next fires", strings.Join(next, ", ")},
 	}
 	e.table("FIELD\tVALUE", rows)
 	return nil
