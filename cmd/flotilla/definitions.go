@@ -270,7 +270,7 @@ func (e *env) showDefinition(d flotilla.Definition) error {
 	if len(d.ParametersSchema) > 0 {
 		rows = append(rows, []string{"parameters", string(d.ParametersSchema)})
 	}
-		if d.GPU > 0 {
+	if d.GPU > 0 {
 		rows = append(rows, []string{"gpu", strconv.Itoa(d.GPU)})
 	}
 	e.table("FIELD\tVALUE", rows)
