@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { templateJourneys } from './templates.mjs';
 
 const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = resolve(webDir, '..');
@@ -307,6 +308,8 @@ describe('flotilla web UI', { concurrency: false }, () => {
     assert.ok(message && message.length > 0, 'the cpu field has an error message');
     await shot('12-launch-validation');
   });
+
+  templateJourneys(journey, { page: () => page, url: () => server.url, api, shot });
 
   journey('edits a definition into a new revision, copies it, and deletes the copy', { timeout: 45_000 }, async () => {
     await page.goto(`${server.url}/definitions/${alias}`);

@@ -25,6 +25,8 @@ export interface Definition {
   tags?: string[];
   timeout_seconds?: number;
   retry?: { max_attempts?: number };
+  /** A JSON Schema of typed parameters; the command is then a template (see ParamsForm). */
+  parameters_schema?: ParametersSchema | null;
   revision: number;
   created_at: string;
   updated_at: string;
@@ -80,6 +82,37 @@ export interface Run {
   schedule_id?: string;
   estimated_cost_usd?: number | null;
   cost_usd?: number | null;
+  /** The params the command was rendered with (defaults filled in). */
+  params?: Params;
+}
+
+/** Values of a definition's template parameters, by name. */
+export type Params = Record<string, string | number | boolean>;
+
+/** One parameter of a parameters_schema (the only shapes the API accepts). */
+export interface ParameterSchema {
+  type: 'string' | 'number' | 'integer' | 'boolean';
+  title?: string;
+  description?: string;
+  default?: string | number | boolean;
+  enum?: (string | number | boolean)[];
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  multipleOf?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+}
+
+export interface ParametersSchema {
+  type: 'object';
+  title?: string;
+  description?: string;
+  properties?: Record<string, ParameterSchema>;
+  required?: string[];
 }
 
 export interface LaunchInput {
@@ -92,6 +125,9 @@ export interface LaunchInput {
   timeout_seconds?: number;
   tags?: string[];
   idempotency_key?: string;
+  params?: Params;
+  /** true: render and check only; nothing is stored or queued (200). */
+  dry_run?: boolean;
 }
 
 export interface RunEvent {

@@ -5,6 +5,7 @@ import { ApiError } from '../api/client';
 import { useApi } from '../api/context';
 import type { Cluster, Definition, LaunchInput, Run } from '../api/types';
 import { EnvEditor, envRows, ErrorNotice, Field, Loading, rowsToEnv, type EnvRow } from '../components/common';
+import { initialParamValues, paramsBody, ParamsForm, paramSpecs, type ParamValues } from '../components/ParamsForm';
 import { formatCpu, formatMemory } from '../format';
 import { POLL_MS } from './RunsPage';
 
@@ -28,7 +29,8 @@ export function initialValues(def: Definition, from?: Run): LaunchValues {
     cluster: from?.cluster ?? '',
     cpu: String(src.cpu ?? ''),
     memory: String(src.memory ?? ''),
-    command: src.command ?? '',
+    // A template's earlier run has its rendered command: start from the template, with the run's params.
+    command: (def.parameters_schema ? def.command : src.command) ?? '',
     timeout_seconds: src.timeout_seconds ? String(src.timeout_seconds) : '',
     tags: (from?.tags ?? []).join(', '),
     env,
@@ -76,10 +78,19 @@ function LaunchForm({ def, from }: { def: Definition; from?: Run }) {
   // One key per form: a double submit or a retried request launches one run, not two.
   const [key, setKey] = useState(() => newKey());
   const set = (patch: Partial<LaunchValues>) => setV((x) => ({ ...x, ...patch }));
+  const specs = paramSpecs(def.parameters_schema);
+  const [pv, setPv] = useState<ParamValues>(() => initialParamValues(specs, from?.params));
+  const body = () => {
+    const b = launchBody(def, v, key);
+    if (specs.length) b.params = paramsBody(specs, pv);
+    return b;
+  };
+  // Preview: the API renders the command (dry_run) without launching.
+  const preview = useMutation({ mutationFn: () => api.launch({ ...body(), dry_run: true }) });
   const clusters = useQuery({ queryKey: ['clusters'], queryFn: () => api.listClusters(), refetchInterval: POLL_MS });
 
   const launch = useMutation({
-    mutationFn: () => api.launch(launchBody(def, v, key)),
+    mutationFn: () => api.launch(body()),
     onSuccess: async (run) => {
       await qc.invalidateQueries({ queryKey: ['runs'] });
       navigate(`/runs/${encodeURIComponent(run.run_id)}`);
@@ -87,10 +98,12 @@ function LaunchForm({ def, from }: { def: Definition; from?: Run }) {
     // A rejected launch created nothing: the corrected form is a new request.
     onError: () => setKey(newKey()),
   });
-  const apiErr = launch.error instanceof ApiError ? launch.error : null;
+  const failed = launch.error ?? preview.error;
+  const apiErr = failed instanceof ApiError ? failed : null;
   const err = (f: string) => apiErr?.fieldError(f);
   const submit = (e: FormEvent) => {
     e.preventDefault();
+    preview.reset();
     launch.mutate();
   };
   const items = clusters.data?.items ?? [];
@@ -111,7 +124,7 @@ function LaunchForm({ def, from }: { def: Definition; from?: Run }) {
           </>
         )}
       </p>
-      {launch.error && <ErrorNotice error={launch.error} what="Not launched" />}
+      {failed && <ErrorNotice error={failed} what={launch.error ? 'Not launched' : 'Not rendered'} />}
       <Field
         label="Cluster"
         error={err('cluster')}
@@ -143,6 +156,13 @@ function LaunchForm({ def, from }: { def: Definition; from?: Run }) {
       <Field label="Command" error={err('command')}>
         {(p) => <textarea {...p} name="command" rows={4} className="mono" value={v.command} onChange={(e) => set({ command: e.target.value })} />}
       </Field>
+      <ParamsForm specs={specs} values={pv} onChange={(x) => { setPv(x); preview.reset(); }} errorFor={err} />
+      {preview.data && (
+        <div className="notice" role="status" aria-label="Rendered command">
+          <strong>The command would run as</strong>
+          <pre className="mono">{preview.data.command}</pre>
+        </div>
+      )}
       <EnvEditor rows={v.env} onChange={(env) => set({ env })} errorFor={err} legend="Environment (merged over the definition's)" />
       <Field label="Tags" error={err('tags')} hint="Comma-separated, added to this run">
         {(p) => <input {...p} name="tags" value={v.tags} onChange={(e) => set({ tags: e.target.value })} />}
@@ -151,6 +171,11 @@ function LaunchForm({ def, from }: { def: Definition; from?: Run }) {
         <button type="submit" className="primary" disabled={launch.isPending}>
           {launch.isPending ? 'Launching…' : 'Launch'}
         </button>
+        {specs.length > 0 && (
+          <button type="button" disabled={preview.isPending} onClick={() => { launch.reset(); preview.mutate(); }}>
+            Preview command
+          </button>
+        )}
         <Link className="button" to={`/definitions/${encodeURIComponent(def.alias)}`}>
           Cancel
         </Link>

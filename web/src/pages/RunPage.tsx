@@ -215,6 +215,16 @@ export function RunPage() {
         <dd>
           <pre className="command">{r.command}</pre>
         </dd>
+        {r.params && Object.keys(r.params).length > 0 && (
+          <>
+            <dt>Params</dt>
+            <dd className="mono" aria-label="Params">
+              {Object.entries(r.params)
+                .map(([k, x]) => `${k}=${JSON.stringify(x)}`)
+                .join(' ')}
+            </dd>
+          </>
+        )}
         <dt>CPU</dt>
         <dd>{formatCpu(r.cpu)}</dd>
         <dt>Memory</dt>
