@@ -94,6 +94,24 @@ func (h *harness) logText(id string) string {
 	return sb.String()
 }
 
+// TestParamsAndIdempotency: the same key with the same params is the same
+// run; with other params it is a conflict, not a silently different run.
+func TestParamsAndIdempotency(t *testing.T) {
+	t.Parallel()
+	h := setup(t, options{noConsume: true})
+	h.createTemplate("report")
+	body := func(day string) map[string]any {
+		return map[string]any{"definition": "report", "cluster": parkedCluster, "idempotency_key": "k1", "params": map[string]any{"date": day}}
+	}
+	var first, again flotilla.Run
+	h.must(202, "POST", "/v1/runs", body("2026-12-05")).into(t, &first)
+	h.must(200, "POST", "/v1/runs", body("2026-12-05")).into(t, &again)
+	if again.ID != first.ID {
+		t.Fatalf("same key and params: %s then %s", first.ID, again.ID)
+	}
+	h.must(409, "POST", "/v1/runs", body("2026-12-06"))
+}
+
 // TestDryRun renders without storing or queueing.
 func TestDryRun(t *testing.T) {
 	t.Parallel()
