@@ -26,13 +26,24 @@ export function templateJourneys(journey, h) {
 
   journey('draws a launch form from a parameters schema, with the API errors at the field', { timeout: 30_000 }, async () => {
     const page = h.page();
-    const created = await h.api('/v1/definitions', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ alias: tpl, image: 'alpine:3', cpu: 256, memory: 512, command, parameters_schema: schema }),
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    await page.goto(`${h.url()}/launch/${tpl}`);
+    // Made in the definition form: a schema the API refuses is named where it is wrong.
+    await page.goto(`${h.url()}/definitions/new`);
+    await page.getByLabel('Alias').fill(tpl);
+    await page.getByLabel('Image').fill('alpine:3');
+    await page.getByLabel('Command', { exact: true }).fill(command);
+    const schemaBox = page.getByLabel('Parameters schema (JSON)');
+    await schemaBox.fill(JSON.stringify({ type: 'object', properties: { day: { type: 'object' } } }));
+    await page.getByRole('button', { name: 'Create definition' }).click();
+    await page.locator('.field-invalid .field-error').first().waitFor();
+    assert.equal(await schemaBox.getAttribute('aria-invalid'), 'true');
+    assert.match(await page.locator('.field-invalid .field-error').first().textContent(), /parameters_schema\.properties\.day\.type/);
+    assert.equal((await h.api(`/v1/definitions/${tpl}`)).status, 404, 'a refused definition is not stored');
+    await schemaBox.fill(JSON.stringify(schema, null, 2));
+    await page.getByRole('button', { name: 'Create definition' }).click();
+    await page.getByRole('heading', { name: tpl, level: 1 }).waitFor();
+    await page.getByText('day: string (required)').waitFor();
+    await h.shot('29-template-definition');
+    await page.getByRole('link', { name: 'Launch', exact: true }).click();
     await page.getByRole('heading', { name: `Launch ${tpl}` }).waitFor();
     const params = page.getByRole('group', { name: 'Parameters' });
     // Labels from titles (required marked), descriptions as hints, enums as selects, booleans as checkboxes.

@@ -36,7 +36,7 @@ export interface Definition {
 export type DefinitionInput = Partial<
   Pick<
     Definition,
-    'alias' | 'group_name' | 'image' | 'command' | 'cpu' | 'memory' | 'gpu' | 'env' | 'tags' | 'timeout_seconds' | 'retry'
+    'alias' | 'group_name' | 'image' | 'command' | 'cpu' | 'memory' | 'gpu' | 'env' | 'tags' | 'timeout_seconds' | 'retry' | 'parameters_schema'
   >
 >;
 

@@ -18,6 +18,8 @@ interface FormValues {
   max_attempts: string;
   tags: string;
   env: EnvRow[];
+  /** JSON text of the parameters_schema; empty for none. */
+  parameters_schema: string;
 }
 
 const blank: FormValues = {
@@ -32,6 +34,7 @@ const blank: FormValues = {
   max_attempts: '',
   tags: '',
   env: [],
+  parameters_schema: '',
 };
 
 function fromDefinition(d: Definition, copy: boolean): FormValues {
@@ -48,7 +51,18 @@ function fromDefinition(d: Definition, copy: boolean): FormValues {
     max_attempts: s(d.retry?.max_attempts),
     tags: (d.tags ?? []).join(', '),
     env: envRows(d.env),
+    parameters_schema: d.parameters_schema ? JSON.stringify(d.parameters_schema, null, 2) : '',
   };
+}
+
+/** schemaInput is the schema text as JSON (null for none); text that is not JSON is sent as is, so the API names it. */
+function schemaInput(text: string): DefinitionInput['parameters_schema'] {
+  if (text.trim() === '') return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text as unknown as DefinitionInput['parameters_schema'];
+  }
 }
 
 const num = (s: string) => (s.trim() === '' ? undefined : Number(s));
@@ -75,6 +89,7 @@ export function toInput(v: FormValues): DefinitionInput {
       .map((t) => t.trim())
       .filter(Boolean),
     env: rowsToEnv(v.env),
+    parameters_schema: schemaInput(v.parameters_schema),
   };
 }
 
@@ -120,6 +135,8 @@ function DefinitionForm({ initial, existing, mode }: { initial: FormValues; exis
   });
   const apiErr = save.error instanceof ApiError ? save.error : null;
   const err = (f: string) => apiErr?.fieldError(f);
+  // A schema's errors name a place inside it (parameters_schema.properties.x.type): shown with that place.
+  const schemaErr = apiErr?.fieldErrors.filter((e) => e.field.startsWith('parameters_schema')).map((e) => `${e.field}: ${e.message}`).join('; ') || undefined;
   const submit = (e: FormEvent) => {
     e.preventDefault();
     save.mutate();
@@ -168,6 +185,15 @@ function DefinitionForm({ initial, existing, mode }: { initial: FormValues; exis
         {(p) => <input {...p} name="tags" value={v.tags} onChange={(e) => set({ tags: e.target.value })} />}
       </Field>
       <EnvEditor rows={v.env} onChange={(env) => set({ env })} errorFor={err} />
+      <Field
+        label="Parameters schema (JSON)"
+        error={schemaErr}
+        hint="Optional. A JSON Schema object of string, number, integer and boolean parameters; the command may then use {{ .params.NAME }}, and each launch gets a form for them."
+      >
+        {(p) => (
+          <textarea {...p} name="parameters_schema" rows={6} className="mono" value={v.parameters_schema} onChange={(e) => set({ parameters_schema: e.target.value })} />
+        )}
+      </Field>
       <div className="actions">
         <button type="submit" className="primary" disabled={save.isPending}>
           {save.isPending ? 'Saving…' : mode === 'edit' ? 'Save revision' : 'Create definition'}

@@ -26,6 +26,14 @@ const SHOWN: { key: keyof Definition; label: string; show: (d: Definition) => st
         .map(([k, v]) => `${k}=${v}`)
         .join('\n') || '—',
   },
+  {
+    key: 'parameters_schema',
+    label: 'Parameters',
+    show: (d) =>
+      Object.entries(d.parameters_schema?.properties ?? {})
+        .map(([k, p]) => `${k}: ${p.enum ? p.enum.map(String).join(' | ') : p.type}${d.parameters_schema?.required?.includes(k) ? ' (required)' : ''}${p.default !== undefined ? ` = ${JSON.stringify(p.default)}` : ''}`)
+        .join('\n') || 'none (the command is plain text)',
+  },
 ];
 
 /** Settings lists a definition's values; with `than`, it marks what differs from it. */
@@ -41,7 +49,7 @@ function Settings({ def, than }: { def: Definition; than?: Definition }) {
               {f.label}
               {changed && <span className="sr-only"> (differs from the current revision)</span>}
             </dt>
-            <dd className={f.key === 'command' || f.key === 'env' || f.key === 'image' ? 'mono pre' : undefined}>{v}</dd>
+            <dd className={f.key === 'command' || f.key === 'env' || f.key === 'image' || f.key === 'parameters_schema' ? 'mono pre' : undefined}>{v}</dd>
           </div>
         );
       })}
