@@ -236,3 +236,25 @@ func TestRenderedStringsAreOneShellWord(t *testing.T) {
 		t.Fatalf("a value ran a command: %s", entries)
 	}
 }
+
+// TestHugeNumbersAreRefusedCheaply: numbers no float64 holds, and integers
+// past 64 bits, are refused naming the parameter, before any exact
+// arithmetic on them.
+func TestHugeNumbersAreRefusedCheaply(t *testing.T) {
+	s := json.RawMessage(`{"type":"object","properties":{"n":{"type":"integer"},"x":{"type":"number","minimum":0}}}`)
+	_, err := params.Resolve(s, flotilla.Params{"n": json.Number("1e1000000"), "x": json.Number("1e1000000")})
+	if got := fields(t, err); !reflect.DeepEqual(got, []string{"params.n", "params.x"}) {
+		t.Fatalf("fields %v (%v)", got, err)
+	}
+	_, err = params.Resolve(s, flotilla.Params{"n": json.Number("9223372036854775808")})
+	if got := fields(t, err); !reflect.DeepEqual(got, []string{"params.n"}) {
+		t.Fatalf("2^63: fields %v", got)
+	}
+	if p, err := params.Resolve(s, flotilla.Params{"n": json.Number("-9223372036854775807"), "x": json.Number("1e300")}); err != nil || p["n"] != json.Number("-9223372036854775807") {
+		t.Fatalf("in range: %v %v", p, err)
+	}
+	err = params.CheckSchema(json.RawMessage(`{"type":"object","properties":{"x":{"type":"number","minimum":1e1000000,"default":1e999}}}`))
+	if got := fields(t, err); !reflect.DeepEqual(got, []string{"parameters_schema.properties.x.default", "parameters_schema.properties.x.minimum"}) {
+		t.Fatalf("schema: fields %v", got)
+	}
+}

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -229,6 +231,13 @@ func checkProperty(v *flotilla.ValidationError, s *Schema, name string, p any) {
 			}
 		}
 	}
+	for _, k := range []string{"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength"} {
+		if x, ok := m[k]; ok {
+			if n, isNum := x.(json.Number); !isNum || !finite(n) {
+				v.Add(f+"."+k, "must be a number")
+			}
+		}
+	}
 	if pt, ok := m["pattern"]; ok {
 		if str, isText := pt.(string); !isText {
 			v.Add(f+".pattern", "must be a regular expression")
@@ -270,7 +279,7 @@ func ofType(x any, typ string) bool {
 		return typ == TypeBoolean
 	case json.Number:
 		if typ == TypeNumber {
-			return true
+			return finite(x)
 		}
 		_, ok := integer(x)
 		return typ == TypeInteger && ok
@@ -278,14 +287,29 @@ func ofType(x any, typ string) bool {
 	return false
 }
 
+// finite reports whether n is a number a float64 holds. Larger ones
+// (1e400, or a million-digit exponent) are refused before anything does
+// arithmetic on them: exact big-number arithmetic on them is slow.
+func finite(n json.Number) bool {
+	_, err := strconv.ParseFloat(string(n), 64)
+	return err == nil
+}
+
 // integer is n's integer text ("3" for 3.0 or 3e0), ok false when n is not
 // a whole number. JSON Schema counts 3.0 as an integer; the command gets 3.
 func integer(n json.Number) (string, bool) {
+	// Integers are 64-bit: bounded before the exact conversion.
+	if f, err := strconv.ParseFloat(string(n), 64); err != nil || math.Abs(f) > 1e19 {
+		return "", false
+	}
 	f, _, err := big.ParseFloat(string(n), 10, 1024, big.ToNearestEven)
 	if err != nil || !f.IsInt() {
 		return "", false
 	}
 	i, _ := f.Int(nil)
+	if !i.IsInt64() {
+		return "", false
+	}
 	return i.String(), true
 }
 
@@ -431,6 +455,16 @@ func Resolve(schemaRaw json.RawMessage, given flotilla.Params) (flotilla.Params,
 		return nil, flotilla.Invalid("params", "is %d bytes of JSON; at most %d are allowed", len(b), flotilla.MaxParamsBytes)
 	}
 	v := &flotilla.ValidationError{}
+	for name, x := range out {
+		if n, ok := x.(json.Number); ok && !ofType(n, s.Types[name]) && (s.Types[name] == TypeNumber || s.Types[name] == TypeInteger) {
+			if s.Types[name] == TypeInteger {
+				v.Add("params."+name, "must be an integer of at most 64 bits")
+			} else {
+				v.Add("params."+name, "must be a number that fits a float64")
+			}
+			delete(out, name) // checked: the library need not see it
+		}
+	}
 	msgs := s.errors(out)
 	for _, name := range sortedStrings(msgs) {
 		if name == "" {
