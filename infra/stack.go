@@ -233,7 +233,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	for _, cr := range clusters {
 		// A created cluster is its name: the queue, the ECS cluster and the
 		// network follow from FLOTILLA_NAME_PREFIX and the shared variables.
-		e := ClusterEnv{Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning}
+		e := ClusterEnv{Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning, SpotFallback: cr.cfg.SpotFallback}
 		if cr.cfg.LaunchType != "FARGATE" {
 			e.LaunchType = cr.cfg.LaunchType
 		}

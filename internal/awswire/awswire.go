@@ -11,11 +11,12 @@ package awswire
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -163,6 +164,10 @@ type Cluster struct {
 	Subnets        []string `json:"subnets"`
 	SecurityGroups []string `json:"security_groups"`
 	AssignPublicIP bool     `json:"assign_public_ip"`
+	// SpotFallback, on a FARGATE_SPOT cluster, names its on-demand twin (a
+	// FARGATE or EC2 cluster of the list): a run Spot interrupts twice
+	// continues there.
+	SpotFallback string `json:"spot_fallback,omitempty"`
 }
 
 // FromEnv reads the Config. Errors name the variable at fault.
@@ -266,6 +271,21 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		case "FARGATE", "FARGATE_SPOT", "EC2":
 		default:
 			return Config{}, fmt.Errorf("%s: launch_type %q must be FARGATE, FARGATE_SPOT or EC2", where, cl.LaunchType)
+		}
+	}
+	for i, cl := range c.Clusters {
+		if cl.SpotFallback == "" {
+			continue
+		}
+		where := fmt.Sprintf("%s[%d] (%s)", EnvClusters, i, cl.Name)
+		twin := slices.IndexFunc(c.Clusters, func(o Cluster) bool { return o.Name == cl.SpotFallback })
+		switch {
+		case cl.LaunchType != "FARGATE_SPOT":
+			return Config{}, fmt.Errorf("%s: spot_fallback applies to a FARGATE_SPOT cluster, not %s", where, cl.LaunchType)
+		case twin < 0:
+			return Config{}, fmt.Errorf("%s: spot_fallback %q is not a cluster of the list", where, cl.SpotFallback)
+		case c.Clusters[twin].LaunchType == "FARGATE_SPOT":
+			return Config{}, fmt.Errorf("%s: spot_fallback %q is a FARGATE_SPOT cluster too; name an on-demand one", where, cl.SpotFallback)
 		}
 	}
 	return c, nil
@@ -392,7 +412,7 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 		}
 		w.Executor[cl.Name] = e
 		w.Decoder.Clusters[awsecs.ClusterName(cl.ECSCluster)] = cl.Name
-		clusters[cl.Name] = flotilla.Cluster{Name: cl.Name, MaxRunning: cl.MaxRunning, LaunchType: e.Engine()}
+		clusters[cl.Name] = flotilla.Cluster{Name: cl.Name, MaxRunning: cl.MaxRunning, LaunchType: e.Engine(), SpotFallback: cl.SpotFallback}
 	}
 	if w.Queue, err = awssqs.New(w.SQS, awssqs.Config{QueueURLs: urls, Logger: log}); err != nil {
 		return nil, fmt.Errorf("awswire: %w", err)

@@ -266,6 +266,9 @@ type Transition struct {
 	// Memory, with NewAttempt, is the memory (MiB) of the next attempt
 	// (0: unchanged).
 	Memory int
+	// Cluster, with NewAttempt, moves the run to another cluster's queue
+	// ("": unchanged). The slot it leaves is the old cluster's.
+	Cluster string
 	// MaxRunning is the cluster's admission limit, checked atomically with
 	// the slot counter when the transition takes a slot (0: no limit).
 	MaxRunning int
@@ -372,6 +375,9 @@ func (t Transition) Apply(r Run) (Run, *RunEvent) {
 	if t.NewAttempt {
 		if t.Memory > 0 {
 			r.Memory = t.Memory
+		}
+		if t.Cluster != "" {
+			r.Cluster = t.Cluster
 		}
 		r.Attempt++
 		r.Attempts = append(r.Attempts, Attempt{Attempt: r.Attempt, QueuedAt: at})
