@@ -49,6 +49,8 @@ type ClusterStats struct {
 	Queued     int    `json:"queued"`
 	Running    int    `json:"running"`
 	LaunchType string `json:"launch_type,omitempty"`
+	// SpotFallback is the on-demand twin of a Fargate Spot cluster.
+	SpotFallback string `json:"spot_fallback,omitempty"`
 }
 
 // Usage is what a store knows of a cluster's load: runs waiting and runs
