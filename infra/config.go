@@ -176,7 +176,7 @@ type ClusterEnv struct {
 // maxClustersEnvBytes is what FLOTILLA_CLUSTERS may take of a function's
 // 4 KB environment (Lambda quotas: "Function environment variables, 4 KB,
 // for all environment variables associated with the function, in total"):
-// the other variables take at most about 2,100 bytes at their longest
+// the other variables take at most about 1,900 bytes (the api function's) at their longest
 // plausible deployed lengths (measured, and held to this budget, by
 // TestTwentyClustersFitLambdaAndSQSLimits).
 const maxClustersEnvBytes = 4096 - 2176
