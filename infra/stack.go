@@ -233,7 +233,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	for _, cr := range clusters {
 		// A created cluster is its name: the queue, the ECS cluster and the
 		// network follow from FLOTILLA_NAME_PREFIX and the shared variables.
-		e := ClusterEnv{Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning}
+		e := ClusterEnv{Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning, SpotFallback: cr.cfg.SpotFallback}
 		if cr.cfg.LaunchType != "FARGATE" {
 			e.LaunchType = cr.cfg.LaunchType
 		}
@@ -299,6 +299,10 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		envTaskFamilyPrefix: jsii.String(familyPrefix),
 		envSecretsPrefix:    jsii.String(secretsPrefix),
 		envJobRolePrefix:    jsii.String(jobRolePrefix),
+		// Every run status change is put on the default bus (source
+		// "flotilla", detail-type "Flotilla Run State Change").
+		envEventBus:  jsii.String("default"),
+		envAccountID: awscdk.Aws_ACCOUNT_ID(),
 		// The SQS queue URL format (Amazon SQS Developer Guide, "Queue and
 		// message identifiers"): https://sqs.<region>.<suffix>/<account>/<name>.
 		envQueueURLPrefix: jsii.String("https://sqs." + region + "." + *awscdk.Aws_URL_SUFFIX() + "/" + account + "/"),
@@ -316,9 +320,11 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		f := functionByName(name)
 		env := map[string]*string{}
 		for k, v := range common {
-			env[k] = v
+			if envFor(f, k) {
+				env[k] = v
+			}
 		}
-		if sf, ok := s.Functions["scheduler"]; ok {
+		if sf, ok := s.Functions["scheduler"]; ok && envFor(f, envSchedulerTargetARN) {
 			env[envSchedulerTargetARN] = sf.FunctionArn()
 		}
 		// Named, so `flotilla doctor` finds each function's errors.
@@ -486,6 +492,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		ErrorResponses: &[]*awscloudfront.ErrorResponse{spaFallback(403), spaFallback(404)},
 	})
 	uiURL := "https://" + *distribution.DistributionDomainName()
+	for _, f := range functions {
+		s.Functions[f.Name].AddEnvironment(jsii.String(envUIURL), jsii.String(uiURL), nil)
+	}
 
 	// --- Sign-in -------------------------------------------------------------
 	userPool := awscognito.NewUserPool(stack, jsii.String("UserPool"), &awscognito.UserPoolProps{
@@ -673,6 +682,23 @@ type grantTargets struct {
 
 // grant turns one access entry into IAM statements on fn's role.
 func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) {
+	if a.PublishRunChanges {
+		// Conditions on what is published (Service Authorization Reference
+		// for Amazon EventBridge: PutEvents on event-bus, condition keys
+		// events:source and events:detail-type, both ArrayOfString: one value
+		// per entry of the call). Multivalued keys need a set operator, and
+		// ForAllValues holds for a missing key too, hence the Null checks
+		// (IAM User Guide, "Single-valued vs. multivalued context keys").
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("PublishRunChanges"),
+			Actions:   jsii.Strings("events:PutEvents"),
+			Resources: jsii.Strings(t.arn("events", "event-bus/default")),
+			Conditions: &map[string]interface{}{
+				"ForAllValues:StringEquals": map[string]interface{}{"events:source": runChangeSource, "events:detail-type": runChangeDetailType},
+				"Null":                      map[string]interface{}{"events:source": "false", "events:detail-type": "false"},
+			},
+		}))
+	}
 	if a.TableReadWrite {
 		// Not Table.GrantReadWriteData: that grants <table>/index/*; this
 		// names the table and each index of tableIndexes.

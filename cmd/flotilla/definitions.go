@@ -25,7 +25,7 @@ type defFlags struct {
 	file, alias, group, image, command, arch, taskRole string
 	cpu, memory, gpu, timeout, retries                 int
 	oomFactor                                          float64
-	env, secrets, tags                                 []string
+	env, secrets, tags, notify                         []string
 	parametersSchema                                   string
 }
 
@@ -48,6 +48,7 @@ func (f *defFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret environment variable NAME=ssm:<parameter> or NAME=secretsmanager:<ARN> (repeatable); only the reference is stored, and locally the value comes from the server's FLOTILLA_SECRET_<NAME>")
 	fl.StringArrayVar(&f.tags, "tag", nil, "a tag (repeatable)")
 	fl.StringVar(&f.parametersSchema, "parameters-schema", "", "a JSON Schema of typed parameters (JSON, or @FILE; null on update removes it); the command may then use {{ .params.NAME }}")
+	fl.StringArrayVar(&f.notify, "notify", nil, notifyHelp+`; on update, --notify "" removes them all`)
 }
 
 // body builds the JSON body: the file's fields, then each flag given.
@@ -105,6 +106,17 @@ func (f *defFlags) body(e *env, cmd *cobra.Command) (map[string]any, error) {
 		}
 		body["env"] = env
 	}
+	if cmd.Flags().Changed("notify") {
+		vals := f.notify
+		if len(vals) == 1 && vals[0] == "" {
+			vals = nil
+		}
+		targets, err := parseNotify(vals)
+		if err != nil {
+			return nil, err
+		}
+		body["notify"] = targets
+	}
 	if cmd.Flags().Changed("secret") {
 		secrets := map[string]string{}
 		for _, kv := range f.secrets {
@@ -117,6 +129,35 @@ func (f *defFlags) body(e *env, cmd *cobra.Command) (map[string]any, error) {
 		body["secrets"] = secrets
 	}
 	return body, nil
+}
+
+// notifyHelp describes --notify.
+const notifyHelp = "tell this target when a run ends: an https:// webhook URL (add ,secret=ssm:<parameter> to sign it with that key) or an e-mail address (repeatable)"
+
+// parseNotify reads --notify values: "<url>[,secret=<ref>]" or an address.
+func parseNotify(vals []string) ([]map[string]string, error) {
+	out := []map[string]string{}
+	for _, v := range vals {
+		target, opt, _ := strings.Cut(v, ",")
+		m := map[string]string{}
+		switch {
+		case strings.Contains(target, "://"):
+			m["webhook"] = target
+		case strings.Contains(target, "@"):
+			m["email"] = target
+		default:
+			return nil, fmt.Errorf("--notify %q: want a webhook URL or an e-mail address", v)
+		}
+		if opt != "" {
+			ref, ok := strings.CutPrefix(opt, "secret=")
+			if !ok || ref == "" {
+				return nil, fmt.Errorf("--notify %q: after the comma, want secret=<ssm:… or secretsmanager:…>", v)
+			}
+			m["secret"] = ref
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 func parseEnv(kvs []string) (map[string]string, error) {

@@ -17,7 +17,7 @@ func sortStrings(s []string) { sort.Strings(s) }
 func runCmd(e *env) *cobra.Command {
 	var cluster, command, key string
 	var cpu, memory, timeout int
-	var envs, tags, paramFlags []string
+	var envs, tags, notifyTo, paramFlags []string
 	var follow, dryRun bool
 	cmd := &cobra.Command{
 		Use:   "run DEFINITION",
@@ -58,6 +58,13 @@ its end, with one of these reserved codes (and the reason on stderr):
 					return err
 				}
 				body["env"] = env
+			}
+			if len(notifyTo) > 0 {
+				targets, err := parseNotify(notifyTo)
+				if err != nil {
+					return err
+				}
+				body["notify"] = targets
 			}
 			c := e.client()
 			p, err := parseParams(cmd.Context(), c, args[0], paramFlags)
@@ -110,6 +117,7 @@ its end, with one of these reserved codes (and the reason on stderr):
 	fl.BoolVarP(&follow, "follow", "f", false, "stream the logs and exit with the job's exit code")
 	fl.StringArrayVar(&paramFlags, "param", nil, "a template parameter NAME=VALUE, typed by the definition's parameters_schema (repeatable)")
 	fl.BoolVar(&dryRun, "dry-run", false, "show the run as it would be launched (params checked, command rendered) without launching it")
+	fl.StringArrayVar(&notifyTo, "notify", nil, notifyHelp+", besides the definition's")
 	return cmd
 }
 

@@ -10,12 +10,14 @@
 package awswire
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/flotilla-run/flotilla/internal/awsbus"
 	"github.com/flotilla-run/flotilla/internal/awsclient"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
 	"github.com/flotilla-run/flotilla/internal/awsecs"
@@ -76,6 +79,15 @@ const (
 	EnvECSEndpoint       = "FLOTILLA_ECS_ENDPOINT"
 	EnvLogsEndpoint      = "FLOTILLA_LOGS_ENDPOINT"
 	EnvSchedulerEndpoint = "FLOTILLA_SCHEDULER_ENDPOINT"
+	EnvEventsEndpoint    = "FLOTILLA_EVENTBRIDGE_ENDPOINT"
+	// EnvEventBus names the EventBridge bus run status changes are put on
+	// ("default" for the account's default bus); unset: none are published.
+	EnvEventBus = "FLOTILLA_EVENT_BUS"
+	// EnvUIURL is the web UI's address, for the links in what is published.
+	EnvUIURL = "FLOTILLA_UI_URL"
+	// EnvAccountID is the deployment's AWS account (for checks of the ARNs
+	// definitions name).
+	EnvAccountID         = "FLOTILLA_ACCOUNT_ID"
 	EnvStaticCredentials = "FLOTILLA_AWS_STATIC_CREDENTIALS"
 	EnvPutOnRemove       = "FLOTILLA_DYNAMODB_PUT_ON_REMOVE"
 	// EnvIAMRecord names a folder where a Lambda records the IAM requests
@@ -137,6 +149,15 @@ type Config struct {
 	ECSEndpoint       string
 	LogsEndpoint      string
 	SchedulerEndpoint string
+	EventsEndpoint    string // FLOTILLA_EVENTBRIDGE_ENDPOINT
+	// EventBus is where run status changes are published (FLOTILLA_EVENT_BUS;
+	// "default": the account's default bus; empty: not published), with
+	// links into the UI at UIURL (FLOTILLA_UI_URL).
+	EventBus string
+	UIURL    string
+	// AccountID is the deployment's account (FLOTILLA_ACCOUNT_ID; else the
+	// account of TaskRoleARN).
+	AccountID string
 	// StaticCredentials uses dummy credentials, for emulators
 	// (FLOTILLA_AWS_STATIC_CREDENTIALS=1).
 	StaticCredentials bool
@@ -163,6 +184,10 @@ type Cluster struct {
 	Subnets        []string `json:"subnets"`
 	SecurityGroups []string `json:"security_groups"`
 	AssignPublicIP bool     `json:"assign_public_ip"`
+	// SpotFallback, on a FARGATE_SPOT cluster, names its on-demand twin (a
+	// FARGATE or EC2 cluster of the list): a run Spot interrupts twice
+	// continues there.
+	SpotFallback string `json:"spot_fallback,omitempty"`
 }
 
 // FromEnv reads the Config. Errors name the variable at fault.
@@ -186,6 +211,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ECSEndpoint:          getenv(EnvECSEndpoint),
 		LogsEndpoint:         getenv(EnvLogsEndpoint),
 		SchedulerEndpoint:    getenv(EnvSchedulerEndpoint),
+		EventsEndpoint:       getenv(EnvEventsEndpoint),
+		EventBus:             getenv(EnvEventBus),
+		UIURL:                strings.TrimRight(getenv(EnvUIURL), "/"),
+		AccountID:            getenv(EnvAccountID),
 	}
 	if c.TableName == "" {
 		return Config{}, fmt.Errorf("%s is not set: name the DynamoDB table", EnvTableName)
@@ -266,6 +295,21 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		case "FARGATE", "FARGATE_SPOT", "EC2":
 		default:
 			return Config{}, fmt.Errorf("%s: launch_type %q must be FARGATE, FARGATE_SPOT or EC2", where, cl.LaunchType)
+		}
+	}
+	for i, cl := range c.Clusters {
+		if cl.SpotFallback == "" {
+			continue
+		}
+		where := fmt.Sprintf("%s[%d] (%s)", EnvClusters, i, cl.Name)
+		twin := slices.IndexFunc(c.Clusters, func(o Cluster) bool { return o.Name == cl.SpotFallback })
+		switch {
+		case cl.LaunchType != "FARGATE_SPOT":
+			return Config{}, fmt.Errorf("%s: spot_fallback applies to a FARGATE_SPOT cluster, not %s", where, cl.LaunchType)
+		case twin < 0:
+			return Config{}, fmt.Errorf("%s: spot_fallback %q is not a cluster of the list", where, cl.SpotFallback)
+		case c.Clusters[twin].LaunchType == "FARGATE_SPOT":
+			return Config{}, fmt.Errorf("%s: spot_fallback %q is a FARGATE_SPOT cluster too; name an on-demand one", where, cl.SpotFallback)
 		}
 	}
 	return c, nil
@@ -392,13 +436,23 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 		}
 		w.Executor[cl.Name] = e
 		w.Decoder.Clusters[awsecs.ClusterName(cl.ECSCluster)] = cl.Name
-		clusters[cl.Name] = flotilla.Cluster{Name: cl.Name, MaxRunning: cl.MaxRunning, LaunchType: e.Engine()}
+		clusters[cl.Name] = flotilla.Cluster{Name: cl.Name, MaxRunning: cl.MaxRunning, LaunchType: e.Engine(), SpotFallback: cl.SpotFallback}
 	}
 	if w.Queue, err = awssqs.New(w.SQS, awssqs.Config{QueueURLs: urls, Logger: log}); err != nil {
 		return nil, fmt.Errorf("awswire: %w", err)
 	}
+	// Every status change the functions store is published (best effort:
+	// the stored change is what counts).
+	var store flotilla.Store = w.Store
+	if c.EventBus != "" {
+		bus := c.EventBus
+		if bus == "default" {
+			bus = ""
+		}
+		store = runs.Publishing(w.Store, awsbus.FromConfig(w.AWS, c.EventsEndpoint, bus), c.UIURL, log)
+	}
 	w.Service = &runs.Service{
-		Store:          w.Store,
+		Store:          store,
 		Queue:          w.Queue,
 		Executor:       w.Executor,
 		Clusters:       clusters,
@@ -468,7 +522,7 @@ func (c Config) CheckDefinition(d flotilla.Definition) error {
 	v := &flotilla.ValidationError{}
 	for _, err := range []error{
 		awsecs.CheckSecrets(c.SecretsPrefix, "secrets", d.Secrets),
-		awsecs.CheckTaskRole(awsecs.AccountOf(c.TaskRoleARN), c.JobRolePrefix, d.TaskRoleARN),
+		awsecs.CheckTaskRole(cmp.Or(c.AccountID, awsecs.AccountOf(c.TaskRoleARN)), c.JobRolePrefix, d.TaskRoleARN),
 	} {
 		var ve *flotilla.ValidationError
 		if errors.As(err, &ve) {

@@ -419,7 +419,7 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status=?, body=? WHERE id=?`, next.Status, body, next.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status=?, cluster=?, body=? WHERE id=?`, next.Status, next.Cluster, body, next.ID); err != nil {
 			return err
 		}
 		if ev != nil {
@@ -600,4 +600,19 @@ func validCursorKey(kind, key string) bool {
 	default: // an alias
 		return key != "" && len(key) <= 63 && utf8.ValidString(key) && !strings.ContainsFunc(key, unicode.IsControl)
 	}
+}
+
+// AppendRunEvent implements flotilla.Store.
+func (s *Store) AppendRunEvent(ctx context.Context, ev flotilla.RunEvent) error {
+	return s.writeTx(ctx, func(tx conn) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE id=?`, ev.RunID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("append to run %s: %w", ev.RunID, flotilla.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("append to run %s: %w", ev.RunID, err)
+		}
+		return insertEvent(ctx, tx, ev)
+	})
 }

@@ -184,18 +184,21 @@ type Run struct {
 	TaskRoleARN string `json:"task_role_arn,omitempty"`
 	// OnOutOfMemory is the definition's policy for an attempt that runs out
 	// of memory, if it has one.
-	OnOutOfMemory  *OOMPolicy `json:"on_out_of_memory,omitempty"`
-	Tags           []string   `json:"tags"`
-	Engine         string     `json:"engine,omitempty"`
-	Attempt        int        `json:"attempt"`
-	MaxAttempts    int        `json:"max_attempts"`
-	Attempts       []Attempt  `json:"attempts"`
-	ExitCode       *int       `json:"exit_code,omitempty"`
-	QueuedAt       time.Time  `json:"queued_at"`
-	StartedAt      *time.Time `json:"started_at,omitempty"`
-	FinishedAt     *time.Time `json:"finished_at,omitempty"`
-	TimeoutSeconds int        `json:"timeout_seconds"`
-	IdempotencyKey string     `json:"idempotency_key,omitempty"`
+	OnOutOfMemory *OOMPolicy `json:"on_out_of_memory,omitempty"`
+	// Notify are told when it ends: the definition's targets and the
+	// launch's.
+	Notify         []NotifyTarget `json:"notify,omitempty"`
+	Tags           []string       `json:"tags"`
+	Engine         string         `json:"engine,omitempty"`
+	Attempt        int            `json:"attempt"`
+	MaxAttempts    int            `json:"max_attempts"`
+	Attempts       []Attempt      `json:"attempts"`
+	ExitCode       *int           `json:"exit_code,omitempty"`
+	QueuedAt       time.Time      `json:"queued_at"`
+	StartedAt      *time.Time     `json:"started_at,omitempty"`
+	FinishedAt     *time.Time     `json:"finished_at,omitempty"`
+	TimeoutSeconds int            `json:"timeout_seconds"`
+	IdempotencyKey string         `json:"idempotency_key,omitempty"`
 	// RequestHash fingerprints the launch request that used
 	// IdempotencyKey, so the key reused with another request is refused
 	// instead of answered with this unrelated run.
@@ -270,6 +273,9 @@ type Transition struct {
 	// Memory, with NewAttempt, is the memory (MiB) of the next attempt
 	// (0: unchanged).
 	Memory int
+	// Cluster, with NewAttempt, moves the run to another cluster's queue
+	// ("": unchanged). The slot it leaves is the old cluster's.
+	Cluster string
 	// MaxRunning is the cluster's admission limit, checked atomically with
 	// the slot counter when the transition takes a slot (0: no limit).
 	MaxRunning int
@@ -376,6 +382,9 @@ func (t Transition) Apply(r Run) (Run, *RunEvent) {
 	if t.NewAttempt {
 		if t.Memory > 0 {
 			r.Memory = t.Memory
+		}
+		if t.Cluster != "" {
+			r.Cluster = t.Cluster
 		}
 		r.Attempt++
 		r.Attempts = append(r.Attempts, Attempt{Attempt: r.Attempt, QueuedAt: at})

@@ -71,6 +71,8 @@ type Outcome struct {
 	Retry bool
 	// Memory, with Retry, is the next attempt's memory (0: unchanged).
 	Memory int
+	// Spot: the task was stopped by a Fargate Spot interruption.
+	Spot bool
 }
 
 // DecideOutcome maps a stopped task to the run's next status, a reason code
@@ -91,7 +93,9 @@ func DecideOutcome(r Run, ev TaskEvent) Outcome {
 			return out
 		}
 		if out.Retry {
-			return retryOrFail(r, out.Code, out.Reason)
+			next := retryOrFail(r, out.Code, out.Reason)
+			next.Spot = out.Spot
+			return next
 		}
 		return out
 	}
@@ -157,8 +161,8 @@ var StopRules = []StopRule{
 	}},
 	{"Spot interruption", func(_ Run, ev TaskEvent, _ string) bool { return ev.StopCode == StopCodeSpotInterruption },
 		func(_ Run, ev TaskEvent, _ string) Outcome {
-			return Outcome{Retry: true, Code: ReasonCouldNotStart,
-				Reason: "Fargate Spot reclaimed the capacity (" + firstNonEmpty(ev.StoppedReason, ev.StopCode) + ")"}
+			return Outcome{Retry: true, Code: ReasonCouldNotStart, Spot: true,
+				Reason: spotReclaimed + " (" + firstNonEmpty(ev.StoppedReason, ev.StopCode) + ")"}
 		}},
 	{"host terminated", func(_ Run, ev TaskEvent, _ string) bool {
 		return ev.StopCode == StopCodeTerminationNotice || strings.Contains(ev.StoppedReason, "Host EC2") ||
@@ -289,4 +293,20 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// spotReclaimed starts the reason of an attempt that Fargate Spot
+// interrupted (the "Spot interruption" rule).
+const spotReclaimed = "Fargate Spot reclaimed the capacity"
+
+// SpotInterruptions counts the attempts of r that ended by a Fargate Spot
+// interruption.
+func SpotInterruptions(r Run) int {
+	n := 0
+	for _, a := range r.Attempts {
+		if strings.Contains(a.Reason, spotReclaimed) {
+			n++
+		}
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -29,6 +30,8 @@ func TestStore(t *testing.T, newStore func(t *testing.T) flotilla.Store) {
 	t.Run("TaskRole", func(t *testing.T) { t.Parallel(); testTaskRole(t, newStore(t)) })
 	t.Run("OutOfMemoryRetry", func(t *testing.T) { t.Parallel(); testOutOfMemoryRetry(t, newStore(t)) })
 	t.Run("TemplateParams", func(t *testing.T) { t.Parallel(); testTemplateParams(t, newStore(t)) })
+	t.Run("RetryOnAnotherCluster", func(t *testing.T) { t.Parallel(); testRetryOnAnotherCluster(t, newStore(t)) })
+	t.Run("NotifyAndAppendedEvents", func(t *testing.T) { t.Parallel(); testNotifyAndAppendedEvents(t, newStore(t)) })
 }
 
 func mustCreateRun(t *testing.T, s flotilla.Store, r flotilla.Run) flotilla.Run {
@@ -708,5 +711,98 @@ func testOutOfMemoryRetry(t *testing.T, s flotilla.Store) {
 	}
 	if next.Memory != 2048 || read.Memory != 2048 || read.Attempt != 2 || read.OnOutOfMemory == nil || *read.OnOutOfMemory != *policy {
 		t.Errorf("after the retry: memory %d (returned %d), attempt %d, policy %+v; want 2048, attempt 2, %+v", read.Memory, next.Memory, read.Attempt, read.OnOutOfMemory, policy)
+	}
+}
+
+// testRetryOnAnotherCluster: a retry that moves the run to another cluster
+// (Transition.Cluster) gives back the old cluster's slot and queues it on
+// the new one; it is admitted and ends there.
+func testRetryOnAnotherCluster(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	r := mustCreateRun(t, s, NewRun("spot", "alice", 0))
+	mustTransition(t, s, admit(r.ID, 10))
+	moved, err := s.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, Attempt: 1,
+		To: flotilla.StatusQueued, NewAttempt: true, Cluster: "ondemand", At: Epoch.Add(2 * time.Minute), Source: flotilla.SourceEngine,
+		Reason: "interrupted by Spot twice: continues on ondemand"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.Cluster != "ondemand" || moved.Attempt != 2 {
+		t.Fatalf("moved run: cluster %s attempt %d, want ondemand, 2", moved.Cluster, moved.Attempt)
+	}
+	usage := func(c string) flotilla.Usage {
+		u, err := s.ClusterUsage(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	if u := usage("spot"); u.Queued != 0 || u.Running != 0 {
+		t.Errorf("the old cluster still counts it: %+v", u)
+	}
+	if u := usage("ondemand"); u.Queued != 1 || u.Running != 0 {
+		t.Errorf("the new cluster: %+v, want 1 queued", u)
+	}
+	for c, want := range map[string]int{"spot": 0, "ondemand": 1} {
+		q, err := s.ListQueued(ctx, c, 10)
+		if err != nil || len(q) != want {
+			t.Errorf("queued on %s: %d (%v), want %d", c, len(q), err, want)
+		}
+	}
+	a := admit(r.ID, 10)
+	a.Attempt = 2
+	mustTransition(t, s, a)
+	if u := usage("ondemand"); u.Running != 1 {
+		t.Errorf("admitted on the new cluster: %+v, want 1 running", u)
+	}
+	end := finish(r.ID, flotilla.StatusSucceeded, 0)
+	mustTransition(t, s, end)
+	if u := usage("ondemand"); u.Running != 0 || u.Queued != 0 {
+		t.Errorf("after the end: %+v", u)
+	}
+	if got, _ := s.GetRun(ctx, r.ID); got.Cluster != "ondemand" || got.Status != flotilla.StatusSucceeded {
+		t.Errorf("run %s on %s, want SUCCEEDED on ondemand", got.Status, got.Cluster)
+	}
+}
+
+// testNotifyAndAppendedEvents: notify targets are kept on definitions and
+// runs; an entry appended to an ended run's life story is listed after
+// its end and changes nothing else; appending to no run is ErrNotFound.
+func testNotifyAndAppendedEvents(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	targets := []flotilla.NotifyTarget{{Webhook: "https://hooks.example/T0/B1?token=x", Secret: "ssm:/flotilla/prod/hook"}, {Email: "ann@example.com"}}
+	d := NewDefinition("tells")
+	d.Notify = targets
+	created, err := s.CreateDefinition(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetDefinition(ctx, created.ID); err != nil || !reflect.DeepEqual(got.Notify, targets) {
+		t.Fatalf("definition notify %+v (%v), want %+v", got.Notify, err, targets)
+	}
+	r := NewRun("default", "alice", 0)
+	r.Notify = targets
+	r = mustCreateRun(t, s, r)
+	mustTransition(t, s, admit(r.ID, 10))
+	mustTransition(t, s, finish(r.ID, flotilla.StatusSucceeded, 0))
+	before, _ := s.GetRun(ctx, r.ID)
+	note := flotilla.RunEvent{RunID: r.ID, Time: Epoch.Add(time.Hour), Source: flotilla.SourceNotifier, From: flotilla.StatusSucceeded,
+		To: flotilla.StatusSucceeded, Reason: "notified https://hooks.example/T0/B1 (HTTP 200)", Attempt: 1}
+	if err := s.AppendRunEvent(ctx, note); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.ListRunEvents(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Source != flotilla.SourceNotifier || last.Reason != note.Reason || last.To != flotilla.StatusSucceeded {
+		t.Errorf("last event %+v, want the appended one", last)
+	}
+	after, _ := s.GetRun(ctx, r.ID)
+	if !reflect.DeepEqual(after.Notify, targets) || after.Status != before.Status || after.StatusReason != before.StatusReason {
+		t.Errorf("appending changed the run: %+v -> %+v", before, after)
+	}
+	if err := s.AppendRunEvent(ctx, flotilla.RunEvent{RunID: "run_missing", Time: Epoch, Source: flotilla.SourceNotifier, To: flotilla.StatusFailed}); !errors.Is(err, flotilla.ErrNotFound) {
+		t.Errorf("appending to no run: %v, want ErrNotFound", err)
 	}
 }

@@ -57,6 +57,7 @@ type stack struct {
 	logs      *awsfake.Logs
 	scheduler *awsfake.Scheduler
 	cognito   *awsfake.Cognito
+	bridge    *awsfake.EventBridge
 	source    *eventSource
 	dlq       string // the dead-letter queue's URL, if any
 	bus       *eventBus
@@ -131,6 +132,8 @@ func startStack(t *testing.T, maxReceive int) *stack {
 	s.scheduler = awsfake.NewScheduler(awsfake.SchedulerOptions{Groups: []string{scheduleGroup}})
 	schedulerURL := awsfake.Serve(t, s.scheduler)
 	// The user pool: the token's owner is an enabled member.
+	s.bridge = awsfake.NewEventBridge()
+	busURL := awsfake.Serve(t, s.bridge)
 	s.cognito = awsfake.NewCognito()
 	s.cognito.SetUser(owner, true)
 	cognitoURL := awsfake.Serve(t, s.cognito)
@@ -151,6 +154,7 @@ func startStack(t *testing.T, maxReceive int) *stack {
 		"FLOTILLA_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-scheduler",
 		"FLOTILLA_SCHEDULE_DLQ_ARN=" + scheduleDLQ, "FLOTILLA_SECRETS_PREFIX=flotilla/e2e/",
 		"FLOTILLA_JOB_ROLE_PREFIX=flotilla-job-",
+		"FLOTILLA_EVENT_BUS=default", "FLOTILLA_EVENTBRIDGE_ENDPOINT=" + busURL, "FLOTILLA_UI_URL=https://ui.e2e.example",
 		"FLOTILLA_USER_POOL_ID=us-east-1_E2Epool", "FLOTILLA_COGNITO_ENDPOINT=" + cognitoURL,
 		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true", "FLOTILLA_DYNAMODB_PUT_ON_REMOVE=0",
 	}
@@ -354,6 +358,36 @@ func TestLambdasEndToEnd(t *testing.T) {
 	}
 	if !strings.Contains(fmt.Sprint(story), "retrying with 1024 MiB") {
 		t.Errorf("the life story does not say the memory grew: %v", story)
+	}
+
+	// Every status change of every run was put on the default bus as a
+	// "Flotilla Run State Change", in order, ending with its end.
+	published := map[string][]flotilla.RunChange{}
+	for _, e := range s.bridge.Entries() {
+		if e.Source != "flotilla" || e.DetailType != "Flotilla Run State Change" || e.EventBusName != "" {
+			t.Errorf("published %s / %s on %q", e.Source, e.DetailType, e.EventBusName)
+		}
+		var c flotilla.RunChange
+		if err := json.Unmarshal([]byte(e.Detail), &c); err != nil {
+			t.Fatalf("detail %s: %v", e.Detail, err)
+		}
+		published[c.RunID] = append(published[c.RunID], c)
+	}
+	for id, w := range wants {
+		cs := published[id]
+		var statuses []string
+		for _, c := range cs {
+			statuses = append(statuses, string(c.Status))
+		}
+		if got := strings.Join(statuses, " "); got != "QUEUED PENDING RUNNING "+string(w.status) {
+			t.Errorf("run %s: published %q, want QUEUED PENDING RUNNING %s", id, got, w.status)
+			continue
+		}
+		last := cs[len(cs)-1]
+		if !last.Terminal || last.ExitCode == nil || *last.ExitCode != w.exit || last.CostUSD == nil || last.Owner != owner ||
+			last.Alias != def.Alias || last.Links["run"] != "https://ui.e2e.example/runs/"+id || last.Links["api"] != "/v1/runs/"+id {
+			t.Errorf("run %s: last change %+v", id, last)
+		}
 	}
 
 	// The runs ran as the definition's role.
