@@ -21,6 +21,7 @@ const (
 	ctxStage            = "flotilla:stage"              // names one deployment: stages live side by side in an account
 	ctxAdminGroup       = "flotilla:admin_group"        // Cognito group whose members may change what others own
 	ctxJobRolePrefix    = "flotilla:job_role_prefix"    // name prefix of the IAM roles definitions may run as
+	ctxNotifyFrom       = "flotilla:notify_from"        // SES-verified sender of notification e-mail (optional)
 )
 
 // ClusterConfig is one entry of the "flotilla:clusters" context list.

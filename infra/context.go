@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -102,6 +103,10 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 	if !jobRolePrefixRE.MatchString(jobRolePrefix) {
 		return nil, fmt.Errorf("context %q: %q must be 4-32 characters of an IAM role name (letters, digits and +=,.@_-)", ctxJobRolePrefix, jobRolePrefix)
 	}
+	notifyFrom := str(ctxNotifyFrom, "")
+	if a, err := mail.ParseAddress(notifyFrom); notifyFrom != "" && (err != nil || a.Address != notifyFrom) {
+		return nil, fmt.Errorf("context %q: %q must be one e-mail address, like jobs@example.com (verified in SES, or its domain)", ctxNotifyFrom, notifyFrom)
+	}
 	// A prefix from cdk.json is shared by every stage, so the stage is
 	// appended: two stages never ask for the same Cognito domain.
 	authDomain := str(ctxAuthDomainPrefix, "")
@@ -126,6 +131,7 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		Stage:            stage,
 		AdminGroup:       str(ctxAdminGroup, defaultAdminGroup),
 		JobRolePrefix:    jobRolePrefix,
+		NotifyFrom:       notifyFrom,
 	}, nil
 }
 

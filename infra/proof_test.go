@@ -662,3 +662,52 @@ func TestTaskStateRuleMatchedByAnEventBridgeMatcher(t *testing.T) {
 	}
 	t.Logf("%d of %d events matched the rule", matched, len(events))
 }
+
+// TestRunEndRuleMatchedByAnEventBridgeMatcher: the rule that wakes the
+// notifier, evaluated by the same third-party matcher, takes the end of a
+// run that names targets and nothing else.
+func TestRunEndRuleMatchedByAnEventBridgeMatcher(t *testing.T) {
+	tp := synthesized.template
+	var pattern map[string]any
+	for _, id := range tp.ofType("AWS::Events::Rule") {
+		if p, ok := tp.Resources[id].Properties["EventPattern"].(map[string]any); ok && slices.Contains(renderAll(p["source"]), runChangeSource) {
+			pattern = p
+		}
+	}
+	if pattern == nil {
+		t.Fatal("no rule on the run changes")
+	}
+	type input struct {
+		ID    string         `json:"id"`
+		Event map[string]any `json:"event"`
+	}
+	ev := func(source, detailType, status string, terminal bool, notify int) map[string]any {
+		d := map[string]any{"run_id": "run_1", "status": status, "terminal": terminal}
+		if notify > 0 {
+			d["notify"] = notify
+		}
+		return map[string]any{"source": source, "detail-type": detailType, "detail": d}
+	}
+	cases := map[string]struct {
+		event map[string]any
+		want  bool
+	}{
+		"failed, 2 targets":   {ev("flotilla", runChangeDetailType, "FAILED", true, 2), true},
+		"succeeded, 1 target": {ev("flotilla", runChangeDetailType, "SUCCEEDED", true, 1), true},
+		"running, 1 target":   {ev("flotilla", runChangeDetailType, "RUNNING", false, 1), false},
+		"failed, no targets":  {ev("flotilla", runChangeDetailType, "FAILED", true, 0), false},
+		"another source":      {ev("acme.jobs", runChangeDetailType, "FAILED", true, 2), false},
+		"another detail-type": {ev("flotilla", "Flotilla Something Else", "FAILED", true, 2), false},
+	}
+	var events []input
+	for id, c := range cases {
+		events = append(events, input{ID: id, Event: c.event})
+	}
+	var got map[string]bool
+	runProof(t, "eventmatch.mjs", "serverless-offline-aws-eventbridge", map[string]any{"pattern": pattern, "events": events}, &got)
+	for id, c := range cases {
+		if got[id] != c.want {
+			t.Errorf("%s: the matcher says %v, want %v", id, got[id], c.want)
+		}
+	}
+}

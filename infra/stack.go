@@ -51,6 +51,9 @@ type StackProps struct {
 	// as its task_role_arn (default "flotilla-job-"): the functions that
 	// register and run task definitions may pass only those to ECS.
 	JobRolePrefix string
+	// NotifyFrom is the address notification e-mail is sent from (an
+	// address or domain verified in SES); "" sends none.
+	NotifyFrom string
 }
 
 // Stack exposes what tests and outputs need.
@@ -307,6 +310,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		// message identifiers"): https://sqs.<region>.<suffix>/<account>/<name>.
 		envQueueURLPrefix: jsii.String("https://sqs." + region + "." + *awscdk.Aws_URL_SUFFIX() + "/" + account + "/"),
 	}
+	if props.NotifyFrom != "" {
+		common[envNotifyFrom] = jsii.String(props.NotifyFrom)
+	}
 	if vpc != nil {
 		common[envNamePrefix] = jsii.String(prefix)
 		common[envSubnets] = jsii.String(strings.Join(sharedSubnets(clusters), ","))
@@ -315,7 +321,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	}
 	// The scheduler function is created first so the others can name it
 	// (it cannot carry its own ARN: that would be a circular reference).
-	order := []string{"scheduler", "api", "dispatcher", "events", "sweep"}
+	order := []string{"scheduler", "api", "dispatcher", "events", "sweep", "notifier"}
 	for _, name := range order {
 		f := functionByName(name)
 		env := map[string]*string{}
@@ -364,7 +370,8 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			arn: arn, table: s.Table, clusters: clusters, jobLogs: jobLogs,
 			execRole: execRole, taskRole: taskRole, schedulerRole: schedulerRole,
 			familyPrefix: familyPrefix, scheduleGroup: *scheduleGroup.Ref(),
-			jobRoles: fmt.Sprintf("arn:%s:iam::%s:role/%s*", partition, account, jobRolePrefix),
+			jobRoles:      fmt.Sprintf("arn:%s:iam::%s:role/%s*", partition, account, jobRolePrefix),
+			secretsPrefix: secretsPrefix, notifyFrom: props.NotifyFrom,
 		})
 	}
 	schedulerRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -402,6 +409,20 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			},
 		},
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["events"], targetRetry)},
+	})
+	// A run's end goes to the notifier when the run names targets (the
+	// detail says how many, not which: the bus is readable by any rule).
+	awsevents.NewRule(stack, jsii.String("RunEndRule"), &awsevents.RuleProps{
+		Description: jsii.String("Sends the end of a Flotilla run that names notify targets to the notifier function"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings(runChangeSource),
+			DetailType: jsii.Strings(runChangeDetailType),
+			Detail: &map[string]interface{}{
+				"terminal": []interface{}{true},
+				"notify":   []interface{}{map[string]interface{}{"numeric": []interface{}{">", 0}}},
+			},
+		},
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["notifier"], targetRetry)},
 	})
 	awsevents.NewRule(stack, jsii.String("SweepRule"), &awsevents.RuleProps{
 		Description: jsii.String("Runs the Flotilla sweep every minute"),
@@ -677,11 +698,31 @@ type grantTargets struct {
 	execRole, taskRole, schedulerRole awsiam.Role
 	familyPrefix                      string // of the task definition families the executors register
 	jobRoles                          string // the ARN pattern of the roles definitions may run as
+	secretsPrefix                     string // of the stage's job secrets and webhook keys
+	notifyFrom                        string // the SES sender of notification e-mail, if any
 	scheduleGroup                     string
 }
 
 // grant turns one access entry into IAM statements on fn's role.
 func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) {
+	if a.Notify {
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:     jsii.String("WebhookSigningKeys"),
+			Actions: jsii.Strings("ssm:GetParameter", "secretsmanager:GetSecretValue"),
+			Resources: jsii.Strings(t.arn("ssm", "parameter/"+t.secretsPrefix+"*"),
+				t.arn("secretsmanager", "secret:"+t.secretsPrefix+"*")),
+		}))
+		if from := t.notifyFrom; from != "" {
+			// SES authorizes SendEmail on the sender's identity: the
+			// address, or its domain when only the domain is verified.
+			_, domain, _ := strings.Cut(from, "@")
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("SendNotificationEmail"),
+				Actions:   jsii.Strings("ses:SendEmail"),
+				Resources: jsii.Strings(t.arn("ses", "identity/"+from), t.arn("ses", "identity/"+domain)),
+			}))
+		}
+	}
 	if a.PublishRunChanges {
 		// Conditions on what is published (Service Authorization Reference
 		// for Amazon EventBridge: PutEvents on event-bus, condition keys

@@ -100,6 +100,8 @@ func synth(dir string) (err error) {
 	ctx[ctxClusters] = clusters
 	ctx[ctxLambdasDir] = lambdas
 	ctx[ctxWebDist] = web
+	// The sender the Lambda end-to-end test sends notification e-mail from.
+	ctx[ctxNotifyFrom] = "jobs@flotilla.example"
 	// Report cdk-nag errors as annotations instead of failing the synth.
 	ctx["@aws-cdk/core:failSynthOnValidationErrors"] = false
 	// Construct paths name the resources for the IAM proof (proof_test.go).

@@ -433,7 +433,7 @@ func checkFunctionErrors(ctx context.Context, c *cloudwatchlogs.Client, stage st
 	ch := check{Name: "function errors"}
 	since := time.Now().Add(-time.Hour).UnixMilli()
 	var problems []string
-	for _, fn := range []string{"api", "dispatcher", "events", "sweep", "scheduler"} {
+	for _, fn := range []string{"api", "dispatcher", "events", "sweep", "scheduler", "notifier"} {
 		group := functionLogGroup(stage, fn)
 		out, err := c.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(group),
 			StartTime: aws.Int64(since), FilterPattern: aws.String(functionErrorPattern), Limit: aws.Int32(50)})

@@ -112,7 +112,7 @@ func (d *deployment) functionLogs(t *testing.T, errLines map[string]string) {
 		t.Fatal(err)
 	}
 	c := cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(d.h.logsURL) })
-	for _, fn := range []string{"api", "dispatcher", "events", "sweep", "scheduler"} {
+	for _, fn := range []string{"api", "dispatcher", "events", "sweep", "scheduler", "notifier"} {
 		group := functionLogGroup(doctorStage, fn)
 		if _, err := c.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
 			t.Fatal(err)
