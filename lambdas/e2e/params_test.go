@@ -1,9 +1,12 @@
+//go:build linux
+
 package e2e
 
 import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +83,40 @@ func TestLambdasTemplates(t *testing.T) {
 	}
 	if len(cmds) != 1 || strings.Join(cmds[0], "\x00") != "sh\x00-c\x00"+rendered {
 		t.Errorf("RunTask container overrides' commands %q, want one [sh -c %s]", cmds, rendered)
+	}
+
+	// A schedule's params: refused when wrong, kept in its item, and sent
+	// with the fire the scheduler function makes.
+	s.fn["scheduler"] = startFunction(t, s.rie, "scheduler", s.bins["scheduler"], s.env)
+	if code, err := s.api.Do(ctx, "POST", "/v1/schedules", nil, map[string]any{"name": "daily-report", "definition": def.ID,
+		"expression": "rate(1 day)", "params": map[string]any{"day": "tomorrow"}}, nil); !isStatus(err, http.StatusBadRequest) || !strings.Contains(err.Error(), "params.day") {
+		t.Fatalf("schedule with a bad day: %d %v, want a 400 naming params.day", code, err)
+	}
+	var sched flotilla.Schedule
+	if code, err := s.api.Do(ctx, "POST", "/v1/schedules", nil, map[string]any{"name": "daily-report", "definition": def.ID,
+		"expression": "rate(1 day)", "params": map[string]any{"day": "2026-12-31", "note": "from the schedule"}}, &sched); err != nil || code != http.StatusCreated {
+		t.Fatalf("create schedule: %d %v", code, err)
+	}
+	names := s.scheduler.Names(scheduleGroup)
+	if len(names) != 1 {
+		t.Fatalf("EventBridge Scheduler holds %v, want one schedule", names)
+	}
+	input, err := s.scheduler.Invoke(scheduleGroup, names[0], time.Now().Truncate(time.Hour))
+	if err != nil {
+		t.Fatalf("fire: %v", err)
+	}
+	var event any
+	if err := json.Unmarshal([]byte(input), &event); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.fn["scheduler"].invoke(ctx, event); err != nil {
+		t.Fatalf("scheduler function: %v", err)
+	}
+	fired, err := s.api.ListRuns(ctx, url.Values{"schedule_id": {sched.ID}})
+	if err != nil || len(fired.Items) != 1 {
+		t.Fatalf("runs of the schedule: %v %v, want one", fired.Items, err)
+	}
+	if got := fired.Items[0].Command; got != "echo '2026-12-31' 'from the schedule' 9007199254740993" {
+		t.Errorf("the fired run's command %q", got)
 	}
 }
