@@ -63,7 +63,7 @@ func TestLaunchWithParams(t *testing.T) {
 	// schema's date format stops it here, so a free-text template is used.
 	h.must(201, "POST", "/v1/definitions", map[string]any{"alias": "echo", "image": "alpine:3", "cpu": 256, "memory": 512,
 		"command":           `printf '[%s]' {{ .params.text }}; echo`,
-		"parameters_schema": json.RawMessage(`{"type":"object","properties":{"text":{"type":"string"}}}`)})
+		"parameters_schema": json.RawMessage(`{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}`)})
 	hostile := `a b'; echo INJECTED; '$(echo INJECTED)`
 	h.must(202, "POST", "/v1/runs", map[string]any{"definition": "echo", "params": map[string]any{"text": hostile}}).into(t, &run)
 	h.waitEnded(run.ID)
@@ -146,7 +146,7 @@ func TestParamsBadInputWritesNothing(t *testing.T) {
 	h.createTemplate("report")
 	h.createDefinition("plain", "echo plain")
 	h.must(201, "POST", "/v1/definitions", map[string]any{"alias": "free", "image": "alpine:3", "cpu": 256, "memory": 512,
-		"command": "echo {{ .params.text }}", "parameters_schema": json.RawMessage(`{"type":"object","properties":{"text":{"type":"string"}}}`)})
+		"command": "echo {{ .params.text }}", "parameters_schema": json.RawMessage(`{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}`)})
 	def := func(schema, command string) map[string]any {
 		m := map[string]any{"alias": "new", "image": "alpine:3", "cpu": 256, "memory": 512, "command": command}
 		if schema != "" {

@@ -9,7 +9,8 @@
 //     title, description, default and simple bounds), nothing more: a form
 //     can be drawn from it and every value renders as one shell word.
 //   - CheckTemplate, when a definition is written: the command must parse
-//     as a Go text/template using only {{ .params.NAME }} of declared names,
+//     as a Go text/template using only {{ .params.NAME }} of declared names
+//     (each required or with a default, so every launch can be rendered),
 //     {{ if .params.FLAG }}…{{ else }}…{{ end }} on booleans, and string
 //     constants. No function can be called (text/template's builtins are
 //     pure, and no others are given), so rendering touches nothing outside.

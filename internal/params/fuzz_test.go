@@ -19,7 +19,7 @@ func FuzzStringIsOneShellWord(f *testing.F) {
 	for _, seed := range []string{"", "a b", "'", `'\''`, `"$(id)"`, "`id`", "a\nb", `\`, "$", "%s", "-n", "é", "'; exit 3; '"} {
 		f.Add(seed)
 	}
-	schema := json.RawMessage(`{"type":"object","properties":{"v":{"type":"string"}}}`)
+	schema := json.RawMessage(`{"type":"object","properties":{"v":{"type":"string"}},"required":["v"]}`)
 	f.Fuzz(func(t *testing.T, v string) {
 		p, err := params.Resolve(schema, flotilla.Params{"v": v})
 		if err != nil {

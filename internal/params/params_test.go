@@ -19,7 +19,7 @@ const schema = `{"$schema":"https://json-schema.org/draft/2020-12/schema","type"
   "n":{"type":"integer","minimum":1,"maximum":10,"default":3},
   "ratio":{"type":"number","exclusiveMinimum":0},
   "verbose":{"type":"boolean","default":false},
-  "note":{"type":"string","maxLength":200}},
+  "note":{"type":"string","maxLength":200,"default":""}},
  "required":["date"]}`
 
 // fields returns the field names of a validation error, sorted.
@@ -147,7 +147,7 @@ func TestResolveFillsDefaultsAndNamesEachBadParameter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := flotilla.Params{"date": "2026-12-05", "mode": "delta", "n": json.Number("4"), "verbose": false}
+	want := flotilla.Params{"date": "2026-12-05", "mode": "delta", "n": json.Number("4"), "verbose": false, "note": ""}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %#v, want %#v", got, want)
 	}
@@ -177,22 +177,22 @@ func TestRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := params.Render("command", `load {{ .params.date }} {{ .params.mode }} -n {{ .params.n }} -r {{ .params.ratio }}{{ if .params.verbose }} -v{{ end }}`, json.RawMessage(schema), p)
+	got, err := params.Render("command", `load {{ .params.date }} {{ .params.mode }} -n {{ .params.n }}{{ if .params.verbose }} -v{{ end }} {{ .params.note }}`, json.RawMessage(schema), p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `load '2026-12-05' 'delta' -n 3 -r 0.5 -v`; got != want {
+	if want := `load '2026-12-05' 'delta' -n 3 -v ''`; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
-	// A printed parameter with no value and no default is named.
-	delete(p, "ratio")
-	_, err = params.Render("command", `echo {{ .params.ratio }}`, json.RawMessage(schema), p)
-	if got := fields(t, err); !reflect.DeepEqual(got, []string{"params.ratio"}) {
+	// A parameter the command prints must be required or have a default:
+	// the author is told when the definition is written, not a launcher later.
+	err = params.CheckTemplate("command", `echo {{ .params.ratio }}`, json.RawMessage(schema))
+	if got := fields(t, err); !reflect.DeepEqual(got, []string{"command"}) {
 		t.Fatalf("fields %v", got)
 	}
 	// The rendered command must fit the command limit.
-	long, _ := params.Resolve(json.RawMessage(`{"type":"object","properties":{"s":{"type":"string"}}}`), flotilla.Params{"s": strings.Repeat("x", flotilla.MaxCommandBytes)})
-	_, err = params.Render("command", `echo {{ .params.s }}`, json.RawMessage(`{"type":"object","properties":{"s":{"type":"string"}}}`), long)
+	long, _ := params.Resolve(json.RawMessage(`{"type":"object","properties":{"s":{"type":"string"}},"required":["s"]}`), flotilla.Params{"s": strings.Repeat("x", flotilla.MaxCommandBytes)})
+	_, err = params.Render("command", `echo {{ .params.s }}`, json.RawMessage(`{"type":"object","properties":{"s":{"type":"string"}},"required":["s"]}`), long)
 	if got := fields(t, err); !reflect.DeepEqual(got, []string{"params"}) {
 		t.Fatalf("fields %v", got)
 	}
@@ -205,7 +205,7 @@ func TestRenderedStringsAreOneShellWord(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh on this machine")
 	}
-	s := json.RawMessage(`{"type":"object","properties":{"v":{"type":"string"}}}`)
+	s := json.RawMessage(`{"type":"object","properties":{"v":{"type":"string"}},"required":["v"]}`)
 	hostile := []string{
 		`plain`, ``, `two words`, `it's`, `'`, `''`, `'; touch pwned; '`, `"; touch pwned; "`,
 		`$(touch pwned)`, "`touch pwned`", `$HOME`, `*`, `a\`, `\'`, "line1\nline2\ntouch pwned",

@@ -67,6 +67,7 @@ type Schema struct {
 	// Types maps each parameter to its JSON type.
 	Types    map[string]string
 	defaults map[string]any
+	required map[string]bool
 	compiled *jsonschema.Schema
 }
 
@@ -143,7 +144,7 @@ func compile(raw json.RawMessage) (*Schema, error) {
 	if p, ok := top["properties"]; ok && props == nil {
 		v.Add(field+".properties", "must be an object of parameters, not %s", jsonType(p))
 	}
-	s := &Schema{Types: map[string]string{}, defaults: map[string]any{}}
+	s := &Schema{Types: map[string]string{}, defaults: map[string]any{}, required: map[string]bool{}}
 	if len(props) > MaxParameters {
 		v.Add(field+".properties", "must have at most %d parameters", MaxParameters)
 		return nil, v.Err()
@@ -162,6 +163,7 @@ func compile(raw json.RawMessage) (*Schema, error) {
 			if _, declared := props[name]; !declared {
 				v.Add(field+".required", "names %v, which is not in properties", r)
 			}
+			s.required[name] = true
 		}
 	}
 	if err := v.Err(); err != nil {

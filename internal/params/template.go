@@ -159,6 +159,12 @@ func (c *checker) node(n parse.Node) {
 				return
 			}
 			c.used.printed[name] = true
+			if _, hasDefault := c.s.defaults[name]; !hasDefault && !c.s.required[name] && c.s.Types[name] != TypeBoolean {
+				// Else a launch that leaves it out could not be rendered:
+				// the author decides now, not each launcher later.
+				c.fail("{{ .params.%s }}: a parameter the command prints must be required or have a default (\"default\": \"\" for an empty word)", name)
+				return
+			}
 			if c.s.Types[name] != TypeString {
 				c.sh.feed("0") // a number or a boolean: a plain word
 				return

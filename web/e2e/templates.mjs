@@ -10,7 +10,7 @@ const schema = {
     day: { type: 'string', format: 'date', title: 'Day to load', description: 'The partition to read' },
     mode: { type: 'string', enum: ['full', 'delta'], default: 'delta', title: 'Mode' },
     count: { type: 'integer', minimum: 1, default: 1, title: 'Count', description: 'How many passes' },
-    note: { type: 'string', title: 'Note' },
+    note: { type: 'string', title: 'Note', default: '' },
     loud: { type: 'boolean', default: false, title: 'Loud' },
   },
   required: ['day'],
@@ -104,5 +104,32 @@ export function templateJourneys(journey, h) {
     );
     await page.getByText(`[2026-12-05][full][it's "quoted"; $(echo no)] count=3 LOUD`).waitFor();
     await h.shot('33-template-run');
+  });
+
+  journey('a schedule of a template sets its params in the same form, checked by the API', { timeout: 30_000 }, async () => {
+    const page = h.page();
+    if ((await h.api('/v1/schedules')).status === 404) return; // the schedules journey says so plainly
+    await page.goto(`${h.url()}/schedules`);
+    await page.getByRole('button', { name: 'New schedule' }).click();
+    const form = page.getByRole('form', { name: 'New schedule' });
+    const name = `tpl-nightly-${Date.now().toString(36)}`;
+    await form.getByLabel('Name', { exact: true }).fill(name);
+    await form.getByLabel('Definition').fill(tpl);
+    const params = form.getByRole('group', { name: 'Parameters' });
+    await params.getByLabel('Day to load *').fill('2026-12-31');
+    await params.getByLabel('Count').fill('0');
+    await form.getByLabel('Expression').fill('rate(1 day)');
+    await form.getByRole('button', { name: 'Create schedule' }).click();
+    await params.locator('.field-invalid .field-error').first().waitFor();
+    assert.equal(await params.getByLabel('Count').getAttribute('aria-invalid'), 'true');
+    await params.getByLabel('Count').fill('2');
+    await form.getByRole('button', { name: 'Create schedule' }).click();
+    const row = page.getByRole('row', { name: new RegExp(name) });
+    await row.waitFor();
+    assert.equal(await row.getByLabel(`${name} params`).textContent(), 'count=2 day="2026-12-31" loud=false mode="delta"');
+    await h.shot('34-template-schedule');
+    const created = (await h.api('/v1/schedules')).body.items.find((x) => x.name === name);
+    assert.deepEqual(created.params, { day: '2026-12-31', mode: 'delta', count: 2, loud: false });
+    await h.api(`/v1/schedules/${created.schedule_id}`, { method: 'DELETE' });
   });
 }

@@ -171,6 +171,8 @@ export interface Schedule {
   owner?: string;
   last_fire_time?: string;
   next_fire_times?: string[];
+  /** Template parameters each fire launches with. */
+  params?: Params;
 }
 
 export type ScheduleInput = Partial<Omit<Schedule, 'schedule_id' | 'next_fire_times' | 'owner' | 'last_fire_time'>>;

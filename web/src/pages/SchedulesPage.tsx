@@ -5,6 +5,7 @@ import { ApiError } from '../api/client';
 import { useApi } from '../api/context';
 import type { Schedule } from '../api/types';
 import { ConfirmButton, EnvEditor, ErrorNotice, Field, Loading, rowsToEnv, type EnvRow } from '../components/common';
+import { initialParamValues, paramsBody, ParamsForm, paramSpecs, type ParamValues } from '../components/ParamsForm';
 import { formatTime } from '../format';
 
 function NewSchedule({ onDone }: { onDone: () => void }) {
@@ -21,8 +22,14 @@ function NewSchedule({ onDone }: { onDone: () => void }) {
   });
   const [env, setEnv] = useState<EnvRow[]>([]);
   const defs = useQuery({ queryKey: ['definitions', 'names'], queryFn: () => api.listDefinitions({ limit: 500 }) });
+  // A template's parameters get their form once its definition is named; values start again for another definition.
+  const chosen = defs.data?.items.find((d) => d.alias === v.definition || d.definition_id === v.definition);
+  const specs = paramSpecs(chosen?.parameters_schema);
+  const [pv, setPv] = useState<{ def?: string; values: ParamValues }>({ values: {} });
+  const paramValues = pv.def !== undefined && pv.def === chosen?.definition_id ? pv.values : initialParamValues(specs);
   const create = useMutation({
-    mutationFn: () => api.createSchedule({ ...v, cluster: v.cluster || undefined, env: rowsToEnv(env) }),
+    mutationFn: () =>
+      api.createSchedule({ ...v, cluster: v.cluster || undefined, env: rowsToEnv(env), params: specs.length ? paramsBody(specs, paramValues) : undefined }),
     onSuccess: async () => {
       await qc.invalidateQueries({ queryKey: ['schedules'] });
       onDone();
@@ -70,6 +77,7 @@ function NewSchedule({ onDone }: { onDone: () => void }) {
           </select>
         )}
       </Field>
+      <ParamsForm specs={specs} values={paramValues} onChange={(values) => setPv({ def: chosen?.definition_id, values })} errorFor={err} />
       <EnvEditor rows={env} onChange={setEnv} errorFor={err} />
       <div className="actions">
         <button type="submit" className="primary" disabled={create.isPending}>
@@ -98,6 +106,13 @@ function ScheduleRow({ s, aliases }: { s: Schedule; aliases: Map<string, string>
       <th scope="row">{s.name}</th>
       <td>
         <Link to={`/definitions/${encodeURIComponent(s.definition)}`}>{defName}</Link>
+        {s.params && Object.keys(s.params).length > 0 && (
+          <div className="muted mono" aria-label={`${s.name} params`}>
+            {Object.entries(s.params)
+              .map(([k, x]) => `${k}=${JSON.stringify(x)}`)
+              .join(' ')}
+          </div>
+        )}
       </td>
       <td>{s.cluster || 'default'}</td>
       <td className="mono">{s.expression}</td>
