@@ -73,4 +73,19 @@ func TestCLITemplates(t *testing.T) {
 	if !strings.Contains(out, `count=2 day="2026-12-31"`) {
 		t.Fatalf("schedule output:\n%s", out)
 	}
+
+	// The schema is changed inline and removed with null (with the command
+	// made plain again: a command naming .params needs its schema).
+	if _, errOut, code := s.cli(t, "definitions", "update", "report", "--parameters-schema", "null"); code == 0 || !strings.Contains(errOut, "command") {
+		t.Fatalf("removing the schema under a template: exit %d %s", code, errOut)
+	}
+	inline := `{"type":"object","properties":{"who":{"type":"string","default":"world"}}}`
+	s.mustCLI(t, "definitions", "update", "report", "--parameters-schema", inline, "--command", "echo hello {{ .params.who }}")
+	if out := s.mustCLI(t, "run", "report", "--dry-run"); !strings.Contains(out, "echo hello 'world'") {
+		t.Fatalf("dry run after an inline schema:\n%s", out)
+	}
+	out = s.mustCLI(t, "definitions", "update", "report", "--parameters-schema", "null", "--command", "echo plain")
+	if strings.Contains(out, "parameters") || !strings.Contains(out, "echo plain") {
+		t.Fatalf("definition after its schema was removed:\n%s", out)
+	}
 }

@@ -90,3 +90,19 @@ describe('ParamsForm', () => {
     expect(container.innerHTML).toBe('');
   });
 });
+
+describe('the launch form of a template', () => {
+  it('"Run again" starts from the template, not the earlier run\'s rendered command, and keeps its params', async () => {
+    const { initialValues } = await import('../pages/LaunchPage');
+    const def = {
+      definition_id: 'def_1', alias: 'report', group_name: '', image: 'alpine:3', command: 'load {{ .params.day }}', cpu: 256, memory: 512,
+      revision: 1, created_at: '', updated_at: '', parameters_schema: schema,
+    };
+    const run = { run_id: 'run_1', definition_id: 'def_1', alias: 'report', revision: 1, cluster: 'default', status: 'SUCCEEDED' as const,
+      image: 'alpine:3', command: "load '2026-01-02'", cpu: 256, memory: 512, params: { day: '2026-01-02', n: 7 } };
+    expect(initialValues(def, run).command).toBe('load {{ .params.day }}');
+    expect(initialParamValues(paramSpecs(def.parameters_schema), run.params)).toMatchObject({ day: '2026-01-02', n: '7' });
+    // A plain definition's "Run again" keeps the run's own command, as before.
+    expect(initialValues({ ...def, parameters_schema: undefined }, run).command).toBe("load '2026-01-02'");
+  });
+});
