@@ -199,3 +199,23 @@ func TestDoctorNamesEachMisconfiguration(t *testing.T) {
 		}
 	}
 }
+
+// With no task events, the sweep still finds the hello run's end (by
+// DescribeTasks, here within a second): the run succeeds, and doctor still
+// says that no task event reached it, since the sweep's findings are
+// recorded as the sweep's.
+func TestDoctorTellsTheSweepFromTaskEvents(t *testing.T) {
+	d := startDeployment(t, hybridOptions{maxRunning: 2, noEvents: true, stuckAfter: time.Second}, true, true)
+	d.queues(t, 0)
+	d.functionLogs(t, nil)
+	out, err := d.doctor(t, 30*time.Second)
+	t.Logf("flotilla doctor:\n%s", out)
+	if err == nil {
+		t.Fatal("doctor passed a deployment whose task events never arrive")
+	}
+	for _, want := range []string{"ok      hello run", "FAIL    task events arriving: no ECS task event reached run", "the sweep found its end by DescribeTasks"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+}

@@ -45,6 +45,8 @@ type hybridOptions struct {
 	meter bool
 	// noEvents leaves EventBridge out: no task event reaches serve.
 	noEvents bool
+	// stuckAfter is serve's --stuck-after (0: its default).
+	stuckAfter time.Duration
 }
 
 // hybridStack is the emulated AWS side and the server on it.
@@ -97,8 +99,11 @@ func startHybrid(t *testing.T, o hybridOptions) *hybridStack {
 	if sweep == 0 {
 		sweep = 500 * time.Millisecond
 	}
-	cmd := exec.Command(flotillaBin, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
-		"--sweep-interval", sweep.String(), "--log-format", "json")
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--sweep-interval", sweep.String(), "--log-format", "json"}
+	if o.stuckAfter > 0 {
+		args = append(args, "--stuck-after", o.stuckAfter.String())
+	}
+	cmd := exec.Command(flotillaBin, args...)
 	cmd.Env = append(os.Environ(),
 		"FLOTILLA_OWNER=tester", "FLOTILLA_UI_DIR=",
 		"FLOTILLA_TABLE_NAME="+table, "FLOTILLA_CLUSTERS="+string(clusters),
