@@ -47,6 +47,8 @@ type hybridOptions struct {
 	noEvents bool
 	// stuckAfter is serve's --stuck-after (0: its default).
 	stuckAfter time.Duration
+	// logsEmptyPages is the Logs fake's EmptyPages.
+	logsEmptyPages int
 }
 
 // hybridStack is the emulated AWS side and the server on it.
@@ -84,7 +86,7 @@ func startHybrid(t *testing.T, o hybridOptions) *hybridStack {
 
 	// ECS and Logs fakes; tasks live on their own.
 	faults := awsfake.Faults{Rate: o.faultRate, Seed: 42}
-	h.logs = awsfake.NewLogs(awsfake.LogsOptions{Faults: faults})
+	h.logs = awsfake.NewLogs(awsfake.LogsOptions{Faults: faults, EmptyPages: o.logsEmptyPages})
 	h.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 20 * time.Millisecond, Logs: h.logs, Faults: faults, Script: scriptByCommand})
 	ecsURL := awsfake.Serve(t, h.ecs)
 	logsURL := awsfake.Serve(t, h.logs)
