@@ -274,7 +274,7 @@ func TestStagesShareNothing(t *testing.T) {
 			doc, _ := tp.Resources[pid].Properties["PolicyDocument"].(map[string]any)
 			for _, st := range list(doc["Statement"]) {
 				for _, r := range renderAll(st.(map[string]any)["Resource"]) {
-					for _, kind := range []string{"task-definition/", "parameter/", "secret:"} {
+					for _, kind := range []string{"task-definition/", "parameter/", "secret:", ":role/"} {
 						if strings.Contains(r, kind) {
 							out = append(out, r[strings.Index(r, kind):])
 						}
@@ -291,7 +291,7 @@ func TestStagesShareNothing(t *testing.T) {
 			}
 		}
 	}
-	if s := strings.Join(scopes(dev), " "); !strings.Contains(s, "task-definition/flotilla-dev-") || !strings.Contains(s, "parameter/flotilla/dev/") || !strings.Contains(s, "secret:flotilla/dev/") {
+	if s := strings.Join(scopes(dev), " "); !strings.Contains(s, "task-definition/flotilla-dev-") || !strings.Contains(s, "parameter/flotilla/dev/") || !strings.Contains(s, "secret:flotilla/dev/") || !strings.Contains(s, ":role/flotilla-job-dev-") {
 		t.Errorf("dev's scopes %s lack its task definitions or secrets", s)
 	}
 	domain := func(tp tmpl) string {

@@ -97,7 +97,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	prefix := "flotilla-" + stage
 	familyPrefix := prefix + "-"
 	secretsPrefix := secretsPrefixOf(stage)
-	jobRolePrefix := cmp.Or(props.JobRolePrefix, defaultJobRolePrefix)
+	jobRolePrefix := cmp.Or(props.JobRolePrefix, jobRolePrefixOf(defaultJobRolePrefix, stage))
 	partition, region, account := *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID()
 	arn := func(service, resource string) string {
 		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", partition, service, region, account, resource)

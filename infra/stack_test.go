@@ -688,7 +688,7 @@ func dispatcherProblems(tp tmpl, clusters int) []string {
 	// The stack's two roles and, by name prefix at the root path, the roles
 	// definitions run as (task_role_arn).
 	taskRoles := []string{"${" + firstID(tp, "TaskExecutionRole") + ".Arn}", "${" + firstID(tp, "TaskRole") + ".Arn}",
-		"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + defaultJobRolePrefix + "*"}
+		"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + jobRolePrefixOf(defaultJobRolePrefix, defaultStage) + "*"}
 	sawRun, sawStop, sawPass := false, false, false
 	for _, s := range tp.statements(role) {
 		acts := actionsOf(s)
