@@ -136,9 +136,25 @@ func TestEventTargetsRetryIntoADeadLetterQueue(t *testing.T) {
 		t.Errorf("the scheduler role %q may not send to the dead-letter queue", schedRole)
 	}
 	alarms := tp.ofType("AWS::CloudWatch::Alarm")
-	// One per function, per cluster dead-letter queue, and the events one.
-	if want := len(functions) + len(synthesized.clusters) + 1; len(alarms) != want {
+	// One per function, per cluster dead-letter queue and the events one;
+	// and for each way into a dead-letter queue failing: per asynchronously
+	// invoked function, per rule, and the schedules.
+	async := 0
+	for _, f := range functions {
+		if f.InvokedAsync {
+			async++
+		}
+	}
+	if want := len(functions) + len(synthesized.clusters) + 1 + async + len(tp.ofType("AWS::Events::Rule")) + 1; len(alarms) != want {
 		t.Errorf("%d alarms, want %d", len(alarms), want)
+	}
+	metrics := map[string]int{}
+	for _, id := range alarms {
+		metrics[render(tp.Resources[id].Properties["MetricName"])]++
+	}
+	if metrics["DestinationDeliveryFailures"] != async || metrics["InvocationsFailedToBeSentToDlq"] != len(tp.ofType("AWS::Events::Rule")) ||
+		metrics["InvocationsFailedToBeSentToDeadLetterCount"] != 1 {
+		t.Errorf("alarms by metric %v", metrics)
 	}
 }
 
