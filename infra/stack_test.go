@@ -725,6 +725,11 @@ func dispatcherProblems(tp tmpl, clusters int) []string {
 			if !ecsClusterCond() {
 				probs = append(probs, "StopTask/DescribeTasks without the ecs:cluster condition")
 			}
+		case slices.Equal(acts, []string{"ecs:ListTasks"}):
+			// Names no task: "*", held to Flotilla's clusters by the condition.
+			if !slices.Equal(res, []string{"*"}) || !ecsClusterCond() {
+				probs = append(probs, fmt.Sprintf("ListTasks on %v without the ecs:cluster condition", res))
+			}
 		case slices.Contains(acts, "iam:PassRole"):
 			sawPass = true
 			got := slices.Clone(res)
