@@ -71,9 +71,11 @@ var functions = []function{
 		MemoryMiB: 256, TimeoutSeconds: 60,
 		Access: access{
 			TableReadWrite: true, PublishRunChanges: true, ConsumeQueue: true, SendToQueues: true,
-			// RunTask, and StopTask by the id RunTask returned when a stop
-			// arrived meanwhile (runs/dispatch.go): it never looks a task up.
-			ECS:             []ecsAction{ecsRunTask, ecsStopTask},
+			// RunTask, StopTask by the id RunTask returned when a stop arrived
+			// meanwhile (runs/dispatch.go), and the lookup by startedBy when
+			// RunTask answers ConflictException without the task's ARN
+			// (awsecs existingTask).
+			ECS:             []ecsAction{ecsRunTask, ecsStopTask, ecsDescribeTasks, ecsListTasks},
 			TaskDefinitions: true,
 		},
 	},

@@ -434,6 +434,7 @@ func TestIAMSimulatorDeniesWhatIsOutOfScope(t *testing.T) {
 	roles := synthesized.template.rolePolicies(t)
 	d := roles["dispatcher"]
 	foreign := map[string]string{"ecs:cluster": canonARN("ecs", "cluster/someone-elses")}
+	prodJobRoles := jobRolePrefixOf(defaultJobRolePrefix, defaultStage)
 	cases := []simCase{
 		{ID: "runtask-foreign-cluster", Action: "ecs:RunTask", Resource: canonARN("ecs", "task-definition/flotilla-x:1"), Context: foreign},
 		{ID: "runtask-foreign-family", Action: "ecs:RunTask", Resource: canonARN("ecs", "task-definition/payroll:1"),
@@ -452,13 +453,15 @@ func TestIAMSimulatorDeniesWhatIsOutOfScope(t *testing.T) {
 			Context: map[string]string{"events:source": "flotilla", "events:detail-type": "Flotilla Run State Change"}},
 		{ID: "in-scope-putevents", Action: "events:PutEvents", Resource: canonARN("events", "event-bus/default"),
 			Context: map[string]string{"events:source": "flotilla", "events:detail-type": "Flotilla Run State Change"}},
-		{ID: "passrole-contains-prefix", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/evil" + defaultJobRolePrefix + "x",
+		{ID: "passrole-contains-prefix", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/evil" + prodJobRoles + "x",
 			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-		{ID: "passrole-prefix-in-path", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/teams/" + defaultJobRolePrefix + "x",
+		{ID: "passrole-prefix-in-path", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/teams/" + prodJobRoles + "x",
 			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-		{ID: "passrole-job-role-to-lambda", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + defaultJobRolePrefix + "x",
+		{ID: "passrole-job-role-to-lambda", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + prodJobRoles + "x",
 			Context: map[string]string{"iam:PassedToService": "lambda.amazonaws.com"}},
-		{ID: "in-scope-job-role", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + defaultJobRolePrefix + "reader",
+		{ID: "passrole-other-stages-job-role", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + jobRolePrefixOf(defaultJobRolePrefix, "dev") + "reader",
+			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+		{ID: "in-scope-job-role", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + prodJobRoles + "reader",
 			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
 		{ID: "in-scope", Action: "ecs:RunTask", Resource: canonARN("ecs", "task-definition/flotilla-prod-x:1"),
 			Context: map[string]string{"ecs:cluster": canonARN("ecs", "cluster/Cluster-default")}},

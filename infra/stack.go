@@ -97,7 +97,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	prefix := "flotilla-" + stage
 	familyPrefix := prefix + "-"
 	secretsPrefix := secretsPrefixOf(stage)
-	jobRolePrefix := cmp.Or(props.JobRolePrefix, defaultJobRolePrefix)
+	jobRolePrefix := cmp.Or(props.JobRolePrefix, jobRolePrefixOf(defaultJobRolePrefix, stage))
 	partition, region, account := *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID()
 	arn := func(service, resource string) string {
 		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", partition, service, region, account, resource)
@@ -394,7 +394,8 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	for _, cr := range clusters {
 		clusterARNs = append(clusterARNs, cr.arn)
 	}
-	awsevents.NewRule(stack, jsii.String("TaskStateRule"), &awsevents.RuleProps{
+	rules := map[string]awsevents.Rule{}
+	rules["TaskStateRule"] = awsevents.NewRule(stack, jsii.String("TaskStateRule"), &awsevents.RuleProps{
 		Description: jsii.String("ECS task state changes of Flotilla runs -> events function"),
 		EventPattern: &awsevents.EventPattern{
 			Source:     jsii.Strings("aws.ecs"),
@@ -412,7 +413,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	})
 	// A run's end goes to the notifier when the run names targets (the
 	// detail says how many, not which: the bus is readable by any rule).
-	awsevents.NewRule(stack, jsii.String("RunEndRule"), &awsevents.RuleProps{
+	rules["RunEndRule"] = awsevents.NewRule(stack, jsii.String("RunEndRule"), &awsevents.RuleProps{
 		Description: jsii.String("Sends the end of a Flotilla run that names notify targets to the notifier function"),
 		EventPattern: &awsevents.EventPattern{
 			Source:     jsii.Strings(runChangeSource),
@@ -424,7 +425,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		},
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["notifier"], targetRetry)},
 	})
-	awsevents.NewRule(stack, jsii.String("SweepRule"), &awsevents.RuleProps{
+	rules["SweepRule"] = awsevents.NewRule(stack, jsii.String("SweepRule"), &awsevents.RuleProps{
 		Description: jsii.String("Runs the Flotilla sweep every minute"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
 		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["sweep"], targetRetry)},
@@ -441,6 +442,40 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		awscloudwatch.NewAlarm(stack, jsii.String("DeadLetterAlarm-"+name), &awscloudwatch.AlarmProps{
 			AlarmDescription:   jsii.String("Flotilla " + stage + ": messages in the " + name + " dead-letter queue"),
 			Metric:             q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+	}
+	// What fails on the way to a dead-letter queue is lost unless someone
+	// hears of it: a failed asynchronous invocation the on-failure
+	// destination could not take (Lambda Developer Guide, "Asynchronous
+	// invocation metrics": DestinationDeliveryFailures), an event a rule
+	// could deliver neither to its target nor to its dead-letter queue
+	// (EventBridge User Guide, "Monitoring": InvocationsFailedToBeSentToDlq),
+	// and the same for schedules (EventBridge Scheduler User Guide,
+	// "Monitoring": InvocationsFailedToBeSentToDeadLetterCount).
+	lost := map[string]awscloudwatch.IMetric{
+		"schedules": awscloudwatch.NewMetric(&awscloudwatch.MetricProps{Namespace: jsii.String("AWS/Scheduler"),
+			MetricName:    jsii.String("InvocationsFailedToBeSentToDeadLetterCount"),
+			DimensionsMap: &map[string]*string{"ScheduleGroup": scheduleGroup.Ref()}, Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+	}
+	for _, f := range functions {
+		if f.InvokedAsync {
+			lost["function-"+f.Name] = s.Functions[f.Name].Metric(jsii.String("DestinationDeliveryFailures"),
+				&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))})
+		}
+	}
+	for name, r := range rules {
+		lost["rule-"+name] = awscloudwatch.NewMetric(&awscloudwatch.MetricProps{Namespace: jsii.String("AWS/Events"),
+			MetricName:    jsii.String("InvocationsFailedToBeSentToDlq"),
+			DimensionsMap: &map[string]*string{"RuleName": r.RuleName()}, Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))})
+	}
+	for name, m := range lost {
+		awscloudwatch.NewAlarm(stack, jsii.String("LostAlarm-"+name), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String("Flotilla " + stage + ": " + name + " could not put a failure in its dead-letter queue"),
+			Metric:             m,
 			Threshold:          jsii.Number(1),
 			EvaluationPeriods:  jsii.Number(1),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

@@ -40,7 +40,7 @@ func (f *defFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.memory, "memory", 0, "memory in MiB")
 	fl.IntVar(&f.gpu, "gpu", 0, "GPUs")
 	fl.StringVar(&f.arch, "architecture", "", "the CPU architecture the image is built for: x86_64 (default) or arm64; on ECS the task runs on it (locally it is recorded only)")
-	fl.StringVar(&f.taskRole, "task-role-arn", "", "the IAM role the job runs as on ECS instead of the shared task role (deployed: a role of the deployment's account named with its job role prefix, default flotilla-job-; locally not used); \"\" on update goes back to the shared role")
+	fl.StringVar(&f.taskRole, "task-role-arn", "", "the IAM role the job runs as on ECS instead of the shared task role (deployed: a role of the deployment's account named with its job role prefix, flotilla-job-<stage>-; locally not used); \"\" on update goes back to the shared role")
 	fl.Float64Var(&f.oomFactor, "retry-oom-memory-factor", 0, "retry an attempt that ran out of memory with this many times the memory (rounded up to a Fargate size for the cpu; on ECS only); 0 on update turns it off")
 	fl.IntVar(&f.timeout, "timeout", 0, "fail a run after this many seconds (0: none)")
 	fl.IntVar(&f.retries, "max-attempts", 0, "attempts when the infrastructure fails under a run")

@@ -56,6 +56,9 @@ type serveConfig struct {
 	MaxLogBytes int64
 	// SweepInterval is how often the sweep runs (FLOTILLA_SWEEP_INTERVAL; 5s).
 	SweepInterval time.Duration
+	// StuckAfter is how long a started run may go without news of its task
+	// before the sweep asks the engine (FLOTILLA_STUCK_AFTER; 1m).
+	StuckAfter time.Duration
 	// QueueTimeout fails runs that waited longer (FLOTILLA_QUEUE_TIMEOUT; 24h).
 	QueueTimeout time.Duration
 	// Engine is "auto" (Docker when `docker info` works, else host
@@ -89,6 +92,7 @@ func serveCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&c.AllowedHosts, "allowed-hosts", splitList(e.getenv("FLOTILLA_ALLOWED_HOSTS")), "more Host names to answer to (comma separated; loopback names and --addr's host always work)")
 	f.DurationVar(&c.ReadTimeout, "read-timeout", envDuration(e, "FLOTILLA_READ_TIMEOUT", 30*time.Second), "longest time to read one request, body included")
 	f.Int64Var(&c.MaxLogBytes, "max-log-bytes", int64(envInt(e, "FLOTILLA_MAX_LOG_BYTES", int(embedded.DefaultMaxLogBytes))), "largest log one run may write; later output is dropped after a marker line")
+	f.DurationVar(&c.StuckAfter, "stuck-after", envDuration(e, "FLOTILLA_STUCK_AFTER", time.Minute), "how long a started run may go without news of its task before the sweep asks the engine")
 	f.DurationVar(&c.SweepInterval, "sweep-interval", envDuration(e, "FLOTILLA_SWEEP_INTERVAL", 5*time.Second), "how often timeouts and waiting runs are checked")
 	f.DurationVar(&c.QueueTimeout, "queue-timeout", envDuration(e, "FLOTILLA_QUEUE_TIMEOUT", flotilla.DefaultQueueTimeout), "fail runs that waited longer than this")
 	f.StringVar(&c.Engine, "engine", envOr(e, "FLOTILLA_ENGINE", "auto"), "auto, docker or process")
@@ -198,6 +202,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		Clusters:       clusters,
 		DefaultCluster: "default",
 		Log:            log,
+		StuckAfter:     c.StuckAfter,
 	}
 	executor := embedded.NewExecutor(c.DataDir, docker, func(ev flotilla.TaskEvent) {
 		// Events are applied even while shutting down: a run's end is never dropped.

@@ -27,6 +27,8 @@ const (
 	CanonicalFamilyPrefix = "flotilla-prod-"
 	// CanonicalSecretsPrefix is the secrets prefix of the same stage.
 	CanonicalSecretsPrefix = "flotilla/prod/"
+	// CanonicalJobRolePrefix is its job role prefix.
+	CanonicalJobRolePrefix = "flotilla-job-prod-"
 )
 
 func canonicalARN(service, resource string) string {
@@ -72,6 +74,11 @@ func (n Names) role(arn string) string {
 		return "arn:aws:iam::" + CanonicalAccount + ":role/TaskRole"
 	case n.SchedulerRole:
 		return "arn:aws:iam::" + CanonicalAccount + ":role/SchedulerRole"
+	}
+	// A definition's own role: the deployment's job role prefix, written as
+	// the canonical stage's.
+	if i := strings.Index(arn, ":role/"); i >= 0 && n.JobRolePrefix != "" && strings.HasPrefix(arn[i+len(":role/"):], n.JobRolePrefix) {
+		return arn[:i] + ":role/" + CanonicalJobRolePrefix + strings.TrimPrefix(arn[i+len(":role/"):], n.JobRolePrefix)
 	}
 	return arn
 }

@@ -486,7 +486,8 @@ func (c Config) IAMNames() awsclient.Names {
 		TaskExecutionRole: c.TaskExecutionRoleARN, TaskRole: c.TaskRoleARN, SchedulerRole: c.SchedulerRoleARN,
 		ScheduleGroup: c.ScheduleGroup,
 		FamilyPrefix:  c.TaskFamilyPrefix, UserPool: c.UserPoolID, SecretsPrefix: c.SecretsPrefix,
-		Queues: map[string]string{}, ECSClusters: map[string]string{},
+		JobRolePrefix: c.JobRolePrefix,
+		Queues:        map[string]string{}, ECSClusters: map[string]string{},
 	}
 	for _, cl := range c.Clusters {
 		n.Queues[cl.QueueURL[strings.LastIndex(cl.QueueURL, "/")+1:]] = cl.Name

@@ -78,7 +78,7 @@ const (
 
 	scheduleGroup = "flotilla-e2e"
 	scheduleDLQ   = "arn:aws:sqs:us-east-1:123456789012:flotilla-e2e-events-dlq"
-	revokedRole   = "flotilla-job-revoked"
+	revokedRole   = "flotilla-job-e2e-revoked"
 )
 
 // startStack starts the emulators and the four functions. With maxReceive
@@ -163,7 +163,7 @@ func startStack(t *testing.T, maxReceive int) *stack {
 		"FLOTILLA_SCHEDULER_TARGET_ARN=arn:aws:lambda:us-east-1:123456789012:function:flotilla-scheduler",
 		"FLOTILLA_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-scheduler",
 		"FLOTILLA_SCHEDULE_DLQ_ARN=" + scheduleDLQ, "FLOTILLA_SECRETS_PREFIX=flotilla/e2e/",
-		"FLOTILLA_JOB_ROLE_PREFIX=flotilla-job-",
+		"FLOTILLA_JOB_ROLE_PREFIX=flotilla-job-e2e-",
 		"FLOTILLA_EVENT_BUS=default", "FLOTILLA_EVENTBRIDGE_ENDPOINT=" + busURL, "FLOTILLA_UI_URL=https://ui.e2e.example",
 		"FLOTILLA_SSM_ENDPOINT=" + secretsURL, "FLOTILLA_SECRETSMANAGER_ENDPOINT=" + secretsURL,
 		"FLOTILLA_SES_ENDPOINT=" + awsfake.Serve(t, s.ses), "FLOTILLA_NOTIFY_FROM=jobs@flotilla.example",
@@ -234,8 +234,8 @@ func TestLambdasEndToEnd(t *testing.T) {
 
 	// A job's own role must be one the deployment may pass to ECS.
 	for role, why := range map[string]string{
-		"arn:aws:iam::999999999999:role/flotilla-job-reports": "account 999999999999",
-		"arn:aws:iam::123456789012:role/admin":                "must start with flotilla-job-",
+		"arn:aws:iam::999999999999:role/flotilla-job-e2e-reports": "account 999999999999",
+		"arn:aws:iam::123456789012:role/flotilla-job-prod-x":      "must start with flotilla-job-e2e-",
 	} {
 		if _, err := s.api.CreateDefinition(ctx, map[string]any{
 			"alias": "own-role", "image": "public.ecr.aws/docker/library/alpine:3", "command": "true",
@@ -245,7 +245,7 @@ func TestLambdasEndToEnd(t *testing.T) {
 		}
 	}
 
-	const jobRole = "arn:aws:iam::123456789012:role/flotilla-job-reports"
+	const jobRole = "arn:aws:iam::123456789012:role/flotilla-job-e2e-reports"
 	def, err := s.api.CreateDefinition(ctx, map[string]any{
 		"alias": "nightly-report", "image": "public.ecr.aws/docker/library/alpine:3", "command": "echo default",
 		"cpu": 256, "memory": 512, "task_role_arn": jobRole,
