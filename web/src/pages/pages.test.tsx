@@ -37,8 +37,10 @@ describe('runs page', () => {
     expect(q.get('owner')).toBe('ada');
     expect((screen.getByRole('checkbox', { name: 'FAILED' }) as HTMLInputElement).checked).toBe(true);
 
+    // Filters apply without a button: a tick at once, typing once it pauses.
+    fireEvent.click(screen.getByRole('checkbox', { name: 'STOPPED' }));
+    await waitFor(() => expect(calls.some((c) => c.path === '/v1/runs' && c.query.getAll('status').join() === 'FAILED,STOPPED')).toBe(true));
     fireEvent.change(screen.getByLabelText('Definition'), { target: { value: 'hello' } });
-    fireEvent.click(screen.getByRole('button', { name: 'Apply filters' }));
     await waitFor(() => expect(calls.some((c) => c.path === '/v1/runs' && c.query.get('definition') === 'hello')).toBe(true));
     expect(calls.at(-1)!.query.get('owner')).toBe('ada');
   });
@@ -79,7 +81,7 @@ describe('run page', () => {
       routes(run({ status: 'FAILED', exit_code: 137, reason_code: 'out_of_memory', status_reason: 'out of memory (limit 512 MiB)', finished_at: '2026-11-26T10:00:12Z' })),
     );
     renderApp('/runs/run_01', api);
-    expect((await screen.findByTestId('status-line')).textContent).toBe('FAILED: out of memory (limit 512 MiB)');
+    expect((await screen.findByTestId('status-line')).textContent).toBe('FAILED: exit code 137 · out of memory (limit 512 MiB)');
     expect(screen.getByText('137')).toBeTruthy();
     expect(screen.getByText('GREETING')).toBeTruthy();
     expect(screen.getByText('10s')).toBeTruthy();
@@ -127,15 +129,39 @@ describe('launch page', () => {
     expect(await screen.findByRole('option', { name: 'default — 1 queued, 2/4 running' })).toBeTruthy();
     const cpu = screen.getByLabelText('CPU units') as HTMLInputElement;
     expect(cpu.value).toBe('256');
-    fireEvent.change(cpu, { target: { value: '3' } });
+    fireEvent.change(cpu, { target: { value: '300' } });
     fireEvent.click(screen.getByRole('button', { name: 'Launch' }));
     const msg = await screen.findByText('cpu must be 256, 512, 1024, 2048, 4096, 8192 or 16384', { selector: '.field-error' });
     expect(cpu.getAttribute('aria-describedby')).toContain(msg.id);
     expect(cpu.getAttribute('aria-invalid')).toBe('true');
-    expect(launches[0]).toMatchObject({ definition: 'def_01', cpu: 3 });
+    expect(launches[0]).toMatchObject({ definition: 'def_01', cpu: 300 });
     expect(launches[0]).not.toHaveProperty('env');
     expect(launches[0]).not.toHaveProperty('memory');
     expect((launches[0] as { idempotency_key: string }).idempotency_key).toBeTruthy();
+  });
+
+  it('checks the form before sending: every bad field at once, in words, focus on the first', async () => {
+    const launches: unknown[] = [];
+    const { api } = fakeApi({
+      'GET /v1/definitions/:ref': () => definition,
+      'GET /v1/clusters': () => clusters,
+      'POST /v1/runs': (c) => {
+        launches.push(c.body);
+        return { run_id: 'run_x' };
+      },
+    });
+    renderApp('/launch/hello', api);
+    const cpu = (await screen.findByLabelText('CPU units')) as HTMLInputElement;
+    fireEvent.change(cpu, { target: { value: 'abc' } });
+    fireEvent.change(screen.getByLabelText('Memory (MiB)'), { target: { value: '99999999' } });
+    fireEvent.change(screen.getByLabelText('Tags'), { target: { value: 'ok, -bad' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Launch' }));
+    expect((await screen.findByText(/must be a whole number from 128 to 16384/)).className).toContain('field-error');
+    expect(screen.getByText(/must be from 128 to 122,880/)).toBeTruthy();
+    expect(screen.getByText(/“-bad” is not a tag/)).toBeTruthy();
+    expect(screen.getByText('Not launched: 3 fields need a fix.')).toBeTruthy();
+    await waitFor(() => expect(document.activeElement).toBe(cpu));
+    expect(launches).toEqual([]);
   });
 
   it('shows an env error on its row and launches the overrides', async () => {
