@@ -62,7 +62,8 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
   const ref = useRef<HTMLDivElement>(null);
   const findRef = useRef<HTMLInputElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
-  const [follow, setFollow] = useState(true);
+  // A link to a line (#L123) opens there, not at the end.
+  const [follow, setFollow] = useState(() => typeof window === 'undefined' || lineFromHash(window.location.hash) === null);
   const [timestamps, setTimestamps] = useState(false);
   const [wrap, setWrap] = useState(false);
   const [full, setFull] = useState(false);

@@ -101,7 +101,7 @@ export function DefinitionsPage() {
             <tbody>
               {items.map((d, i) => (
                 <tr key={d.definition_id}>
-                  <td>
+                  <td className="nowrap">
                     <Link to={`/definitions/${encodeURIComponent(d.alias)}`}>{d.alias}</Link>
                   </td>
                   <td>{recent[i]?.data?.items[0] ? <StatusBadge status={recent[i].data!.items[0].status} /> : recent[i]?.data ? <span className="muted">—</span> : null}</td>

@@ -256,15 +256,21 @@ function Filters({ params, setParams, clusters, definitions }: { params: URLSear
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [params.toString()]);
 
-  const status = params.getAll('status');
-  const toggle = (s: RunStatus, on: boolean) =>
+  // The ticks show at once; the URL (and the lists) follow.
+  const fromUrl = params.getAll('status').join();
+  const [status, setStatus] = useState<string[]>(() => params.getAll('status'));
+  useEffect(() => setStatus(fromUrl ? fromUrl.split(',') : []), [fromUrl]);
+  const toggle = (s: RunStatus, on: boolean) => {
+    const cur = new Set(status);
+    if (on) cur.add(s);
+    else cur.delete(s);
+    const next = ALL_STATUSES.filter((x) => cur.has(x));
+    setStatus(next);
     update((p) => {
-      const cur = new Set(p.getAll('status'));
-      if (on) cur.add(s);
-      else cur.delete(s);
       p.delete('status');
-      ALL_STATUSES.filter((x) => cur.has(x)).forEach((x) => p.append('status', x));
+      next.forEach((x) => p.append('status', x));
     });
+  };
   const setOne = (k: string, v: string) => update((p) => (v ? p.set(k, v) : p.delete(k)));
   const cluster = params.get('cluster') ?? '';
   const active = [...params.keys()].length;
