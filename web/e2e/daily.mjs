@@ -176,7 +176,7 @@ describe('issue 15: daily use', { concurrency: false }, () => {
       if (sw > PHONE.width) wide.push(`${path}: ${sw}px`);
       await shot(`phone${path.replace(/[^a-z0-9]+/gi, '-')}`);
     }
-    bench.ui_phone_overflow_pages = { value: wide.length, unit: `pages wider than 390 px (of ${pages.length})`, goal: '0', note: wide.join('; ') || undefined };
+    bench.ui_phone_overflow_pages = { value: wide.length, unit: `pages wider than 390 px (of ${pages.length})`, goal: '<= 0', note: wide.join('; ') || undefined };
     assert.deepEqual(wide, [], 'pages with horizontal scroll at 390 px');
     // Every nav link can be reached and used.
     for (const name of ['Runs', 'Definitions', 'Clusters', 'Schedules', 'Costs']) {

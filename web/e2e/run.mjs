@@ -139,7 +139,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await page.locator('.log-end', { hasText: 'end of logs · SUCCEEDED' }).waitFor({ timeout: 15_000 });
     for (let i = 1; i <= 6; i++) await page.locator('.log-line', { hasText: `line ${i} of the e2e test` }).waitFor();
     // ANSI colour applied; markup in the output stays text.
-    const green = page.locator('.log-line span', { hasText: 'all green' });
+    const green = page.locator('.log-text span', { hasText: 'all green' });
     assert.equal(await green.evaluate((el) => getComputedStyle(el).color), 'rgb(13, 188, 121)');
     assert.equal(await page.locator('.log-line b').count(), 0);
     await page.locator('.log-line', { hasText: '<b>not bold</b>' }).waitFor();
@@ -325,7 +325,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await shot('15-schedules');
     await row.getByRole('link', { name: alias }).waitFor();
     await row.getByRole('checkbox').click();
-    await row.getByText('paused').waitFor();
+    await row.locator('label', { hasText: 'paused' }).waitFor();
     await page.waitForFunction(() => !document.querySelector('tbody input[type=checkbox]:disabled'));
     assert.equal((await api('/v1/schedules')).body.items.find((x) => x.name === `nightly-${suffix}`).enabled, false);
     await row.getByRole('button', { name: 'Delete' }).click();

@@ -148,7 +148,7 @@ export function formatTimeIn(t: string | number | null | undefined, zone: string
   }
 }
 
-/** outcome is a run's result in two or three words: "exit 3", "succeeded", "out of memory", "#2 in line". */
+/** outcome is a run's result in a few words (empty while it runs): "exit 3", "succeeded", "out of memory", "#2 in line". */
 export function outcome(r: { status: string; exit_code?: number | null; reason_code?: string; queue_position?: number }): string {
   const code = r.exit_code !== undefined && r.exit_code !== null ? `exit ${r.exit_code}` : '';
   switch (r.status) {
@@ -165,7 +165,8 @@ export function outcome(r: { status: string; exit_code?: number | null; reason_c
     case 'PENDING':
       return 'starting';
     default:
-      return 'running';
+      // RUNNING: the badge says it all; the duration column says for how long.
+      return '';
   }
 }
 

@@ -159,9 +159,11 @@ export function RunsTable({
             <tr key={r.run_id} data-run-id={r.run_id} className={`run-${r.status.toLowerCase()}`}>
               <td>
                 <StatusBadge status={r.status} />
-                <div className="outcome small" data-testid="outcome">
-                  {outcome(r)}
-                </div>
+                {outcome(r) && (
+                  <div className="outcome small" data-testid="outcome">
+                    {outcome(r)}
+                  </div>
+                )}
                 {r.status === 'QUEUED' && r.queued_at && (
                   <div className="muted small">waiting {formatDuration(now - (parseTime(r.queued_at) ?? now))}</div>
                 )}
@@ -172,8 +174,8 @@ export function RunsTable({
                 {r.tags && r.tags.length > 0 && <div className="muted small ellipsis">{r.tags.map((t) => `#${t}`).join(' ')}</div>}
               </td>
               <td>{r.cluster}</td>
-              <td title={r.owner} className="ellipsis">
-                {r.owner_name || r.owner || '—'}
+              <td title={r.owner}>
+                <span className="ellipsis">{r.owner_name || r.owner || '—'}</span>
               </td>
               <td>
                 <RelTime at={r.queued_at} now={now} />
@@ -273,7 +275,7 @@ function Filters({ params, setParams, clusters, definitions }: { params: URLSear
   };
   const setOne = (k: string, v: string) => update((p) => (v ? p.set(k, v) : p.delete(k)));
   const cluster = params.get('cluster') ?? '';
-  const active = [...params.keys()].length;
+  const active = [...params.keys()].filter((k) => k !== 'sort').length;
   const matched = matchDefinitions(text.definition, definitions);
 
   return (

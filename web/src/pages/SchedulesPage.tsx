@@ -213,7 +213,7 @@ function ScheduleRow({ s, aliases, shown, onShow, onEdit }: { s: Schedule; alias
             </time>
           </div>
         ))}
-        {(s.next_fire_times ?? []).length === 0 && <span className="muted">{enabled ? 'never again' : 'paused'}</span>}
+        {(s.next_fire_times ?? []).length === 0 && <span className="muted">{enabled ? 'never again' : 'none while paused'}</span>}
       </td>
       <td>
         <RelTime at={s.last_fire_time} />

@@ -362,3 +362,25 @@ describe('other pages', () => {
     expect(screen.getByRole('heading', { name: 'Page not found' })).toBeTruthy();
   });
 });
+
+describe('issue 15 list logic', () => {
+  it('matches a definition by exact alias, then a part of it, then its letters in order', async () => {
+    const { matchDefinitions } = await import('./RunsPage');
+    const defs = [
+      { definition_id: 'def_1', alias: 'train-model' },
+      { definition_id: 'def_2', alias: 'train-eval' },
+      { definition_id: 'def_3', alias: 'etl-daily' },
+    ];
+    expect(matchDefinitions('train-model', defs).map((d) => d.alias)).toEqual(['train-model']);
+    expect(matchDefinitions('def_3', defs).map((d) => d.alias)).toEqual(['etl-daily']);
+    expect(matchDefinitions('TRAIN', defs).map((d) => d.alias)).toEqual(['train-model', 'train-eval']);
+    expect(matchDefinitions('etldly', defs).map((d) => d.alias)).toEqual(['etl-daily']);
+    expect(matchDefinitions('zzz', defs)).toEqual([]);
+  });
+  it('puts running runs first, then the queue #1 first', async () => {
+    const { activeOrder } = await import('./RunsPage');
+    const r = (run_id: string, status: string, extra = {}) => ({ run_id, status, queued_at: '2026-11-26T10:00:00Z', ...extra }) as never;
+    const got = activeOrder([r('q2', 'QUEUED', { queue_position: 2 }), r('run', 'RUNNING', { started_at: '2026-11-26T10:01:00Z' }), r('q1', 'QUEUED', { queue_position: 1 })]);
+    expect(got.map((x: { run_id: string }) => x.run_id)).toEqual(['run', 'q1', 'q2']);
+  });
+});
