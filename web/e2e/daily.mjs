@@ -416,6 +416,15 @@ describe('issue 15: daily use', { concurrency: false }, () => {
     assert.equal(sch.expression, 'cron(30 6 * * ? *)');
     assert.equal(sch.timezone, 'America/New_York');
     await waitEnded(runId);
+    // With a schedule listed, its runs shown and the form open, the page still fits a phone.
+    await viewport(PHONE);
+    await page.reload();
+    await row.getByRole('button', { name: 'Runs' }).click();
+    await page.getByRole('button', { name: 'New schedule' }).click();
+    await page.getByTestId('schedule-preview').locator('li').first().waitFor();
+    assert.ok((await overflow()) <= 0, 'the schedules page is wider than 390 px');
+    await shot('phone-schedules-full');
+    await viewport(DESKTOP);
   });
 
   journey('10. the launch form checks every field before sending and focuses the first bad one', { timeout: 30_000 }, async () => {
