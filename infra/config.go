@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -19,6 +20,7 @@ const (
 	ctxRetainData       = "flotilla:retain_data"        // keep table, user pool and job logs on destroy
 	ctxStage            = "flotilla:stage"              // names one deployment: stages live side by side in an account
 	ctxAdminGroup       = "flotilla:admin_group"        // Cognito group whose members may change what others own
+	ctxJobRolePrefix    = "flotilla:job_role_prefix"    // name prefix of the IAM roles definitions may run as
 )
 
 // ClusterConfig is one entry of the "flotilla:clusters" context list.
@@ -27,6 +29,9 @@ type ClusterConfig struct {
 	Name       string `json:"name"`
 	MaxRunning int    `json:"max_running"`
 	LaunchType string `json:"launch_type"`
+	// SpotFallback, on a FARGATE_SPOT cluster, names its on-demand twin in
+	// the list: a run Spot interrupts twice continues there.
+	SpotFallback string `json:"spot_fallback,omitempty"`
 
 	// An existing ECS cluster. Subnets are then required, and either
 	// SecurityGroups or VpcID (a security group with egress only is made there).
@@ -41,9 +46,13 @@ type ClusterConfig struct {
 func (c ClusterConfig) Existing() bool { return c.ClusterARN != "" }
 
 var (
-	stageRE       = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
-	clusterNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	clusterARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$`)
+	stageRE      = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
+	authDomainRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+	// A role name's characters (IAM User Guide, "IAM identifiers"); at
+	// least 4 of them, so a prefix cannot open PassRole to every role.
+	jobRolePrefixRE = regexp.MustCompile(`^[\w+=,.@-]{4,32}$`)
+	clusterNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	clusterARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$`)
 )
 
 var launchTypes = map[string]bool{"FARGATE": true, "FARGATE_SPOT": true, "EC2": true}
@@ -90,6 +99,12 @@ func ParseClusters(v any) ([]ClusterConfig, error) {
 		if !clusterNameRE.MatchString(c.Name) {
 			return nil, fmt.Errorf("%s: name %q must be 1-32 of a-z, 0-9 and -", where, c.Name)
 		}
+		if strings.HasSuffix(c.Name, "-dlq") {
+			// Its queue, flotilla-<stage>-<name>.fifo, would be read as
+			// another cluster's dead-letter queue (<name>-dlq.fifo) by
+			// `flotilla doctor`, and could collide with one.
+			return nil, fmt.Errorf("%s: name %q must not end in -dlq (the suffix of the dead-letter queues)", where, c.Name)
+		}
 		if seen[c.Name] {
 			return nil, fmt.Errorf("%s: name %q is listed twice", where, c.Name)
 		}
@@ -122,6 +137,21 @@ func ParseClusters(v any) ([]ClusterConfig, error) {
 			return nil, fmt.Errorf("%s (%s): an existing cluster needs security_groups, or vpc_id to create one in", where, c.Name)
 		}
 	}
+	for i, c := range cs {
+		if c.SpotFallback == "" {
+			continue
+		}
+		where := fmt.Sprintf("context %q[%d] (%s)", ctxClusters, i, c.Name)
+		twin := slices.IndexFunc(cs, func(o ClusterConfig) bool { return o.Name == c.SpotFallback })
+		switch {
+		case c.LaunchType != "FARGATE_SPOT":
+			return nil, fmt.Errorf("%s: spot_fallback applies to a FARGATE_SPOT cluster, not %s", where, c.LaunchType)
+		case twin < 0:
+			return nil, fmt.Errorf("%s: spot_fallback %q is not a cluster of the list", where, c.SpotFallback)
+		case cs[twin].LaunchType == "FARGATE_SPOT":
+			return nil, fmt.Errorf("%s: spot_fallback %q is a FARGATE_SPOT cluster too; name an on-demand one", where, c.SpotFallback)
+		}
+	}
 	return cs, nil
 }
 
@@ -140,4 +170,33 @@ type ClusterEnv struct {
 	Subnets        []string `json:"subnets,omitempty"`
 	SecurityGroups []string `json:"security_groups,omitempty"`
 	AssignPublicIP bool     `json:"assign_public_ip,omitempty"`
+	SpotFallback   string   `json:"spot_fallback,omitempty"`
+}
+
+// maxClustersEnvBytes is what FLOTILLA_CLUSTERS may take of a function's
+// 4 KB environment (Lambda quotas: "Function environment variables, 4 KB,
+// for all environment variables associated with the function, in total"):
+// the other variables take at most about 1,900 bytes (the api function's) at their longest
+// plausible deployed lengths (measured, and held to this budget, by
+// TestTwentyClustersFitLambdaAndSQSLimits).
+const maxClustersEnvBytes = 4096 - 2176
+
+// clustersEnvBound is an upper bound of FLOTILLA_CLUSTERS' length for cs in
+// a stack whose names start with prefix: what infra/stack.go writes, with
+// a security group the stack would create counted at its longest id.
+func clustersEnvBound(cs []ClusterConfig, prefix string) int {
+	env := make([]ClusterEnv, 0, len(cs))
+	for _, c := range cs {
+		e := ClusterEnv{Name: c.Name, MaxRunning: c.MaxRunning, LaunchType: c.LaunchType, SpotFallback: c.SpotFallback}
+		if c.Existing() {
+			e.Queue, e.ECSCluster = queueName(prefix, c.Name, ""), c.ClusterARN
+			e.Subnets, e.SecurityGroups, e.AssignPublicIP = c.Subnets, c.SecurityGroups, true
+			if len(e.SecurityGroups) == 0 {
+				e.SecurityGroups = []string{"sg-0123456789abcdef0"}
+			}
+		}
+		env = append(env, e)
+	}
+	b, _ := json.Marshal(env)
+	return len(b)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
@@ -45,6 +47,10 @@ type StackProps struct {
 	RetainData       bool     // keep the table, user pool and log groups when the stack is deleted
 	Stage            string   // names this deployment; stages share nothing (default "prod")
 	AdminGroup       string   // Cognito group of the admins (default "flotilla-admins")
+	// JobRolePrefix starts the names of the IAM roles a definition may name
+	// as its task_role_arn (default "flotilla-job-"): the functions that
+	// register and run task definitions may pass only those to ECS.
+	JobRolePrefix string
 }
 
 // Stack exposes what tests and outputs need.
@@ -87,6 +93,8 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	// share a name or an IAM scope.
 	prefix := "flotilla-" + stage
 	familyPrefix := prefix + "-"
+	secretsPrefix := secretsPrefixOf(stage)
+	jobRolePrefix := cmp.Or(props.JobRolePrefix, defaultJobRolePrefix)
 	partition, region, account := *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID()
 	arn := func(service, resource string) string {
 		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", partition, service, region, account, resource)
@@ -123,7 +131,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	})
 	execRole := awsiam.NewRole(stack, jsii.String("TaskExecutionRole"), &awsiam.RoleProps{
 		AssumedBy:   ecsTasksPrincipal(),
-		Description: jsii.String("ECS task execution role of Flotilla jobs: pull images, write job logs, read flotilla/ secrets"),
+		Description: jsii.String("ECS task execution role of Flotilla jobs: pull images, write job logs, read flotilla/" + stage + "/ secrets"),
 	})
 	jobLogs.GrantWrite(execRole)
 	execRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -225,7 +233,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	for _, cr := range clusters {
 		// A created cluster is its name: the queue, the ECS cluster and the
 		// network follow from FLOTILLA_NAME_PREFIX and the shared variables.
-		e := ClusterEnv{Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning}
+		e := ClusterEnv{Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning, SpotFallback: cr.cfg.SpotFallback}
 		if cr.cfg.LaunchType != "FARGATE" {
 			e.LaunchType = cr.cfg.LaunchType
 		}
@@ -253,6 +261,31 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		Description: jsii.String("Assumed by EventBridge Scheduler for Flotilla schedules: may invoke the scheduler function only"),
 	})
 
+	// --- Dead letters ---------------------------------------------------------
+	// One queue for every invocation that would otherwise be dropped: task
+	// events and sweep ticks EventBridge could not deliver (the rule
+	// targets' dead-letter queue), schedule firings EventBridge Scheduler
+	// could not deliver (the schedules' DeadLetterConfig), and asynchronous
+	// invocations of the events, sweep and scheduler functions that failed
+	// in the function after Lambda's retries (their on-failure destination:
+	// a target's dead-letter queue only covers delivery, and Lambda drops a
+	// failed asynchronous event otherwise; Lambda Developer Guide,
+	// "Asynchronous invocation" and "Adding a destination").
+	eventsDLQ := awssqs.NewQueue(stack, jsii.String("EventsDeadLetterQueue"), &awssqs.QueueProps{
+		QueueName:       jsii.String(prefix + "-events-dlq"),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		EnforceSSL:      jsii.Bool(true),
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+	})
+	// EventBridge Scheduler sends a firing it could not deliver with the
+	// schedule's role (EventBridge Scheduler User Guide, "Configuring a
+	// dead-letter queue": sqs:SendMessage on the queue).
+	schedulerRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("UndeliveredFirings"),
+		Actions:   jsii.Strings("sqs:SendMessage"),
+		Resources: &[]*string{eventsDLQ.QueueArn()},
+	}))
+
 	// --- Functions -----------------------------------------------------------
 	common := map[string]*string{
 		envTableName:        s.Table.TableName(),
@@ -262,7 +295,14 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		envTaskRoleARN:      taskRole.RoleArn(),
 		envScheduleGroup:    scheduleGroup.Ref(),
 		envSchedulerRoleARN: schedulerRole.RoleArn(),
+		envScheduleDLQARN:   eventsDLQ.QueueArn(),
 		envTaskFamilyPrefix: jsii.String(familyPrefix),
+		envSecretsPrefix:    jsii.String(secretsPrefix),
+		envJobRolePrefix:    jsii.String(jobRolePrefix),
+		// Every run status change is put on the default bus (source
+		// "flotilla", detail-type "Flotilla Run State Change").
+		envEventBus:  jsii.String("default"),
+		envAccountID: awscdk.Aws_ACCOUNT_ID(),
 		// The SQS queue URL format (Amazon SQS Developer Guide, "Queue and
 		// message identifiers"): https://sqs.<region>.<suffix>/<account>/<name>.
 		envQueueURLPrefix: jsii.String("https://sqs." + region + "." + *awscdk.Aws_URL_SUFFIX() + "/" + account + "/"),
@@ -280,9 +320,11 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		f := functionByName(name)
 		env := map[string]*string{}
 		for k, v := range common {
-			env[k] = v
+			if envFor(f, k) {
+				env[k] = v
+			}
 		}
-		if sf, ok := s.Functions["scheduler"]; ok {
+		if sf, ok := s.Functions["scheduler"]; ok && envFor(f, envSchedulerTargetARN) {
 			env[envSchedulerTargetARN] = sf.FunctionArn()
 		}
 		// Named, so `flotilla doctor` finds each function's errors.
@@ -311,10 +353,18 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			LogGroup:     fnLogs,
 		})
 		s.Functions[name] = fn
+		if f.InvokedAsync {
+			fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+				OnFailure:     awslambdadestinations.NewSqsDestination(eventsDLQ),
+				MaxEventAge:   awscdk.Duration_Hours(jsii.Number(2)),
+				RetryAttempts: jsii.Number(2),
+			})
+		}
 		grant(stack, fn, f.Access, grantTargets{
 			arn: arn, table: s.Table, clusters: clusters, jobLogs: jobLogs,
 			execRole: execRole, taskRole: taskRole, schedulerRole: schedulerRole,
 			familyPrefix: familyPrefix, scheduleGroup: *scheduleGroup.Ref(),
+			jobRoles: fmt.Sprintf("arn:%s:iam::%s:role/%s*", partition, account, jobRolePrefix),
 		})
 	}
 	schedulerRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -325,15 +375,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 
 	// --- Engine events and the sweep -----------------------------------------
 	// EventBridge retries a failed delivery (up to 185 times over 24 h by
-	// default); here 2 h, then the event goes to a dead-letter queue instead
+	// default); here 2 h, then the event goes to the dead-letter queue instead
 	// of being dropped (EventBridge User Guide, "Event retry policy and using
 	// dead-letter queues"). The sweep reconciles what the events missed.
-	eventsDLQ := awssqs.NewQueue(stack, jsii.String("EventsDeadLetterQueue"), &awssqs.QueueProps{
-		QueueName:       jsii.String(prefix + "-events-dlq"),
-		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
-		EnforceSSL:      jsii.Bool(true),
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-	})
 	targetRetry := &awseventstargets.LambdaFunctionProps{
 		DeadLetterQueue: eventsDLQ,
 		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
@@ -448,6 +492,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		ErrorResponses: &[]*awscloudfront.ErrorResponse{spaFallback(403), spaFallback(404)},
 	})
 	uiURL := "https://" + *distribution.DistributionDomainName()
+	for _, f := range functions {
+		s.Functions[f.Name].AddEnvironment(jsii.String(envUIURL), jsii.String(uiURL), nil)
+	}
 
 	// --- Sign-in -------------------------------------------------------------
 	userPool := awscognito.NewUserPool(stack, jsii.String("UserPool"), &awscognito.UserPoolProps{
@@ -629,11 +676,29 @@ type grantTargets struct {
 	jobLogs                           awslogs.LogGroup
 	execRole, taskRole, schedulerRole awsiam.Role
 	familyPrefix                      string // of the task definition families the executors register
+	jobRoles                          string // the ARN pattern of the roles definitions may run as
 	scheduleGroup                     string
 }
 
 // grant turns one access entry into IAM statements on fn's role.
 func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) {
+	if a.PublishRunChanges {
+		// Conditions on what is published (Service Authorization Reference
+		// for Amazon EventBridge: PutEvents on event-bus, condition keys
+		// events:source and events:detail-type, both ArrayOfString: one value
+		// per entry of the call). Multivalued keys need a set operator, and
+		// ForAllValues holds for a missing key too, hence the Null checks
+		// (IAM User Guide, "Single-valued vs. multivalued context keys").
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("PublishRunChanges"),
+			Actions:   jsii.Strings("events:PutEvents"),
+			Resources: jsii.Strings(t.arn("events", "event-bus/default")),
+			Conditions: &map[string]interface{}{
+				"ForAllValues:StringEquals": map[string]interface{}{"events:source": runChangeSource, "events:detail-type": runChangeDetailType},
+				"Null":                      map[string]interface{}{"events:source": "false", "events:detail-type": "false"},
+			},
+		}))
+	}
 	if a.TableReadWrite {
 		// Not Table.GrantReadWriteData: that grants <table>/index/*; this
 		// names the table and each index of tableIndexes.
@@ -661,11 +726,10 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 	if a.ReadJobLogs {
 		t.jobLogs.GrantRead(fn)
 	}
-	var clusterARNs, taskARNs, instanceARNs []string
+	var clusterARNs, taskARNs []string
 	for _, cr := range t.clusters {
 		clusterARNs = append(clusterARNs, cr.arn)
 		taskARNs = append(taskARNs, t.arn("ecs", "task/"+cr.name+"/*"))
-		instanceARNs = append(instanceARNs, t.arn("ecs", "container-instance/"+cr.name+"/*"))
 	}
 	onClusters := &map[string]interface{}{"ArnEquals": map[string]interface{}{"ecs:cluster": clusterARNs}}
 	taskDefs := t.arn("ecs", "task-definition/"+t.familyPrefix+"*")
@@ -685,7 +749,7 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:        jsii.String("ListFlotillaTasks"),
 				Actions:    jsii.Strings(string(ecsListTasks)),
-				Resources:  jsii.Strings(instanceARNs...),
+				Resources:  jsii.Strings("*"), // see ecsListTasks: scoped by the condition
 				Conditions: onClusters,
 			}))
 		default:
@@ -715,9 +779,14 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 			},
 		}))
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:       jsii.String("PassTaskRoles"),
-			Actions:   jsii.Strings("iam:PassRole"),
-			Resources: &[]*string{t.execRole.RoleArn(), t.taskRole.RoleArn()},
+			Sid:     jsii.String("PassTaskRoles"),
+			Actions: jsii.Strings("iam:PassRole"),
+			// The two stack roles, and the roles definitions name
+			// (task_role_arn) whose name starts with the job role prefix,
+			// at the root path (role/<prefix>*: a wildcard before the
+			// prefix would also match names that merely contain it); only
+			// to ECS tasks.
+			Resources: &[]*string{t.execRole.RoleArn(), t.taskRole.RoleArn(), jsii.String(t.jobRoles)},
 			Conditions: &map[string]interface{}{
 				"StringEquals": map[string]interface{}{"iam:PassedToService": "ecs-tasks.amazonaws.com"},
 			},

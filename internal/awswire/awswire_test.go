@@ -70,6 +70,9 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 		{"standard queue", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": `[{"name":"a","max_running":1,"queue_url":"https://q/a","ecs_cluster":"c"}]`}, "queue_url"},
 		{"no ecs cluster", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": `[{"name":"a","max_running":1,"queue_url":"https://q/a.fifo"}]`}, "ecs_cluster is required"},
 		{"launch type", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": `[{"name":"a","max_running":1,"queue_url":"https://q/a.fifo","ecs_cluster":"c","launch_type":"K8S"}]`}, "launch_type"},
+		{"fallback not spot", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": `[{"name":"a","max_running":1,"queue_url":"https://q/a.fifo","ecs_cluster":"c","spot_fallback":"b"},{"name":"b","max_running":1,"queue_url":"https://q/b.fifo","ecs_cluster":"c"}]`}, "spot_fallback applies to a FARGATE_SPOT cluster"},
+		{"fallback unknown", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": `[{"name":"a","max_running":1,"queue_url":"https://q/a.fifo","ecs_cluster":"c","launch_type":"FARGATE_SPOT","spot_fallback":"z"}]`}, `spot_fallback "z" is not a cluster`},
+		{"fallback spot too", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": `[{"name":"a","max_running":1,"queue_url":"https://q/a.fifo","ecs_cluster":"c","launch_type":"FARGATE_SPOT","spot_fallback":"b"},{"name":"b","max_running":1,"queue_url":"https://q/b.fifo","ecs_cluster":"c","launch_type":"FARGATE_SPOT"}]`}, "FARGATE_SPOT cluster too"},
 		{"bad bool", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": "[" + ok + "]", "FLOTILLA_AWS_STATIC_CREDENTIALS": "yes"}, "FLOTILLA_AWS_STATIC_CREDENTIALS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

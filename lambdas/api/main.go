@@ -28,7 +28,7 @@ func main() {
 	var scheduleSvc *schedules.Service
 	if c.SchedulerTargetARN != "" && c.SchedulerRoleARN != "" {
 		trigger, err := awsscheduler.FromConfig(w.AWS, c.SchedulerEndpoint,
-			awsscheduler.Config{Group: c.ScheduleGroup, TargetArn: c.SchedulerTargetARN, RoleArn: c.SchedulerRoleARN})
+			awsscheduler.Config{Group: c.ScheduleGroup, TargetArn: c.SchedulerTargetARN, RoleArn: c.SchedulerRoleARN, DeadLetterArn: c.ScheduleDLQARN})
 		if err != nil {
 			log.Error("cannot start", "err", err)
 			os.Exit(1)
@@ -42,6 +42,7 @@ func main() {
 		Runs: w.Service, Store: w.Store, Logs: logs, Log: log,
 		Owner: ownerFromClaims, OwnerName: nameFromClaims, Schedules: scheduleSvc,
 		IsAdmin: adminFromClaims(os.Getenv(envAdminGroup)), AdminGroup: os.Getenv(envAdminGroup),
+		CheckDefinition: c.CheckDefinition,
 	}))
 	lambda.Start(func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return adapter.ProxyWithContext(ctx, stripStage(ev))
