@@ -131,6 +131,15 @@ describe('issue 15: daily use', { concurrency: false }, () => {
       assert.ok(box.y + 3 * 18 < size.height, `the first log lines start at ${box.y}px`);
       assert.ok((await overflow()) <= 0, `the run page is wider than ${size.width}px`);
       await shot(`run-${name}`);
+      if (name === 'phone') {
+        // The view options are one tap away, folded so the output starts higher.
+        assert.equal(await page.getByLabel('Wrap lines').isVisible(), false);
+        await page.getByRole('button', { name: 'Options' }).click();
+        assert.ok(await page.getByLabel('Wrap lines').isVisible());
+        assert.ok((await overflow()) <= 0, 'the open options widen the page');
+      } else {
+        assert.equal(await page.getByRole('button', { name: 'Options' }).isVisible(), false);
+      }
     }
   });
 
@@ -482,6 +491,15 @@ describe('issue 15: daily use', { concurrency: false }, () => {
     await shot('definitions');
     await page.goto(`${server.url}/definitions/${A.train}`);
     await page.getByTestId('run-strip').getByText(/succeeded/).waitFor();
+    // Dark mode: the screenshots are for a person to look at.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.goto(`${server.url}/`);
+    await page.getByRole('table', { name: /finished runs/i }).waitFor();
+    await shot('dark-runs');
+    await page.goto(`${server.url}/runs/${seeded.failed}`);
+    await page.locator('.log-end').waitFor();
+    await shot('dark-run');
+    await page.emulateMedia({ colorScheme: 'light' });
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
   });
 });

@@ -68,6 +68,8 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
   const [wrap, setWrap] = useState(false);
   const [full, setFull] = useState(false);
   const [onlyMatches, setOnlyMatches] = useState(false);
+  // On a phone the view options fold behind one button, so the output starts higher.
+  const [options, setOptions] = useState(false);
   const programmatic = useRef<number | null>(null);
   const [query, setQuery] = useState('');
   const [hit, setHit] = useState<number | null>(null);
@@ -270,7 +272,7 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
             </span>
           )}
         </form>
-        <div className="log-toggles">
+        <div className={`log-toggles${options ? ' log-toggles-open' : ''}`}>
           <label>
             <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> Follow
           </label>
@@ -283,13 +285,6 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
           <label>
             <input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps(e.target.checked)} /> Timestamps
           </label>
-        </div>
-        <div className="log-buttons">
-          <span className="log-count" aria-live="polite">
-            {filtering ? `${count.toLocaleString('en-US')} of ` : ''}
-            {lines.length.toLocaleString('en-US')} {lines.length === 1 ? 'line' : 'lines'}
-            {complete ? '' : ' · following'}
-          </span>
           <button
             type="button"
             onClick={() => {
@@ -302,7 +297,17 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
           <button type="button" onClick={() => setFollow(true)}>
             End
           </button>
+        </div>
+        <div className="log-buttons">
+          <span className="log-count" aria-live="polite">
+            {filtering ? `${count.toLocaleString('en-US')} of ` : ''}
+            {lines.length.toLocaleString('en-US')} {lines.length === 1 ? 'line' : 'lines'}
+            {complete ? '' : ' · following'}
+          </span>
           {actions}
+          <button type="button" className="log-options" aria-expanded={options} onClick={() => setOptions(!options)}>
+            Options
+          </button>
           <button type="button" aria-pressed={full} onClick={() => setFull(!full)}>
             {full ? 'Exit full screen' : 'Full screen'}
           </button>

@@ -2,7 +2,7 @@ import { useInfiniteQuery, useQueries } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { useApi } from '../api/context';
-import { ErrorNotice, Loading, StatusBadge, TableScroll, useTitle } from '../components/common';
+import { ErrorNotice, Loading, StaleNotice, StatusBadge, TableScroll, useTitle } from '../components/common';
 import { RunStrip } from '../components/RunStrip';
 import { formatMemory, formatTime } from '../format';
 
@@ -70,9 +70,10 @@ export function DefinitionsPage() {
           <input type="search" name="tag" value={text.tag} onChange={(e) => setText({ ...text, tag: e.target.value })} />
         </label>
       </form>
-      {defs.error ? (
+      {defs.data && <StaleNotice error={defs.error} updatedAt={defs.dataUpdatedAt} retry={() => defs.refetch()} />}
+      {!defs.data && defs.error ? (
         <ErrorNotice error={defs.error} what="Could not load definitions" retry={() => defs.refetch()} />
-      ) : defs.isPending ? (
+      ) : !defs.data ? (
         <Loading />
       ) : items.length === 0 ? (
         <p className="muted">{params.toString() ? 'No definition matches.' : 'No definitions yet. Create one to launch jobs.'}</p>
