@@ -461,6 +461,7 @@ describe('issue 15: daily use', { concurrency: false }, () => {
     await viewport(DESKTOP);
     await page.goto(`${server.url}/runs/${seeded.failed}`);
     await page.getByTestId('status-line').getByText(/exit code 3/).waitFor();
+    assert.equal(await page.getByTestId('status-line').textContent(), 'FAILED: exit code 3', 'the exit code is said once');
     // The timeline of a failed run is red, not blue.
     const colours = await page.locator('.timeline li.reached').evaluateAll((lis) => lis.map((li) => getComputedStyle(li).borderTopColor));
     const danger = await page.evaluate(() => {

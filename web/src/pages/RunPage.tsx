@@ -101,7 +101,8 @@ export function statusWords(run: Run, now = Date.now()): string {
   const repeats = !reason || reason.toLowerCase() === run.status.toLowerCase() || (run.status === 'QUEUED' && !!run.wait_reason);
   if (!repeats) parts.push(reason!);
   else if (run.reason_code && !['succeeded', 'stopped', 'exit_code'].includes(run.reason_code.toLowerCase())) parts.push(plainWords(run.reason_code));
-  if (run.status === 'FAILED' && run.exit_code !== undefined && run.exit_code !== null) parts.unshift(`exit code ${run.exit_code}`);
+  const exit = run.exit_code !== undefined && run.exit_code !== null ? `exit code ${run.exit_code}` : '';
+  if (run.status === 'FAILED' && exit && !parts.some((p) => p.includes(exit))) parts.unshift(exit);
   if (parts.length > 0) return parts.join(' · ');
   const took = formatDuration(runDuration(run, now));
   const code = run.exit_code !== undefined && run.exit_code !== null ? ` with exit code ${run.exit_code}` : '';
