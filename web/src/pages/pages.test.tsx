@@ -343,6 +343,40 @@ describe('other pages', () => {
     expect(await screen.findByRole('rowheader', { name: 'hourly' })).toBeTruthy();
   });
 
+  it('edits a schedule with a PATCH of the changed fields, previews fire times, runs it now and lists its runs', async () => {
+    const patches: unknown[] = [];
+    const sch = { schedule_id: 'sch_1', name: 'nightly', definition: 'def_01', cluster: 'default', expression: 'cron(0 3 * * ? *)', timezone: 'Europe/Paris', env: {}, enabled: true, catch_up: 'none', next_fire_times: ['2026-11-27T02:00:00Z'] };
+    const { api, calls } = fakeApi({
+      'GET /v1/schedules': () => ({ items: [sch] }),
+      'GET /v1/definitions': () => ({ items: [definition] }),
+      'GET /v1/schedules/preview': (c) => ({ expression: c.query.get('expression'), timezone: c.query.get('timezone'), next_fire_times: ['2026-11-27T05:30:00Z'] }),
+      'PATCH /v1/schedules/:id': (c) => {
+        patches.push(c.body);
+        return { ...sch, ...(c.body as object) };
+      },
+      'POST /v1/schedules/:id/run': () => run({ run_id: 'run_now', schedule_id: 'sch_1' }),
+      'GET /v1/runs': (c) => ({ items: c.query.get('schedule_id') === 'sch_1' ? [run({ run_id: 'run_now', schedule_id: 'sch_1' })] : [] }),
+    });
+    renderApp('/schedules', api);
+    const row = (await screen.findByRole('rowheader', { name: 'nightly' })).closest('tr')!;
+    // The next fire time in the schedule's own zone, which the row names.
+    expect(within(row).getByText('2026-11-27 03:00')).toBeTruthy();
+    expect(within(row).getByText('in Europe/Paris')).toBeTruthy();
+    fireEvent.click(within(row).getByRole('button', { name: 'Edit' }));
+    fireEvent.change(screen.getByLabelText('Expression'), { target: { value: 'cron(30 6 * * ? *)' } });
+    expect(await screen.findByText('2026-11-27 06:30')).toBeTruthy();
+    await waitFor(() =>
+      expect(calls.some((c) => c.path === '/v1/schedules/preview' && c.query.get('expression') === 'cron(30 6 * * ? *)' && c.query.get('timezone') === 'Europe/Paris')).toBe(true),
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'Save schedule' }));
+    await waitFor(() => expect(patches).toEqual([{ expression: 'cron(30 6 * * ? *)' }]));
+    fireEvent.click(within(row).getByRole('button', { name: 'Run now' }));
+    expect(await within(row).findByRole('link', { name: 'run_now' })).toBeTruthy();
+    fireEvent.click(within(row).getByRole('button', { name: 'Runs' }));
+    const table = await screen.findByRole('table', { name: /runs of nightly/ });
+    expect(table.querySelector('tr[data-run-id="run_now"]')).not.toBeNull();
+  });
+
   it('shows costs grouped as the URL says', async () => {
     const { api, calls } = fakeApi({
       'GET /v1/costs': () => ({ group_by: 'owner', items: [{ key: 'ada', cost_usd: 1.5, runs: 3 }, { key: 'bob', cost_usd: 0.004, runs: 1 }], total_usd: 1.504 }),
