@@ -455,6 +455,14 @@ describe('issue 15: daily use', { concurrency: false }, () => {
     // Fixing them clears the messages as you type.
     await page.getByLabel('CPU units').fill('256');
     assert.equal(await page.getByText(/not “abc”/).count(), 0);
+    await page.getByLabel('Memory (MiB)').fill('512');
+    await page.getByRole('button', { name: 'Remove variable 1BAD' }).click();
+    // What only the server knows still comes back to its field, with focus on it.
+    await page.getByLabel('Command').fill('x'.repeat(5000));
+    await page.getByRole('button', { name: 'Launch', exact: true }).click();
+    await page.locator('.field-error', { hasText: /must be at most 4096 bytes/ }).waitFor();
+    assert.equal(posted, 1);
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'command');
   });
 
   journey('also: wording, colours, definitions with their recent runs', { timeout: 30_000 }, async () => {
