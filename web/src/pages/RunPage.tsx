@@ -247,7 +247,12 @@ export function RunPage() {
         <h2 id="logs-h" className="sr-only">
           Logs
         </h2>
-        {logs.error && <ErrorNotice error={logs.error} what="Logs (retrying)" />}
+        {logs.error &&
+          (lines.length > 0 ? (
+            <StaleNotice error={logs.error} retry={undefined} />
+          ) : (
+            <ErrorNotice error={logs.error} what="Logs (retrying)" />
+          ))}
         <LogViewer
           lines={lines}
           version={logs.version}

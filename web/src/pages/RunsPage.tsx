@@ -1,5 +1,5 @@
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import type { Api } from '../api/client';
 import { useApi } from '../api/context';
@@ -231,10 +231,13 @@ function Filters({ params, setParams, clusters, definitions }: { params: URLSear
     edit(p);
     if (p.toString() !== params.toString()) setParams(p);
   };
+  // What the boxes last wrote to the URL: a URL change that is only that must not undo later typing.
+  const written = useRef<Record<string, string>>({});
   useEffect(() => {
     update((p) => {
       for (const k of TEXT_KEYS) {
         const v = typed[k].trim();
+        written.current[k] = v;
         if (v) p.set(k, v);
         else p.delete(k);
       }
@@ -248,7 +251,7 @@ function Filters({ params, setParams, clusters, definitions }: { params: URLSear
       let changed = false;
       for (const k of TEXT_KEYS) {
         const v = params.get(k) ?? '';
-        if (v !== t[k].trim()) {
+        if (v !== t[k].trim() && v !== written.current[k]) {
           next[k] = v;
           changed = true;
         }
