@@ -223,7 +223,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await waitForStatus(/^STOPPED/, 20_000);
   });
 
-  journey('shows the error for a bad cpu value at the field (the form's own check)', { timeout: 30_000 }, async () => {
+  journey('shows the error for a bad cpu value at the field (checked by the form itself)', { timeout: 30_000 }, async () => {
     await page.goto(`${server.url}/launch/${alias}`);
     const cpu = page.getByLabel('CPU units');
     await cpu.fill('-1');
