@@ -152,6 +152,8 @@ export interface RunFilter {
   tag?: string;
   since?: string;
   until?: string;
+  /** schedule_id: only the runs a schedule launched. */
+  schedule_id?: string;
   limit?: number;
   next_token?: string;
 }

@@ -4,7 +4,7 @@ import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { ApiError } from '../api/client';
 import { useApi } from '../api/context';
 import type { Definition, DefinitionInput } from '../api/types';
-import { EnvEditor, envRows, ErrorNotice, Field, Loading, rowsToEnv, type EnvRow } from '../components/common';
+import { EnvEditor, envRows, ErrorNotice, Field, Loading, rowsToEnv, useTitle, type EnvRow } from '../components/common';
 
 interface FormValues {
   alias: string;
@@ -187,6 +187,7 @@ export function DefinitionFormPage({ mode }: { mode: 'create' | 'edit' }) {
   const [params] = useSearchParams();
   const source = mode === 'edit' ? ref : (params.get('copy') ?? undefined);
   const def = useQuery({ queryKey: ['definition', source], queryFn: () => api.getDefinition(source!), enabled: !!source });
+  useTitle(mode === 'edit' ? `Edit ${source}` : source ? `Copy of ${source}` : 'New definition');
   if (!source) return <DefinitionForm initial={blank} mode="create" />;
   if (def.error) return <ErrorNotice error={def.error} what={`Definition ${source}`} retry={() => def.refetch()} />;
   if (def.isPending) return <Loading />;
