@@ -19,6 +19,17 @@ const SHOWN: { key: keyof Definition; label: string; show: (d: Definition) => st
   { key: 'timeout_seconds', label: 'Timeout', show: (d) => (d.timeout_seconds ? formatDuration(d.timeout_seconds * 1000) : 'none') },
   { key: 'retry', label: 'Max attempts', show: (d) => String(d.retry?.max_attempts ?? 1) },
   { key: 'tags', label: 'Tags', show: (d) => d.tags?.join(', ') || '—' },
+  { key: 'task_role_arn', label: 'Task role', show: (d) => d.task_role_arn || "the deployment's shared role" },
+  {
+    key: 'on_out_of_memory',
+    label: 'Out of memory',
+    show: (d) => (d.on_out_of_memory?.retry_with_memory_factor ? `retry with ${d.on_out_of_memory.retry_with_memory_factor}× the memory` : 'fails the run'),
+  },
+  {
+    key: 'notify',
+    label: 'Notify',
+    show: (d) => (d.notify ?? []).map((t) => t.email ?? `${t.webhook?.split('?')[0]}${t.secret ? ' (signed)' : ''}`).join('\n') || '—',
+  },
   {
     key: 'env',
     label: 'Environment',

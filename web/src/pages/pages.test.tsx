@@ -241,6 +241,43 @@ describe('definitions', () => {
     expect(await screen.findByRole('heading', { name: 'hello2', level: 1 })).toBeTruthy();
   });
 
+  it("sets a definition's task role, out-of-memory retry and notify targets, and shows them", async () => {
+    const patches: Record<string, unknown>[] = [];
+    let current = definition;
+    const { api } = fakeApi({
+      'GET /v1/definitions/:ref': () => current,
+      'PATCH /v1/definitions/:ref': (c) => {
+        patches.push(c.body as Record<string, unknown>);
+        if (patches.length === 1) {
+          return problem(400, 'Invalid input', [{ field: 'notify[1].email', message: 'must be one e-mail address, like ann@example.com' }]);
+        }
+        current = { ...definition, ...(c.body as object), revision: 4 };
+        return current;
+      },
+      'GET /v1/runs': () => ({ items: [] }),
+    });
+    renderApp('/definitions/hello/edit', api);
+    fireEvent.change(await screen.findByLabelText('Task role ARN'), { target: { value: 'arn:aws:iam::123456789012:role/flotilla-job-prod-reports' } });
+    fireEvent.change(screen.getByLabelText('Out of memory: retry with × memory'), { target: { value: '2' } });
+    fireEvent.change(screen.getByLabelText('Notify when a run ends'), {
+      target: { value: 'https://hooks.example/x?t=1,secret=ssm:/flotilla/prod/hook\nann(at)example.com' },
+    });
+    fireEvent.click(screen.getByRole('button', { name: 'Save revision' }));
+    expect(await screen.findByText(/notify\[1\]\.email: must be one e-mail address/)).toBeTruthy();
+    expect(patches[0]).toEqual({
+      task_role_arn: 'arn:aws:iam::123456789012:role/flotilla-job-prod-reports',
+      on_out_of_memory: { retry_with_memory_factor: 2 },
+      notify: [{ webhook: 'https://hooks.example/x?t=1', secret: 'ssm:/flotilla/prod/hook' }, { webhook: 'ann(at)example.com' }],
+    });
+    fireEvent.change(screen.getByLabelText('Notify when a run ends'), {
+      target: { value: 'https://hooks.example/x?t=1,secret=ssm:/flotilla/prod/hook\nann@example.com' },
+    });
+    fireEvent.click(screen.getByRole('button', { name: 'Save revision' }));
+    expect(await screen.findByText('retry with 2× the memory')).toBeTruthy();
+    expect(screen.getByText(/https:\/\/hooks\.example\/x \(signed\)/)).toBeTruthy();
+    expect(screen.queryByText(/t=1/)).toBeNull();
+  });
+
   it('edits with a PATCH of only the changed fields', async () => {
     const patches: unknown[] = [];
     const { api } = fakeApi({
