@@ -126,3 +126,35 @@ func TestServeTaskRoleIsShownAndAnnounced(t *testing.T) {
 		t.Errorf("a task role that is not an ARN: exit %d, %s", code, errOut)
 	}
 }
+
+// A run launched with --parent is its parent's child: `runs list --parent`
+// finds it, and stopping the parent stops it and its own child.
+func TestServeCascadeStop(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), "--max-running", "1")
+	defer s.stop()
+	s.mustCLI(t, "definitions", "create", "--alias", "long", "--image", "alpine:3", "--command", "sleep 30",
+		"--cpu", "256", "--memory", "128")
+	first := func(out string) string { return strings.TrimSpace(strings.Split(out, "\n")[0]) }
+	parent := first(s.mustCLI(t, "run", "long"))
+	s.waitStatus(t, parent, 30*time.Second, flotilla.StatusRunning)
+	child := first(s.mustCLI(t, "run", "long", "--parent", parent))
+	grandchild := first(s.mustCLI(t, "run", "long", "--parent", child))
+	if out := s.mustCLI(t, "runs", "list", "--parent", parent); !strings.Contains(out, child) || strings.Contains(out, grandchild) {
+		t.Errorf("runs list --parent %s:\n%s", parent, out)
+	}
+	if _, errOut, code := s.cli(t, "run", "long", "--parent", "run_01NOSUCHRUN00000000000000"); code == 0 || !strings.Contains(errOut, "parent") {
+		t.Errorf("an unknown parent: exit %d, %s", code, errOut)
+	}
+	s.mustCLI(t, "runs", "stop", parent)
+	s.waitStatus(t, parent, 30*time.Second, flotilla.StatusStopped)
+	for _, id := range []string{child, grandchild} {
+		r := s.waitStatus(t, id, 30*time.Second, flotilla.StatusStopped)
+		if !strings.Contains(r.StatusReason, "with its parent") {
+			t.Errorf("%s: %s", id, r.StatusReason)
+		}
+	}
+	if r := s.getRun(t, child); r.Parent != parent {
+		t.Errorf("child's parent %q, want %s", r.Parent, parent)
+	}
+}

@@ -58,6 +58,7 @@ const (
 	aTaskRole  = "trl"  // the definition's task role ARN, when it names one
 	aOOMFactor = "oomf" // on_out_of_memory.retry_with_memory_factor, when set
 	aNotify    = "nt"   // notify targets, as JSON, when any
+	aParent    = "par"  // the run it was launched from, when any
 	aTags      = "tg"
 	aEngine    = "en"
 	aAttempt   = "at"
@@ -266,6 +267,7 @@ func runItem(r flotilla.Run) item {
 	it.s(aTaskRole, r.TaskRoleARN)
 	it.oomPolicy(r.OnOutOfMemory)
 	it.notify(r.Notify)
+	it.s(aParent, r.Parent)
 	it.strs(aTags, r.Tags)
 	it.s(aEngine, r.Engine)
 	it.n(aAttempt, int64(r.Attempt))
@@ -342,6 +344,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		TaskRoleARN:      str(it, aTaskRole),
 		OnOutOfMemory:    oomPolicy(it),
 		Notify:           notifyTargets(it),
+		Parent:           str(it, aParent),
 		Tags:             strList(it, aTags),
 		Engine:           str(it, aEngine),
 		Attempt:          int(num(it, aAttempt)),

@@ -780,8 +780,15 @@ func testNotifyAndAppendedEvents(t *testing.T, s flotilla.Store) {
 		t.Fatalf("definition notify %+v (%v), want %+v", got.Notify, err, targets)
 	}
 	r := NewRun("default", "alice", 0)
-	r.Notify = targets
+	r.Notify, r.Parent = targets, "run_01PARENT0000000000000000AB"
+	r.Tags = append(r.Tags, flotilla.ParentTag(r.Parent))
 	r = mustCreateRun(t, s, r)
+	if got, _ := s.GetRun(ctx, r.ID); got.Parent != r.Parent {
+		t.Errorf("parent %q, want %q", got.Parent, r.Parent)
+	}
+	if page, err := s.ListRuns(ctx, flotilla.RunFilter{Tag: flotilla.ParentTag(r.Parent)}); err != nil || len(page.Items) != 1 || page.Items[0].ID != r.ID {
+		t.Errorf("children of %s: %v %v, want %s", r.Parent, page.Items, err, r.ID)
+	}
 	mustTransition(t, s, admit(r.ID, 10))
 	mustTransition(t, s, finish(r.ID, flotilla.StatusSucceeded, 0))
 	before, _ := s.GetRun(ctx, r.ID)
