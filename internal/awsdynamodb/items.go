@@ -3,6 +3,7 @@ package awsdynamodb
 import (
 	"cmp"
 	"fmt"
+	"hash/fnv"
 	"reflect"
 	"sort"
 	"strconv"
@@ -16,7 +17,7 @@ import (
 
 // Partition and sort keys of each item type (see doc.go).
 const (
-	runPK       = "RUN"  // every run: pk RUN, sk <run id>
+	runPKPrefix = "R#"   // a run: pk R#<shard>, sk <run id>
 	defAliasPK  = "DEF"  // current definition by alias: pk DEF, sk <alias>
 	defIDPrefix = "D#"   // current definition by id: pk D#<id>, sk D; revisions: sk V#<n>
 	defCurSK    = "D"    //
@@ -25,11 +26,44 @@ const (
 	idemSK      = "I"    //
 	clusterPK   = "CL#"  // slot counters: pk CL#<cluster>, sk C
 	clusterSK   = "C"    //
-	queuePrefix = "Q#"   // gsi1pk of a QUEUED run
-	defRunsPfx  = "D#"   // gsi2pk of every run: its definition
+	queuePrefix = "Q#"   // gsi1pk of a QUEUED run: Q#<len(cluster)>:<cluster>#<owner>
+	activePfx   = "A#"   // gsi1pk of a PENDING or RUNNING run: A#<cluster>
+	endedPfx    = "E#"   // gsi1pk of a FAILED or STOPPED run: E#<status>#<shard>
+	defRunsPfx  = "D#"   // gsi2pk of a run: D#<definition id>#<shard>
+	ownerRunsPf = "O#"   // gsi3pk of a run: O#<owner>#<shard>
 	ownerSlot   = "o:"   // counter item attribute per owner holding slots
+	ownerQueued = "w:"   // counter item attribute per owner with QUEUED runs
 	usedSlots   = "used" // counter item attribute: slots held in the cluster
 )
+
+// shards is how many partitions the runs, and each history index, are
+// spread over: a partition takes at most 1,000 write units a second
+// (DynamoDB Developer Guide, "Best practices for designing and using
+// partition keys effectively" and "Using write sharding to distribute
+// workloads evenly"), so the table takes 8,000. Reads of history merge the
+// shards newest first. Changing it changes every run's key: see doc.go.
+const shards = 8
+
+// shardOf places a run by a hash of its id, so consecutive ids (ULIDs made
+// in the same millisecond) land on different partitions.
+func shardOf(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return strconv.Itoa(int(h.Sum32() % shards))
+}
+
+// allShards are the shard suffixes, in order.
+var allShards = func() []string {
+	out := make([]string, shards)
+	for i := range out {
+		out[i] = strconv.Itoa(i)
+	}
+	return out
+}()
+
+// attrTTL is the run item's expiry (Unix seconds), set when a run ends and
+// Options.Retention is on; the table's TTL setting names it (infra/).
+const attrTTL = "ttl"
 
 // The run item's attribute names: short, because every byte of a run item is
 // paid on every status change (a write costs 1 unit per KB of the whole item).
@@ -81,7 +115,14 @@ func key(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: sv(pk), attrSK: sv(sk)}
 }
 
-func runKey(id string) map[string]types.AttributeValue { return key(runPK, id) }
+func runKey(id string) map[string]types.AttributeValue { return key(runPKPrefix+shardOf(id), id) }
+
+// queuePK is the queue partition of one owner's QUEUED runs on a cluster.
+// The cluster's length comes first, so no cluster and owner pair can
+// collide with another.
+func queuePK(cluster, owner string) string {
+	return fmt.Sprintf("%s%d:%s#%s", queuePrefix, len(cluster), cluster, owner)
+}
 
 func defIDKey(id string) map[string]types.AttributeValue { return key(defIDPrefix+id, defCurSK) }
 
@@ -237,10 +278,14 @@ func strMap(it map[string]types.AttributeValue, name string) map[string]string {
 }
 
 // runItem is the run's item without its version and life story, which the
-// store writes separately. Index keys follow from the run: gsi1 only while
-// QUEUED (a sparse queue), gsi2 always (the definition's history).
+// store writes separately. Index keys follow from the run (see doc.go):
+// gsi1 by state (the owner's queue while QUEUED, the cluster's active runs
+// while PENDING or RUNNING, the status's history once FAILED or STOPPED,
+// nothing once SUCCEEDED), gsi2 by definition and gsi3 by owner, both
+// written once, at create.
 func runItem(r flotilla.Run) item {
-	it := item{attrPK: sv(runPK), attrSK: sv(r.ID)}
+	shard := shardOf(r.ID)
+	it := item{attrPK: sv(runPKPrefix + shard), attrSK: sv(r.ID)}
 	it.s(aDefID, r.DefinitionID)
 	it.s(aAlias, r.Alias)
 	it.n(aRevision, int64(r.Revision))
@@ -300,13 +345,24 @@ func runItem(r flotilla.Run) item {
 	}
 	it.f(aEstimate, r.EstimatedCostUSD)
 	it.f(aCost, r.CostUSD)
-	if r.Status == flotilla.StatusQueued {
-		it[attrGSI1PK] = sv(queuePrefix + r.Cluster)
+	switch r.Status {
+	case flotilla.StatusQueued:
+		it[attrGSI1PK] = sv(queuePK(r.Cluster, r.Owner))
 		it[attrGSI1SK] = sv(queueKey(r))
+	case flotilla.StatusPending, flotilla.StatusRunning:
+		it[attrGSI1PK] = sv(activePfx + r.Cluster)
+		it[attrGSI1SK] = sv(r.ID)
+	case flotilla.StatusFailed, flotilla.StatusStopped:
+		it[attrGSI1PK] = sv(endedPfx + string(r.Status) + "#" + shard)
+		it[attrGSI1SK] = sv(r.ID)
 	}
 	if r.DefinitionID != "" {
-		it[attrGSI2PK] = sv(defRunsPfx + r.DefinitionID)
+		it[attrGSI2PK] = sv(defRunsPfx + r.DefinitionID + "#" + shard)
 		it[attrGSI2SK] = sv(r.ID)
+	}
+	if r.Owner != "" {
+		it[attrGSI3PK] = sv(ownerRunsPf + r.Owner + "#" + shard)
+		it[attrGSI3SK] = sv(r.ID)
 	}
 	return it
 }
