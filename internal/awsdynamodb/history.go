@@ -103,7 +103,7 @@ func runSource(f flotilla.RunFilter) source {
 			}
 		}
 		if indexed {
-			return source{index: indexGSI1, pkAttr: attrGSI1PK, skAttr: attrGSI1SK, pks: pks}
+			return source{index: indexGSI1, pkAttr: attrGSI1PK, skAttr: attrSK, pks: pks}
 		}
 	}
 	sharded := func(index, pkAttr, skAttr, prefix string) source {
@@ -115,9 +115,9 @@ func runSource(f flotilla.RunFilter) source {
 	}
 	switch {
 	case f.DefinitionID != "":
-		return sharded(indexGSI2, attrGSI2PK, attrGSI2SK, defRunsPfx+f.DefinitionID)
+		return sharded(indexGSI2, attrGSI2PK, attrSK, defRunsPfx+f.DefinitionID)
 	case f.Owner != "":
-		return sharded(indexGSI3, attrGSI3PK, attrGSI3SK, ownerRunsPf+f.Owner)
+		return sharded(indexGSI3, attrGSI3PK, attrSK, ownerRunsPf+f.Owner)
 	}
 	src := source{pkAttr: attrPK, skAttr: attrSK}
 	for _, sh := range allShards {

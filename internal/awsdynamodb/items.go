@@ -142,11 +142,6 @@ func idemKey(owner, k string) map[string]types.AttributeValue {
 	return key(fmt.Sprintf("%s%d:%s#%s", idemPrefix, len(owner), owner, k), idemSK)
 }
 
-// queueKey orders a cluster's queue by queued_at, then id.
-func queueKey(r flotilla.Run) string {
-	return fmt.Sprintf("%019d#%s", r.QueuedAt.UnixNano(), r.ID)
-}
-
 func sv(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
 func nv(v int64) types.AttributeValue {
@@ -348,21 +343,16 @@ func runItem(r flotilla.Run) item {
 	switch r.Status {
 	case flotilla.StatusQueued:
 		it[attrGSI1PK] = sv(queuePK(r.Cluster, r.Owner))
-		it[attrGSI1SK] = sv(queueKey(r))
 	case flotilla.StatusPending, flotilla.StatusRunning:
 		it[attrGSI1PK] = sv(activePfx + r.Cluster)
-		it[attrGSI1SK] = sv(r.ID)
 	case flotilla.StatusFailed, flotilla.StatusStopped:
 		it[attrGSI1PK] = sv(endedPfx + string(r.Status) + "#" + shard)
-		it[attrGSI1SK] = sv(r.ID)
 	}
 	if r.DefinitionID != "" {
 		it[attrGSI2PK] = sv(defRunsPfx + r.DefinitionID + "#" + shard)
-		it[attrGSI2SK] = sv(r.ID)
 	}
 	if r.Owner != "" {
 		it[attrGSI3PK] = sv(ownerRunsPf + r.Owner + "#" + shard)
-		it[attrGSI3SK] = sv(r.ID)
 	}
 	return it
 }

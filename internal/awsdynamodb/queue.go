@@ -44,7 +44,7 @@ func queuedOwners(it map[string]types.AttributeValue) []string {
 }
 
 func (s *Store) queueSource(cluster string, owners []string) source {
-	src := source{index: indexGSI1, pkAttr: attrGSI1PK, skAttr: attrGSI1SK}
+	src := source{index: indexGSI1, pkAttr: attrGSI1PK, skAttr: attrSK}
 	for _, o := range owners {
 		src.pks = append(src.pks, queuePK(cluster, o))
 	}
@@ -139,7 +139,7 @@ func (s *Store) OldestQueuedPerOwner(ctx context.Context, cluster string, limit 
 	}
 	heads = slices.DeleteFunc(heads, func(h map[string]types.AttributeValue) bool { return h == nil })
 	slices.SortFunc(heads, func(a, b map[string]types.AttributeValue) int {
-		return strings.Compare(str(a, attrGSI1SK), str(b, attrGSI1SK))
+		return strings.Compare(str(a, attrSK), str(b, attrSK))
 	})
 	heads = heads[:min(limit, len(heads))]
 	items, err := s.batchGet(ctx, tableKeys(heads), true)
@@ -171,8 +171,8 @@ func (s *Store) QueuedAhead(ctx context.Context, r flotilla.Run) (int, error) {
 			IndexName:                 aws.String(indexGSI1),
 			Select:                    types.SelectCount,
 			KeyConditionExpression:    aws.String("#p = :p AND #s < :s"),
-			ExpressionAttributeNames:  map[string]string{"#p": attrGSI1PK, "#s": attrGSI1SK},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":p": sv(queuePK(r.Cluster, o)), ":s": sv(queueKey(r))},
+			ExpressionAttributeNames:  map[string]string{"#p": attrGSI1PK, "#s": attrSK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":p": sv(queuePK(r.Cluster, o)), ":s": sv(r.ID)},
 		}
 		for {
 			out, err := s.db.Query(ctx, q)

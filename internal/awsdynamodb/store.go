@@ -63,12 +63,12 @@ func New(db Client, table string, o Options) *Store {
 const (
 	attrPK     = "pk"
 	attrSK     = "sk"
+	// Every index sorts by the table's sort key, the run id: a second
+	// copy of the id in each run item would cost its bytes on every
+	// write of the run.
 	attrGSI1PK = "gsi1pk"
-	attrGSI1SK = "gsi1sk"
 	attrGSI2PK = "gsi2pk"
-	attrGSI2SK = "gsi2sk"
 	attrGSI3PK = "gsi3pk"
-	attrGSI3SK = "gsi3sk"
 	indexGSI1  = "gsi1"
 	indexGSI2  = "gsi2"
 	indexGSI3  = "gsi3"
@@ -106,14 +106,13 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
-			str(attrPK), str(attrSK), str(attrGSI1PK), str(attrGSI1SK), str(attrGSI2PK), str(attrGSI2SK),
-			str(attrGSI3PK), str(attrGSI3SK),
+			str(attrPK), str(attrSK), str(attrGSI1PK), str(attrGSI2PK), str(attrGSI3PK),
 		},
 		KeySchema: key(attrPK, attrSK),
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
-			gsi(indexGSI1, attrGSI1PK, attrGSI1SK, indexProjection...),
-			gsi(indexGSI2, attrGSI2PK, attrGSI2SK, indexProjection...),
-			gsi(indexGSI3, attrGSI3PK, attrGSI3SK, indexProjection...),
+			gsi(indexGSI1, attrGSI1PK, attrSK, indexProjection...),
+			gsi(indexGSI2, attrGSI2PK, attrSK, indexProjection...),
+			gsi(indexGSI3, attrGSI3PK, attrSK, indexProjection...),
 		},
 	})
 	if err != nil {
