@@ -96,11 +96,14 @@ func (s *Store) ListQueued(ctx context.Context, cluster string, limit int) ([]fl
 }
 
 // OldestQueuedPerOwner reads each waiting owner's oldest entry (a Query
-// with Limit 1 per owner on the counter item, in parallel), keeps the
-// oldest limit of them and reads those runs by key, consistently. Reads
-// grow with the owners waiting, not with the queue. An owner whose head
-// was admitted a moment ago but is still in the lagging index is left out
-// of this round rather than answered with a run that is no longer QUEUED.
+// with Limit 1 per owner named on the counter item, in parallel), keeps
+// the oldest limit of them and reads those runs by key. Reads grow with
+// the owners waiting, not with the queue. The runs are read eventually
+// consistent (half the units; dispatch reads this on every message): a
+// head admitted a moment ago may still read as QUEUED, and then its
+// admission write fails its condition and the dispatcher moves on, as it
+// does for a duplicate message. An owner whose head was admitted a moment
+// ago but is still in the lagging index is left out of this round.
 func (s *Store) OldestQueuedPerOwner(ctx context.Context, cluster string, limit int) ([]flotilla.Run, error) {
 	if limit <= 0 {
 		limit = defaultLimit
@@ -142,7 +145,7 @@ func (s *Store) OldestQueuedPerOwner(ctx context.Context, cluster string, limit 
 		return strings.Compare(str(a, attrSK), str(b, attrSK))
 	})
 	heads = heads[:min(limit, len(heads))]
-	items, err := s.batchGet(ctx, tableKeys(heads), true)
+	items, err := s.batchGet(ctx, tableKeys(heads), false)
 	if err != nil {
 		return nil, fmt.Errorf("queue heads of %s: %w", cluster, err)
 	}

@@ -61,8 +61,8 @@ func New(db Client, table string, o Options) *Store {
 
 // The table's key attributes and indexes. The CDK stack declares the same.
 const (
-	attrPK     = "pk"
-	attrSK     = "sk"
+	attrPK = "pk"
+	attrSK = "sk"
 	// Every index sorts by the table's sort key, the run id: a second
 	// copy of the id in each run item would cost its bytes on every
 	// write of the run.
