@@ -1,0 +1,221 @@
+package awsdynamodb_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
+	"github.com/flotilla-run/flotilla/internal/awsdynamodb/ddbtest"
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/flotillatest"
+)
+
+// TestRareFilterPagesStayWithinBudget: a tag on 3 runs at the far end of
+// 2,000 is found by pages that each spend at most their read budget and
+// come back short with a next_token while the history goes on; following
+// the tokens finds exactly the 3, newest first, and the last page has no
+// token.
+func TestRareFilterPagesStayWithinBudget(t *testing.T) {
+	t.Parallel()
+	b := setupOn(t, ddbtest.New(), awsdynamodb.Options{})
+	meter := &readMeter{Client: b.raw}
+	store := awsdynamodb.New(meter, b.table, awsdynamodb.Options{})
+	var items []map[string]types.AttributeValue
+	var want []string
+	for i := range 2000 {
+		r := endRun(seedRun(i, flotillatest.Epoch.Add(time.Duration(i)*time.Second)), i+1)
+		if i < 3 {
+			r.Tags = append(r.Tags, "rare")
+			want = append([]string{r.ID}, want...)
+		}
+		items = append(items, awsdynamodb.SeedRunItem(r))
+	}
+	batchWrite(t, b.raw, b.table, items)
+	meter.reset()
+
+	f := flotilla.RunFilter{Tag: "rare", Limit: 50}
+	var got []string
+	pages, short := 0, 0
+	for {
+		p, err := store.ListRuns(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		units, _ := meter.reset()
+		pages++
+		if units > 60 {
+			t.Errorf("page %d spent %.1f read units, want at most 60 (budget %d)", pages, units, awsdynamodb.PageBudget)
+		}
+		for _, r := range p.Items {
+			got = append(got, r.ID)
+		}
+		if p.NextToken == "" {
+			break
+		}
+		if len(p.Items) < f.Limit {
+			short++
+		}
+		if pages > 100 {
+			t.Fatal("the pages do not end")
+		}
+		f.NextToken = p.NextToken
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("found %v, want %v", got, want)
+	}
+	if short == 0 || pages < 3 {
+		t.Fatalf("%d pages, %d short ones with a token: the budget did not bound the pages", pages, short)
+	}
+	t.Logf("%d pages for 3 runs among 2,000", pages)
+}
+
+// TestRunsSpreadOverShards: consecutive runs land on every shard of the
+// table and of the history indexes, and the state index holds only what
+// it should: a SUCCEEDED run leaves it, a FAILED one is in its status's
+// shard, a RUNNING one in its cluster's active runs.
+func TestRunsSpreadOverShards(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var runs []flotilla.Run
+	for i := range 64 {
+		r := flotillatest.NewRun("default", "alice", time.Duration(i)*time.Millisecond)
+		if _, _, err := b.store.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, r)
+	}
+	for i, to := range []flotilla.RunStatus{flotilla.StatusSucceeded, flotilla.StatusFailed, flotilla.StatusRunning} {
+		if _, err := b.store.TransitionRun(ctx, flotilla.Transition{RunID: runs[i].ID, From: []flotilla.RunStatus{flotilla.StatusQueued},
+			To: flotilla.StatusPending, At: flotillatest.Epoch, Source: flotilla.SourceDispatcher}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.store.TransitionRun(ctx, flotilla.Transition{RunID: runs[i].ID, From: []flotilla.RunStatus{flotilla.StatusPending},
+			To: to, At: flotillatest.Epoch, Source: flotilla.SourceEngine}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := scan(t, b)
+	pks, defs := map[string]bool{}, map[string]bool{}
+	state := map[string]string{}
+	for _, it := range snap {
+		if pk := sval(it["pk"]); strings.HasPrefix(pk, "R#") {
+			pks[pk] = true
+			defs[sval(it["gsi2pk"])] = true
+			state[sval(it["sk"])] = sval(it["gsi1pk"])
+		}
+	}
+	if len(pks) != 8 || len(defs) != 8 {
+		t.Errorf("64 runs on %d table partitions and %d definition-index partitions, want 8 each", len(pks), len(defs))
+	}
+	if s := state[runs[0].ID]; s != "" {
+		t.Errorf("a SUCCEEDED run is in the state index as %q", s)
+	}
+	if s := state[runs[1].ID]; !strings.HasPrefix(s, "E#FAILED#") {
+		t.Errorf("a FAILED run is in the state index as %q", s)
+	}
+	if s := state[runs[2].ID]; s != "A#default" {
+		t.Errorf("a RUNNING run is in the state index as %q", s)
+	}
+	if s := state[runs[3].ID]; s != "Q#7:default#alice" {
+		t.Errorf("a QUEUED run is in the state index as %q", s)
+	}
+}
+
+// TestRetention: with Options.Retention, the write that ends a run gives
+// it an expiry (attribute ttl, Unix seconds) Retention after it ended;
+// active runs and runs without the option have none. When DynamoDB has
+// deleted an expired run, its idempotency key is claimed afresh.
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	for _, putOnRemove := range []bool{false, true} {
+		t.Run(fmt.Sprintf("put_on_remove_%v", putOnRemove), func(t *testing.T) {
+			t.Parallel()
+			b := setupOn(t, ddbtest.New(), awsdynamodb.Options{})
+			ctx := context.Background()
+			store := awsdynamodb.New(b.db, b.table, awsdynamodb.Options{Retention: 30 * 24 * time.Hour, PutOnRemove: putOnRemove})
+			plain := awsdynamodb.New(b.db, b.table, awsdynamodb.Options{})
+			ttl := func(id string) (int64, bool) {
+				t.Helper()
+				for _, it := range scan(t, b) {
+					if sval(it["sk"]) == id {
+						n, ok := it["ttl"].(*types.AttributeValueMemberN)
+						if !ok {
+							return 0, false
+						}
+						v, _ := strconv.ParseInt(n.Value, 10, 64)
+						return v, true
+					}
+				}
+				t.Fatalf("run %s not found", id)
+				return 0, false
+			}
+			end := func(s *awsdynamodb.Store, r flotilla.Run, at time.Time) {
+				t.Helper()
+				for _, tr := range []flotilla.Transition{
+					{From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusPending, At: at, Source: flotilla.SourceDispatcher},
+					{From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusSucceeded, At: at, Source: flotilla.SourceEngine},
+				} {
+					tr.RunID = r.ID
+					if _, err := s.TransitionRun(ctx, tr); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			r := flotillatest.NewRun("default", "alice", 0)
+			r.IdempotencyKey = "nightly"
+			if _, _, err := store.CreateRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := ttl(r.ID); ok {
+				t.Fatal("a QUEUED run has an expiry")
+			}
+			at := flotillatest.Epoch.Add(time.Hour)
+			end(store, r, at)
+			if got, ok := ttl(r.ID); !ok || got != at.Add(30*24*time.Hour).Unix() {
+				t.Fatalf("ttl = %d (%v), want %d", got, ok, at.Add(30*24*time.Hour).Unix())
+			}
+			other := flotillatest.NewRun("default", "alice", time.Second)
+			if _, _, err := plain.CreateRun(ctx, other); err != nil {
+				t.Fatal(err)
+			}
+			end(plain, other, at)
+			if _, ok := ttl(other.ID); ok {
+				t.Fatal("a run ended without retention has an expiry")
+			}
+
+			// DynamoDB's TTL deletes the run (here: by hand); its key
+			// outlives it, and is claimed again by the next launch.
+			pk := ""
+			for _, it := range scan(t, b) {
+				if sval(it["sk"]) == r.ID {
+					pk = sval(it["pk"])
+				}
+			}
+			if _, err := b.raw.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(b.table), Key: map[string]types.AttributeValue{
+				"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: r.ID}}}); err != nil {
+				t.Fatal(err)
+			}
+			again := flotillatest.NewRun("default", "alice", time.Hour)
+			again.IdempotencyKey = "nightly"
+			got, created, err := store.CreateRun(ctx, again)
+			if err != nil || !created || got.ID != again.ID {
+				t.Fatalf("CreateRun with the key of an expired run = %s created %v, %v; want a new run", got.ID, created, err)
+			}
+			third := flotillatest.NewRun("default", "alice", 2*time.Hour)
+			third.IdempotencyKey = "nightly"
+			if back, created, err := store.CreateRun(ctx, third); err != nil || created || back.ID != again.ID {
+				t.Fatalf("CreateRun with the key again = %s created %v, %v; want %s", back.ID, created, err, again.ID)
+			}
+		})
+	}
+}
