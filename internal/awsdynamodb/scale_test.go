@@ -309,6 +309,8 @@ func TestReadsFlatAsHistoryGrows(t *testing.T) {
 			t.Logf("%s: the answer grew from %d to %d runs; not compared", k, lo.items[k], hi.items[k])
 			continue
 		}
+		growth := math.Round(hi.units[k]/lo.units[k]*100) / 100
+		results["ddb_rcu_growth_"+k] = benchResult{growth, fmt.Sprintf("× from %s to %s", short(small), short(large)), fmt.Sprintf("<= %.1f", limit)}
 		if hi.units[k] > limit*lo.units[k] {
 			t.Errorf("%s: %.1f read units at %d, %.1f at %d: grows with history", k, lo.units[k], small, hi.units[k], large)
 		}
