@@ -50,7 +50,7 @@ lint: ## go vet, and gofmt must have nothing to say
 
 bench: build fauxqs-deps web-build proof-deps $(IAM_RECORDS) ## run every benchmark; writes bench/results.json and docs/benchmarks.md
 	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(GO) test -count=1 -run 'TestHybridNumbers' ./cmd/flotilla
-	cd infra && FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(INFRA_ENV) $(GO) test -count=1 -run 'TestIAMEveryRecordedCallIsAllowed' .
+	cd infra && FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(INFRA_ENV) $(GO) test -count=1 -run 'TestIAMEveryRecordedCallIsAllowed|TestIAMCallsDeclared' .
 	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(GO) test -count=1 -run 'TestLambdasEndToEnd' ./lambdas/e2e
 	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json FLOTILLA_DDB_SCALE=10000,100000 $(GO) test -count=1 -timeout 30m -run 'TestReadsFlatAsHistoryGrows' ./internal/awsdynamodb
 	$(GO) run ./cmd/flotilla-bench -out bench/results.json

@@ -12,8 +12,14 @@ const (
 	ecsStopTask      ecsAction = "ecs:StopTask"      // only tasks in managed clusters
 	ecsDescribeTasks ecsAction = "ecs:DescribeTasks" // only tasks in managed clusters
 	// ListTasks finds a run's task when its id was never recorded (an
-	// interrupted start); IAM authorizes it on the cluster's container
-	// instances, with ecs:cluster (Service Authorization Reference for ECS).
+	// interrupted start). The Service Authorization Reference lists
+	// container-instance as its resource type, but a ListTasks call names no
+	// container instance (on Fargate there is none): AWS's own example
+	// ("List and describe Amazon ECS task examples", Identity-based policy
+	// examples for Amazon ECS) grants it on Resource "*" with an
+	// ArnEquals ecs:cluster condition, and awsdocs/amazon-ecs-developer-guide
+	// issue 211 reports the container-instance form failing. So: "*", scoped
+	// by ecs:cluster to Flotilla's clusters.
 	ecsListTasks ecsAction = "ecs:ListTasks"
 )
 
@@ -36,6 +42,10 @@ type function struct {
 	MemoryMiB      float64
 	TimeoutSeconds float64
 	Access         access
+	// InvokedAsync: EventBridge (rules or Scheduler) invokes it
+	// asynchronously, so a failure after Lambda's retries goes to the
+	// dead-letter queue through an on-failure destination.
+	InvokedAsync bool
 }
 
 // functions lists every Flotilla Lambda and its grants.
@@ -54,7 +64,9 @@ var functions = []function{
 		MemoryMiB: 256, TimeoutSeconds: 60,
 		Access: access{
 			TableReadWrite: true, ConsumeQueue: true, SendToQueues: true,
-			ECS:             []ecsAction{ecsRunTask, ecsStopTask, ecsDescribeTasks, ecsListTasks},
+			// RunTask, and StopTask by the id RunTask returned when a stop
+			// arrived meanwhile (runs/dispatch.go): it never looks a task up.
+			ECS:             []ecsAction{ecsRunTask, ecsStopTask},
 			TaskDefinitions: true,
 		},
 	},
@@ -62,9 +74,11 @@ var functions = []function{
 		Name: "events", ID: "EventsFunction", Description: "Flotilla ECS task state events -> run status",
 		MemoryMiB: 256, TimeoutSeconds: 30,
 		Access: access{
+			// No ECS rights: an event carries all it needs, and a stop
+			// requested meanwhile is sent by the dispatcher or the sweep.
 			TableReadWrite: true, SendToQueues: true,
-			ECS: []ecsAction{ecsDescribeTasks, ecsListTasks},
 		},
+		InvokedAsync: true,
 	},
 	{
 		Name: "sweep", ID: "SweepFunction", Description: "Flotilla sweep: timeouts, lost events, re-admission (every minute)",
@@ -76,6 +90,7 @@ var functions = []function{
 			ECS:             []ecsAction{ecsRunTask, ecsStopTask, ecsDescribeTasks, ecsListTasks},
 			TaskDefinitions: true,
 		},
+		InvokedAsync: true,
 	},
 	{
 		Name: "scheduler", ID: "SchedulerFunction", Description: "Flotilla schedule target: EventBridge Scheduler -> launch a run",
@@ -83,6 +98,7 @@ var functions = []function{
 		Access: access{
 			TableReadWrite: true, SendToQueues: true,
 		},
+		InvokedAsync: true,
 	},
 }
 
@@ -96,6 +112,8 @@ const (
 	envScheduleGroup      = "FLOTILLA_SCHEDULE_GROUP"
 	envSchedulerTargetARN = "FLOTILLA_SCHEDULER_TARGET_ARN"
 	envSchedulerRoleARN   = "FLOTILLA_SCHEDULER_ROLE_ARN"
+	envScheduleDLQARN     = "FLOTILLA_SCHEDULE_DLQ_ARN"
+	envSecretsPrefix      = "FLOTILLA_SECRETS_PREFIX"
 	envTaskFamilyPrefix   = "FLOTILLA_TASK_FAMILY_PREFIX"
 	envQueueURLPrefix     = "FLOTILLA_QUEUE_URL_PREFIX"
 	envSubnets            = "FLOTILLA_SUBNETS"
@@ -143,7 +161,13 @@ const tableTTLAttribute = "ttl"
 
 // Fixed names and prefixes shared with the application code.
 const (
-	runIDPrefix   = "run_"      // ECS startedBy of every Flotilla task
-	secretsPrefix = "flotilla/" // SSM parameters and Secrets Manager secrets jobs may reference
-	healthPath    = "/v1/health"
+	runIDPrefix = "run_" // ECS startedBy of every Flotilla task
+	// SSM parameters and Secrets Manager secrets a stage's jobs may
+	// reference are named flotilla/<stage>/…: two stages never read each
+	// other's (secretsPrefixOf).
+	secretsRoot = "flotilla/"
+	healthPath  = "/v1/health"
 )
+
+// secretsPrefixOf is the name prefix of a stage's job secrets.
+func secretsPrefixOf(stage string) string { return secretsRoot + stage + "/" }

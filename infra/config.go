@@ -43,6 +43,7 @@ func (c ClusterConfig) Existing() bool { return c.ClusterARN != "" }
 
 var (
 	stageRE       = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
+	authDomainRE  = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
 	clusterNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 	clusterARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$`)
 )
@@ -90,6 +91,12 @@ func ParseClusters(v any) ([]ClusterConfig, error) {
 		where := fmt.Sprintf("context %q[%d]", ctxClusters, i)
 		if !clusterNameRE.MatchString(c.Name) {
 			return nil, fmt.Errorf("%s: name %q must be 1-32 of a-z, 0-9 and -", where, c.Name)
+		}
+		if strings.HasSuffix(c.Name, "-dlq") {
+			// Its queue, flotilla-<stage>-<name>.fifo, would be read as
+			// another cluster's dead-letter queue (<name>-dlq.fifo) by
+			// `flotilla doctor`, and could collide with one.
+			return nil, fmt.Errorf("%s: name %q must not end in -dlq (the suffix of the dead-letter queues)", where, c.Name)
 		}
 		if seen[c.Name] {
 			return nil, fmt.Errorf("%s: name %q is listed twice", where, c.Name)
@@ -141,4 +148,32 @@ type ClusterEnv struct {
 	Subnets        []string `json:"subnets,omitempty"`
 	SecurityGroups []string `json:"security_groups,omitempty"`
 	AssignPublicIP bool     `json:"assign_public_ip,omitempty"`
+}
+
+// maxClustersEnvBytes is what FLOTILLA_CLUSTERS may take of a function's
+// 4 KB environment (Lambda quotas: "Function environment variables, 4 KB,
+// for all environment variables associated with the function, in total"):
+// the other variables take at most about 2,100 bytes at their longest
+// plausible deployed lengths (measured, and held to this budget, by
+// TestTwentyClustersFitLambdaAndSQSLimits).
+const maxClustersEnvBytes = 4096 - 2176
+
+// clustersEnvBound is an upper bound of FLOTILLA_CLUSTERS' length for cs in
+// a stack whose names start with prefix: what infra/stack.go writes, with
+// a security group the stack would create counted at its longest id.
+func clustersEnvBound(cs []ClusterConfig, prefix string) int {
+	env := make([]ClusterEnv, 0, len(cs))
+	for _, c := range cs {
+		e := ClusterEnv{Name: c.Name, MaxRunning: c.MaxRunning, LaunchType: c.LaunchType}
+		if c.Existing() {
+			e.Queue, e.ECSCluster = queueName(prefix, c.Name, ""), c.ClusterARN
+			e.Subnets, e.SecurityGroups, e.AssignPublicIP = c.Subnets, c.SecurityGroups, true
+			if len(e.SecurityGroups) == 0 {
+				e.SecurityGroups = []string{"sg-0123456789abcdef0"}
+			}
+		}
+		env = append(env, e)
+	}
+	b, _ := json.Marshal(env)
+	return len(b)
 }

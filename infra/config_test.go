@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 )
 
 func TestParseClusters(t *testing.T) {
@@ -28,6 +31,7 @@ func TestParseClusters(t *testing.T) {
 	bad := []struct{ in, want string }{
 		{`[]`, "at least one"},
 		{`[{"name":"Default","max_running":1}]`, "name"},
+		{`[{"name":"jobs-dlq","max_running":1}]`, "-dlq"},
 		{`[{"name":"a","max_running":0}]`, "max_running"},
 		{`[{"name":"a","max_running":1},{"name":"a","max_running":1}]`, "twice"},
 		{`[{"name":"a","max_running":1,"launch_type":"LAMBDA"}]`, "launch_type"},
@@ -46,5 +50,41 @@ func TestParseClusters(t *testing.T) {
 	}
 	if _, err := ParseClusters(nil); err == nil {
 		t.Error("missing context accepted")
+	}
+}
+
+// What cannot deploy is refused at synth with the reason: existing clusters
+// whose FLOTILLA_CLUSTERS would pass Lambda's 4 KB environment, and a
+// hosted UI prefix Cognito would refuse.
+func TestContextRefusedAtSynth(t *testing.T) {
+	existing := func(n, subnets int) []any {
+		var cs []any
+		for i := range n {
+			var sn []any
+			for j := range subnets {
+				sn = append(sn, fmt.Sprintf("subnet-%017d", i*100+j))
+			}
+			cs = append(cs, map[string]any{"name": fmt.Sprintf("team-%02d", i), "max_running": 10, "launch_type": "EC2",
+				"cluster_arn": fmt.Sprintf("arn:aws:ecs:us-east-1:123456789012:cluster/team-%02d-gpu-cluster", i),
+				"subnets":     sn, "security_groups": []any{"sg-0123456789abcdef0"}})
+		}
+		return cs
+	}
+	props := func(ctx map[string]any) error {
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
+		_, err := PropsFromContext(app)
+		return err
+	}
+	if err := props(map[string]any{ctxClusters: existing(3, 3)}); err != nil {
+		t.Errorf("3 existing clusters: %v", err)
+	}
+	if err := props(map[string]any{ctxClusters: existing(12, 3)}); err == nil || !strings.Contains(err.Error(), "FLOTILLA_CLUSTERS") {
+		t.Errorf("12 existing clusters with 3 subnets each: %v, want a refusal naming FLOTILLA_CLUSTERS", err)
+	}
+	one := existing(1, 1)
+	for _, bad := range []string{"my-aws-jobs", "-jobs", strings.Repeat("a", 60)} {
+		if err := props(map[string]any{ctxClusters: one, ctxAuthDomainPrefix: bad}); err == nil || !strings.Contains(err.Error(), ctxAuthDomainPrefix) {
+			t.Errorf("auth domain prefix %q: %v, want a refusal", bad, err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -112,6 +113,18 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 	if !stageRE.MatchString(stage) {
 		return nil, fmt.Errorf("context %q: %q must be 1-12 lower-case letters and digits, starting with a letter", ctxStage, stage)
 	}
+	if n := clustersEnvBound(clusters, "flotilla-"+stage); n > maxClustersEnvBytes {
+		return nil, fmt.Errorf("context %q: the clusters take about %d bytes of each function's environment (FLOTILLA_CLUSTERS), over the %d Lambda's 4 KB limit leaves for them; existing clusters carry their ARN, subnets and security groups: list fewer subnets, share security groups, or let the stack create the clusters", ctxClusters, n, maxClustersEnvBytes)
+	}
+	// A prefix from cdk.json is shared by every stage, so the stage is
+	// appended: two stages never ask for the same Cognito domain.
+	authDomain := str(ctxAuthDomainPrefix, "")
+	if authDomain != "" {
+		authDomain += "-" + stage
+		if !authDomainRE.MatchString(authDomain) || strings.Contains(authDomain, "aws") || strings.Contains(authDomain, "amazon") || strings.Contains(authDomain, "cognito") {
+			return nil, fmt.Errorf("context %q: %q (with the stage) must be at most 63 lower-case letters, digits and hyphens, not starting or ending with a hyphen, and must not contain aws, amazon or cognito (Amazon Cognito Developer Guide, \"Using the Amazon Cognito domain\")", ctxAuthDomainPrefix, authDomain)
+		}
+	}
 
 	return &StackProps{
 		StackProps: awscdk.StackProps{
@@ -122,7 +135,7 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		WebDist:          abs(str(ctxWebDist, defaultWebDist)),
 		LogRetention:     retention,
 		RunRetentionDays: runDays,
-		AuthDomainPrefix: str(ctxAuthDomainPrefix, ""),
+		AuthDomainPrefix: authDomain,
 		CLICallbackURLs:  callbacks,
 		RetainData:       retain,
 		Stage:            stage,

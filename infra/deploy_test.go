@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,10 +74,22 @@ func TestRemovalPolicies(t *testing.T) {
 	}
 }
 
-// Failed event deliveries are retried and then kept, and every dead-letter
-// queue and function has an alarm.
+// Nothing EventBridge hands to a function is dropped: failed deliveries
+// are retried and then kept (rule targets' and schedules' dead-letter
+// queue), failures inside an asynchronously invoked function go to the same
+// queue after Lambda's retries (on-failure destination), and every
+// dead-letter queue and function has an alarm.
 func TestEventTargetsRetryIntoADeadLetterQueue(t *testing.T) {
 	tp := synthesized.template
+	var dlq string
+	for _, id := range tp.ofType("AWS::SQS::Queue") {
+		if strings.HasSuffix(render(tp.Resources[id].Properties["QueueName"]), "-events-dlq") {
+			dlq = "${" + id + ".Arn}"
+		}
+	}
+	if dlq == "" {
+		t.Fatal("no events dead-letter queue")
+	}
 	for _, id := range tp.ofType("AWS::Events::Rule") {
 		for _, target := range list(tp.Resources[id].Properties["Targets"]) {
 			tg := target.(map[string]any)
@@ -84,6 +97,43 @@ func TestEventTargetsRetryIntoADeadLetterQueue(t *testing.T) {
 				t.Errorf("rule %s: target without a retry policy and a dead-letter queue: %v", id, tg)
 			}
 		}
+	}
+	onFailure := map[string]string{} // function logical id -> destination
+	for _, id := range tp.ofType("AWS::Lambda::EventInvokeConfig") {
+		p := tp.Resources[id].Properties
+		dc, _ := p["DestinationConfig"].(map[string]any)
+		of, _ := dc["OnFailure"].(map[string]any)
+		onFailure[strings.Trim(render(p["FunctionName"]), "${}")] = render(of["Destination"])
+	}
+	for _, f := range functions {
+		fid := tp.functionID(f.Name)
+		got, ok := onFailure[fid]
+		switch {
+		case f.InvokedAsync && got != dlq:
+			t.Errorf("%s is invoked asynchronously but its failures go to %q, not the dead-letter queue %s", f.Name, got, dlq)
+		case !f.InvokedAsync && ok:
+			t.Errorf("%s is invoked synchronously yet has an asynchronous invoke config", f.Name)
+		}
+		vars, _ := tp.Resources[fid].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if got := render(vars[envScheduleDLQARN]); got != dlq {
+			t.Errorf("%s: %s = %s, want the dead-letter queue %s", f.Name, envScheduleDLQARN, got, dlq)
+		}
+	}
+	// EventBridge Scheduler's role may put undeliverable firings there.
+	var schedRole string
+	for _, id := range tp.ofType("AWS::IAM::Role") {
+		if strings.HasPrefix(render(tp.Resources[id].Properties["Description"]), "Assumed by EventBridge Scheduler") {
+			schedRole = id
+		}
+	}
+	may := false
+	for _, st := range tp.statements(schedRole) {
+		if slices.Contains(renderAll(st["Action"]), "sqs:SendMessage") && slices.Contains(renderAll(st["Resource"]), dlq) {
+			may = true
+		}
+	}
+	if !may {
+		t.Errorf("the scheduler role %q may not send to the dead-letter queue", schedRole)
 	}
 	alarms := tp.ofType("AWS::CloudWatch::Alarm")
 	// One per function, per cluster dead-letter queue, and the events one.
@@ -135,11 +185,19 @@ func TestTwentyClustersFitLambdaAndSQSLimits(t *testing.T) {
 		// What Lambda counts: the variables' keys and values as deployed.
 		// Tokens are rendered as ${Ref}; a deployed ARN, URL or name is
 		// longer, so count each at its longest plausible length.
-		size := 0
+		size, others := 0, 0
 		for k, v := range env["Variables"].(map[string]any) {
 			size += len(k) + deployedLen(v)
+			if k != envClusters {
+				others += len(k) + deployedLen(v)
+			}
 		}
-		t.Logf("%s: environment of ~%d bytes", f.Name, size)
+		t.Logf("%s: environment of ~%d bytes, %d of them outside %s", f.Name, size, others, envClusters)
+		// The synth-time check of existing clusters leaves the rest of the
+		// 4 KB to FLOTILLA_CLUSTERS (maxClustersEnvBytes).
+		if others > 4096-maxClustersEnvBytes {
+			t.Errorf("%s: the variables other than %s take ~%d bytes, over the %d the synth-time check leaves them", f.Name, envClusters, others, 4096-maxClustersEnvBytes)
+		}
 		if size > 4096 {
 			t.Errorf("%s: environment of ~%d bytes, over Lambda's 4 KB", f.Name, size)
 		}
@@ -185,8 +243,10 @@ func deployedLen(v any) int {
 // Two stages deploy side by side: no physical name, IAM scope or output
 // export of one is another's.
 func TestStagesShareNothing(t *testing.T) {
-	dev := stackFor(t, map[string]any{ctxClusters: []any{map[string]any{"name": "default", "max_running": 2}}, ctxStage: "dev"})
-	prod := stackFor(t, map[string]any{ctxClusters: []any{map[string]any{"name": "default", "max_running": 2}}, ctxStage: "prod"})
+	// cdk.json is shared by the stages, so a hosted UI prefix set there
+	// must still give each stage its own domain.
+	dev := stackFor(t, map[string]any{ctxClusters: []any{map[string]any{"name": "default", "max_running": 2}}, ctxStage: "dev", ctxAuthDomainPrefix: "acme-jobs"})
+	prod := stackFor(t, map[string]any{ctxClusters: []any{map[string]any{"name": "default", "max_running": 2}}, ctxStage: "prod", ctxAuthDomainPrefix: "acme-jobs"})
 	names := func(tp tmpl) map[string]string {
 		out := map[string]string{}
 		for id, r := range tp.Resources {
@@ -211,8 +271,10 @@ func TestStagesShareNothing(t *testing.T) {
 			doc, _ := tp.Resources[pid].Properties["PolicyDocument"].(map[string]any)
 			for _, st := range list(doc["Statement"]) {
 				for _, r := range renderAll(st.(map[string]any)["Resource"]) {
-					if strings.Contains(r, "task-definition/") {
-						out = append(out, r[strings.Index(r, "task-definition/"):])
+					for _, kind := range []string{"task-definition/", "parameter/", "secret:"} {
+						if strings.Contains(r, kind) {
+							out = append(out, r[strings.Index(r, kind):])
+						}
 					}
 				}
 			}
@@ -226,8 +288,17 @@ func TestStagesShareNothing(t *testing.T) {
 			}
 		}
 	}
-	if len(scopes(dev)) == 0 {
-		t.Error("no task-definition scope found")
+	if s := strings.Join(scopes(dev), " "); !strings.Contains(s, "task-definition/flotilla-dev-") || !strings.Contains(s, "parameter/flotilla/dev/") || !strings.Contains(s, "secret:flotilla/dev/") {
+		t.Errorf("dev's scopes %s lack its task definitions or secrets", s)
+	}
+	domain := func(tp tmpl) string {
+		for _, id := range tp.ofType("AWS::Cognito::UserPoolDomain") {
+			return render(tp.Resources[id].Properties["Domain"])
+		}
+		return ""
+	}
+	if domain(dev) != "acme-jobs-dev" || domain(prod) != "acme-jobs-prod" {
+		t.Errorf("hosted UI domains %q and %q, want acme-jobs-dev and acme-jobs-prod", domain(dev), domain(prod))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -366,6 +367,10 @@ func TestIAMEveryRecordedCallIsAllowed(t *testing.T) {
 			t.Errorf("%s: %s has no IAM mapping in internal/awsclient/iam.go", r.Function, r.Operation)
 			continue
 		}
+		if r.Function == "" {
+			t.Errorf("an AWS call made for no function (name it with awsclient.WithFunction): %s", k)
+			continue
+		}
 		role, ok := roles[r.Function]
 		if !ok {
 			t.Errorf("a call recorded for %q, which is not a function of the stack: %s", r.Function, k)
@@ -438,7 +443,8 @@ func TestIAMSimulatorDeniesWhatIsOutOfScope(t *testing.T) {
 		{ID: "passrole-wrong-service", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/TaskRole",
 			Context: map[string]string{"iam:PassedToService": "lambda.amazonaws.com"}},
 		{ID: "other-table", Action: "dynamodb:GetItem", Resource: canonARN("dynamodb", "table/other")},
-		{ID: "listtasks-foreign", Action: "ecs:ListTasks", Resource: canonARN("ecs", "container-instance/someone-elses/*"), Context: foreign},
+		{ID: "listtasks-foreign", Action: "ecs:ListTasks", Resource: "*", Context: foreign},
+		{ID: "listtasks-no-cluster", Action: "ecs:ListTasks", Resource: "*"},
 		{ID: "in-scope", Action: "ecs:RunTask", Resource: canonARN("ecs", "task-definition/flotilla-prod-x:1"),
 			Context: map[string]string{"ecs:cluster": canonARN("ecs", "cluster/Cluster-default")}},
 	}
@@ -496,4 +502,148 @@ func writeBench(t *testing.T, figures map[string]benchFigure) {
 	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// declaredCall is one line of proof/calls.txt.
+type declaredCall struct {
+	function, operation string
+	unproven            string // why no test records it, if none does
+}
+
+func declaredCalls(t *testing.T) []declaredCall {
+	b, err := os.ReadFile(filepath.Join("proof", "calls.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []declaredCall
+	for i, line := range strings.Split(string(b), "\n") {
+		line, comment, _ := strings.Cut(line, "#")
+		fn, op, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			if strings.TrimSpace(line) != "" {
+				t.Fatalf("proof/calls.txt:%d: want <function> <service.Operation>", i+1)
+			}
+			continue
+		}
+		d := declaredCall{function: fn, operation: strings.TrimSpace(op)}
+		if _, why, found := strings.Cut(comment, "unproven:"); found {
+			d.unproven = strings.TrimSpace(why)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// TestIAMCallsDeclared keeps the proof honest about what it did not see:
+// every call the tests record must be declared in proof/calls.txt (the list
+// of what the code can call), and every declared call must have been
+// recorded, or say why not.
+func TestIAMCallsDeclared(t *testing.T) {
+	recordedOps := map[string]bool{}
+	for _, r := range recordings(t) {
+		recordedOps[r.Function+" "+r.Operation] = true
+	}
+	declared := map[string]declaredCall{}
+	unproven := 0
+	for _, d := range declaredCalls(t) {
+		k := d.function + " " + d.operation
+		declared[k] = d
+		switch {
+		case recordedOps[k] && d.unproven != "":
+			t.Errorf("%s is recorded now: drop its \"unproven\" note in proof/calls.txt", k)
+		case !recordedOps[k] && d.unproven == "":
+			t.Errorf("%s is declared in proof/calls.txt but no test made that call: the proof does not cover it", k)
+		case !recordedOps[k]:
+			unproven++
+			t.Logf("unproven: %s (%s)", k, d.unproven)
+		}
+	}
+	for k := range recordedOps {
+		if _, ok := declared[k]; !ok {
+			t.Errorf("%s was recorded but is not declared in proof/calls.txt: add it with the path that makes it", k)
+		}
+	}
+	writeBench(t, map[string]benchFigure{
+		"iam_calls_unproven": {Value: float64(unproven), Unit: "declared function × operation pairs no test records", Goal: "<= 0",
+			Note: "infra/proof/calls.txt says why for each"},
+	})
+}
+
+// TestTaskStateRuleMatchedByAnEventBridgeMatcher evaluates the synthesized
+// rule's pattern, with a third-party implementation of EventBridge's
+// matching (proof/eventmatch.mjs), against the task-state events the events
+// function is tested with: Flotilla's RUNNING and STOPPED tasks of its
+// clusters match; other tasks, other clusters and other states do not.
+func TestTaskStateRuleMatchedByAnEventBridgeMatcher(t *testing.T) {
+	tp := synthesized.template
+	var pattern map[string]any
+	for _, id := range tp.ofType("AWS::Events::Rule") {
+		if p, ok := tp.Resources[id].Properties["EventPattern"].(map[string]any); ok && slices.Contains(renderAll(p["source"]), "aws.ecs") {
+			resolved, err := tp.resolve(p)
+			if err != nil {
+				t.Fatalf("rule %s: %v", id, err)
+			}
+			pattern = resolved.(map[string]any)
+		}
+	}
+	if pattern == nil {
+		t.Fatal("no ECS task state rule")
+	}
+	clusters := list(pattern["detail"].(map[string]any)["clusterArn"])
+	if len(clusters) == 0 {
+		t.Fatal("the rule names no cluster")
+	}
+	ours, _ := clusters[0].(string)
+	foreign := canonARN("ecs", "cluster/someone-elses")
+
+	type input struct {
+		ID    string         `json:"id"`
+		Event map[string]any `json:"event"`
+	}
+	var events []input
+	want := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join("..", "internal", "awsevents", "testdata", "*.json"))
+	if len(files) < 10 {
+		t.Fatalf("only %d test events found", len(files))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cluster := range []string{ours, foreign} {
+			var ev map[string]any
+			if err := json.Unmarshal(b, &ev); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			detail, _ := ev["detail"].(map[string]any)
+			if detail == nil {
+				t.Fatalf("%s: no detail", f)
+			}
+			detail["clusterArn"] = cluster
+			id := filepath.Base(f) + " on " + cluster
+			by, _ := detail["startedBy"].(string)
+			status, _ := detail["lastStatus"].(string)
+			want[id] = cluster == ours && strings.HasPrefix(by, runIDPrefix) && (status == "RUNNING" || status == "STOPPED") &&
+				ev["source"] == "aws.ecs" && ev["detail-type"] == "ECS Task State Change"
+			events = append(events, input{ID: id, Event: ev})
+		}
+	}
+	var got map[string]bool
+	runProof(t, "eventmatch.mjs", "serverless-offline-aws-eventbridge", map[string]any{"pattern": pattern, "events": events}, &got)
+	matched := 0
+	for _, e := range events {
+		if got[e.ID] != want[e.ID] {
+			t.Errorf("%s: the matcher says %v, want %v", e.ID, got[e.ID], want[e.ID])
+		}
+		if got[e.ID] {
+			matched++
+		}
+	}
+	// Both answers occur, so the test cannot pass on a matcher that always
+	// says the same thing.
+	if matched == 0 || matched == len(events) {
+		t.Errorf("%d of %d events matched", matched, len(events))
+	}
+	t.Logf("%d of %d events matched the rule", matched, len(events))
 }

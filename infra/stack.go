@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
@@ -89,6 +90,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	// share a name or an IAM scope.
 	prefix := "flotilla-" + stage
 	familyPrefix := prefix + "-"
+	secretsPrefix := secretsPrefixOf(stage)
 	partition, region, account := *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID()
 	arn := func(service, resource string) string {
 		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", partition, service, region, account, resource)
@@ -133,7 +135,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	})
 	execRole := awsiam.NewRole(stack, jsii.String("TaskExecutionRole"), &awsiam.RoleProps{
 		AssumedBy:   ecsTasksPrincipal(),
-		Description: jsii.String("ECS task execution role of Flotilla jobs: pull images, write job logs, read flotilla/ secrets"),
+		Description: jsii.String("ECS task execution role of Flotilla jobs: pull images, write job logs, read flotilla/" + stage + "/ secrets"),
 	})
 	jobLogs.GrantWrite(execRole)
 	execRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -263,6 +265,31 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		Description: jsii.String("Assumed by EventBridge Scheduler for Flotilla schedules: may invoke the scheduler function only"),
 	})
 
+	// --- Dead letters ---------------------------------------------------------
+	// One queue for every invocation that would otherwise be dropped: task
+	// events and sweep ticks EventBridge could not deliver (the rule
+	// targets' dead-letter queue), schedule firings EventBridge Scheduler
+	// could not deliver (the schedules' DeadLetterConfig), and asynchronous
+	// invocations of the events, sweep and scheduler functions that failed
+	// in the function after Lambda's retries (their on-failure destination:
+	// a target's dead-letter queue only covers delivery, and Lambda drops a
+	// failed asynchronous event otherwise; Lambda Developer Guide,
+	// "Asynchronous invocation" and "Adding a destination").
+	eventsDLQ := awssqs.NewQueue(stack, jsii.String("EventsDeadLetterQueue"), &awssqs.QueueProps{
+		QueueName:       jsii.String(prefix + "-events-dlq"),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+		EnforceSSL:      jsii.Bool(true),
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+	})
+	// EventBridge Scheduler sends a firing it could not deliver with the
+	// schedule's role (EventBridge Scheduler User Guide, "Configuring a
+	// dead-letter queue": sqs:SendMessage on the queue).
+	schedulerRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("UndeliveredFirings"),
+		Actions:   jsii.Strings("sqs:SendMessage"),
+		Resources: &[]*string{eventsDLQ.QueueArn()},
+	}))
+
 	// --- Functions -----------------------------------------------------------
 	common := map[string]*string{
 		envTableName:        s.Table.TableName(),
@@ -272,7 +299,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		envTaskRoleARN:      taskRole.RoleArn(),
 		envScheduleGroup:    scheduleGroup.Ref(),
 		envSchedulerRoleARN: schedulerRole.RoleArn(),
+		envScheduleDLQARN:   eventsDLQ.QueueArn(),
 		envTaskFamilyPrefix: jsii.String(familyPrefix),
+		envSecretsPrefix:    jsii.String(secretsPrefix),
 		// The SQS queue URL format (Amazon SQS Developer Guide, "Queue and
 		// message identifiers"): https://sqs.<region>.<suffix>/<account>/<name>.
 		envQueueURLPrefix: jsii.String("https://sqs." + region + "." + *awscdk.Aws_URL_SUFFIX() + "/" + account + "/"),
@@ -324,6 +353,13 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			LogGroup:     fnLogs,
 		})
 		s.Functions[name] = fn
+		if f.InvokedAsync {
+			fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+				OnFailure:     awslambdadestinations.NewSqsDestination(eventsDLQ),
+				MaxEventAge:   awscdk.Duration_Hours(jsii.Number(2)),
+				RetryAttempts: jsii.Number(2),
+			})
+		}
 		grant(stack, fn, f.Access, grantTargets{
 			arn: arn, table: s.Table, clusters: clusters, jobLogs: jobLogs,
 			execRole: execRole, taskRole: taskRole, schedulerRole: schedulerRole,
@@ -338,15 +374,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 
 	// --- Engine events and the sweep -----------------------------------------
 	// EventBridge retries a failed delivery (up to 185 times over 24 h by
-	// default); here 2 h, then the event goes to a dead-letter queue instead
+	// default); here 2 h, then the event goes to the dead-letter queue instead
 	// of being dropped (EventBridge User Guide, "Event retry policy and using
 	// dead-letter queues"). The sweep reconciles what the events missed.
-	eventsDLQ := awssqs.NewQueue(stack, jsii.String("EventsDeadLetterQueue"), &awssqs.QueueProps{
-		QueueName:       jsii.String(prefix + "-events-dlq"),
-		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
-		EnforceSSL:      jsii.Bool(true),
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-	})
 	targetRetry := &awseventstargets.LambdaFunctionProps{
 		DeadLetterQueue: eventsDLQ,
 		MaxEventAge:     awscdk.Duration_Hours(jsii.Number(2)),
@@ -674,11 +704,10 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 	if a.ReadJobLogs {
 		t.jobLogs.GrantRead(fn)
 	}
-	var clusterARNs, taskARNs, instanceARNs []string
+	var clusterARNs, taskARNs []string
 	for _, cr := range t.clusters {
 		clusterARNs = append(clusterARNs, cr.arn)
 		taskARNs = append(taskARNs, t.arn("ecs", "task/"+cr.name+"/*"))
-		instanceARNs = append(instanceARNs, t.arn("ecs", "container-instance/"+cr.name+"/*"))
 	}
 	onClusters := &map[string]interface{}{"ArnEquals": map[string]interface{}{"ecs:cluster": clusterARNs}}
 	taskDefs := t.arn("ecs", "task-definition/"+t.familyPrefix+"*")
@@ -698,7 +727,7 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:        jsii.String("ListFlotillaTasks"),
 				Actions:    jsii.Strings(string(ecsListTasks)),
-				Resources:  jsii.Strings(instanceARNs...),
+				Resources:  jsii.Strings("*"), // see ecsListTasks: scoped by the condition
 				Conditions: onClusters,
 			}))
 		default:

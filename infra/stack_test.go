@@ -846,10 +846,21 @@ func TestLeastPrivilegeAcrossFunctions(t *testing.T) {
 		}
 	}
 	schedRole := firstID(tp, "SchedulerRole")
-	sts := tp.statements(schedRole)
-	if len(sts) != 1 || !slices.Equal(actionsOf(sts[0]), []string{"lambda:InvokeFunction"}) ||
-		!slices.Equal(renderAll(sts[0]["Resource"]), []string{"${" + tp.functionID("scheduler") + ".Arn}"}) {
-		t.Errorf("scheduler role statements %v, want only lambda:InvokeFunction on the scheduler function", sts)
+	sts := map[string][]string{}
+	for _, st := range tp.statements(schedRole) {
+		for _, a := range actionsOf(st) {
+			sts[a] = append(sts[a], renderAll(st["Resource"])...)
+		}
+	}
+	var dlq string
+	for _, id := range tp.ofType("AWS::SQS::Queue") {
+		if strings.HasSuffix(render(tp.Resources[id].Properties["QueueName"]), "-events-dlq") {
+			dlq = "${" + id + ".Arn}"
+		}
+	}
+	if len(sts) != 2 || !slices.Equal(sts["lambda:InvokeFunction"], []string{"${" + tp.functionID("scheduler") + ".Arn}"}) ||
+		!slices.Equal(sts["sqs:SendMessage"], []string{dlq}) {
+		t.Errorf("scheduler role may %v, want only lambda:InvokeFunction on the scheduler function and sqs:SendMessage on the dead-letter queue", sts)
 	}
 	groups := tp.ofType("AWS::Scheduler::ScheduleGroup")
 	// Named by CloudFormation (one per stack, so stages never collide) and

@@ -411,15 +411,24 @@ func checkDeadLetterQueues(ctx context.Context, c *sqs.Client, stage string) che
 	}
 	if len(full) > 0 {
 		ch.Status, ch.Detail = "FAIL", strings.Join(full, "; ")
-		ch.Fix = "read them (aws sqs receive-message --queue-url …): a cluster queue's dead letters are runs the dispatcher failed on 5 times, the events one task events the events or sweep function could not take; fix the cause in the function's log, then move them back (aws sqs start-message-move-task)"
+		ch.Fix = "read them (aws sqs receive-message --queue-url …): a cluster queue's dead letters are runs the dispatcher failed on 5 times, the events one holds task events and sweep ticks EventBridge could not deliver, schedule firings EventBridge Scheduler could not deliver, and invocations the events, sweep or scheduler function failed after Lambda's retries (the message's attributes or its requestContext say which); fix the cause in the function's log, then move them back (aws sqs start-message-move-task)"
 		return ch
 	}
 	ch.Status, ch.Detail = "ok", fmt.Sprintf("%d queues empty", len(urls))
 	return ch
 }
 
+// functionErrorPattern finds, in a function's log group, Flotilla's own
+// error lines (slog's "level":"ERROR") and the Lambda platform's: a
+// timeout ("Task timed out after …"), a crash or panic ("Runtime exited
+// with error", "Runtime.ExitError") and the REPORT line's status (Lambda
+// Developer Guide, "Troubleshoot invocation issues" and "Lambda
+// telemetry/REPORT" log lines). Any of the terms matches (the ?term form
+// of CloudWatch Logs' filter pattern syntax).
+const functionErrorPattern = `?ERROR ?"Task timed out" ?"Runtime exited" ?"Runtime.ExitError" ?"Status: timeout" ?"Status: error"`
+
 // checkFunctionErrors reads the last hour of each function's log group
-// (/flotilla/<stage>/functions/<fn>) for ERROR lines.
+// (/flotilla/<stage>/functions/<fn>) for errors, its own and Lambda's.
 func checkFunctionErrors(ctx context.Context, c *cloudwatchlogs.Client, stage string) check {
 	ch := check{Name: "function errors"}
 	since := time.Now().Add(-time.Hour).UnixMilli()
@@ -427,7 +436,7 @@ func checkFunctionErrors(ctx context.Context, c *cloudwatchlogs.Client, stage st
 	for _, fn := range []string{"api", "dispatcher", "events", "sweep", "scheduler"} {
 		group := functionLogGroup(stage, fn)
 		out, err := c.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(group),
-			StartTime: aws.Int64(since), FilterPattern: aws.String("ERROR"), Limit: aws.Int32(50)})
+			StartTime: aws.Int64(since), FilterPattern: aws.String(functionErrorPattern), Limit: aws.Int32(50)})
 		var nf *cwltypes.ResourceNotFoundException
 		switch {
 		case errors.As(err, &nf):

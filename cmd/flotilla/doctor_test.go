@@ -104,7 +104,7 @@ func (d *deployment) queues(t *testing.T, letters int) {
 
 // functionLogs makes the functions' log groups; with errLine, the events
 // function logged it a minute ago.
-func (d *deployment) functionLogs(t *testing.T, errLine string) {
+func (d *deployment) functionLogs(t *testing.T, errLines map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	cfg, err := awsclient.Load(ctx, awsclient.Options{Region: "us-east-1", StaticCredentials: true})
@@ -120,9 +120,10 @@ func (d *deployment) functionLogs(t *testing.T, errLine string) {
 		if _, err := c.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: aws.String("2026/12/05/[$LATEST]abc")}); err != nil {
 			t.Fatal(err)
 		}
-		lines := []string{`{"time":"…","level":"INFO","msg":"run started"}`}
-		if fn == "events" && errLine != "" {
-			lines = append(lines, errLine)
+		lines := []string{`{"time":"…","level":"INFO","msg":"run started"}`,
+			"REPORT RequestId: 8f5e0c1a-0d2b-4c36-9a57-3f1e2d4c5b6a\tDuration: 12.31 ms\tBilled Duration: 13 ms\tMemory Size: 256 MB\tMax Memory Used: 21 MB"}
+		if l := errLines[fn]; l != "" {
+			lines = append(lines, l)
 		}
 		var evs []cwltypes.InputLogEvent
 		for _, l := range lines {
@@ -152,7 +153,7 @@ func (d *deployment) doctor(t *testing.T, timeout time.Duration) (string, error)
 func TestDoctorHealthyDeployment(t *testing.T) {
 	d := startDeployment(t, hybridOptions{maxRunning: 2}, true, true)
 	d.queues(t, 0)
-	d.functionLogs(t, "")
+	d.functionLogs(t, nil)
 	out, err := d.doctor(t, 60*time.Second)
 	t.Logf("flotilla doctor:\n%s", out)
 	if err != nil {
@@ -172,7 +173,11 @@ func TestDoctorHealthyDeployment(t *testing.T) {
 func TestDoctorNamesEachMisconfiguration(t *testing.T) {
 	d := startDeployment(t, hybridOptions{maxRunning: 2, noEvents: true}, false, false)
 	d.queues(t, 1)
-	d.functionLogs(t, `{"time":"…","level":"ERROR","msg":"reconcile run run_01: store unavailable"}`)
+	d.functionLogs(t, map[string]string{
+		"events": `{"time":"…","level":"ERROR","msg":"reconcile run run_01: store unavailable"}`,
+		// A platform error: the function's code logged nothing.
+		"sweep": "2026-12-05T17:31:02.118Z 8f5e0c1a-0d2b-4c36-9a57-3f1e2d4c5b6a Task timed out after 55.06 seconds",
+	})
 	out, err := d.doctor(t, 8*time.Second)
 	t.Logf("flotilla doctor:\n%s", out)
 	if err == nil {
@@ -187,6 +192,7 @@ func TestDoctorNamesEachMisconfiguration(t *testing.T) {
 		"FAIL    task events arriving",
 		"FAIL    dead-letter queues: flotilla-test-events-dlq holds 1",
 		"FAIL    function errors: events: 1 errors in the last hour",
+		"sweep: 1 errors in the last hour, e.g. 2026-12-05T17:31:02.118Z 8f5e0c1a-0d2b-4c36-9a57-3f1e2d4c5b6a Task timed out",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q", want)

@@ -42,7 +42,7 @@ func (s *server) handleCreateDefinition() http.Handler {
 			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Architecture: in.Architecture, Env: in.Env, Secrets: in.Secrets, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
 			Revision: 1, CreatedAt: now, UpdatedAt: now}
 		d.Normalize()
-		if err := d.Validate(); err != nil {
+		if err := s.validDefinition(d); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -103,7 +103,7 @@ func (s *server) handleUpdateDefinition() http.Handler {
 		}
 		next := patch.Apply(cur)
 		next.Normalize()
-		if err := next.Validate(); err != nil {
+		if err := s.validDefinition(next); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -203,4 +203,15 @@ func limitParam(v string) (int, error) {
 		return 0, flotilla.Invalid("limit", "must be a number from 1 to 500")
 	}
 	return n, nil
+}
+
+// validDefinition is the domain's validation, then the engine's.
+func (s *server) validDefinition(d flotilla.Definition) error {
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	if s.CheckDefinition != nil {
+		return s.CheckDefinition(d)
+	}
+	return nil
 }

@@ -28,6 +28,10 @@ type Deps struct {
 	IsAdmin func(r *http.Request) bool
 	// AdminGroup names the admins in refusals (the Cognito group in AWS).
 	AdminGroup string
+	// CheckDefinition, when set, adds the engine's checks to a definition's
+	// validation on create and update (deployed: secret references within
+	// what the task execution role may read). Its ValidationError is a 400.
+	CheckDefinition func(flotilla.Definition) error
 	// Schedules, when set, serves /v1/schedules.
 	Schedules ScheduleService
 	// UI, when set, serves every path outside /v1 (the web app).

@@ -212,9 +212,27 @@ func ecsRequests(op string, in map[string]any, n Names) []IAMRequest {
 		out := []IAMRequest{{Action: "ecs:RunTask", Resource: taskDefARN(s("TaskDefinition")), Context: onCluster}}
 		// Running a task passes its task definition's roles (ECS Developer
 		// Guide, "Task IAM role" and "Task execution IAM role": the caller
-		// needs iam:PassRole on them); the definition is not in the input,
-		// so the roles this process registers definitions with are used.
-		for _, r := range []string{n.TaskExecutionRole, n.TaskRole} {
+		// needs iam:PassRole on them), and any role the overrides name. The
+		// definition is not in the input: its roles are those this process
+		// registered it with, or else (a definition another process
+		// registered) the roles this process registers definitions with.
+		ref := s("TaskDefinition")
+		if i := strings.Index(ref, ":task-definition/"); i >= 0 {
+			ref = ref[i+len(":task-definition/"):]
+		}
+		family, _, _ := strings.Cut(ref, ":")
+		roles, known := n.TaskDefinitionRoles[family]
+		if !known {
+			roles = []string{n.TaskExecutionRole, n.TaskRole}
+		}
+		if o, ok := in["Overrides"].(map[string]any); ok {
+			for _, k := range []string{"ExecutionRoleArn", "TaskRoleArn"} {
+				if v, _ := o[k].(string); v != "" {
+					roles = append(roles, v)
+				}
+			}
+		}
+		for _, r := range roles {
 			if r != "" {
 				out = append(out, passRole(n.role(r), "ecs-tasks.amazonaws.com"))
 			}
@@ -238,10 +256,12 @@ func ecsRequests(op string, in map[string]any, n Names) []IAMRequest {
 		}
 		return out
 	case "ListTasks":
-		// ListTasks is authorized on the cluster's container instances
-		// (Service Authorization Reference: resource type container-instance,
-		// condition key ecs:cluster), also on Fargate.
-		return []IAMRequest{{Action: "ecs:ListTasks", Resource: canonicalARN("ecs", "container-instance/"+cluster+"/*"), Context: onCluster}}
+		// A ListTasks call names no container instance (on Fargate there is
+		// none), so IAM sees no resource ARN: AWS's identity-based policy
+		// example for listing tasks grants it on "*" with ecs:cluster. The
+		// proof evaluates it the same way: resource "*", the cluster in the
+		// context.
+		return []IAMRequest{{Action: "ecs:ListTasks", Resource: "*", Context: onCluster}}
 	case "RegisterTaskDefinition":
 		out := []IAMRequest{{Action: "ecs:RegisterTaskDefinition", Resource: taskDefARN(s("Family"))}}
 		for _, k := range []string{"ExecutionRoleArn", "TaskRoleArn"} {

@@ -14,9 +14,10 @@ import (
 // A Recorder writes every AWS call a process makes as the IAM requests it
 // causes (see IAMRequests), one JSON object a line, so that a test in infra/
 // can evaluate each against the role policy of the function that made it.
-// It records only calls made for a named function: the process's default
-// (a Lambda's own name) or the one WithFunction puts in the context (tests
-// that run several functions in one process).
+// A call is attributed to the process's default function (a Lambda's own
+// name) or to the one WithFunction puts in the context (tests that run
+// several functions in one process); a call with neither is recorded for
+// no function, and the proof fails on it rather than leave it unproven.
 type Recorder struct {
 	mu       sync.Mutex
 	f        *os.File
@@ -38,6 +39,10 @@ type Names struct {
 	SchedulerRole     string
 	ScheduleGroup     string
 	FamilyPrefix      string // of the task definition families registered
+	// TaskDefinitionRoles are the roles (ARNs) of the task definitions this
+	// process registered, by family: running one passes them. The
+	// Recorder fills it from the RegisterTaskDefinition calls it sees.
+	TaskDefinitionRoles map[string][]string
 	UserPool          string // the Cognito user pool's id
 }
 
@@ -58,6 +63,10 @@ func NewRecorder(dir, function string, names Names) (*Recorder, error) {
 func (r *Recorder) Close() error { return r.f.Close() }
 
 type functionKey struct{}
+
+// NotAFunction, given to WithFunction, marks the calls a test makes to
+// check what the functions did: they are not recorded.
+const NotAFunction = "-"
 
 // WithFunction attributes the calls made with ctx to the named function.
 func WithFunction(ctx context.Context, name string) context.Context {
@@ -91,7 +100,7 @@ func (r *Recorder) middleware(stack *middleware.Stack) error {
 			if v, ok := ctx.Value(functionKey{}).(string); ok {
 				fn = v
 			}
-			if fn != "" {
+			if fn != NotAFunction {
 				service, op := awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx)
 				r.record(fn, service, op, middleware.GetStackValue(ctx, paramsKey{}))
 			}
@@ -105,12 +114,25 @@ func (r *Recorder) record(function, service, op string, params any) {
 	if err == nil {
 		err = json.Unmarshal(raw, &input)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if service == "ECS" && op == "RegisterTaskDefinition" && err == nil {
+		family, _ := input["Family"].(string)
+		var roles []string
+		for _, k := range []string{"ExecutionRoleArn", "TaskRoleArn"} {
+			if v, _ := input[k].(string); v != "" {
+				roles = append(roles, v)
+			}
+		}
+		if r.names.TaskDefinitionRoles == nil {
+			r.names.TaskDefinitionRoles = map[string][]string{}
+		}
+		r.names.TaskDefinitionRoles[family] = roles
+	}
 	reqs := IAMRequests(service, op, input, r.names)
 	if err != nil {
 		reqs = []IAMRequest{{Action: "unknown:" + service + "." + op, Resource: "cannot read input: " + err.Error()}}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, q := range reqs {
 		line, _ := json.Marshal(Recorded{Function: function, Operation: service + "." + op, IAMRequest: q})
 		// One line per distinct request: a run's life repeats the same few.

@@ -54,6 +54,10 @@ type Config struct {
 	// registers (default "flotilla-"); a deployment's stage sets its own, so
 	// that each stage's IAM scope covers only its families.
 	FamilyPrefix string
+	// SecretsPrefix, when set, is the name prefix of the SSM parameters and
+	// Secrets Manager secrets the execution role may read; a run whose
+	// secrets lie outside it is refused at launch (CheckSecrets).
+	SecretsPrefix string
 }
 
 // CapacityProvider is one item of a capacity provider strategy.

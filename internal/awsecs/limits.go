@@ -54,6 +54,9 @@ func (e *Executor) OverridesChars(ctx context.Context, r flotilla.Run) (int, err
 // CheckLaunch refuses a run whose overrides RunTask would refuse, naming
 // the field that takes the most room.
 func (e *Executor) CheckLaunch(ctx context.Context, r flotilla.Run) error {
+	if err := CheckSecrets(e.cfg.SecretsPrefix, "secrets", r.Secrets); err != nil {
+		return err
+	}
 	n, err := e.OverridesChars(ctx, r)
 	if err != nil {
 		return err

@@ -368,9 +368,7 @@ func (l *Logs) filterLogEvents(body []byte) (any, *apiError) {
 	if !ok {
 		return nil, clientErr("ResourceNotFoundException", "The specified log group does not exist.")
 	}
-	// The fake treats a filter pattern as a plain substring (quotes
-	// stripped), which is what Flotilla's search asks for.
-	pattern := strings.Trim(in.FilterPattern, `"`)
+	match := filterTerms(in.FilterPattern)
 	tr := timeRange{in.StartTime, in.EndTime}
 	type hit struct {
 		stream string
@@ -386,7 +384,7 @@ func (l *Logs) filterLogEvents(body []byte) (any, *apiError) {
 			continue
 		}
 		for i, e := range s.events {
-			if tr.has(e.ts) && strings.Contains(e.msg, pattern) {
+			if tr.has(e.ts) && match(e.msg) {
 				hits = append(hits, hit{name, i, e})
 			}
 		}
@@ -424,4 +422,44 @@ func (l *Logs) filterLogEvents(body []byte) (any, *apiError) {
 		out["nextToken"] = "filter/" + strconv.Itoa(end)
 	}
 	return out, nil
+}
+
+// filterTerms is the fake's reading of a filter pattern: one term (a word
+// or a quoted phrase) matched as a case-sensitive substring, or terms each
+// prefixed with ? of which any may match. That is the part of CloudWatch
+// Logs' filter pattern syntax Flotilla sends (CloudWatch Logs User Guide,
+// "Filter pattern syntax for metric filters, subscription filters, filter
+// log events, and Live Tail": "Matching terms in unstructured log events",
+// the ?term OR form). JSON and space-separated patterns are not modelled.
+func filterTerms(pattern string) func(string) bool {
+	pattern = strings.TrimSpace(pattern)
+	if !strings.HasPrefix(pattern, "?") {
+		p := strings.Trim(pattern, `"`)
+		return func(msg string) bool { return strings.Contains(msg, p) }
+	}
+	var terms []string
+	for rest := pattern; rest != ""; rest = strings.TrimSpace(rest) {
+		rest = strings.TrimPrefix(rest, "?")
+		if strings.HasPrefix(rest, `"`) {
+			end := strings.Index(rest[1:], `"`)
+			if end < 0 {
+				terms = append(terms, rest[1:])
+				break
+			}
+			terms = append(terms, rest[1:end+1])
+			rest = rest[end+2:]
+			continue
+		}
+		word, after, _ := strings.Cut(rest, " ")
+		terms = append(terms, word)
+		rest = after
+	}
+	return func(msg string) bool {
+		for _, t := range terms {
+			if strings.Contains(msg, t) {
+				return true
+			}
+		}
+		return false
+	}
 }

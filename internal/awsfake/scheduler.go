@@ -46,6 +46,11 @@ type SchedulerTarget struct {
 	RoleArn     string                `json:"RoleArn"`
 	Input       *string               `json:"Input,omitempty"`
 	RetryPolicy *SchedulerRetryPolicy `json:"RetryPolicy,omitempty"`
+	// DeadLetterConfig is kept as sent (EventBridge Scheduler API
+	// Reference, Target.DeadLetterConfig: {"Arn": <SQS queue ARN>}).
+	DeadLetterConfig *struct {
+		Arn string `json:"Arn"`
+	} `json:"DeadLetterConfig,omitempty"`
 }
 
 // SchedulerRetryPolicy is a target's retry policy.

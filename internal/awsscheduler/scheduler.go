@@ -60,6 +60,11 @@ type Config struct {
 	// MaximumEventAgeSeconds bounds how long EventBridge Scheduler keeps
 	// retrying a delivery (60-86400; 0 keeps the service default, 24 h).
 	MaximumEventAgeSeconds int32
+	// DeadLetterArn is the SQS queue that receives an invocation EventBridge
+	// Scheduler could not deliver after its retries, instead of dropping it
+	// (EventBridge Scheduler User Guide, "Configuring a dead-letter queue");
+	// RoleArn must be allowed sqs:SendMessage on it. Optional.
+	DeadLetterArn string
 }
 
 // Scheduler creates, updates and deletes the EventBridge schedules.
@@ -111,6 +116,9 @@ func (s *Scheduler) target(id string) *types.Target {
 	t := &types.Target{Arn: aws.String(s.cfg.TargetArn), RoleArn: aws.String(s.cfg.RoleArn), Input: aws.String(Payload(id))}
 	if s.cfg.MaximumEventAgeSeconds != 0 {
 		t.RetryPolicy = &types.RetryPolicy{MaximumEventAgeInSeconds: aws.Int32(s.cfg.MaximumEventAgeSeconds)}
+	}
+	if s.cfg.DeadLetterArn != "" {
+		t.DeadLetterConfig = &types.DeadLetterConfig{Arn: aws.String(s.cfg.DeadLetterArn)}
 	}
 	return t
 }

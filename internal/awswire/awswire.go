@@ -52,6 +52,8 @@ const (
 	EnvScheduleGroup        = "FLOTILLA_SCHEDULE_GROUP"
 	EnvSchedulerTargetARN   = "FLOTILLA_SCHEDULER_TARGET_ARN"
 	EnvSchedulerRoleARN     = "FLOTILLA_SCHEDULER_ROLE_ARN"
+	EnvScheduleDLQARN       = "FLOTILLA_SCHEDULE_DLQ_ARN"
+	EnvSecretsPrefix        = "FLOTILLA_SECRETS_PREFIX"
 	EnvTaskFamilyPrefix     = "FLOTILLA_TASK_FAMILY_PREFIX"
 	EnvUserPoolID           = "FLOTILLA_USER_POOL_ID"
 	EnvCognitoEndpoint      = "FLOTILLA_COGNITO_ENDPOINT"
@@ -106,6 +108,15 @@ type Config struct {
 	ScheduleGroup      string
 	SchedulerTargetARN string
 	SchedulerRoleARN   string
+	// ScheduleDLQARN is the SQS queue a schedule's invocation goes to when
+	// EventBridge Scheduler gives up delivering it (FLOTILLA_SCHEDULE_DLQ_ARN;
+	// optional).
+	ScheduleDLQARN string
+	// SecretsPrefix is the name prefix of the SSM parameters and Secrets
+	// Manager secrets jobs may reference (FLOTILLA_SECRETS_PREFIX, e.g.
+	// flotilla/prod/; empty allows any): definitions and launches outside
+	// it are refused with a field error instead of failing in ECS.
+	SecretsPrefix string
 	// TaskFamilyPrefix starts the ECS task definition families the
 	// executors register (FLOTILLA_TASK_FAMILY_PREFIX; flotilla-). A
 	// deployment's stage sets it, and its IAM scope is the same prefix.
@@ -166,6 +177,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ScheduleGroup:        getenv(EnvScheduleGroup),
 		SchedulerTargetARN:   getenv(EnvSchedulerTargetARN),
 		SchedulerRoleARN:     getenv(EnvSchedulerRoleARN),
+		ScheduleDLQARN:       getenv(EnvScheduleDLQARN),
+		SecretsPrefix:        getenv(EnvSecretsPrefix),
 		TaskFamilyPrefix:     getenv(EnvTaskFamilyPrefix),
 		UserPoolID:           getenv(EnvUserPoolID),
 		CognitoEndpoint:      getenv(EnvCognitoEndpoint),
@@ -376,6 +389,7 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 			TaskRoleARN:      c.TaskRoleARN,
 			LogGroup:         c.LogGroup,
 			FamilyPrefix:     c.TaskFamilyPrefix,
+			SecretsPrefix:    c.SecretsPrefix,
 		}
 		if cl.LaunchType == "FARGATE_SPOT" {
 			ec.LaunchType = "FARGATE"

@@ -13,9 +13,11 @@ import (
 
 	"github.com/flotilla-run/flotilla/internal/api"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
+	"github.com/flotilla-run/flotilla/internal/awsecs"
 	"github.com/flotilla-run/flotilla/internal/awslogs"
 	"github.com/flotilla-run/flotilla/internal/awsscheduler"
 	"github.com/flotilla-run/flotilla/internal/awswire"
+	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/schedules"
 )
 
@@ -28,7 +30,7 @@ func main() {
 	var scheduleSvc *schedules.Service
 	if c.SchedulerTargetARN != "" && c.SchedulerRoleARN != "" {
 		trigger, err := awsscheduler.FromConfig(w.AWS, c.SchedulerEndpoint,
-			awsscheduler.Config{Group: c.ScheduleGroup, TargetArn: c.SchedulerTargetARN, RoleArn: c.SchedulerRoleARN})
+			awsscheduler.Config{Group: c.ScheduleGroup, TargetArn: c.SchedulerTargetARN, RoleArn: c.SchedulerRoleARN, DeadLetterArn: c.ScheduleDLQARN})
 		if err != nil {
 			log.Error("cannot start", "err", err)
 			os.Exit(1)
@@ -42,6 +44,9 @@ func main() {
 		Runs: w.Service, Store: w.Store, Logs: logs, Log: log,
 		Owner: ownerFromClaims, OwnerName: nameFromClaims, Schedules: scheduleSvc,
 		IsAdmin: adminFromClaims(os.Getenv(envAdminGroup)), AdminGroup: os.Getenv(envAdminGroup),
+		CheckDefinition: func(d flotilla.Definition) error {
+			return awsecs.CheckSecrets(c.SecretsPrefix, "secrets", d.Secrets)
+		},
 	}))
 	lambda.Start(func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return adapter.ProxyWithContext(ctx, stripStage(ev))

@@ -69,6 +69,7 @@ const (
 	maxRunning = 3
 
 	scheduleGroup = "flotilla-e2e"
+	scheduleDLQ   = "arn:aws:sqs:us-east-1:123456789012:flotilla-e2e-events-dlq"
 )
 
 // startStack starts the emulators and the four functions. With maxReceive
@@ -129,6 +130,7 @@ func startStack(t *testing.T, maxReceive int) *stack {
 		"FLOTILLA_SCHEDULER_ENDPOINT=" + schedulerURL, "FLOTILLA_SCHEDULE_GROUP=" + scheduleGroup,
 		"FLOTILLA_SCHEDULER_TARGET_ARN=arn:aws:lambda:us-east-1:123456789012:function:flotilla-scheduler",
 		"FLOTILLA_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-scheduler",
+		"FLOTILLA_SCHEDULE_DLQ_ARN=" + scheduleDLQ, "FLOTILLA_SECRETS_PREFIX=flotilla/e2e/",
 		"FLOTILLA_USER_POOL_ID=us-east-1_E2Epool", "FLOTILLA_COGNITO_ENDPOINT=" + cognitoURL,
 		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true", "FLOTILLA_DYNAMODB_PUT_ON_REMOVE=0",
 	}
@@ -183,6 +185,15 @@ func TestLambdasEndToEnd(t *testing.T) {
 	}
 	if _, err := client.New(s.api.BaseURL, anonymous).ListRuns(ctx, nil); !isStatus(err, http.StatusUnauthorized) {
 		t.Fatalf("list runs with claims naming no one: %v, want the API's 401", err)
+	}
+
+	// A secret the deployment's execution role may not read is refused
+	// when the definition is made, not at every attempt in ECS.
+	if _, err := s.api.CreateDefinition(ctx, map[string]any{
+		"alias": "reads-payroll", "image": "public.ecr.aws/docker/library/alpine:3", "command": "env",
+		"cpu": 256, "memory": 512, "secrets": map[string]string{"PAYROLL": "ssm:/payroll/admin-password"},
+	}); !isStatus(err, http.StatusBadRequest) || !strings.Contains(err.Error(), "secrets.PAYROLL") || !strings.Contains(err.Error(), "flotilla/e2e/") {
+		t.Fatalf("definition with a secret outside flotilla/e2e/: %v, want a 400 naming secrets.PAYROLL", err)
 	}
 
 	def, err := s.api.CreateDefinition(ctx, map[string]any{

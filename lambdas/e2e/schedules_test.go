@@ -46,6 +46,10 @@ func TestLambdasSchedulesAndStops(t *testing.T) {
 	if len(names) != 1 {
 		t.Fatalf("EventBridge Scheduler holds %v, want one schedule", names)
 	}
+	// A firing EventBridge Scheduler cannot deliver is kept, not dropped.
+	if sc, _ := s.scheduler.Schedule(scheduleGroup, names[0]); sc.Target == nil || sc.Target.DeadLetterConfig == nil || sc.Target.DeadLetterConfig.Arn != scheduleDLQ {
+		t.Errorf("schedule target %+v has no dead-letter queue %s", sc.Target, scheduleDLQ)
+	}
 	input, err := s.scheduler.Invoke(scheduleGroup, names[0], time.Now().Truncate(time.Hour))
 	if err != nil {
 		t.Fatalf("fire: %v", err)
@@ -90,11 +94,24 @@ func TestLambdasSchedulesAndStops(t *testing.T) {
 	}
 	waitStatus(t, s, fired.ID, flotilla.StatusStopped)
 
+	// A change of expression reaches EventBridge Scheduler (UpdateSchedule).
+	if code, err := s.api.Do(ctx, "PATCH", "/v1/schedules/"+sched.ID, nil, map[string]any{"expression": "rate(2 hours)"}, nil); err != nil || code != http.StatusOK {
+		t.Fatalf("change schedule: %d %v", code, err)
+	}
+	if sc, _ := s.scheduler.Schedule(scheduleGroup, names[0]); sc.ScheduleExpression != "rate(2 hours)" {
+		t.Errorf("EventBridge Scheduler holds %q after the change, want rate(2 hours)", sc.ScheduleExpression)
+	}
+
 	if code, err := s.api.Do(ctx, "DELETE", "/v1/schedules/"+sched.ID, nil, nil, nil); err != nil || code != http.StatusNoContent {
 		t.Fatalf("delete schedule: %d %v", code, err)
 	}
 	if names := s.scheduler.Names(scheduleGroup); len(names) != 0 {
 		t.Fatalf("EventBridge Scheduler still holds %v", names)
+	}
+	// With its schedule gone, the definition can be deleted (its revisions
+	// go in one BatchWriteItem).
+	if code, err := s.api.Do(ctx, "DELETE", "/v1/definitions/"+def.ID, nil, nil, nil); err != nil || code != http.StatusNoContent {
+		t.Fatalf("delete definition: %d %v", code, err)
 	}
 }
 

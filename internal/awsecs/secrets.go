@@ -1,0 +1,61 @@
+package awsecs
+
+import (
+	"strings"
+
+	"github.com/flotilla-run/flotilla/internal/flotilla"
+)
+
+// SecretName is the SSM parameter name or Secrets Manager secret name a
+// secret reference points at, with a leading "/", an ARN's prefix and a
+// Secrets Manager ARN's JSON-key, version and random suffixes taken off,
+// as IAM sees it in the resource ARN: parameter/<name> (a parameter named
+// "/a/b" has the ARN …:parameter/a/b) and secret:<name>-<6 random
+// characters> (Systems Manager User Guide, "Working with parameter
+// hierarchies"; Secrets Manager User Guide, "Secret ARNs"; ECS Developer
+// Guide, "Pass sensitive data to an Amazon ECS container": valueFrom takes
+// a name or an ARN, and for Secrets Manager ARN:json-key:version-stage:version-id).
+func SecretName(ref string) (source, name string, ok bool) {
+	source, name, ok = flotilla.SecretSource(ref)
+	if !ok {
+		return "", "", false
+	}
+	switch source {
+	case flotilla.SecretRefSSM:
+		if strings.HasPrefix(name, "arn:") {
+			_, after, found := strings.Cut(name, ":parameter/")
+			if !found {
+				return "", "", false
+			}
+			name = after
+		}
+		name = strings.TrimPrefix(name, "/")
+	case flotilla.SecretRefSecretsManager:
+		if strings.HasPrefix(name, "arn:") {
+			_, after, found := strings.Cut(name, ":secret:")
+			if !found {
+				return "", "", false
+			}
+			name, _, _ = strings.Cut(after, ":") // json-key, version stage, version id
+		}
+	}
+	return source, name, name != ""
+}
+
+// CheckSecrets refuses every reference of refs (field.<NAME>) whose
+// parameter or secret name does not start with prefix: the deployment's
+// task execution role may read only those (infra/stack.go), so ECS would
+// stop the task with a ResourceInitializationError at every attempt. An
+// empty prefix allows any name.
+func CheckSecrets(prefix, field string, refs map[string]string) error {
+	if prefix == "" {
+		return nil
+	}
+	v := &flotilla.ValidationError{}
+	for k, ref := range refs {
+		if _, name, ok := SecretName(ref); ok && !strings.HasPrefix(name, prefix) {
+			v.Add(field+"."+k, "%q is outside this deployment's secrets: its jobs may read only SSM parameters and Secrets Manager secrets named %s… (ask an admin to create it there)", name, prefix)
+		}
+	}
+	return v.Err()
+}
