@@ -173,7 +173,11 @@ func (s *Store) ListRuns(ctx context.Context, f flotilla.RunFilter) (flotilla.Pa
 				break
 			}
 			id := str(e, attrSK)
-			if id == after {
+			if id == after || id == last {
+				// The token's own run; or a run the lagging index still
+				// shows in its old partition too (a run that just ended
+				// can be under A# and E# for a moment): the merge gives
+				// both entries one after the other, and one is enough.
 				continue
 			}
 			last = id
