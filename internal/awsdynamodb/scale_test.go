@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -251,71 +252,84 @@ func measureReads(t testing.TB, h history) figures {
 	return f
 }
 
-// TestReadsFlatAsHistoryGrows seeds two histories, 1,000 and 10,000 ended
-// runs (FLOTILLA_DDB_SCALE="10000,100000" for larger ones), and checks that
-// each access pattern's read units stay flat as history grows: a page of
-// 50 runs per filter, the sweep's read of a cluster's 10 active runs, and
-// the reads of one dispatch with 100 runs queued by 100 owners and with
-// 1,000 (with FLOTILLA_DDB_SCALE, the larger size up to 10,000) queued by
-// the same owners; 100 is the fewest runs 100 owners can queue. With
-// FLOTILLA_BENCH_OUT set it merges the figures into that JSON file.
+// TestReadsFlatAsHistoryGrows seeds histories of growing size (1,000 and
+// 10,000 ended runs; FLOTILLA_DDB_SCALE="10000,50000,100000" for others)
+// and checks that each access pattern's read units stay flat as history
+// grows: a page of 50 runs per filter, the sweep's read of a cluster's 10
+// active runs, and the reads of one dispatch with runs queued by 100
+// owners (100 at the smallest size, the fewest 100 owners can queue; then
+// a tenth of the size, at most 10,000). With FLOTILLA_BENCH_OUT set it
+// merges the figures into that JSON file.
 //
 //	go test -run TestReadsFlatAsHistoryGrows -v ./internal/awsdynamodb/
 func TestReadsFlatAsHistoryGrows(t *testing.T) {
 	if testing.Short() {
-		t.Skip("seeds 11,000 items")
+		t.Skip("seeds 12,000 items")
 	}
-	small, large := 1000, 10000
-	loQ, hiQ := 100, 1000
+	sizes := []int{1000, 10000}
 	if v := os.Getenv("FLOTILLA_DDB_SCALE"); v != "" {
-		parts := strings.Split(v, ",")
-		a, err1 := strconv.Atoi(parts[0])
-		b, err2 := strconv.Atoi(parts[len(parts)-1])
-		if err1 != nil || err2 != nil || len(parts) != 2 {
-			t.Fatalf("FLOTILLA_DDB_SCALE=%q: want two sizes, e.g. 10000,100000", v)
+		sizes = nil
+		for _, p := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || n < 100 || (len(sizes) > 0 && n <= sizes[len(sizes)-1]) {
+				t.Fatalf("FLOTILLA_DDB_SCALE=%q: want growing sizes of at least 100, e.g. 10000,50000,100000", v)
+			}
+			sizes = append(sizes, n)
 		}
-		small, large = a, b
-		hiQ = min(large, 10000)
+		if len(sizes) < 2 {
+			t.Fatalf("FLOTILLA_DDB_SCALE=%q: want two sizes or more", v)
+		}
 	}
-	began := time.Now()
-	lo := measureReads(t, history{ended: small, queued: loQ})
-	hi := measureReads(t, history{ended: large, queued: hiQ})
-	t.Logf("seeded and measured in %v", time.Since(began).Round(time.Second))
+	queued := make([]int, len(sizes))
+	figs := make([]figures, len(sizes))
+	for i, n := range sizes {
+		queued[i] = 100
+		if i > 0 {
+			queued[i] = max(100, min(n/10, 10000))
+		}
+		began := time.Now()
+		figs[i] = measureReads(t, history{ended: n, queued: queued[i]})
+		t.Logf("%d ended and %d queued runs seeded and measured in %v", n, queued[i], time.Since(began).Round(time.Second))
+	}
 
 	results := map[string]benchResult{}
-	for _, k := range sortedKeys(lo.units) {
-		t.Logf("%-32s %6.1f RRU (%3d runs) at %7d   %6.1f RRU (%3d runs) at %7d", k, lo.units[k], lo.items[k], small, hi.units[k], hi.items[k], large)
-		goal := "within 1.5x of the smaller history, < 60"
+	last := len(sizes) - 1
+	for _, k := range sortedKeys(figs[0].units) {
+		var line strings.Builder
+		for i := range sizes {
+			fmt.Fprintf(&line, "  %6.1f RRU (%3d runs) at %s", figs[i].units[k], figs[i].items[k], short(sizes[i]))
+		}
+		t.Logf("%-32s%s", k, line.String())
+		limit, goal := 1.5, "< 60"
 		switch k {
 		case "sweep":
-			goal = "within 1.2x of the smaller history"
+			limit, goal = 1.2, ""
 		case "dispatch":
-			goal = "within 1.5x of 10 queued"
+			goal = ""
 		}
-		loName, hiName := fmt.Sprintf("ddb_rcu_per_%s_at_%s", k, short(small)), fmt.Sprintf("ddb_rcu_per_%s_at_%s", k, short(large))
-		if k == "dispatch" {
-			loName, hiName = fmt.Sprintf("ddb_rcu_per_dispatch_%s_queued", short(loQ)), fmt.Sprintf("ddb_rcu_per_dispatch_%s_queued", short(hiQ))
+		for i, n := range sizes {
+			name := fmt.Sprintf("ddb_rcu_per_%s_at_%s", k, short(n))
+			if k == "dispatch" {
+				name = fmt.Sprintf("ddb_rcu_per_dispatch_%s_queued", short(queued[i]))
+			}
+			results[name] = benchResult{figs[i].units[k], "read request units", goal}
 		}
-		results[loName] = benchResult{lo.units[k], "read request units", goal}
-		results[hiName] = benchResult{hi.units[k], "read request units", goal}
-		limit := 1.5
-		if k == "sweep" {
-			limit = 1.2
+		if strings.HasPrefix(k, "list_page_") && figs[last].units[k] >= 60 {
+			t.Errorf("%s: %.1f read units for a page of 50, want < 60", k, figs[last].units[k])
 		}
-		// Where the smaller history's answer is smaller (1 % of 1,000
-		// runs is 10 FAILED runs, not a page of 50), the reads grow with
-		// the answer, as they should: only like pages are compared.
-		if lo.items[k] < hi.items[k] {
-			t.Logf("%s: the answer grew from %d to %d runs; not compared", k, lo.items[k], hi.items[k])
+		// Compare the largest history with the smallest whose answer was
+		// as large: where a smaller history's answer is smaller (1 % of
+		// 1,000 runs is 10 FAILED runs, not a page of 50), the reads grow
+		// with the answer, as they should.
+		base := slices.IndexFunc(figs, func(f figures) bool { return f.items[k] >= figs[last].items[k] })
+		if base == last {
+			t.Logf("%s: the answer grew with the history; not compared", k)
 			continue
 		}
-		growth := math.Round(hi.units[k]/lo.units[k]*100) / 100
-		results["ddb_rcu_growth_"+k] = benchResult{growth, fmt.Sprintf("× from %s to %s", short(small), short(large)), fmt.Sprintf("<= %.1f", limit)}
-		if hi.units[k] > limit*lo.units[k] {
-			t.Errorf("%s: %.1f read units at %d, %.1f at %d: grows with history", k, lo.units[k], small, hi.units[k], large)
-		}
-		if strings.HasPrefix(k, "list_page_") && hi.units[k] >= 60 {
-			t.Errorf("%s: %.1f read units for a page of 50, want < 60", k, hi.units[k])
+		growth := math.Round(figs[last].units[k]/figs[base].units[k]*100) / 100
+		results["ddb_rcu_growth_"+k] = benchResult{growth, fmt.Sprintf("× from %s to %s", short(sizes[base]), short(sizes[last])), fmt.Sprintf("<= %.1f", limit)}
+		if growth > limit {
+			t.Errorf("%s: %.1f read units at %d, %.1f at %d: grows with history", k, figs[base].units[k], sizes[base], figs[last].units[k], sizes[last])
 		}
 	}
 	if out := os.Getenv("FLOTILLA_BENCH_OUT"); out != "" {
