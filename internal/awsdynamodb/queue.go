@@ -96,7 +96,7 @@ func (s *Store) ListQueued(ctx context.Context, cluster string, limit int) ([]fl
 }
 
 // OldestQueuedPerOwner reads each waiting owner's oldest entry (a Query
-// with Limit 1 per owner named on the counter item, in parallel), keeps
+// with Limit 1 per owner named on the counter item, 16 at a time), keeps
 // the oldest limit of them and reads those runs by key. Reads grow with
 // the owners waiting, not with the queue. The runs are read eventually
 // consistent (half the units; dispatch reads this on every message): a
@@ -114,30 +114,24 @@ func (s *Store) OldestQueuedPerOwner(ctx context.Context, cluster string, limit 
 	}
 	owners := queuedOwners(it)
 	heads := make([]map[string]types.AttributeValue, len(owners))
-	errs := make([]error, len(owners))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16) // Queries in flight
-	for i, o := range owners {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out, err := s.db.Query(ctx, &dynamodb.QueryInput{
-				TableName:                 s.table,
-				IndexName:                 aws.String(indexGSI1),
-				KeyConditionExpression:    aws.String("#p = :p"),
-				ExpressionAttributeNames:  map[string]string{"#p": attrGSI1PK},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":p": sv(queuePK(cluster, o))},
-				Limit:                     aws.Int32(1),
-			})
-			if err != nil {
-				errs[i] = translate(err)
-			} else if len(out.Items) > 0 {
-				heads[i] = out.Items[0]
-			}
+	err = eachOwner(owners, func(i int, o string) error {
+		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 s.table,
+			IndexName:                 aws.String(indexGSI1),
+			KeyConditionExpression:    aws.String("#p = :p"),
+			ExpressionAttributeNames:  map[string]string{"#p": attrGSI1PK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":p": sv(queuePK(cluster, o))},
+			Limit:                     aws.Int32(1),
 		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+		if err != nil {
+			return translate(err)
+		}
+		if len(out.Items) > 0 {
+			heads[i] = out.Items[0]
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("queue heads of %s: %w", cluster, err)
 	}
 	heads = slices.DeleteFunc(heads, func(h map[string]types.AttributeValue) bool { return h == nil })
@@ -159,7 +153,7 @@ func (s *Store) OldestQueuedPerOwner(ctx context.Context, cluster string, limit 
 }
 
 // QueuedAhead counts the cluster's QUEUED runs queued before r: a Query
-// with Select COUNT per waiting owner, bounded by r's queue key. DynamoDB
+// with Select COUNT per waiting owner (16 at a time), bounded by r's id. DynamoDB
 // bills a COUNT by the entries it reads, so this grows with the answer
 // (index entries are about 150 bytes: some 27 per read unit).
 func (s *Store) QueuedAhead(ctx context.Context, r flotilla.Run) (int, error) {
@@ -167,8 +161,9 @@ func (s *Store) QueuedAhead(ctx context.Context, r flotilla.Run) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("count runs queued ahead of %s: %w", r.ID, err)
 	}
-	n := 0
-	for _, o := range queuedOwners(it) {
+	owners := queuedOwners(it)
+	counts := make([]int, len(owners))
+	err = eachOwner(owners, func(i int, o string) error {
 		q := &dynamodb.QueryInput{
 			TableName:                 s.table,
 			IndexName:                 aws.String(indexGSI1),
@@ -180,16 +175,41 @@ func (s *Store) QueuedAhead(ctx context.Context, r flotilla.Run) (int, error) {
 		for {
 			out, err := s.db.Query(ctx, q)
 			if err != nil {
-				return 0, fmt.Errorf("count runs queued ahead of %s: %w", r.ID, translate(err))
+				return translate(err)
 			}
-			n += int(out.Count)
+			counts[i] += int(out.Count)
 			if len(out.LastEvaluatedKey) == 0 {
-				break
+				return nil
 			}
 			q.ExclusiveStartKey = out.LastEvaluatedKey
 		}
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count runs queued ahead of %s: %w", r.ID, err)
+	}
+	n := 0
+	for _, c := range counts {
+		n += c
 	}
 	return n, nil
+}
+
+// eachOwner calls fn for every owner, 16 at a time: the per-owner reads
+// of a queue are independent Queries, and one after another they would
+// add a round trip per owner waiting.
+func eachOwner(owners []string, fn func(i int, owner string) error) error {
+	errs := make([]error, len(owners))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, o := range owners {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = fn(i, o)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // ClusterUsage is one GetItem of the cluster's counter item: slots held in
