@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -248,9 +249,12 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 }
 
 // backoff is the pause before retry try of a contended write or of
-// unprocessed keys: 10 ms doubling up to 320 ms.
+// unprocessed keys: 10 ms doubling up to 320 ms, each drawn at random
+// between half and all of it, so writers that lost the same race (every
+// launch on a cluster updates its counter item) do not meet again in step.
 func backoff(try int) time.Duration {
-	return time.Duration(1<<min(try, 6)) * 5 * time.Millisecond
+	d := time.Duration(1<<min(try, 6)) * 5 * time.Millisecond
+	return d/2 + rand.N(d/2+1)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
