@@ -59,6 +59,12 @@
 // second, and a transactional write of it costs 2, so one cluster takes
 // about 500 launches, admissions and ends a second together (ECS itself
 // starts at most 20 tasks a second); a deployment spreads over clusters.
+// Two transactions on one item at the same moment cancel one of them with
+// TransactionConflict (DynamoDB Developer Guide, "Transaction conflict
+// handling in DynamoDB"): the store retries with a jittered backoff, 8
+// times, and a launch that still loses answers ErrThrottled (429, nothing
+// written). minidyn serialises requests, so no test here sees a conflict;
+// the retry path is the one transitions have always used.
 //
 // # Items and sizes
 //

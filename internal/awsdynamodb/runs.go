@@ -90,6 +90,11 @@ func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bo
 			if err := sleep(ctx, backoff(try)); err != nil {
 				return flotilla.Run{}, false, err
 			}
+		case contended(reasons):
+			// Other launches and admissions on the cluster kept its
+			// counter item busy: nothing was written, the caller may
+			// try again (429), which is not a conflict with a run.
+			return flotilla.Run{}, false, fmt.Errorf("create run %s: cluster %s's counter still contended after %d tries: %w", r.ID, r.Cluster, maxTries, flotilla.ErrThrottled)
 		default:
 			return flotilla.Run{}, false, fmt.Errorf("create run %s: %w", r.ID, translate(err))
 		}
