@@ -2,6 +2,7 @@ package awsdynamodb_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -217,5 +218,53 @@ func TestRetention(t *testing.T) {
 				t.Fatalf("CreateRun with the key again = %s created %v, %v; want %s", back.ID, created, err, again.ID)
 			}
 		})
+	}
+}
+
+// conflicting cancels the first n TransactWriteItems with
+// TransactionConflict, as DynamoDB does when another transaction holds one
+// of the items (here: the cluster's counter item, which every launch on
+// the cluster updates).
+type conflicting struct {
+	*dynamodb.Client
+	n int
+}
+
+func (c *conflicting) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if c.n > 0 {
+		c.n--
+		reasons := make([]types.CancellationReason, len(in.TransactItems))
+		for i := range reasons {
+			reasons[i].Code = aws.String("None")
+		}
+		reasons[len(reasons)-1].Code = aws.String("TransactionConflict")
+		return nil, &types.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons}
+	}
+	return c.Client.TransactWriteItems(ctx, in, opts...)
+}
+
+// TestLaunchRetriesAConflictingCounter: a launch whose transaction loses
+// to others on the counter item a few times is written once; one that
+// keeps losing answers ErrThrottled and writes nothing.
+func TestLaunchRetriesAConflictingCounter(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	c := &conflicting{Client: b.raw, n: 3}
+	store := awsdynamodb.New(c, b.table, awsdynamodb.Options{PutOnRemove: true})
+	r := flotillatest.NewRun("default", "alice", 0)
+	if _, created, err := store.CreateRun(ctx, r); err != nil || !created {
+		t.Fatalf("CreateRun after 3 conflicts = %v, %v", created, err)
+	}
+	c.n = 1000
+	lost := flotillatest.NewRun("default", "alice", time.Second)
+	if _, _, err := store.CreateRun(ctx, lost); !errors.Is(err, flotilla.ErrThrottled) {
+		t.Fatalf("CreateRun that keeps losing = %v, want ErrThrottled", err)
+	}
+	if _, err := b.store.GetRun(ctx, lost.ID); !errors.Is(err, flotilla.ErrNotFound) {
+		t.Fatalf("the lost launch was written: %v", err)
+	}
+	if u, err := b.store.ClusterUsage(ctx, "default"); err != nil || u.Queued != 1 {
+		t.Fatalf("usage = %+v, %v; want 1 queued", u, err)
 	}
 }
