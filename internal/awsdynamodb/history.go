@@ -76,38 +76,57 @@ func (src source) String() string {
 
 // runSource picks the partitions that hold every run f can match, and the
 // fewest others: the state index when every status asked for is indexed
-// (FAILED and STOPPED always, PENDING and RUNNING with a cluster), then the
-// definition's runs, then the owner's, then every run. Whatever the source
-// does not select by key is filtered on the index entries (the fixed
-// attributes) and on the runs (the status).
-func runSource(f flotilla.RunFilter) source {
-	if len(f.Statuses) > 0 {
-		var pks []string
-		indexed := true
+// (all but SUCCEEDED: FAILED and STOPPED by status, PENDING and RUNNING by
+// cluster, QUEUED by cluster and owner, the clusters and their waiting
+// owners read from the counter items), then the definition's runs, then
+// the owner's, then every run. Whatever the source does not select by key
+// is filtered on the index entries (the fixed attributes) and on the runs
+// (the status). It returns the read units its own reads cost.
+func (s *Store) runSource(ctx context.Context, f flotilla.RunFilter) (source, float64, error) {
+	units := 0.0
+	if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, flotilla.StatusSucceeded) {
+		var clusters []string
+		if slices.ContainsFunc(f.Statuses, func(st flotilla.RunStatus) bool { return !st.Terminal() }) {
+			clusters = []string{f.Cluster}
+			if f.Cluster == "" {
+				var err error
+				if clusters, units, err = s.clusterNames(ctx); err != nil {
+					return source{}, 0, err
+				}
+			}
+		}
+		src := source{index: indexGSI1, pkAttr: attrGSI1PK, skAttr: attrSK}
 		for _, st := range f.Statuses {
 			switch st {
 			case flotilla.StatusFailed, flotilla.StatusStopped:
 				for _, sh := range allShards {
-					pks = append(pks, endedPfx+string(st)+"#"+sh)
+					src.pks = append(src.pks, endedPfx+string(st)+"#"+sh)
 				}
 			case flotilla.StatusPending, flotilla.StatusRunning:
-				if f.Cluster == "" {
-					indexed = false
-				} else if !slices.Contains(pks, activePfx+f.Cluster) {
-					pks = append(pks, activePfx+f.Cluster)
+				for _, c := range clusters {
+					if pk := activePfx + c; !slices.Contains(src.pks, pk) {
+						src.pks = append(src.pks, pk)
+					}
 				}
-			default:
-				// QUEUED is indexed in queue order, per owner, not in
-				// history order; SUCCEEDED, the common end, not at all.
-				indexed = false
+			case flotilla.StatusQueued:
+				for _, c := range clusters {
+					it, err := s.counters(ctx, c)
+					if err != nil {
+						return source{}, 0, err
+					}
+					units++
+					for _, o := range queuedOwners(it) {
+						if pk := queuePK(c, o); (f.Owner == "" || o == f.Owner) && !slices.Contains(src.pks, pk) {
+							src.pks = append(src.pks, pk)
+						}
+					}
+				}
 			}
 		}
-		if indexed {
-			return source{index: indexGSI1, pkAttr: attrGSI1PK, skAttr: attrSK, pks: pks}
-		}
+		return src, units, nil
 	}
-	sharded := func(index, pkAttr, skAttr, prefix string) source {
-		src := source{index: index, pkAttr: pkAttr, skAttr: skAttr}
+	sharded := func(index, pkAttr, prefix string) source {
+		src := source{index: index, pkAttr: pkAttr, skAttr: attrSK}
 		for _, sh := range allShards {
 			src.pks = append(src.pks, prefix+"#"+sh)
 		}
@@ -115,15 +134,44 @@ func runSource(f flotilla.RunFilter) source {
 	}
 	switch {
 	case f.DefinitionID != "":
-		return sharded(indexGSI2, attrGSI2PK, attrSK, defRunsPfx+f.DefinitionID)
+		return sharded(indexGSI2, attrGSI2PK, defRunsPfx+f.DefinitionID), 0, nil
 	case f.Owner != "":
-		return sharded(indexGSI3, attrGSI3PK, attrSK, ownerRunsPf+f.Owner)
+		return sharded(indexGSI3, attrGSI3PK, ownerRunsPf+f.Owner), 0, nil
 	}
 	src := source{pkAttr: attrPK, skAttr: attrSK}
 	for _, sh := range allShards {
 		src.pks = append(src.pks, runPKPrefix+sh)
 	}
-	return src
+	return src, 0, nil
+}
+
+// clusterNames are the clusters that ever had a run: one strongly
+// consistent Query of the counter items' partition (a few hundred bytes
+// per cluster).
+func (s *Store) clusterNames(ctx context.Context) ([]string, float64, error) {
+	q := &dynamodb.QueryInput{
+		TableName:                 s.table,
+		ConsistentRead:            aws.Bool(true),
+		KeyConditionExpression:    aws.String("#p = :p"),
+		ExpressionAttributeNames:  map[string]string{"#p": attrPK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sv(clustersPK)},
+	}
+	var names []string
+	units := 0.0
+	for {
+		out, err := s.db.Query(ctx, q)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list clusters: %w", translate(err))
+		}
+		units += queryUnits(out.Items, true)
+		for _, it := range out.Items {
+			names = append(names, str(it, attrSK))
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return names, units, nil
+		}
+		q.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // ListRuns pages through runs newest first. It merges the source's
@@ -153,9 +201,19 @@ func (s *Store) ListRuns(ctx context.Context, f flotilla.RunFilter) (flotilla.Pa
 	if lo != "" && hi != "" && lo > hi {
 		return flotilla.Page[flotilla.Run]{Items: []flotilla.Run{}}, nil
 	}
-	src := runSource(f)
+	src, setup, err := s.runSource(ctx, f)
+	if err != nil {
+		return flotilla.Page[flotilla.Run]{}, fmt.Errorf("list runs: %w", err)
+	}
+	if len(src.pks) == 0 {
+		return flotilla.Page[flotilla.Run]{Items: []flotilla.Run{}}, nil
+	}
 	rd := s.newMerge(src, lo, hi, false, limit+1, false)
-	budget := float64(pageBudget * max(1, int(math.Ceil(float64(limit)/defaultLimit))))
+	rd.units = setup
+	// A page reads every partition of its source at least once, whatever
+	// the budget: listing QUEUED runs reads one partition per owner
+	// waiting, so the budget grows by that first Query of each.
+	budget := float64(pageBudget*max(1, int(math.Ceil(float64(limit)/defaultLimit)))) + setup + 0.5*float64(len(src.pks))
 
 	runs := []flotilla.Run{}
 	last, exhausted := "", false

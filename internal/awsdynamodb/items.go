@@ -24,8 +24,7 @@ const (
 	defRevSK    = "V#"   //
 	idemPrefix  = "I#"   // idempotency key: pk I#<len(owner)>:<owner>#<key>, sk I
 	idemSK      = "I"    //
-	clusterPK   = "CL#"  // slot counters: pk CL#<cluster>, sk C
-	clusterSK   = "C"    //
+	clustersPK  = "CL"   // counters: pk CL, sk <cluster> (one Query lists the clusters)
 	queuePrefix = "Q#"   // gsi1pk of a QUEUED run: Q#<len(cluster)>:<cluster>#<owner>
 	activePfx   = "A#"   // gsi1pk of a PENDING or RUNNING run: A#<cluster>
 	endedPfx    = "E#"   // gsi1pk of a FAILED or STOPPED run: E#<status>#<shard>
@@ -132,8 +131,14 @@ func defRevKey(id string, rev int) map[string]types.AttributeValue {
 
 func defAliasKey(alias string) map[string]types.AttributeValue { return key(defAliasPK, alias) }
 
+// clusterKey is a cluster's counter item. All counter items share the
+// partition CL, so one Query lists the clusters that ever had a run. Each
+// is its own item, and DynamoDB isolates items that take much traffic onto
+// partitions of their own (DynamoDB Developer Guide, "Burst and adaptive
+// capacity": isolate frequently accessed items), so the item's own limit,
+// 1,000 write units a second, is what binds.
 func clusterKey(cluster string) map[string]types.AttributeValue {
-	return key(clusterPK+cluster, clusterSK)
+	return key(clustersPK, cluster)
 }
 
 // idemKey is unambiguous for any owner and key: the owner's length comes

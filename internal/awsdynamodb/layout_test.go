@@ -268,3 +268,40 @@ func TestLaunchRetriesAConflictingCounter(t *testing.T) {
 		t.Fatalf("usage = %+v, %v; want 1 queued", u, err)
 	}
 }
+
+// TestActiveRunsFoundAmongHistory: the active runs of every cluster (the
+// web UI's "Active" list: QUEUED, PENDING and RUNNING, no cluster named)
+// come from the state index, however much history is newer than them: an
+// old RUNNING and an old QUEUED run behind 3,000 newer ended ones are one
+// page, with no token, for a few read units.
+func TestActiveRunsFoundAmongHistory(t *testing.T) {
+	t.Parallel()
+	b := setupOn(t, ddbtest.New(), awsdynamodb.Options{})
+	meter := &readMeter{Client: b.raw}
+	store := awsdynamodb.New(meter, b.table, awsdynamodb.Options{})
+	ctx := context.Background()
+	old := seedRun(1, flotillatest.Epoch)
+	old.Cluster = "gpu"
+	old.Status = flotilla.StatusRunning
+	waiting := seedRun(2, flotillatest.Epoch.Add(time.Second))
+	items := []map[string]types.AttributeValue{awsdynamodb.SeedRunItem(old), awsdynamodb.SeedRunItem(waiting),
+		awsdynamodb.SeedCounterItem("gpu", nil, map[string]int{old.Owner: 1}),
+		awsdynamodb.SeedCounterItem(waiting.Cluster, map[string]int{waiting.Owner: 1}, nil)}
+	for i := range 3000 {
+		items = append(items, awsdynamodb.SeedRunItem(endRun(seedRun(i, flotillatest.Epoch.Add(time.Hour+time.Duration(i)*time.Second)), i+1)))
+	}
+	batchWrite(t, b.raw, b.table, items)
+	meter.reset()
+	p, err := store.ListRuns(ctx, flotilla.RunFilter{Statuses: []flotilla.RunStatus{flotilla.StatusQueued, flotilla.StatusPending, flotilla.StatusRunning}, Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	units, requests := meter.reset()
+	if len(p.Items) != 2 || p.Items[0].ID != waiting.ID || p.Items[1].ID != old.ID || p.NextToken != "" {
+		t.Fatalf("active runs = %v (token %q), want %s and %s", p.Items, p.NextToken, waiting.ID, old.ID)
+	}
+	if units > 10 {
+		t.Errorf("listing 2 active runs cost %.1f read units in %d requests", units, requests)
+	}
+	t.Logf("%.1f read units, %d requests", units, requests)
+}

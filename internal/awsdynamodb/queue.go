@@ -24,7 +24,7 @@ import (
 // counters reads the cluster's counter item, strongly consistent; nil when
 // the cluster has never had a run.
 func (s *Store) counters(ctx context.Context, cluster string) (map[string]types.AttributeValue, error) {
-	it, err := s.getItem(ctx, clusterPK+cluster, clusterSK, true)
+	it, err := s.getItem(ctx, clustersPK, cluster, true)
 	if errors.Is(err, flotilla.ErrNotFound) {
 		return nil, nil
 	}

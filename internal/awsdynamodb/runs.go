@@ -328,7 +328,7 @@ func (s *Store) counterAction(r flotilla.Run, slots, queued int, t flotilla.Tran
 // noRoom says which limit refused an admission, from a fresh read of the
 // counters, so the dispatcher can record the right wait reason.
 func (s *Store) noRoom(ctx context.Context, r flotilla.Run, t flotilla.Transition) error {
-	it, err := s.getItem(ctx, clusterPK+r.Cluster, clusterSK, true)
+	it, err := s.getItem(ctx, clustersPK, r.Cluster, true)
 	if err == nil && t.MaxRunning > 0 && num(it, usedSlots) >= int64(t.MaxRunning) {
 		return &flotilla.CapacityError{Wait: flotilla.WaitNoFreeSlot, Detail: fmt.Sprintf("all %d slots of cluster %s are taken", t.MaxRunning, r.Cluster)}
 	}

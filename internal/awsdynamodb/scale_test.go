@@ -200,6 +200,7 @@ func measureReads(t testing.TB, h history) figures {
 		"tag":                   {Tag: "t3"},
 		"cluster":               {Cluster: "gpu"},
 		"status_succeeded":      {Statuses: []flotilla.RunStatus{flotilla.StatusSucceeded}},
+		"active":                {Statuses: []flotilla.RunStatus{flotilla.StatusQueued, flotilla.StatusPending, flotilla.StatusRunning}},
 	}
 	for name, flt := range pages {
 		flt.Limit = 50
@@ -304,7 +305,9 @@ func TestReadsFlatAsHistoryGrows(t *testing.T) {
 		switch k {
 		case "sweep":
 			limit, goal = 1.2, ""
-		case "dispatch":
+		case "dispatch", "list_page_active":
+			// Both read one queue partition per owner waiting (100
+			// here): they grow with the owners, not the history.
 			goal = ""
 		}
 		for i, n := range sizes {
@@ -314,7 +317,7 @@ func TestReadsFlatAsHistoryGrows(t *testing.T) {
 			}
 			results[name] = benchResult{figs[i].units[k], "read request units", goal}
 		}
-		if strings.HasPrefix(k, "list_page_") && figs[last].units[k] >= 60 {
+		if goal != "" && figs[last].units[k] >= 60 {
 			t.Errorf("%s: %.1f read units for a page of 50, want < 60", k, figs[last].units[k])
 		}
 		// Compare the largest history with the smallest whose answer was
