@@ -25,7 +25,7 @@
 //	                                                          FAILED, STOPPED: E#<status>#<shard>
 //	                                                          SUCCEEDED: none
 //	idempotency key        I#<n>:<owner>#<key>   I            -                                 -
-//	cluster counters       CL#<cluster>          C            -                                 -
+//	cluster counters       CL                    <cluster>    -                                 -
 //	definition by alias    DEF                   <alias>      -                                 -
 //	definition by id       D#<id>                D            -                                 -
 //	definition revision    D#<id>                V#<000042>   -                                 -
@@ -59,7 +59,10 @@
 // second, and a transactional write of it costs 2, so one cluster takes
 // about 500 launches, admissions and ends a second together (ECS itself
 // starts at most 20 tasks a second); a deployment spreads over clusters.
-// Two transactions on one item at the same moment cancel one of them with
+// All counter items share the partition CL, so one Query lists the
+// clusters; DynamoDB isolates busy items of one partition onto partitions
+// of their own (Developer Guide, "Burst and adaptive capacity"), so each
+// item's own limit is what binds. Two transactions on one item at the same moment cancel one of them with
 // TransactionConflict (DynamoDB Developer Guide, "Transaction conflict
 // handling in DynamoDB"): the store retries with a jittered backoff, 8
 // times, and a launch that still loses answers ErrThrottled (429, nothing
@@ -112,7 +115,7 @@
 //	                       (re-read, re-check: ErrConflict when it moved) or the counter's
 //	                       (ErrNoCapacity, as a CapacityError naming the wait reason).
 //	ListRunEvents          GetItem with ProjectionExpression ev
-//	ClusterUsage           GetItem CL#<cluster>, strongly consistent: 1 unit, whatever the
+//	ClusterUsage           GetItem CL/<cluster>, strongly consistent: 1 unit, whatever the
 //	                       queue's length (it was a Query COUNT of the whole queue)
 //	OldestQueuedPerOwner   GetItem counter; a Query gsi1 Q#<cluster>#<owner> Limit 1 per
 //	                       owner with w:<owner> > 0 (16 in parallel); the oldest limit heads
@@ -142,9 +145,13 @@
 // ListRuns picks the partitions that hold every run the filter can match
 // and as few others as it can (history.go runSource):
 //
-//	statuses all in FAILED, STOPPED     gsi1 E#<status>#0..7
-//	(and PENDING, RUNNING with cluster)  (+ gsi1 A#<cluster>): the sweep's "active runs of a
-//	                                     cluster" reads only a cluster's active runs
+//	statuses, none SUCCEEDED            gsi1: E#<status>#0..7 for FAILED and STOPPED;
+//	                                    A#<cluster> for PENDING and RUNNING; Q#<cluster>#<owner>
+//	                                    for QUEUED, for each owner the cluster's counter item
+//	                                    names (the clusters: the filter's, or a Query of CL).
+//	                                    The sweep's "active runs of a cluster" reads only that
+//	                                    cluster's active runs; the UI's Active list (QUEUED,
+//	                                    PENDING, RUNNING) reads no ended run
 //	else with a definition              gsi2 D#<definition>#0..7
 //	else with an owner                  gsi3 O#<owner>#0..7
 //	else                                the table, R#0..7
@@ -157,7 +164,9 @@
 // status, which also drops entries the lagging index still shows in their
 // old place. A page stops when it is full, when the range ends, or when it
 // has spent its read budget: 30 units for a page of 50 (pageBudget; more
-// for larger pages), counted as DynamoDB bills them. Then it returns what
+// for larger pages), counted as DynamoDB bills them, plus its setup reads
+// and one Query per partition it merges (a page must ask every partition
+// once: 4 units for 8 shards, 50 for 100 owners' queues). Then it returns what
 // it found with a next_token: the id of the last run it examined, so the
 // next page goes on exactly after it in every partition (the merge returns
 // entries in order, so every entry before it has been seen). A page is
@@ -182,6 +191,8 @@
 //	page of 50, cluster or SUCCEEDED    25 (20-40 runs) / 30 (0 runs: the 10,000 queued
 //	                                    runs of another cluster are newer): bounded
 //	sweep, 10 active runs of a cluster  5.5 / 5.5 (it read every run before)
+//	page of 50, QUEUED+PENDING+RUNNING  79.5 / 79.5 at 1,000 and 10,000 (make test sizes):
+//	                                    one Query per owner waiting (100 here), none of history
 //	dispatch (GetRun, ClusterUsage,     103 / 103, with 100 and 10,000 runs queued by
 //	OldestQueuedPerOwner)               100 owners
 //
@@ -236,15 +247,16 @@
 //
 // Nothing is deployed yet, so the layout changed in place: a fresh `cdk
 // deploy` creates the table with its three indexes. Had a table with the
-// earlier layout (runs under pk RUN, gsi1 Q#<cluster> with gsi1sk, gsi2
-// D#<definition> with gsi2sk) held data, the change would go in three
+// earlier layout (runs under pk RUN, counters under CL#<cluster>/C, gsi1
+// Q#<cluster> with gsi1sk, gsi2 D#<definition> with gsi2sk) held data, the change would go in three
 // steps, because DynamoDB creates or deletes only one global secondary
 // index per UpdateTable (API Reference, UpdateTable; CloudFormation applies
 // index changes through it): (1) deploy a stack that adds gsi3 and new
 // gsi1/gsi2 under new names beside the old ones, with functions that still
 // read the old layout; (2) run a one-time copy (Scan the table, rewrite
-// each RUN/<id> item as R#<shard>/<id> with the new index keys, and build
-// each cluster's w:<owner> counts from its QUEUED runs) while launches are
+// each RUN/<id> item as R#<shard>/<id> with the new index keys, move each
+// counter item to CL/<cluster> with w:<owner> counts built from its
+// cluster's QUEUED runs) while launches are
 // paused, then deploy the functions that read the new layout; (3) remove
 // the old indexes and items. No code for that copy exists, since no table
 // needs it.
