@@ -246,18 +246,19 @@
 // # Migration
 //
 // Nothing is deployed yet, so the layout changed in place: a fresh `cdk
-// deploy` creates the table with its three indexes. Had a table with the
-// earlier layout (runs under pk RUN, counters under CL#<cluster>/C, gsi1
-// Q#<cluster> with gsi1sk, gsi2 D#<definition> with gsi2sk) held data, the change would go in three
+// deploy` creates the table with its three indexes (docs/deploy.md, "Before
+// the first release"). Had a table with the earlier layout (runs under pk
+// RUN, counters under CL#<cluster>/C, gsi1 Q#<cluster> with gsi1sk, gsi2
+// D#<definition> with gsi2sk) held data, the change would go in three
 // steps, because DynamoDB creates or deletes only one global secondary
 // index per UpdateTable (API Reference, UpdateTable; CloudFormation applies
 // index changes through it): (1) deploy a stack that adds gsi3 and new
-// gsi1/gsi2 under new names beside the old ones, with functions that still
-// read the old layout; (2) run a one-time copy (Scan the table, rewrite
-// each RUN/<id> item as R#<shard>/<id> with the new index keys, move each
-// counter item to CL/<cluster> with w:<owner> counts built from its
-// cluster's QUEUED runs) while launches are
-// paused, then deploy the functions that read the new layout; (3) remove
+// gsi1/gsi2 under new names beside the old ones, one per deployment, with
+// functions that still read the old layout; (2) pause launches and run a
+// one-time copy (Scan the table, rewrite each RUN/<id> item as
+// R#<shard>/<id> with the new index keys, move each counter item to
+// CL/<cluster> with w:<owner> counts built from its cluster's QUEUED
+// runs), then deploy the functions that read the new layout; (3) remove
 // the old indexes and items. No code for that copy exists, since no table
 // needs it.
 //
