@@ -32,6 +32,9 @@ type access struct {
 	ECS             []ecsAction // scoped as documented on each action
 	TaskDefinitions bool        // RegisterTaskDefinition/DescribeTaskDefinition (resource "*": ECS has no resource-level scope for them) + PassRole of the task roles
 	ManageSchedules bool        // EventBridge Scheduler schedules in the flotilla group + PassRole of the scheduler role
+	// PublishRunChanges: PutEvents on the default bus, only with source
+	// "flotilla" and detail-type "Flotilla Run State Change".
+	PublishRunChanges bool
 }
 
 // function is one Lambda function built to build/lambdas/<Name>/bootstrap.
@@ -54,7 +57,7 @@ var functions = []function{
 		Name: "api", ID: "ApiFunction", Description: "Flotilla REST API (HTTP API payload v2)",
 		MemoryMiB: 512, TimeoutSeconds: 29, // HTTP API integrations time out at 30 s
 		Access: access{
-			TableReadWrite: true, SendToQueues: true, ReadJobLogs: true,
+			TableReadWrite: true, PublishRunChanges: true, SendToQueues: true, ReadJobLogs: true,
 			ECS:             []ecsAction{ecsStopTask, ecsDescribeTasks, ecsListTasks},
 			ManageSchedules: true,
 		},
@@ -63,7 +66,7 @@ var functions = []function{
 		Name: "dispatcher", ID: "DispatcherFunction", Description: "Flotilla dispatcher: cluster queue -> ECS RunTask when capacity exists",
 		MemoryMiB: 256, TimeoutSeconds: 60,
 		Access: access{
-			TableReadWrite: true, ConsumeQueue: true, SendToQueues: true,
+			TableReadWrite: true, PublishRunChanges: true, ConsumeQueue: true, SendToQueues: true,
 			// RunTask, and StopTask by the id RunTask returned when a stop
 			// arrived meanwhile (runs/dispatch.go): it never looks a task up.
 			ECS:             []ecsAction{ecsRunTask, ecsStopTask},
@@ -76,7 +79,7 @@ var functions = []function{
 		Access: access{
 			// No ECS rights: an event carries all it needs, and a stop
 			// requested meanwhile is sent by the dispatcher or the sweep.
-			TableReadWrite: true, SendToQueues: true,
+			TableReadWrite: true, PublishRunChanges: true, SendToQueues: true,
 		},
 		InvokedAsync: true,
 	},
@@ -84,7 +87,7 @@ var functions = []function{
 		Name: "sweep", ID: "SweepFunction", Description: "Flotilla sweep: timeouts, lost events, re-admission (every minute)",
 		MemoryMiB: 256, TimeoutSeconds: 55, // shorter than the 1-minute period
 		Access: access{
-			TableReadWrite: true, SendToQueues: true,
+			TableReadWrite: true, PublishRunChanges: true, SendToQueues: true,
 			// The sweep restarts interrupted starts through the executor:
 			// the same ECS rights as the dispatcher.
 			ECS:             []ecsAction{ecsRunTask, ecsStopTask, ecsDescribeTasks, ecsListTasks},
@@ -96,7 +99,7 @@ var functions = []function{
 		Name: "scheduler", ID: "SchedulerFunction", Description: "Flotilla schedule target: EventBridge Scheduler -> launch a run",
 		MemoryMiB: 256, TimeoutSeconds: 30,
 		Access: access{
-			TableReadWrite: true, SendToQueues: true,
+			TableReadWrite: true, PublishRunChanges: true, SendToQueues: true,
 		},
 		InvokedAsync: true,
 	},
@@ -114,6 +117,10 @@ const (
 	envSchedulerRoleARN   = "FLOTILLA_SCHEDULER_ROLE_ARN"
 	envScheduleDLQARN     = "FLOTILLA_SCHEDULE_DLQ_ARN"
 	envSecretsPrefix      = "FLOTILLA_SECRETS_PREFIX"
+	envJobRolePrefix      = "FLOTILLA_JOB_ROLE_PREFIX"
+	envEventBus           = "FLOTILLA_EVENT_BUS"
+	envAccountID          = "FLOTILLA_ACCOUNT_ID"
+	envUIURL              = "FLOTILLA_UI_URL"
 	envTaskFamilyPrefix   = "FLOTILLA_TASK_FAMILY_PREFIX"
 	envQueueURLPrefix     = "FLOTILLA_QUEUE_URL_PREFIX"
 	envSubnets            = "FLOTILLA_SUBNETS"
@@ -162,6 +169,9 @@ const tableTTLAttribute = "ttl"
 // Fixed names and prefixes shared with the application code.
 const (
 	runIDPrefix = "run_" // ECS startedBy of every Flotilla task
+	// What the functions publish (flotilla.RunChangeSource, RunChangeDetailType).
+	runChangeSource     = "flotilla"
+	runChangeDetailType = "Flotilla Run State Change"
 	// SSM parameters and Secrets Manager secrets a stage's jobs may
 	// reference are named flotilla/<stage>/…: two stages never read each
 	// other's (secretsPrefixOf).
@@ -171,3 +181,18 @@ const (
 
 // secretsPrefixOf is the name prefix of a stage's job secrets.
 func secretsPrefixOf(stage string) string { return secretsRoot + stage + "/" }
+
+// envFor reports whether a function gets a variable of the shared
+// environment: each reads only part of it, and a function's whole
+// environment is limited to 4 KB (Lambda quotas), so the schedule
+// settings go only to the functions that manage schedules and the task
+// roles only to those that register task definitions.
+func envFor(f function, key string) bool {
+	switch key {
+	case envScheduleGroup, envSchedulerRoleARN, envSchedulerTargetARN, envScheduleDLQARN:
+		return f.Access.ManageSchedules
+	case envTaskExecRoleARN, envTaskRoleARN:
+		return f.Access.TaskDefinitions
+	}
+	return true
+}

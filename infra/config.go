@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -20,6 +21,7 @@ const (
 	ctxStage            = "flotilla:stage"              // names one deployment: stages live side by side in an account
 	ctxAdminGroup       = "flotilla:admin_group"        // Cognito group whose members may change what others own
 	ctxRunRetention     = "flotilla:run_retention_days" // days ended runs are kept (DynamoDB TTL); 0: for ever
+	ctxJobRolePrefix    = "flotilla:job_role_prefix"    // name prefix of the IAM roles definitions may run as
 )
 
 // ClusterConfig is one entry of the "flotilla:clusters" context list.
@@ -28,6 +30,9 @@ type ClusterConfig struct {
 	Name       string `json:"name"`
 	MaxRunning int    `json:"max_running"`
 	LaunchType string `json:"launch_type"`
+	// SpotFallback, on a FARGATE_SPOT cluster, names its on-demand twin in
+	// the list: a run Spot interrupts twice continues there.
+	SpotFallback string `json:"spot_fallback,omitempty"`
 
 	// An existing ECS cluster. Subnets are then required, and either
 	// SecurityGroups or VpcID (a security group with egress only is made there).
@@ -42,10 +47,13 @@ type ClusterConfig struct {
 func (c ClusterConfig) Existing() bool { return c.ClusterARN != "" }
 
 var (
-	stageRE       = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
-	authDomainRE  = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
-	clusterNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	clusterARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$`)
+	stageRE      = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
+	authDomainRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+	// A role name's characters (IAM User Guide, "IAM identifiers"); at
+	// least 4 of them, so a prefix cannot open PassRole to every role.
+	jobRolePrefixRE = regexp.MustCompile(`^[\w+=,.@-]{4,32}$`)
+	clusterNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	clusterARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$`)
 )
 
 var launchTypes = map[string]bool{"FARGATE": true, "FARGATE_SPOT": true, "EC2": true}
@@ -130,6 +138,21 @@ func ParseClusters(v any) ([]ClusterConfig, error) {
 			return nil, fmt.Errorf("%s (%s): an existing cluster needs security_groups, or vpc_id to create one in", where, c.Name)
 		}
 	}
+	for i, c := range cs {
+		if c.SpotFallback == "" {
+			continue
+		}
+		where := fmt.Sprintf("context %q[%d] (%s)", ctxClusters, i, c.Name)
+		twin := slices.IndexFunc(cs, func(o ClusterConfig) bool { return o.Name == c.SpotFallback })
+		switch {
+		case c.LaunchType != "FARGATE_SPOT":
+			return nil, fmt.Errorf("%s: spot_fallback applies to a FARGATE_SPOT cluster, not %s", where, c.LaunchType)
+		case twin < 0:
+			return nil, fmt.Errorf("%s: spot_fallback %q is not a cluster of the list", where, c.SpotFallback)
+		case cs[twin].LaunchType == "FARGATE_SPOT":
+			return nil, fmt.Errorf("%s: spot_fallback %q is a FARGATE_SPOT cluster too; name an on-demand one", where, c.SpotFallback)
+		}
+	}
 	return cs, nil
 }
 
@@ -148,12 +171,13 @@ type ClusterEnv struct {
 	Subnets        []string `json:"subnets,omitempty"`
 	SecurityGroups []string `json:"security_groups,omitempty"`
 	AssignPublicIP bool     `json:"assign_public_ip,omitempty"`
+	SpotFallback   string   `json:"spot_fallback,omitempty"`
 }
 
 // maxClustersEnvBytes is what FLOTILLA_CLUSTERS may take of a function's
 // 4 KB environment (Lambda quotas: "Function environment variables, 4 KB,
 // for all environment variables associated with the function, in total"):
-// the other variables take at most about 2,100 bytes at their longest
+// the other variables take at most about 1,900 bytes (the api function's) at their longest
 // plausible deployed lengths (measured, and held to this budget, by
 // TestTwentyClustersFitLambdaAndSQSLimits).
 const maxClustersEnvBytes = 4096 - 2176
@@ -164,7 +188,7 @@ const maxClustersEnvBytes = 4096 - 2176
 func clustersEnvBound(cs []ClusterConfig, prefix string) int {
 	env := make([]ClusterEnv, 0, len(cs))
 	for _, c := range cs {
-		e := ClusterEnv{Name: c.Name, MaxRunning: c.MaxRunning, LaunchType: c.LaunchType}
+		e := ClusterEnv{Name: c.Name, MaxRunning: c.MaxRunning, LaunchType: c.LaunchType, SpotFallback: c.SpotFallback}
 		if c.Existing() {
 			e.Queue, e.ECSCluster = queueName(prefix, c.Name, ""), c.ClusterARN
 			e.Subnets, e.SecurityGroups, e.AssignPublicIP = c.Subnets, c.SecurityGroups, true

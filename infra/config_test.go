@@ -15,6 +15,7 @@ func TestParseClusters(t *testing.T) {
 	}{
 		{"from cdk.json", []any{map[string]any{"name": "default", "max_running": 10.0, "launch_type": "FARGATE"}}},
 		{"from -c", `[{"name":"default","max_running":1}]`},
+		{"spot with an on-demand twin", `[{"name":"spot","max_running":5,"launch_type":"FARGATE_SPOT","spot_fallback":"default"},{"name":"default","max_running":1}]`},
 		{"existing", `[{"name":"gpu","max_running":2,"launch_type":"EC2","cluster_arn":"arn:aws:ecs:us-east-1:123456789012:cluster/gpu","subnets":["subnet-1"],"security_groups":["sg-1"]}]`},
 	}
 	for _, tc := range ok {
@@ -32,6 +33,8 @@ func TestParseClusters(t *testing.T) {
 		{`[]`, "at least one"},
 		{`[{"name":"Default","max_running":1}]`, "name"},
 		{`[{"name":"jobs-dlq","max_running":1}]`, "-dlq"},
+		{`[{"name":"a","max_running":1,"spot_fallback":"b"},{"name":"b","max_running":1}]`, "applies to a FARGATE_SPOT cluster"},
+		{`[{"name":"a","max_running":1,"launch_type":"FARGATE_SPOT","spot_fallback":"z"}]`, `"z" is not a cluster`},
 		{`[{"name":"a","max_running":0}]`, "max_running"},
 		{`[{"name":"a","max_running":1},{"name":"a","max_running":1}]`, "twice"},
 		{`[{"name":"a","max_running":1,"launch_type":"LAMBDA"}]`, "launch_type"},

@@ -21,6 +21,7 @@ const (
 	defaultCLICallbackURL   = "http://localhost:8976/callback"
 	defaultStage            = "prod"
 	defaultAdminGroup       = "flotilla-admins"
+	defaultJobRolePrefix    = "flotilla-job-"
 )
 
 // StackName is the CloudFormation stack of a stage: Flotilla-<stage>.
@@ -116,6 +117,10 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 	if n := clustersEnvBound(clusters, "flotilla-"+stage); n > maxClustersEnvBytes {
 		return nil, fmt.Errorf("context %q: the clusters take about %d bytes of each function's environment (FLOTILLA_CLUSTERS), over the %d Lambda's 4 KB limit leaves for them; existing clusters carry their ARN, subnets and security groups: list fewer subnets, share security groups, or let the stack create the clusters", ctxClusters, n, maxClustersEnvBytes)
 	}
+	jobRolePrefix := str(ctxJobRolePrefix, defaultJobRolePrefix)
+	if !jobRolePrefixRE.MatchString(jobRolePrefix) {
+		return nil, fmt.Errorf("context %q: %q must be 4-32 characters of an IAM role name (letters, digits and +=,.@_-)", ctxJobRolePrefix, jobRolePrefix)
+	}
 	// A prefix from cdk.json is shared by every stage, so the stage is
 	// appended: two stages never ask for the same Cognito domain.
 	authDomain := str(ctxAuthDomainPrefix, "")
@@ -140,6 +145,7 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		RetainData:       retain,
 		Stage:            stage,
 		AdminGroup:       str(ctxAdminGroup, defaultAdminGroup),
+		JobRolePrefix:    jobRolePrefix,
 	}, nil
 }
 

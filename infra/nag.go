@@ -75,7 +75,9 @@ func addNagSuppressions(stack awscdk.Stack, t nagTargets) {
 				sup("AwsSolutions-IAM5", "ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition have no resource-level permissions (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html); PassRole stays limited to the two task roles.",
 					"Resource::*"),
 				sup("AwsSolutions-IAM5", "One task definition revision is registered per definition revision at run time; only families with this stage's flotilla-<stage>- prefix can be run or tagged.",
-					re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition\/flotilla-[a-z0-9]+-\*$/`)))
+					re(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task-definition\/flotilla-[a-z0-9]+-\*$/`)),
+				sup("AwsSolutions-IAM5", "Definitions may run as their own IAM role (task_role_arn); only roles at the root path whose name starts with the job role prefix (cdk.json flotilla:job_role_prefix) can be passed, and only to ECS tasks (iam:PassedToService).",
+					re(`/^Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role\/[\w+=,.@-]+\*$/`)))
 		}
 		if f.fn.Access.ManageSchedules {
 			sups = append(sups, sup("AwsSolutions-IAM5", "One EventBridge Scheduler schedule is created per Flotilla schedule at run time; only schedules in this stack's group are reachable.",

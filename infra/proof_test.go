@@ -445,6 +445,21 @@ func TestIAMSimulatorDeniesWhatIsOutOfScope(t *testing.T) {
 		{ID: "other-table", Action: "dynamodb:GetItem", Resource: canonARN("dynamodb", "table/other")},
 		{ID: "listtasks-foreign", Action: "ecs:ListTasks", Resource: "*", Context: foreign},
 		{ID: "listtasks-no-cluster", Action: "ecs:ListTasks", Resource: "*"},
+		{ID: "putevents-other-source", Action: "events:PutEvents", Resource: canonARN("events", "event-bus/default"),
+			Context: map[string]string{"events:source": "aws.ecs", "events:detail-type": "Flotilla Run State Change"}},
+		{ID: "putevents-no-source", Action: "events:PutEvents", Resource: canonARN("events", "event-bus/default")},
+		{ID: "putevents-other-bus", Action: "events:PutEvents", Resource: canonARN("events", "event-bus/payments"),
+			Context: map[string]string{"events:source": "flotilla", "events:detail-type": "Flotilla Run State Change"}},
+		{ID: "in-scope-putevents", Action: "events:PutEvents", Resource: canonARN("events", "event-bus/default"),
+			Context: map[string]string{"events:source": "flotilla", "events:detail-type": "Flotilla Run State Change"}},
+		{ID: "passrole-contains-prefix", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/evil" + defaultJobRolePrefix + "x",
+			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+		{ID: "passrole-prefix-in-path", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/teams/" + defaultJobRolePrefix + "x",
+			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+		{ID: "passrole-job-role-to-lambda", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + defaultJobRolePrefix + "x",
+			Context: map[string]string{"iam:PassedToService": "lambda.amazonaws.com"}},
+		{ID: "in-scope-job-role", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + defaultJobRolePrefix + "reader",
+			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
 		{ID: "in-scope", Action: "ecs:RunTask", Resource: canonARN("ecs", "task-definition/flotilla-prod-x:1"),
 			Context: map[string]string{"ecs:cluster": canonARN("ecs", "cluster/Cluster-default")}},
 	}
@@ -454,7 +469,7 @@ func TestIAMSimulatorDeniesWhatIsOutOfScope(t *testing.T) {
 	got := simulate(t, cases)
 	for _, c := range cases {
 		want := "ImplicitlyDenied"
-		if c.ID == "in-scope" {
+		if strings.HasPrefix(c.ID, "in-scope") {
 			want = "Allowed"
 		}
 		if got[c.ID] != want {

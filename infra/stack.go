@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,6 +49,10 @@ type StackProps struct {
 	Stage            string   // names this deployment; stages share nothing (default "prod")
 	AdminGroup       string   // Cognito group of the admins (default "flotilla-admins")
 	RunRetentionDays int      // days ended runs are kept before DynamoDB's TTL deletes them; 0: for ever
+	// JobRolePrefix starts the names of the IAM roles a definition may name
+	// as its task_role_arn (default "flotilla-job-"): the functions that
+	// register and run task definitions may pass only those to ECS.
+	JobRolePrefix string
 }
 
 // Stack exposes what tests and outputs need.
@@ -91,6 +96,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	prefix := "flotilla-" + stage
 	familyPrefix := prefix + "-"
 	secretsPrefix := secretsPrefixOf(stage)
+	jobRolePrefix := cmp.Or(props.JobRolePrefix, defaultJobRolePrefix)
 	partition, region, account := *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID()
 	arn := func(service, resource string) string {
 		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", partition, service, region, account, resource)
@@ -237,7 +243,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	for _, cr := range clusters {
 		// A created cluster is its name: the queue, the ECS cluster and the
 		// network follow from FLOTILLA_NAME_PREFIX and the shared variables.
-		e := ClusterEnv{Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning}
+		e := ClusterEnv{Name: cr.cfg.Name, MaxRunning: cr.cfg.MaxRunning, SpotFallback: cr.cfg.SpotFallback}
 		if cr.cfg.LaunchType != "FARGATE" {
 			e.LaunchType = cr.cfg.LaunchType
 		}
@@ -302,6 +308,11 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		envScheduleDLQARN:   eventsDLQ.QueueArn(),
 		envTaskFamilyPrefix: jsii.String(familyPrefix),
 		envSecretsPrefix:    jsii.String(secretsPrefix),
+		envJobRolePrefix:    jsii.String(jobRolePrefix),
+		// Every run status change is put on the default bus (source
+		// "flotilla", detail-type "Flotilla Run State Change").
+		envEventBus:  jsii.String("default"),
+		envAccountID: awscdk.Aws_ACCOUNT_ID(),
 		// The SQS queue URL format (Amazon SQS Developer Guide, "Queue and
 		// message identifiers"): https://sqs.<region>.<suffix>/<account>/<name>.
 		envQueueURLPrefix: jsii.String("https://sqs." + region + "." + *awscdk.Aws_URL_SUFFIX() + "/" + account + "/"),
@@ -322,9 +333,11 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		f := functionByName(name)
 		env := map[string]*string{}
 		for k, v := range common {
-			env[k] = v
+			if envFor(f, k) {
+				env[k] = v
+			}
 		}
-		if sf, ok := s.Functions["scheduler"]; ok {
+		if sf, ok := s.Functions["scheduler"]; ok && envFor(f, envSchedulerTargetARN) {
 			env[envSchedulerTargetARN] = sf.FunctionArn()
 		}
 		// Named, so `flotilla doctor` finds each function's errors.
@@ -364,6 +377,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			arn: arn, table: s.Table, clusters: clusters, jobLogs: jobLogs,
 			execRole: execRole, taskRole: taskRole, schedulerRole: schedulerRole,
 			familyPrefix: familyPrefix, scheduleGroup: *scheduleGroup.Ref(),
+			jobRoles: fmt.Sprintf("arn:%s:iam::%s:role/%s*", partition, account, jobRolePrefix),
 		})
 	}
 	schedulerRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -491,6 +505,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		ErrorResponses: &[]*awscloudfront.ErrorResponse{spaFallback(403), spaFallback(404)},
 	})
 	uiURL := "https://" + *distribution.DistributionDomainName()
+	for _, f := range functions {
+		s.Functions[f.Name].AddEnvironment(jsii.String(envUIURL), jsii.String(uiURL), nil)
+	}
 
 	// --- Sign-in -------------------------------------------------------------
 	userPool := awscognito.NewUserPool(stack, jsii.String("UserPool"), &awscognito.UserPoolProps{
@@ -672,11 +689,29 @@ type grantTargets struct {
 	jobLogs                           awslogs.LogGroup
 	execRole, taskRole, schedulerRole awsiam.Role
 	familyPrefix                      string // of the task definition families the executors register
+	jobRoles                          string // the ARN pattern of the roles definitions may run as
 	scheduleGroup                     string
 }
 
 // grant turns one access entry into IAM statements on fn's role.
 func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) {
+	if a.PublishRunChanges {
+		// Conditions on what is published (Service Authorization Reference
+		// for Amazon EventBridge: PutEvents on event-bus, condition keys
+		// events:source and events:detail-type, both ArrayOfString: one value
+		// per entry of the call). Multivalued keys need a set operator, and
+		// ForAllValues holds for a missing key too, hence the Null checks
+		// (IAM User Guide, "Single-valued vs. multivalued context keys").
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("PublishRunChanges"),
+			Actions:   jsii.Strings("events:PutEvents"),
+			Resources: jsii.Strings(t.arn("events", "event-bus/default")),
+			Conditions: &map[string]interface{}{
+				"ForAllValues:StringEquals": map[string]interface{}{"events:source": runChangeSource, "events:detail-type": runChangeDetailType},
+				"Null":                      map[string]interface{}{"events:source": "false", "events:detail-type": "false"},
+			},
+		}))
+	}
 	if a.TableReadWrite {
 		// Not Table.GrantReadWriteData: that grants <table>/index/*; this
 		// names the table and each index of tableIndexes.
@@ -757,9 +792,14 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 			},
 		}))
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:       jsii.String("PassTaskRoles"),
-			Actions:   jsii.Strings("iam:PassRole"),
-			Resources: &[]*string{t.execRole.RoleArn(), t.taskRole.RoleArn()},
+			Sid:     jsii.String("PassTaskRoles"),
+			Actions: jsii.Strings("iam:PassRole"),
+			// The two stack roles, and the roles definitions name
+			// (task_role_arn) whose name starts with the job role prefix,
+			// at the root path (role/<prefix>*: a wildcard before the
+			// prefix would also match names that merely contain it); only
+			// to ECS tasks.
+			Resources: &[]*string{t.execRole.RoleArn(), t.taskRole.RoleArn(), jsii.String(t.jobRoles)},
 			Conditions: &map[string]interface{}{
 				"StringEquals": map[string]interface{}{"iam:PassedToService": "ecs-tasks.amazonaws.com"},
 			},

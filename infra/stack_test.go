@@ -435,15 +435,17 @@ func TestFunctionsAreArm64AL2023(t *testing.T) {
 
 func TestFunctionEnvironment(t *testing.T) {
 	tp := synthesized.template
-	all := []string{envTableName, envClusters, envLogGroup, envTaskExecRoleARN, envTaskRoleARN, envScheduleGroup, envSchedulerRoleARN, envSchedulerTargetARN}
+	all := []string{envTableName, envClusters, envLogGroup, envTaskExecRoleARN, envTaskRoleARN, envScheduleGroup, envSchedulerRoleARN,
+		envSchedulerTargetARN, envScheduleDLQARN, envEventBus, envUIURL, envAccountID, envSecretsPrefix, envJobRolePrefix}
 	for _, f := range functions {
 		id := tp.functionID(f.Name)
 		env, _ := tp.Resources[id].Properties["Environment"].(map[string]any)
 		vars, _ := env["Variables"].(map[string]any)
 		for _, k := range all {
 			_, ok := vars[k]
-			// The scheduler function cannot carry its own ARN (a circular reference).
-			want := !(f.Name == "scheduler" && k == envSchedulerTargetARN)
+			// Schedule settings for the functions that manage schedules, task
+			// roles for those that register task definitions, the rest for all.
+			want := envFor(f, k)
 			if ok != want {
 				t.Errorf("%s: %s set=%v, want %v", f.Name, k, ok, want)
 			}
@@ -451,8 +453,11 @@ func TestFunctionEnvironment(t *testing.T) {
 		if f.Name == "api" && render(vars[envSchedulerTargetARN]) != "${"+tp.functionID("scheduler")+".Arn}" {
 			t.Errorf("api: %s = %s, want the scheduler function's ARN", envSchedulerTargetARN, render(vars[envSchedulerTargetARN]))
 		}
-		if !strings.HasPrefix(render(vars[envScheduleGroup]), "${ScheduleGroup") {
+		if f.Access.ManageSchedules && !strings.HasPrefix(render(vars[envScheduleGroup]), "${ScheduleGroup") {
 			t.Errorf("%s: %s = %s", f.Name, envScheduleGroup, render(vars[envScheduleGroup]))
+		}
+		if f.Access.TaskDefinitions == (vars[envTaskRoleARN] == nil) {
+			t.Errorf("%s: task role ARN %v with TaskDefinitions %v", f.Name, vars[envTaskRoleARN], f.Access.TaskDefinitions)
 		}
 
 		var clusters []ClusterEnv
@@ -726,7 +731,10 @@ func actionsOf(s map[string]any) []string { return renderAll(s["Action"]) }
 func dispatcherProblems(tp tmpl, clusters int) []string {
 	var probs []string
 	role := tp.roleOf(tp.functionID("dispatcher"))
-	taskRoles := []string{"${" + firstID(tp, "TaskExecutionRole") + ".Arn}", "${" + firstID(tp, "TaskRole") + ".Arn}"}
+	// The stack's two roles and, by name prefix at the root path, the roles
+	// definitions run as (task_role_arn).
+	taskRoles := []string{"${" + firstID(tp, "TaskExecutionRole") + ".Arn}", "${" + firstID(tp, "TaskRole") + ".Arn}",
+		"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + defaultJobRolePrefix + "*"}
 	sawRun, sawStop, sawPass := false, false, false
 	for _, s := range tp.statements(role) {
 		acts := actionsOf(s)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,9 +22,10 @@ func definitionsCmd(e *env) *cobra.Command {
 
 // defFlags are the flags shared by create and update.
 type defFlags struct {
-	file, alias, group, image, command, arch string
-	cpu, memory, gpu, timeout, retries       int
-	env, secrets, tags                       []string
+	file, alias, group, image, command, arch, taskRole string
+	cpu, memory, gpu, timeout, retries                 int
+	oomFactor                                          float64
+	env, secrets, tags                                 []string
 }
 
 func (f *defFlags) register(cmd *cobra.Command) {
@@ -37,6 +39,8 @@ func (f *defFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.memory, "memory", 0, "memory in MiB")
 	fl.IntVar(&f.gpu, "gpu", 0, "GPUs")
 	fl.StringVar(&f.arch, "architecture", "", "the CPU architecture the image is built for: x86_64 (default) or arm64; on ECS the task runs on it (locally it is recorded only)")
+	fl.StringVar(&f.taskRole, "task-role-arn", "", "the IAM role the job runs as on ECS instead of the shared task role (deployed: a role of the deployment's account named with its job role prefix, default flotilla-job-; locally not used); \"\" on update goes back to the shared role")
+	fl.Float64Var(&f.oomFactor, "retry-oom-memory-factor", 0, "retry an attempt that ran out of memory with this many times the memory (rounded up to a Fargate size for the cpu; on ECS only); 0 on update turns it off")
 	fl.IntVar(&f.timeout, "timeout", 0, "fail a run after this many seconds (0: none)")
 	fl.IntVar(&f.retries, "max-attempts", 0, "attempts when the infrastructure fails under a run")
 	fl.StringArrayVar(&f.env, "env", nil, "environment variable NAME=VALUE (repeatable)")
@@ -75,6 +79,13 @@ func (f *defFlags) body(e *env, cmd *cobra.Command) (map[string]any, error) {
 	set("memory", "memory", f.memory)
 	set("gpu", "gpu", f.gpu)
 	set("architecture", "architecture", f.arch)
+	set("task-role-arn", "task_role_arn", f.taskRole)
+	if cmd.Flags().Changed("retry-oom-memory-factor") {
+		body["on_out_of_memory"] = map[string]any{}
+		if f.oomFactor != 0 {
+			body["on_out_of_memory"] = map[string]any{"retry_with_memory_factor": f.oomFactor}
+		}
+	}
 	set("timeout", "timeout_seconds", f.timeout)
 	set("max-attempts", "retry", map[string]int{"max_attempts": f.retries})
 	set("tag", "tags", f.tags)
@@ -240,9 +251,12 @@ func (e *env) showDefinition(d flotilla.Definition) error {
 	rows := [][]string{
 		{"id", d.ID}, {"alias", d.Alias}, {"group", d.Group}, {"revision", strconv.Itoa(d.Revision)},
 		{"image", d.Image}, {"command", d.Command}, {"cpu", strconv.Itoa(d.CPU)}, {"memory", strconv.Itoa(d.Memory) + " MiB"},
-		{"architecture", d.Architecture},
+		{"architecture", d.Architecture}, {"task role", cmp.Or(d.TaskRoleARN, "(the deployment's shared task role)")},
 		{"env", envString(d.Env)}, {"secrets", envString(d.Secrets)}, {"tags", strings.Join(d.Tags, ", ")}, {"timeout", seconds(d.TimeoutSeconds)},
 		{"max attempts", strconv.Itoa(d.Retry.MaxAttempts)},
+	}
+	if p := d.OnOutOfMemory; p != nil {
+		rows = append(rows, []string{"out of memory", fmt.Sprintf("retry with %g× the memory", p.RetryWithMemoryFactor)})
 	}
 	if d.GPU > 0 {
 		rows = append(rows, []string{"gpu", strconv.Itoa(d.GPU)})

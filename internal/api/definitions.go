@@ -25,6 +25,8 @@ type definitionInput struct {
 	Architecture   string               `json:"architecture"`
 	Env            map[string]string    `json:"env"`
 	Secrets        map[string]string    `json:"secrets"`
+	TaskRoleARN    string               `json:"task_role_arn"`
+	OnOutOfMemory  *flotilla.OOMPolicy  `json:"on_out_of_memory"`
 	Tags           []string             `json:"tags"`
 	TimeoutSeconds int                  `json:"timeout_seconds"`
 	Retry          flotilla.RetryPolicy `json:"retry"`
@@ -39,7 +41,7 @@ func (s *server) handleCreateDefinition() http.Handler {
 		}
 		now := s.NowFunc().UTC()
 		d := flotilla.Definition{ID: ids.New(ids.Definition, now), Owner: owner, OwnerName: s.ownerName(r), Alias: in.Alias, Group: in.Group, Image: in.Image, Command: in.Command,
-			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Architecture: in.Architecture, Env: in.Env, Secrets: in.Secrets, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
+			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Architecture: in.Architecture, Env: in.Env, Secrets: in.Secrets, TaskRoleARN: in.TaskRoleARN, OnOutOfMemory: in.OnOutOfMemory, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
 			Revision: 1, CreatedAt: now, UpdatedAt: now}
 		d.Normalize()
 		if err := s.validDefinition(d); err != nil {

@@ -396,7 +396,7 @@ func (s *server) handleClusters() http.Handler {
 				s.fail(w, r, err)
 				return
 			}
-			items = append(items, flotilla.ClusterStats{Name: name, MaxRunning: c.MaxRunning, Queued: u.Queued, Running: u.Running, LaunchType: c.LaunchType})
+			items = append(items, flotilla.ClusterStats{Name: name, MaxRunning: c.MaxRunning, Queued: u.Queued, Running: u.Running, LaunchType: c.LaunchType, SpotFallback: c.SpotFallback})
 		}
 		encode(w, http.StatusOK, map[string]any{"items": items})
 	})

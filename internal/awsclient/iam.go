@@ -131,6 +131,25 @@ func IAMRequests(service, op string, in map[string]any, n Names) []IAMRequest {
 			pool = "UserPool"
 		}
 		return []IAMRequest{{Action: "cognito-idp:" + op, Resource: canonicalARN("cognito-idp", "userpool/"+pool)}}
+	case "EventBridge":
+		// PutEvents is authorized per entry on its bus, with the entry's
+		// source and detail-type as condition keys (Service Authorization
+		// Reference for Amazon EventBridge: PutEvents, event-bus,
+		// events:source, events:detail-type).
+		entries, _ := in["Entries"].([]any)
+		var out []IAMRequest
+		for _, e := range entries {
+			m, _ := e.(map[string]any)
+			bus, _ := m["EventBusName"].(string)
+			if bus == "" {
+				bus = "default"
+			}
+			src, _ := m["Source"].(string)
+			dt, _ := m["DetailType"].(string)
+			out = append(out, IAMRequest{Action: "events:" + op, Resource: canonicalARN("events", "event-bus/"+bus),
+				Context: map[string]string{"events:source": src, "events:detail-type": dt}})
+		}
+		return out
 	case "Scheduler":
 		out := []IAMRequest{{Action: "scheduler:" + op,
 			Resource: canonicalARN("scheduler", "schedule/"+n.scheduleGroup(s("GroupName"))+"/"+s("Name"))}}

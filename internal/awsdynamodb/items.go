@@ -86,7 +86,9 @@ const (
 	aGPU       = "gpu"
 	aArch      = "ar" // architecture
 	aEnv       = "env"
-	aSecrets   = "sec" // secret references, never values
+	aSecrets   = "sec"  // secret references, never values
+	aTaskRole  = "trl"  // the definition's task role ARN, when it names one
+	aOOMFactor = "oomf" // on_out_of_memory.retry_with_memory_factor, when set
 	aTags      = "tg"
 	aEngine    = "en"
 	aAttempt   = "at"
@@ -304,6 +306,8 @@ func runItem(r flotilla.Run) item {
 	it.s(aArch, cmp.Or(r.Architecture, flotilla.ArchX86))
 	it.strMap(aEnv, r.Env)
 	it.strMap(aSecrets, r.Secrets)
+	it.s(aTaskRole, r.TaskRoleARN)
+	it.oomPolicy(r.OnOutOfMemory)
 	it.strs(aTags, r.Tags)
 	it.s(aEngine, r.Engine)
 	it.n(aAttempt, int64(r.Attempt))
@@ -383,6 +387,8 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		Architecture:     strOr(it, aArch, flotilla.ArchX86), // items from before architectures ran on x86_64
 		Env:              strMap(it, aEnv),
 		Secrets:          strMap(it, aSecrets),
+		TaskRoleARN:      str(it, aTaskRole),
+		OnOutOfMemory:    oomPolicy(it),
 		Tags:             strList(it, aTags),
 		Engine:           str(it, aEngine),
 		Attempt:          int(num(it, aAttempt)),
@@ -604,6 +610,8 @@ func definitionItem(pk, sk string, d flotilla.Definition) item {
 	it.s(aOwnerName, d.OwnerName)
 	it.strMap(aEnv, d.Env)
 	it.strMap(aSecrets, d.Secrets)
+	it.s(aTaskRole, d.TaskRoleARN)
+	it.oomPolicy(d.OnOutOfMemory)
 	it.strs(aTags, d.Tags)
 	it.n(aTimeout, int64(d.TimeoutSeconds))
 	it.n(aMaxTries, int64(d.Retry.MaxAttempts))
@@ -628,6 +636,8 @@ func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
 		OwnerName:      str(it, aOwnerName),
 		Env:            strMap(it, aEnv),
 		Secrets:        strMap(it, aSecrets),
+		TaskRoleARN:    str(it, aTaskRole),
+		OnOutOfMemory:  oomPolicy(it),
 		Tags:           strList(it, aTags),
 		TimeoutSeconds: int(num(it, aTimeout)),
 		Retry:          flotilla.RetryPolicy{MaxAttempts: int(num(it, aMaxTries))},
@@ -643,4 +653,23 @@ func strOr(it map[string]types.AttributeValue, k, def string) string {
 		return v
 	}
 	return def
+}
+
+// oomPolicy stores an on_out_of_memory policy as its factor (absent: none).
+func (it item) oomPolicy(p *flotilla.OOMPolicy) {
+	if p != nil && p.RetryWithMemoryFactor > 0 {
+		it[aOOMFactor] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(p.RetryWithMemoryFactor, 'g', -1, 64)}
+	}
+}
+
+func oomPolicy(it map[string]types.AttributeValue) *flotilla.OOMPolicy {
+	n, ok := it[aOOMFactor].(*types.AttributeValueMemberN)
+	if !ok {
+		return nil
+	}
+	f, err := strconv.ParseFloat(n.Value, 64)
+	if err != nil || f <= 0 {
+		return nil
+	}
+	return &flotilla.OOMPolicy{RetryWithMemoryFactor: f}
 }

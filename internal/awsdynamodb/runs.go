@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -167,10 +168,9 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 			return next, nil
 		}
 
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			w.action(),
-			s.counterAction(cur, delta, queued, t),
-		}})
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems: append([]types.TransactWriteItem{w.action()}, s.counterActions(cur, next, delta, queued, t)...),
+		})
 		if err == nil {
 			return next, nil
 		}
@@ -178,7 +178,8 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 		switch {
 		case failedAt(reasons, 0):
 			continue
-		case failedAt(reasons, 1):
+		case slices.ContainsFunc(reasons[min(1, len(reasons)):], func(r string) bool { return r == "ConditionalCheckFailed" }):
+			// Only taking a slot is conditional.
 			return flotilla.Run{}, fmt.Errorf("admit run %s to cluster %s: %w", t.RunID, cur.Cluster, s.noRoom(ctx, cur, t))
 		case contended(reasons):
 			if err := sleep(ctx, backoff(try)); err != nil {
@@ -288,6 +289,39 @@ func queueDelta(from, to flotilla.RunStatus) int {
 		return -1
 	}
 	return 0
+}
+
+// counterActions are the counter updates of a transition: a slot is
+// released on the cluster the run leaves and taken on the one it is
+// admitted to, and the queue count moves on the cluster whose queue the
+// run leaves or enters. A new attempt may move the run to another cluster
+// (Transition.Cluster): then the old cluster gets its slot back and the
+// new one counts the run in its queue, in the same transaction.
+func (s *Store) counterActions(cur, next flotilla.Run, slots, queued int, t flotilla.Transition) []types.TransactWriteItem {
+	type change struct{ slots, queued int }
+	changes := map[string]*change{cur.Cluster: {}, next.Cluster: {}}
+	if slots < 0 {
+		changes[cur.Cluster].slots += slots
+	} else {
+		changes[next.Cluster].slots += slots
+	}
+	if queued < 0 {
+		changes[cur.Cluster].queued += queued
+	} else {
+		changes[next.Cluster].queued += queued
+	}
+	var out []types.TransactWriteItem
+	for _, c := range []string{cur.Cluster, next.Cluster} {
+		ch := changes[c]
+		if ch == nil || (ch.slots == 0 && ch.queued == 0) {
+			continue
+		}
+		r := next
+		r.Cluster = c
+		out = append(out, s.counterAction(r, ch.slots, ch.queued, t))
+		delete(changes, c)
+	}
+	return out
 }
 
 // counterAction changes the cluster's counter item: "used" and the owner's

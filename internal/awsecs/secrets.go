@@ -59,3 +59,34 @@ func CheckSecrets(prefix, field string, refs map[string]string) error {
 	}
 	return v.Err()
 }
+
+// CheckTaskRole refuses a definition's task_role_arn that the deployment
+// cannot pass to ECS: a role of another account than account (when known),
+// or, when prefix is set, one that is not role/<prefix>…, at the root path,
+// which is all the functions' iam:PassRole allows (infra/stack.go).
+func CheckTaskRole(account, prefix, roleARN string) error {
+	if roleARN == "" {
+		return nil
+	}
+	parts := strings.SplitN(roleARN, ":", 6)
+	if len(parts) != 6 || !strings.HasPrefix(parts[5], "role/") {
+		return flotilla.Invalid("task_role_arn", "must be an IAM role ARN, arn:aws:iam::<12-digit account>:role/<name>")
+	}
+	if account != "" && parts[4] != account {
+		return flotilla.Invalid("task_role_arn", "the role is in account %s; this deployment runs jobs in account %s and may pass only its own roles", parts[4], account)
+	}
+	name := strings.TrimPrefix(parts[5], "role/")
+	if prefix != "" && (!strings.HasPrefix(name, prefix) || strings.Contains(name, "/")) {
+		return flotilla.Invalid("task_role_arn", "the role %s is not one this deployment may pass to jobs: its name must start with %s, at the root path (cdk.json flotilla:job_role_prefix)", name, prefix)
+	}
+	return nil
+}
+
+// AccountOf is the account id in an ARN, "" when s is not one.
+func AccountOf(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[4]
+}

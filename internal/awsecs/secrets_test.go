@@ -73,3 +73,61 @@ func TestSecretsOutsideTheStageRefusedAtLaunch(t *testing.T) {
 		t.Errorf("%d RunTask calls reached ECS", n)
 	}
 }
+
+// A definition's role goes into its task definition (a new revision when
+// it changes); a role the caller may not pass fails the start for good,
+// with a reason that says what to do.
+func TestTaskRolePerDefinition(t *testing.T) {
+	t.Parallel()
+	const allowed, other = "arn:aws:iam::123456789012:role/flotilla-job-reader", "arn:aws:iam::123456789012:role/admin"
+	b := setup(t, awsfake.ECSOptions{MayPassRole: func(role string) bool {
+		return role != other
+	}})
+	ctx := context.Background()
+	r := newRun(t)
+	r.DefinitionID, r.TaskRoleARN = "def_01JDTASKROLE", allowed
+	if _, err := b.exec.Start(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	family := awsecs.Family(r.DefinitionID)
+	if got := b.fake.LatestTaskDefinition(family)["taskRoleArn"]; got != allowed {
+		t.Errorf("task definition taskRoleArn %v, want %s", got, allowed)
+	}
+	shared := newRunLike(t, r)
+	shared.DefinitionID, shared.TaskRoleARN = r.DefinitionID, ""
+	if _, err := b.exec.Start(ctx, shared); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.fake.LatestTaskDefinition(family)["taskRoleArn"]; got != testConfig.TaskRoleARN || b.fake.Registrations(family) != 2 {
+		t.Errorf("without a role of its own: taskRoleArn %v after %d registrations, want the shared %q in a second revision", got, b.fake.Registrations(family), testConfig.TaskRoleARN)
+	}
+	denied := newRunLike(t, r)
+	denied.DefinitionID, denied.TaskRoleARN = r.DefinitionID, other
+	_, err := b.exec.Start(ctx, denied)
+	var refused *awsecs.RefusedError
+	if !errors.As(err, &refused) || !errors.Is(err, flotilla.ErrInvalid) || !strings.Contains(refused.Reason, "task_role_arn") ||
+		!strings.Contains(refused.Reason, "flotilla:job_role_prefix") || !strings.Contains(refused.Reason, other) {
+		t.Errorf("a role that cannot be passed: %v, want a refusal naming task_role_arn, the prefix setting and the role", err)
+	}
+}
+
+func TestCheckTaskRole(t *testing.T) {
+	for _, c := range []struct{ role, want string }{
+		{"", ""},
+		{"arn:aws:iam::123456789012:role/flotilla-job-reader", ""},
+		{"arn:aws:iam::123456789012:role/teams/ml/flotilla-job-train", "at the root path"},
+		{"arn:aws:iam::999999999999:role/flotilla-job-reader", "account 999999999999"},
+		{"arn:aws:iam::123456789012:role/admin", "must start with flotilla-job-"},
+		{"arn:aws:iam::123456789012:role/flotilla-job-/admin", "must start with flotilla-job-"},
+		{"arn:aws:iam::123456789012:user/flotilla-job-x", "IAM role ARN"},
+	} {
+		err := awsecs.CheckTaskRole("123456789012", "flotilla-job-", c.role)
+		var v *flotilla.ValidationError
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: %v", c.role, err)
+		case c.want != "" && (!errors.As(err, &v) || v.Fields[0].Field != "task_role_arn" || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%q: %v, want a task_role_arn error saying %q", c.role, err, c.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package awsecs
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -128,8 +129,10 @@ func (e *Executor) registerInput(r flotilla.Run) *ecs.RegisterTaskDefinitionInpu
 	if e.cfg.ExecutionRoleARN != "" {
 		in.ExecutionRoleArn = aws.String(e.cfg.ExecutionRoleARN)
 	}
-	if e.cfg.TaskRoleARN != "" {
-		in.TaskRoleArn = aws.String(e.cfg.TaskRoleARN)
+	// The definition's own role, else the deployment's shared one. It is in
+	// the task definition (and so in its spec hash), not in the overrides.
+	if role := cmp.Or(r.TaskRoleARN, e.cfg.TaskRoleARN); role != "" {
+		in.TaskRoleArn = aws.String(role)
 	}
 	in.Tags = append(in.Tags, types.Tag{Key: aws.String(TagSpec), Value: aws.String(specOf(in))})
 	return in

@@ -31,6 +31,12 @@ type ECSOptions struct {
 	// Logs, when set, receives the lines of tasks whose task definition
 	// uses the awslogs driver, in stream <prefix>/<container>/<task-id>.
 	Logs *Logs
+	// MayPassRole, when set, stands for the caller's iam:PassRole: a task
+	// definition whose taskRoleArn or executionRoleArn it refuses is
+	// refused with AccessDeniedException, in IAM's words ("User: … is not
+	// authorized to perform: iam:PassRole on resource: <role>"). Only our
+	// fake decides this; in AWS it is the caller's IAM policy.
+	MayPassRole func(roleARN string) bool
 	// Faults injects throttles and 500s into a fraction of responses. A
 	// RunTask 500 is sent after the task was started (the response is
 	// lost), so retries must rely on clientToken.
@@ -327,6 +333,8 @@ func (f *ECS) registerTaskDefinition(body []byte) (any, *apiError) {
 		Family               string         `json:"family"`
 		ContainerDefinitions []containerDef `json:"containerDefinitions"`
 		Tags                 []any          `json:"tags"`
+		TaskRoleArn          string         `json:"taskRoleArn"`
+		ExecutionRoleArn     string         `json:"executionRoleArn"`
 	}
 	if err := decode(body, &raw); err != nil {
 		return nil, err
@@ -340,6 +348,11 @@ func (f *ECS) registerTaskDefinition(body []byte) (any, *apiError) {
 	for _, c := range in.ContainerDefinitions {
 		if c.Name == "" || c.Image == "" {
 			return nil, clientErr("ClientException", "Container.name and Container.image should not be null or empty.")
+		}
+	}
+	for _, role := range []string{in.ExecutionRoleArn, in.TaskRoleArn} {
+		if role != "" && f.opts.MayPassRole != nil && !f.opts.MayPassRole(role) {
+			return nil, clientErr("AccessDeniedException", "User: arn:aws:sts::"+f.opts.Account+":assumed-role/flotilla-dispatcher/flotilla-dispatcher is not authorized to perform: iam:PassRole on resource: "+role)
 		}
 	}
 	f.mu.Lock()

@@ -10,11 +10,14 @@
 package awswire
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/flotilla-run/flotilla/internal/awsbus"
 	"github.com/flotilla-run/flotilla/internal/awsclient"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
 	"github.com/flotilla-run/flotilla/internal/awsecs"
@@ -54,6 +58,7 @@ const (
 	EnvSchedulerRoleARN     = "FLOTILLA_SCHEDULER_ROLE_ARN"
 	EnvScheduleDLQARN       = "FLOTILLA_SCHEDULE_DLQ_ARN"
 	EnvSecretsPrefix        = "FLOTILLA_SECRETS_PREFIX"
+	EnvJobRolePrefix        = "FLOTILLA_JOB_ROLE_PREFIX"
 	EnvTaskFamilyPrefix     = "FLOTILLA_TASK_FAMILY_PREFIX"
 	EnvUserPoolID           = "FLOTILLA_USER_POOL_ID"
 	EnvCognitoEndpoint      = "FLOTILLA_COGNITO_ENDPOINT"
@@ -75,6 +80,15 @@ const (
 	EnvECSEndpoint       = "FLOTILLA_ECS_ENDPOINT"
 	EnvLogsEndpoint      = "FLOTILLA_LOGS_ENDPOINT"
 	EnvSchedulerEndpoint = "FLOTILLA_SCHEDULER_ENDPOINT"
+	EnvEventsEndpoint    = "FLOTILLA_EVENTBRIDGE_ENDPOINT"
+	// EnvEventBus names the EventBridge bus run status changes are put on
+	// ("default" for the account's default bus); unset: none are published.
+	EnvEventBus = "FLOTILLA_EVENT_BUS"
+	// EnvUIURL is the web UI's address, for the links in what is published.
+	EnvUIURL = "FLOTILLA_UI_URL"
+	// EnvAccountID is the deployment's AWS account (for checks of the ARNs
+	// definitions name).
+	EnvAccountID         = "FLOTILLA_ACCOUNT_ID"
 	EnvStaticCredentials = "FLOTILLA_AWS_STATIC_CREDENTIALS"
 	EnvPutOnRemove       = "FLOTILLA_DYNAMODB_PUT_ON_REMOVE"
 	// EnvRunRetentionDays is how many days ended runs are kept before
@@ -117,6 +131,10 @@ type Config struct {
 	// flotilla/prod/; empty allows any): definitions and launches outside
 	// it are refused with a field error instead of failing in ECS.
 	SecretsPrefix string
+	// JobRolePrefix is the name prefix of the roles a definition may name
+	// as its task_role_arn (FLOTILLA_JOB_ROLE_PREFIX, e.g. flotilla-job-;
+	// empty allows any): the functions may pass only those to ECS.
+	JobRolePrefix string
 	// TaskFamilyPrefix starts the ECS task definition families the
 	// executors register (FLOTILLA_TASK_FAMILY_PREFIX; flotilla-). A
 	// deployment's stage sets it, and its IAM scope is the same prefix.
@@ -136,6 +154,15 @@ type Config struct {
 	ECSEndpoint       string
 	LogsEndpoint      string
 	SchedulerEndpoint string
+	EventsEndpoint    string // FLOTILLA_EVENTBRIDGE_ENDPOINT
+	// EventBus is where run status changes are published (FLOTILLA_EVENT_BUS;
+	// "default": the account's default bus; empty: not published), with
+	// links into the UI at UIURL (FLOTILLA_UI_URL).
+	EventBus string
+	UIURL    string
+	// AccountID is the deployment's account (FLOTILLA_ACCOUNT_ID; else the
+	// account of TaskRoleARN).
+	AccountID string
 	// StaticCredentials uses dummy credentials, for emulators
 	// (FLOTILLA_AWS_STATIC_CREDENTIALS=1).
 	StaticCredentials bool
@@ -165,6 +192,10 @@ type Cluster struct {
 	Subnets        []string `json:"subnets"`
 	SecurityGroups []string `json:"security_groups"`
 	AssignPublicIP bool     `json:"assign_public_ip"`
+	// SpotFallback, on a FARGATE_SPOT cluster, names its on-demand twin (a
+	// FARGATE or EC2 cluster of the list): a run Spot interrupts twice
+	// continues there.
+	SpotFallback string `json:"spot_fallback,omitempty"`
 }
 
 // FromEnv reads the Config. Errors name the variable at fault.
@@ -179,6 +210,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		SchedulerRoleARN:     getenv(EnvSchedulerRoleARN),
 		ScheduleDLQARN:       getenv(EnvScheduleDLQARN),
 		SecretsPrefix:        getenv(EnvSecretsPrefix),
+		JobRolePrefix:        getenv(EnvJobRolePrefix),
 		TaskFamilyPrefix:     getenv(EnvTaskFamilyPrefix),
 		UserPoolID:           getenv(EnvUserPoolID),
 		CognitoEndpoint:      getenv(EnvCognitoEndpoint),
@@ -187,6 +219,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		ECSEndpoint:          getenv(EnvECSEndpoint),
 		LogsEndpoint:         getenv(EnvLogsEndpoint),
 		SchedulerEndpoint:    getenv(EnvSchedulerEndpoint),
+		EventsEndpoint:       getenv(EnvEventsEndpoint),
+		EventBus:             getenv(EnvEventBus),
+		UIURL:                strings.TrimRight(getenv(EnvUIURL), "/"),
+		AccountID:            getenv(EnvAccountID),
 	}
 	if c.TableName == "" {
 		return Config{}, fmt.Errorf("%s is not set: name the DynamoDB table", EnvTableName)
@@ -272,6 +308,21 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		case "FARGATE", "FARGATE_SPOT", "EC2":
 		default:
 			return Config{}, fmt.Errorf("%s: launch_type %q must be FARGATE, FARGATE_SPOT or EC2", where, cl.LaunchType)
+		}
+	}
+	for i, cl := range c.Clusters {
+		if cl.SpotFallback == "" {
+			continue
+		}
+		where := fmt.Sprintf("%s[%d] (%s)", EnvClusters, i, cl.Name)
+		twin := slices.IndexFunc(c.Clusters, func(o Cluster) bool { return o.Name == cl.SpotFallback })
+		switch {
+		case cl.LaunchType != "FARGATE_SPOT":
+			return Config{}, fmt.Errorf("%s: spot_fallback applies to a FARGATE_SPOT cluster, not %s", where, cl.LaunchType)
+		case twin < 0:
+			return Config{}, fmt.Errorf("%s: spot_fallback %q is not a cluster of the list", where, cl.SpotFallback)
+		case c.Clusters[twin].LaunchType == "FARGATE_SPOT":
+			return Config{}, fmt.Errorf("%s: spot_fallback %q is a FARGATE_SPOT cluster too; name an on-demand one", where, cl.SpotFallback)
 		}
 	}
 	return c, nil
@@ -401,13 +452,23 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 		}
 		w.Executor[cl.Name] = e
 		w.Decoder.Clusters[awsecs.ClusterName(cl.ECSCluster)] = cl.Name
-		clusters[cl.Name] = flotilla.Cluster{Name: cl.Name, MaxRunning: cl.MaxRunning, LaunchType: e.Engine()}
+		clusters[cl.Name] = flotilla.Cluster{Name: cl.Name, MaxRunning: cl.MaxRunning, LaunchType: e.Engine(), SpotFallback: cl.SpotFallback}
 	}
 	if w.Queue, err = awssqs.New(w.SQS, awssqs.Config{QueueURLs: urls, Logger: log}); err != nil {
 		return nil, fmt.Errorf("awswire: %w", err)
 	}
+	// Every status change the functions store is published (best effort:
+	// the stored change is what counts).
+	var store flotilla.Store = w.Store
+	if c.EventBus != "" {
+		bus := c.EventBus
+		if bus == "default" {
+			bus = ""
+		}
+		store = runs.Publishing(w.Store, awsbus.FromConfig(w.AWS, c.EventsEndpoint, bus), c.UIURL, log)
+	}
 	w.Service = &runs.Service{
-		Store:          w.Store,
+		Store:          store,
 		Queue:          w.Queue,
 		Executor:       w.Executor,
 		Clusters:       clusters,
@@ -467,4 +528,24 @@ func ForLambda(ctx context.Context) (*Wired, *slog.Logger) {
 	log.Error("cannot start", "err", err)
 	os.Exit(1)
 	return nil, nil
+}
+
+// CheckDefinition is what the deployment adds to a definition's
+// validation: its secrets within what the execution role may read, its
+// task role one the functions may pass (in the account of the deployment's
+// own task role).
+func (c Config) CheckDefinition(d flotilla.Definition) error {
+	v := &flotilla.ValidationError{}
+	for _, err := range []error{
+		awsecs.CheckSecrets(c.SecretsPrefix, "secrets", d.Secrets),
+		awsecs.CheckTaskRole(cmp.Or(c.AccountID, awsecs.AccountOf(c.TaskRoleARN)), c.JobRolePrefix, d.TaskRoleARN),
+	} {
+		var ve *flotilla.ValidationError
+		if errors.As(err, &ve) {
+			v.Fields = append(v.Fields, ve.Fields...)
+		} else if err != nil {
+			return err
+		}
+	}
+	return v.Err()
 }

@@ -150,6 +150,8 @@ func newFaultStack(t *testing.T, stallRate float64) *faultStack {
 		DynamoDBEndpoint: ddbURL, SQSEndpoint: sqsURL,
 		ECSEndpoint: awsfake.Serve(t, ecsGate), LogsEndpoint: awsfake.Serve(t, logsGate),
 		StaticCredentials: true, PutOnRemove: false,
+		// Status changes are published, as deployed (to a fake bus).
+		EventBus: "default", EventsEndpoint: awsfake.Serve(t, awsfake.NewEventBridge()),
 	}
 	var opts awswire.Options
 	if dir := os.Getenv(awswire.EnvIAMRecord); dir != "" {

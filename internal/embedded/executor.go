@@ -275,6 +275,11 @@ func (e *Executor) launch(r flotilla.Run, t *task, wd string) error {
 		maxBytes = DefaultMaxLogBytes
 	}
 	w := &lineWriter{f: logFile, written: written, max: maxBytes}
+	if r.TaskRoleARN != "" {
+		// The one thing a local run cannot do as deployed: say so where
+		// the job's author looks.
+		w.write(fmt.Sprintf(TaskRoleNotice, r.TaskRoleARN))
+	}
 	var copies sync.WaitGroup
 	for _, rd := range []io.Reader{stdout, stderr} {
 		copies.Add(1)
@@ -440,8 +445,11 @@ func (e *Executor) Stop(ctx context.Context, r flotilla.Run) error {
 	pid := t.cmd.Process.Pid
 	// A job whose process already ended on its own (a zombie not yet
 	// reaped, or reaped and about to be reported) keeps its own end: the
-	// stop came second. Its leftover children are still signalled.
-	t.stopping = !processEnded(pid)
+	// stop came second. Its leftover children are still signalled. A
+	// second stop (the API's and then the dispatcher's, when a stop raced
+	// the start) finds the process a zombie of the first one's signal: it
+	// must not turn that stop back into an end of the job's own.
+	t.stopping = t.stopping || !processEnded(pid)
 	container := t.container
 	e.mu.Unlock()
 	if container != "" {
@@ -558,6 +566,10 @@ func (e *Executor) Close() {
 	close(e.outWake)
 	<-e.outDone
 }
+
+// TaskRoleNotice is the first line of a local run whose definition names
+// a task role.
+const TaskRoleNotice = "flotilla: task_role_arn %s is not used locally: the job runs with the server's own credentials (on ECS it runs as that role)"
 
 // lineWriter writes whole timestamped lines to the log file; the two
 // streams' lines never interleave mid-line.

@@ -64,3 +64,32 @@ func TestExecutorSecrets(t *testing.T) {
 		})
 	}
 }
+
+// A definition's task role cannot be assumed locally: the run goes ahead
+// with the server's credentials and its log's first line says so.
+func TestExecutorTaskRoleNotice(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	events := make(chan flotilla.TaskEvent, 100)
+	ex := embedded.NewExecutor(dir, false, func(ev flotilla.TaskEvent) { events <- ev }, nil)
+	t.Cleanup(ex.Close)
+	const role = "arn:aws:iam::123456789012:role/flotilla-job-reader"
+	r := flotilla.Run{ID: "run_01JDTASKROLE", Alias: "s", Cluster: "default", Attempt: 1,
+		Command: "echo ran", CPU: 256, Memory: 128, Env: map[string]string{}, TaskRoleARN: role}
+	if _, err := ex.Start(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range events {
+		if ev.State == flotilla.TaskStopped {
+			if ev.ExitCode == nil || *ev.ExitCode != 0 {
+				t.Fatalf("the run did not succeed: %+v", ev)
+			}
+			break
+		}
+	}
+	out, _ := os.ReadFile(embedded.LogPath(dir, r.ID))
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "task_role_arn "+role+" is not used locally") || !strings.HasSuffix(lines[1], "\tran") {
+		t.Errorf("log %q, want the notice and then the job's line", out)
+	}
+}

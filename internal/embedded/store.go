@@ -419,7 +419,7 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status=?, body=? WHERE id=?`, next.Status, body, next.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status=?, cluster=?, body=? WHERE id=?`, next.Status, next.Cluster, body, next.ID); err != nil {
 			return err
 		}
 		if ev != nil {

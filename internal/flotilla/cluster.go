@@ -22,7 +22,14 @@ type Cluster struct {
 	QueueTimeout time.Duration `json:"-"`
 	// LaunchType is FARGATE, EC2 or local.
 	LaunchType string `json:"launch_type,omitempty"`
+	// SpotFallback names the on-demand twin of a Fargate Spot cluster: a
+	// run whose task Spot reclaimed SpotFallbackAfter times continues there.
+	SpotFallback string `json:"spot_fallback,omitempty"`
 }
+
+// SpotFallbackAfter is how many Spot interruptions of one run move it to
+// its cluster's SpotFallback.
+const SpotFallbackAfter = 2
 
 // DefaultQueueTimeout is how long a run may wait in its queue.
 const DefaultQueueTimeout = 24 * time.Hour
@@ -42,6 +49,8 @@ type ClusterStats struct {
 	Queued     int    `json:"queued"`
 	Running    int    `json:"running"`
 	LaunchType string `json:"launch_type,omitempty"`
+	// SpotFallback is the on-demand twin of a Fargate Spot cluster.
+	SpotFallback string `json:"spot_fallback,omitempty"`
 }
 
 // Usage is what a store knows of a cluster's load: runs waiting and runs

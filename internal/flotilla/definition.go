@@ -81,13 +81,21 @@ type Definition struct {
 	// ("ssm:<parameter name or ARN>" or "secretsmanager:<ARN or name>"),
 	// never to a value: ECS injects the value when the task starts, and the
 	// local executor reads it from the server's FLOTILLA_SECRET_<NAME>.
-	Secrets        map[string]string `json:"secrets"`
-	Tags           []string          `json:"tags"`
-	TimeoutSeconds int               `json:"timeout_seconds"`
-	Retry          RetryPolicy       `json:"retry"`
-	Revision       int               `json:"revision"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
+	Secrets map[string]string `json:"secrets"`
+	// TaskRoleARN is the IAM role the job's code runs as on ECS (its AWS
+	// rights), instead of the deployment's shared task role; "" keeps the
+	// shared one. Locally it is recorded and not used (the job runs with the
+	// server's own credentials).
+	TaskRoleARN string `json:"task_role_arn,omitempty"`
+	// OnOutOfMemory, when set, retries an attempt that ran out of memory
+	// with more memory instead of failing the run (while attempts remain).
+	OnOutOfMemory  *OOMPolicy  `json:"on_out_of_memory,omitempty"`
+	Tags           []string    `json:"tags"`
+	TimeoutSeconds int         `json:"timeout_seconds"`
+	Retry          RetryPolicy `json:"retry"`
+	Revision       int         `json:"revision"`
+	CreatedAt      time.Time   `json:"created_at"`
+	UpdatedAt      time.Time   `json:"updated_at"`
 }
 
 // DefinitionPatch is a partial update: nil fields keep their value.
@@ -102,6 +110,8 @@ type DefinitionPatch struct {
 	Architecture   *string            `json:"architecture,omitempty"`
 	Env            *map[string]string `json:"env,omitempty"`
 	Secrets        *map[string]string `json:"secrets,omitempty"`
+	TaskRoleARN    *string            `json:"task_role_arn,omitempty"`
+	OnOutOfMemory  *OOMPolicy         `json:"on_out_of_memory,omitempty"` // {} clears it
 	Tags           *[]string          `json:"tags,omitempty"`
 	TimeoutSeconds *int               `json:"timeout_seconds,omitempty"`
 	Retry          *RetryPolicy       `json:"retry,omitempty"`
@@ -120,6 +130,13 @@ func (p DefinitionPatch) Apply(d Definition) Definition {
 	patch(&d.TimeoutSeconds, p.TimeoutSeconds)
 	patch(&d.Env, p.Env)
 	patch(&d.Secrets, p.Secrets)
+	patch(&d.TaskRoleARN, p.TaskRoleARN)
+	if p.OnOutOfMemory != nil {
+		d.OnOutOfMemory = p.OnOutOfMemory
+		if p.OnOutOfMemory.RetryWithMemoryFactor == 0 {
+			d.OnOutOfMemory = nil // {} turns it off
+		}
+	}
 	patch(&d.Tags, p.Tags)
 	patch(&d.Retry, p.Retry)
 	return d
@@ -135,6 +152,9 @@ func patch[T any](dst *T, src *T) {
 // Normalize fills defaults: empty maps and lists instead of nil, the default
 // retry policy, sorted unique tags.
 func (d *Definition) Normalize() {
+	if d.OnOutOfMemory != nil && d.OnOutOfMemory.RetryWithMemoryFactor == 0 {
+		d.OnOutOfMemory = nil // {} is no policy
+	}
 	if d.Env == nil {
 		d.Env = map[string]string{}
 	}
@@ -184,6 +204,12 @@ func (d Definition) Validate() error {
 	validateArchitecture(v, "architecture", d.Architecture)
 	validateEnv(v, "env", d.Env)
 	validateSecrets(v, "secrets", d.Secrets, d.Env)
+	if p := d.OnOutOfMemory; p != nil && (p.RetryWithMemoryFactor <= 1 || p.RetryWithMemoryFactor > MaxMemoryFactor) {
+		v.Add("on_out_of_memory.retry_with_memory_factor", "must be more than 1 and at most %d", MaxMemoryFactor)
+	}
+	if d.TaskRoleARN != "" && !roleARNPattern.MatchString(d.TaskRoleARN) {
+		v.Add("task_role_arn", "must be an IAM role ARN, arn:aws:iam::<12-digit account>:role/<name>")
+	}
 	validateTags(v, "tags", d.Tags)
 	validateTimeout(v, "timeout_seconds", d.TimeoutSeconds)
 	if d.Retry.MaxAttempts < 1 || d.Retry.MaxAttempts > MaxAttemptsLimit {
@@ -354,6 +380,51 @@ func validateTimeout(v *ValidationError, field string, s int) {
 	}
 }
 
+// fargateSizes are the task sizes Fargate offers (reference/fargate-sizes.md,
+// from the ECS Developer Guide's "Task CPU and memory"): for each cpu, the
+// memory from lo to hi in steps of step MiB (cpu 256: 512, 1024, 2048).
+var fargateSizes = []struct{ cpu, lo, hi, step int }{
+	{256, 512, 2048, 512}, // 512, 1024, 2048: not 1536
+	{512, 1024, 4096, 1024},
+	{1024, 2048, 8192, 1024},
+	{2048, 4096, 16384, 1024},
+	{4096, 8192, 30720, 1024},
+	{8192, 16384, 61440, 4096},
+	{16384, 32768, 122880, 8192},
+}
+
+// fargateMemoryOK reports whether memory is one Fargate offers with the row.
+func fargateMemoryOK(row struct{ cpu, lo, hi, step int }, memory int) bool {
+	if row.cpu == 256 {
+		return memory == 512 || memory == 1024 || memory == 2048
+	}
+	return memory >= row.lo && memory <= row.hi && (memory-row.lo)%row.step == 0
+}
+
+// GrownMemory is the memory of a run's next attempt after it ran out of
+// memory: memory × factor, rounded up to a size Fargate offers for the cpu
+// and capped at the largest (a cpu that is not a Fargate size, on EC2, is
+// held to the row of the largest Fargate cpu below it). It returns memory
+// itself when no larger size exists.
+func GrownMemory(cpu, memory int, factor float64) int {
+	row := fargateSizes[0]
+	for _, r := range fargateSizes {
+		if r.cpu <= cpu {
+			row = r
+		}
+	}
+	want := int(float64(memory)*factor + 0.5)
+	for m := max(row.lo, want); m <= row.hi; m++ {
+		if m > memory && fargateMemoryOK(row, m) {
+			return m
+		}
+	}
+	if row.hi > memory {
+		return row.hi
+	}
+	return memory
+}
+
 // ValidateFargateSize checks cpu and memory against the task sizes Fargate
 // offers (reference/fargate-sizes.md) and names the allowed memory values.
 func ValidateFargateSize(cpu, memory int) error {
@@ -364,18 +435,12 @@ func ValidateFargateSize(cpu, memory int) error {
 			return nil
 		}
 		return Invalid("memory", "on Fargate, cpu 256 allows memory 512, 1024 or 2048 MiB, not %d", memory)
-	case 512:
-		lo, hi, step = 1024, 4096, 1024
-	case 1024:
-		lo, hi, step = 2048, 8192, 1024
-	case 2048:
-		lo, hi, step = 4096, 16384, 1024
-	case 4096:
-		lo, hi, step = 8192, 30720, 1024
-	case 8192:
-		lo, hi, step = 16384, 61440, 4096
-	case 16384:
-		lo, hi, step = 32768, 122880, 8192
+	case 512, 1024, 2048, 4096, 8192, 16384:
+		for _, r := range fargateSizes {
+			if r.cpu == cpu {
+				lo, hi, step = r.lo, r.hi, r.step
+			}
+		}
 	default:
 		return Invalid("cpu", "on Fargate, cpu must be one of 256, 512, 1024, 2048, 4096, 8192 or 16384, not %d", cpu)
 	}
@@ -384,3 +449,19 @@ func ValidateFargateSize(cpu, memory int) error {
 	}
 	return nil
 }
+
+// OOMPolicy says what to do when an attempt runs out of memory.
+type OOMPolicy struct {
+	// RetryWithMemoryFactor multiplies the memory of the next attempt
+	// (rounded up to a size Fargate offers for the cpu, at most the
+	// largest); 0 or absent: out of memory fails the run.
+	RetryWithMemoryFactor float64 `json:"retry_with_memory_factor"`
+}
+
+// MaxMemoryFactor bounds OOMPolicy.RetryWithMemoryFactor.
+const MaxMemoryFactor = 8
+
+// roleARNPattern is an IAM role ARN (IAM User Guide, "IAM identifiers":
+// arn:<partition>:iam::<account>:role/<path/><name>; names are 1-64 of
+// [\w+=,.@-], paths of the same and /).
+var roleARNPattern = regexp.MustCompile(`^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)

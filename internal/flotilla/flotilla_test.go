@@ -88,6 +88,13 @@ func TestDecideOutcome(t *testing.T) {
 	base := flotilla.Run{Image: "alpine:3", Memory: 512, Attempt: 1, MaxAttempts: 3}
 	last := base
 	last.Attempt = 3
+	grows := base
+	grows.CPU, grows.OnOutOfMemory = 256, &flotilla.OOMPolicy{RetryWithMemoryFactor: 2}
+	grownLast := grows
+	grownLast.Attempt = 3
+	atMost := grows
+	atMost.Memory = 2048
+	oom := flotilla.TaskEvent{ExitCode: code(137), ContainerReason: "OutOfMemoryError: Container killed due to memory usage"}
 	cases := []struct {
 		name   string
 		run    flotilla.Run
@@ -100,6 +107,9 @@ func TestDecideOutcome(t *testing.T) {
 		{"exit 0", base, flotilla.TaskEvent{ExitCode: code(0), StopCode: flotilla.StopCodeEssentialContainerExited}, flotilla.StatusSucceeded, flotilla.ReasonSucceeded, false, "exited with code 0"},
 		{"exit 3", base, flotilla.TaskEvent{ExitCode: code(3)}, flotilla.StatusFailed, flotilla.ReasonExitCode, false, "exit code 3"},
 		{"oom", base, flotilla.TaskEvent{ExitCode: code(137), ContainerReason: "OutOfMemoryError: Container killed due to memory usage"}, flotilla.StatusFailed, flotilla.ReasonOutOfMemory, false, "out of memory (limit 512 MiB)"},
+		{"oom, retried with more memory", grows, oom, flotilla.StatusQueued, flotilla.ReasonOutOfMemory, true, "attempt 1 of 3 ran out of memory (limit 512 MiB): retrying with 1024 MiB (on_out_of_memory × 2)"},
+		{"oom, no attempts left", grownLast, oom, flotilla.StatusFailed, flotilla.ReasonOutOfMemory, false, "out of memory (limit 512 MiB); not retried: no attempts left (3 of 3)"},
+		{"oom, already the most the cpu allows", atMost, oom, flotilla.StatusFailed, flotilla.ReasonOutOfMemory, false, "out of memory (limit 2048 MiB); not retried: 2048 MiB is the most cpu 256 allows"},
 		{"failed to start", base, flotilla.TaskEvent{StopCode: flotilla.StopCodeTaskFailedToStart, StoppedReason: "Timeout waiting for network interface provisioning to complete."}, flotilla.StatusQueued, flotilla.ReasonCouldNotStart, true, "attempt 1 of 3 failed: the task's network interface was not provisioned: Timeout waiting for network interface provisioning to complete.; retrying"},
 		{"failed to start, last attempt", last, flotilla.TaskEvent{StopCode: flotilla.StopCodeTaskFailedToStart, StoppedReason: "ResourceInitializationError"}, flotilla.StatusFailed, flotilla.ReasonRetriesExhausted, false, "gave up after 3 attempts: the task could not reach SSM, Secrets Manager or the registry: ResourceInitializationError"},
 		{"spot", base, flotilla.TaskEvent{ExitCode: code(143), StopCode: flotilla.StopCodeSpotInterruption, StoppedReason: "Your Spot Task was interrupted."}, flotilla.StatusQueued, flotilla.ReasonCouldNotStart, true, ""},
@@ -143,6 +153,8 @@ func TestDefinitionValidation(t *testing.T) {
 	bad.Env = map[string]string{"9A": "x", "FLOTILLA_Y": "y"}
 	bad.Tags = []string{"bad tag"}
 	bad.Group = "no/slash"
+	bad.TaskRoleARN = "arn:aws:iam::123456789012:user/alice"
+	bad.OnOutOfMemory = &flotilla.OOMPolicy{RetryWithMemoryFactor: 1}
 	err := bad.Validate()
 	var v *flotilla.ValidationError
 	if !errors.As(err, &v) || !errors.Is(err, flotilla.ErrInvalid) {
@@ -152,9 +164,23 @@ func TestDefinitionValidation(t *testing.T) {
 	for _, f := range v.Fields {
 		fields = append(fields, f.Field)
 	}
-	want := "alias command cpu env.9A env.FLOTILLA_Y group_name image memory tags"
+	want := "alias command cpu env.9A env.FLOTILLA_Y group_name image memory on_out_of_memory.retry_with_memory_factor tags task_role_arn"
 	if strings.Join(fields, " ") != want {
 		t.Fatalf("bad fields = %v, want %s", fields, want)
+	}
+	for _, role := range []string{"arn:aws:iam::123456789012:role/flotilla-job-x", "arn:aws-cn:iam::123456789012:role/a/b/c_d+e=f,g.h@i-j"} {
+		d := good
+		d.TaskRoleARN = role
+		if err := d.Validate(); err != nil {
+			t.Errorf("task role %q refused: %v", role, err)
+		}
+	}
+	for _, role := range []string{"flotilla-job-x", "arn:aws:iam::12345:role/x", "arn:aws:iam::123456789012:role/", "arn:aws:iam::123456789012:role/" + strings.Repeat("a", 65)} {
+		d := good
+		d.TaskRoleARN = role
+		if d.Validate() == nil {
+			t.Errorf("task role %q accepted", role)
+		}
 	}
 	for _, alias := range []string{"def_x", "run_1", strings.Repeat("a", 64), ""} {
 		d := good
@@ -265,6 +291,32 @@ func TestFargateRatesByArchitectureAndCapacity(t *testing.T) {
 		got := flotilla.FargateRates(c.arch, c.spot).Cost(1024, 2048, time.Hour)
 		if diff := got - c.want; diff > 1e-6 || diff < -1e-6 {
 			t.Errorf("%q spot=%v: %v an hour, want %v", c.arch, c.spot, got, c.want)
+		}
+	}
+}
+
+// GrownMemory rounds the grown memory up to a size Fargate offers for the
+// cpu and stops at the largest.
+func TestGrownMemory(t *testing.T) {
+	for _, c := range []struct {
+		cpu, mem int
+		f        float64
+		want     int
+	}{
+		{256, 512, 2, 1024},
+		{256, 1024, 1.5, 2048}, // 1536 is not a cpu-256 size
+		{256, 2048, 2, 2048},   // the largest already
+		{1024, 3072, 2, 6144},
+		{1024, 6144, 2, 8192},   // capped
+		{4096, 8192, 1.1, 9216}, // 9011 rounded up to a 1024 step
+		{8192, 16384, 1.5, 24576},
+		{300, 512, 2, 1024}, // an EC2 cpu: the cpu-256 row
+	} {
+		if got := flotilla.GrownMemory(c.cpu, c.mem, c.f); got != c.want {
+			t.Errorf("GrownMemory(%d, %d, %g) = %d, want %d", c.cpu, c.mem, c.f, got, c.want)
+		}
+		if got := flotilla.GrownMemory(c.cpu, c.mem, c.f); c.cpu%256 == 0 && got != c.mem && flotilla.ValidateFargateSize(c.cpu, got) != nil {
+			t.Errorf("GrownMemory(%d, %d, %g) = %d, not a Fargate size", c.cpu, c.mem, c.f, got)
 		}
 	}
 }

@@ -179,18 +179,23 @@ type Run struct {
 	Architecture string            `json:"architecture"`
 	Env          map[string]string `json:"env"`
 	// Secrets are the definition's secret references (never values).
-	Secrets        map[string]string `json:"secrets"`
-	Tags           []string          `json:"tags"`
-	Engine         string            `json:"engine,omitempty"`
-	Attempt        int               `json:"attempt"`
-	MaxAttempts    int               `json:"max_attempts"`
-	Attempts       []Attempt         `json:"attempts"`
-	ExitCode       *int              `json:"exit_code,omitempty"`
-	QueuedAt       time.Time         `json:"queued_at"`
-	StartedAt      *time.Time        `json:"started_at,omitempty"`
-	FinishedAt     *time.Time        `json:"finished_at,omitempty"`
-	TimeoutSeconds int               `json:"timeout_seconds"`
-	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	Secrets map[string]string `json:"secrets"`
+	// TaskRoleARN is the definition's task role, if it names one.
+	TaskRoleARN string `json:"task_role_arn,omitempty"`
+	// OnOutOfMemory is the definition's policy for an attempt that runs out
+	// of memory, if it has one.
+	OnOutOfMemory  *OOMPolicy `json:"on_out_of_memory,omitempty"`
+	Tags           []string   `json:"tags"`
+	Engine         string     `json:"engine,omitempty"`
+	Attempt        int        `json:"attempt"`
+	MaxAttempts    int        `json:"max_attempts"`
+	Attempts       []Attempt  `json:"attempts"`
+	ExitCode       *int       `json:"exit_code,omitempty"`
+	QueuedAt       time.Time  `json:"queued_at"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+	TimeoutSeconds int        `json:"timeout_seconds"`
+	IdempotencyKey string     `json:"idempotency_key,omitempty"`
 	// RequestHash fingerprints the launch request that used
 	// IdempotencyKey, so the key reused with another request is refused
 	// instead of answered with this unrelated run.
@@ -258,6 +263,12 @@ type Transition struct {
 	StopRequest *StopRequest
 	// NewAttempt moves the run back to QUEUED as attempt+1.
 	NewAttempt bool
+	// Memory, with NewAttempt, is the memory (MiB) of the next attempt
+	// (0: unchanged).
+	Memory int
+	// Cluster, with NewAttempt, moves the run to another cluster's queue
+	// ("": unchanged). The slot it leaves is the old cluster's.
+	Cluster string
 	// MaxRunning is the cluster's admission limit, checked atomically with
 	// the slot counter when the transition takes a slot (0: no limit).
 	MaxRunning int
@@ -362,6 +373,12 @@ func (t Transition) Apply(r Run) (Run, *RunEvent) {
 		}
 	}
 	if t.NewAttempt {
+		if t.Memory > 0 {
+			r.Memory = t.Memory
+		}
+		if t.Cluster != "" {
+			r.Cluster = t.Cluster
+		}
 		r.Attempt++
 		r.Attempts = append(r.Attempts, Attempt{Attempt: r.Attempt, QueuedAt: at})
 		r.ExitCode = nil

@@ -69,6 +69,10 @@ type Outcome struct {
 	ExitCode *int
 	// Retry means the run goes back to QUEUED as a new attempt.
 	Retry bool
+	// Memory, with Retry, is the next attempt's memory (0: unchanged).
+	Memory int
+	// Spot: the task was stopped by a Fargate Spot interruption.
+	Spot bool
 }
 
 // DecideOutcome maps a stopped task to the run's next status, a reason code
@@ -82,8 +86,16 @@ func DecideOutcome(r Run, ev TaskEvent) Outcome {
 			continue
 		}
 		out := rule.Outcome(r, ev, reason)
+		if out.Retry && out.Memory > 0 {
+			// A retry with more memory is decided by its rule (which
+			// checked the attempts left), worded as it says.
+			out.To = StatusQueued
+			return out
+		}
 		if out.Retry {
-			return retryOrFail(r, out.Code, out.Reason)
+			next := retryOrFail(r, out.Code, out.Reason)
+			next.Spot = out.Spot
+			return next
 		}
 		return out
 	}
@@ -128,13 +140,29 @@ var StopRules = []StopRule{
 	{"out of memory", func(_ Run, ev TaskEvent, _ string) bool {
 		return ev.OOM || strings.HasPrefix(ev.ContainerReason, "OutOfMemoryError") || strings.HasPrefix(ev.StoppedReason, "OutOfMemoryError")
 	}, func(r Run, ev TaskEvent, _ string) Outcome {
-		return Outcome{To: StatusFailed, Code: ReasonOutOfMemory, ExitCode: ev.ExitCode,
+		out := Outcome{To: StatusFailed, Code: ReasonOutOfMemory, ExitCode: ev.ExitCode,
 			Reason: fmt.Sprintf("out of memory (limit %d MiB)", r.Memory)}
+		p := r.OnOutOfMemory
+		if p == nil || p.RetryWithMemoryFactor <= 1 {
+			return out
+		}
+		grown := GrownMemory(r.CPU, r.Memory, p.RetryWithMemoryFactor)
+		switch {
+		case grown <= r.Memory:
+			out.Reason += fmt.Sprintf("; not retried: %d MiB is the most cpu %d allows", r.Memory, r.CPU)
+		case r.Attempt >= r.MaxAttempts:
+			out.Reason += fmt.Sprintf("; not retried: no attempts left (%d of %d)", r.Attempt, r.MaxAttempts)
+		default:
+			return Outcome{Retry: true, Code: ReasonOutOfMemory, Memory: grown, ExitCode: ev.ExitCode,
+				Reason: fmt.Sprintf("attempt %d of %d ran out of memory (limit %d MiB): retrying with %d MiB (on_out_of_memory × %g)",
+					r.Attempt, r.MaxAttempts, r.Memory, grown, p.RetryWithMemoryFactor)}
+		}
+		return out
 	}},
 	{"Spot interruption", func(_ Run, ev TaskEvent, _ string) bool { return ev.StopCode == StopCodeSpotInterruption },
 		func(_ Run, ev TaskEvent, _ string) Outcome {
-			return Outcome{Retry: true, Code: ReasonCouldNotStart,
-				Reason: "Fargate Spot reclaimed the capacity (" + firstNonEmpty(ev.StoppedReason, ev.StopCode) + ")"}
+			return Outcome{Retry: true, Code: ReasonCouldNotStart, Spot: true,
+				Reason: spotReclaimed + " (" + firstNonEmpty(ev.StoppedReason, ev.StopCode) + ")"}
 		}},
 	{"host terminated", func(_ Run, ev TaskEvent, _ string) bool {
 		return ev.StopCode == StopCodeTerminationNotice || strings.Contains(ev.StoppedReason, "Host EC2") ||
@@ -265,4 +293,20 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+// spotReclaimed starts the reason of an attempt that Fargate Spot
+// interrupted (the "Spot interruption" rule).
+const spotReclaimed = "Fargate Spot reclaimed the capacity"
+
+// SpotInterruptions counts the attempts of r that ended by a Fargate Spot
+// interruption.
+func SpotInterruptions(r Run) int {
+	n := 0
+	for _, a := range r.Attempts {
+		if strings.Contains(a.Reason, spotReclaimed) {
+			n++
+		}
+	}
+	return n
 }

@@ -28,6 +28,9 @@ func TestStore(t *testing.T, newStore func(t *testing.T) flotilla.Store) {
 	t.Run("ArchitectureAndCapacity", func(t *testing.T) { t.Parallel(); testArchitectureAndCapacity(t, newStore(t)) })
 	t.Run("HistoryFilters", func(t *testing.T) { t.Parallel(); testHistoryFilters(t, newStore(t)) })
 	t.Run("QueueCountsAndTurns", func(t *testing.T) { t.Parallel(); testQueueCountsAndTurns(t, newStore(t)) })
+	t.Run("TaskRole", func(t *testing.T) { t.Parallel(); testTaskRole(t, newStore(t)) })
+	t.Run("OutOfMemoryRetry", func(t *testing.T) { t.Parallel(); testOutOfMemoryRetry(t, newStore(t)) })
+	t.Run("RetryOnAnotherCluster", func(t *testing.T) { t.Parallel(); testRetryOnAnotherCluster(t, newStore(t)) })
 }
 
 // testHistoryFilters builds a history of 120 runs (ended, active and
@@ -820,5 +823,123 @@ func testArchitectureAndCapacity(t *testing.T, s flotilla.Store) {
 	}
 	if read.Architecture != flotilla.ArchARM || read.Current() == nil || read.Current().Capacity != "FARGATE_SPOT" {
 		t.Errorf("run architecture %q, attempt %+v; want arm64 and capacity FARGATE_SPOT", read.Architecture, read.Current())
+	}
+}
+
+// testTaskRole: a definition's task role is kept on it, its revisions and
+// the runs made from it, and an update can clear it.
+func testTaskRole(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	const role = "arn:aws:iam::123456789012:role/jobs/flotilla-job-reader"
+	d := NewDefinition("reads-bucket")
+	d.TaskRoleARN = role
+	created, err := s.CreateDefinition(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetDefinition(ctx, created.ID); err != nil || got.TaskRoleARN != role {
+		t.Fatalf("definition task role %q (%v), want %s", got.TaskRoleARN, err, role)
+	}
+	next := created
+	next.TaskRoleARN, next.Revision = "", created.Revision+1
+	if _, err := s.UpdateDefinition(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetDefinition(ctx, created.ID); got.TaskRoleARN != "" {
+		t.Errorf("task role %q after it was cleared", got.TaskRoleARN)
+	}
+	if old, err := s.GetDefinitionRevision(ctx, created.ID, created.Revision); err != nil || old.TaskRoleARN != role {
+		t.Errorf("revision %d's task role %q (%v), want %s", created.Revision, old.TaskRoleARN, err, role)
+	}
+	r := NewRun("default", "alice", 0)
+	r.TaskRoleARN = role
+	r = mustCreateRun(t, s, r)
+	if read, err := s.GetRun(ctx, r.ID); err != nil || read.TaskRoleARN != role {
+		t.Errorf("run task role %q (%v), want %s", read.TaskRoleARN, err, role)
+	}
+}
+
+// testOutOfMemoryRetry: a definition's and a run's on_out_of_memory policy
+// are kept, and a retry that grows the memory (Transition.Memory) moves the
+// run to its next attempt with that memory.
+func testOutOfMemoryRetry(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	policy := &flotilla.OOMPolicy{RetryWithMemoryFactor: 1.5}
+	d := NewDefinition("grows")
+	d.OnOutOfMemory = policy
+	created, err := s.CreateDefinition(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetDefinition(ctx, created.ID); err != nil || got.OnOutOfMemory == nil || *got.OnOutOfMemory != *policy {
+		t.Fatalf("definition on_out_of_memory %+v (%v), want %+v", got.OnOutOfMemory, err, policy)
+	}
+	r := NewRun("default", "alice", 0)
+	r.OnOutOfMemory, r.Memory, r.MaxAttempts = policy, 1024, 3
+	r = mustCreateRun(t, s, r)
+	mustTransition(t, s, admit(r.ID, 10))
+	next, err := s.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, Attempt: 1,
+		To: flotilla.StatusQueued, NewAttempt: true, Memory: 2048, At: Epoch.Add(time.Minute), Source: flotilla.SourceEngine,
+		Reason: "ran out of memory: retrying with 2048 MiB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := s.GetRun(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Memory != 2048 || read.Memory != 2048 || read.Attempt != 2 || read.OnOutOfMemory == nil || *read.OnOutOfMemory != *policy {
+		t.Errorf("after the retry: memory %d (returned %d), attempt %d, policy %+v; want 2048, attempt 2, %+v", read.Memory, next.Memory, read.Attempt, read.OnOutOfMemory, policy)
+	}
+}
+
+// testRetryOnAnotherCluster: a retry that moves the run to another cluster
+// (Transition.Cluster) gives back the old cluster's slot and queues it on
+// the new one; it is admitted and ends there.
+func testRetryOnAnotherCluster(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	r := mustCreateRun(t, s, NewRun("spot", "alice", 0))
+	mustTransition(t, s, admit(r.ID, 10))
+	moved, err := s.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, Attempt: 1,
+		To: flotilla.StatusQueued, NewAttempt: true, Cluster: "ondemand", At: Epoch.Add(2 * time.Minute), Source: flotilla.SourceEngine,
+		Reason: "interrupted by Spot twice: continues on ondemand"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if moved.Cluster != "ondemand" || moved.Attempt != 2 {
+		t.Fatalf("moved run: cluster %s attempt %d, want ondemand, 2", moved.Cluster, moved.Attempt)
+	}
+	usage := func(c string) flotilla.Usage {
+		u, err := s.ClusterUsage(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	if u := usage("spot"); u.Queued != 0 || u.Running != 0 {
+		t.Errorf("the old cluster still counts it: %+v", u)
+	}
+	if u := usage("ondemand"); u.Queued != 1 || u.Running != 0 {
+		t.Errorf("the new cluster: %+v, want 1 queued", u)
+	}
+	for c, want := range map[string]int{"spot": 0, "ondemand": 1} {
+		q, err := s.ListQueued(ctx, c, 10)
+		if err != nil || len(q) != want {
+			t.Errorf("queued on %s: %d (%v), want %d", c, len(q), err, want)
+		}
+	}
+	a := admit(r.ID, 10)
+	a.Attempt = 2
+	mustTransition(t, s, a)
+	if u := usage("ondemand"); u.Running != 1 {
+		t.Errorf("admitted on the new cluster: %+v, want 1 running", u)
+	}
+	end := finish(r.ID, flotilla.StatusSucceeded, 0)
+	mustTransition(t, s, end)
+	if u := usage("ondemand"); u.Running != 0 || u.Queued != 0 {
+		t.Errorf("after the end: %+v", u)
+	}
+	if got, _ := s.GetRun(ctx, r.ID); got.Cluster != "ondemand" || got.Status != flotilla.StatusSucceeded {
+		t.Errorf("run %s on %s, want SUCCEEDED on ondemand", got.Status, got.Cluster)
 	}
 }

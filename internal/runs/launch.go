@@ -92,6 +92,8 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		Architecture:   def.Architecture,
 		Env:            maps.Clone(def.Env),
 		Secrets:        maps.Clone(def.Secrets),
+		TaskRoleARN:    def.TaskRoleARN,
+		OnOutOfMemory:  def.OnOutOfMemory,
 		Tags:           slices.Clone(def.Tags),
 		Attempt:        1,
 		MaxAttempts:    max(def.Retry.MaxAttempts, 1),

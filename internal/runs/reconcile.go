@@ -121,16 +121,30 @@ func (s *Service) end(ctx context.Context, r flotilla.Run, t flotilla.Transition
 
 // retry sends the run back to its queue as a new attempt.
 func (s *Service) retry(ctx context.Context, r flotilla.Run, ev flotilla.TaskEvent, out flotilla.Outcome) error {
-	next, err := s.Store.TransitionRun(ctx, flotilla.Transition{
+	t := flotilla.Transition{
 		RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending, flotilla.StatusRunning}, Attempt: r.Attempt,
-		To: flotilla.StatusQueued, NewAttempt: true, At: eventTime(ev, s.now()), Source: flotilla.SourceEngine,
+		To: flotilla.StatusQueued, NewAttempt: true, Memory: out.Memory, At: eventTime(ev, s.now()), Source: flotilla.SourceEngine,
 		Reason: out.Reason, WaitReason: flotilla.WaitNoFreeSlot, TaskID: ev.TaskID,
-	})
+	}
+	// Spot reclaimed this run's task once too often: its next attempt runs
+	// on the cluster's on-demand twin.
+	if twin := s.Clusters[r.Cluster].SpotFallback; out.Spot && twin != "" && flotilla.SpotInterruptions(r)+1 >= flotilla.SpotFallbackAfter {
+		if _, ok := s.Clusters[twin]; ok {
+			t.Cluster = twin
+			t.Reason += fmt.Sprintf("; interrupted by Spot %d times, it continues on the on-demand cluster %s", flotilla.SpotInterruptions(r)+1, twin)
+		}
+	}
+	next, err := s.Store.TransitionRun(ctx, t)
 	if err != nil {
 		return err
 	}
 	if err := s.Queue.Send(ctx, message(next, "")); err != nil {
 		s.log().Warn("queue send failed; the sweep will admit the run", "run_id", r.ID, "err", err)
+	}
+	if next.Cluster != r.Cluster {
+		if err := s.Readmit(ctx, next.Cluster); err != nil {
+			return err
+		}
 	}
 	return s.Readmit(ctx, r.Cluster)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -106,7 +107,7 @@ func (f *fixture) advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func setup(t *testing.T, cluster flotilla.Cluster) *fixture {
+func setup(t *testing.T, cluster flotilla.Cluster, more ...flotilla.Cluster) *fixture {
 	t.Helper()
 	db, err := embedded.OpenDB(context.Background(), t.TempDir())
 	if err != nil {
@@ -115,9 +116,13 @@ func setup(t *testing.T, cluster flotilla.Cluster) *fixture {
 	t.Cleanup(func() { db.Close() })
 	f := &fixture{eng: newEngine(), now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	f.eng.now = f.clock
-	f.queue = embedded.NewQueue(db, []string{cluster.Name}, time.Second)
+	names, clusters := []string{cluster.Name}, map[string]flotilla.Cluster{cluster.Name: cluster}
+	for _, c := range more {
+		names, clusters[c.Name] = append(names, c.Name), c
+	}
+	f.queue = embedded.NewQueue(db, names, time.Second)
 	f.svc = &runs.Service{Store: embedded.NewStore(db), Queue: f.queue, Executor: f.eng,
-		Clusters: map[string]flotilla.Cluster{cluster.Name: cluster}, DefaultCluster: cluster.Name, NowFunc: f.clock}
+		Clusters: clusters, DefaultCluster: cluster.Name, NowFunc: f.clock}
 	def := flotilla.Definition{ID: "def_1", Alias: "job", Image: "alpine:3", Command: "true", CPU: 256, Memory: 512, Revision: 1,
 		Env: map[string]string{"A": "1", "B": "2"}, Secrets: map[string]string{"TOKEN": "ssm:/job/token"}, Tags: []string{"base"}}
 	def.Normalize()
@@ -538,5 +543,66 @@ func TestCostFollowsArchitectureAndCapacity(t *testing.T) {
 	want := flotilla.FargateRates(flotilla.ArchX86, true).Cost(done.CPU, done.Memory, done.FinishedAt.Sub(*done.StartedAt))
 	if *done.CostUSD != want || done.Current().Capacity != "FARGATE_SPOT" {
 		t.Errorf("cost %v on %q, want %v at x86 Fargate Spot rates", *done.CostUSD, done.Current().Capacity, want)
+	}
+}
+
+// A run Fargate Spot interrupts twice continues on its cluster's on-demand
+// twin: the second retry is queued there, the Spot cluster's slot is given
+// back, and the life story says why.
+func TestSpotFallback(t *testing.T) {
+	t.Parallel()
+	spot := flotilla.Cluster{Name: "default", MaxRunning: 2, LaunchType: flotilla.EngineFargate, SpotFallback: "ondemand"}
+	f := setup(t, spot, flotilla.Cluster{Name: "ondemand", MaxRunning: 2, LaunchType: flotilla.EngineFargate})
+	ctx := context.Background()
+	drainAll := func() {
+		for _, c := range []string{"default", "ondemand"} {
+			ds, err := f.queue.Receive(ctx, c, 10, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range ds {
+				if err := f.svc.Dispatch(ctx, d.Message); err != nil {
+					t.Fatalf("Dispatch(%s): %v", d.RunID, err)
+				}
+				f.queue.Delete(ctx, c, d.Receipt)
+			}
+		}
+	}
+	interrupt := func(r flotilla.Run) {
+		f.reconcile(t, f.eng.event(r, flotilla.TaskRunning, nil, "", ""))
+		f.reconcile(t, f.eng.event(r, flotilla.TaskStopped, ptr(143), flotilla.StopCodeSpotInterruption, "Your Spot Task was interrupted."))
+	}
+	r := f.launch(t, "alice", runs.LaunchRequest{})
+	drainAll()
+	interrupt(f.get(t, r.ID))
+	if got := f.get(t, r.ID); got.Cluster != "default" || got.Attempt != 2 {
+		t.Fatalf("after one interruption: cluster %s attempt %d, want default, 2", got.Cluster, got.Attempt)
+	}
+	drainAll()
+	interrupt(f.get(t, r.ID))
+	got := f.get(t, r.ID)
+	if got.Cluster != "ondemand" || got.Attempt != 3 || got.Status != flotilla.StatusQueued ||
+		!strings.Contains(got.StatusReason, "interrupted by Spot 2 times, it continues on the on-demand cluster ondemand") {
+		t.Fatalf("after two interruptions: %s on %s attempt %d (%s), want QUEUED on ondemand, attempt 3", got.Status, got.Cluster, got.Attempt, got.StatusReason)
+	}
+	if u, _ := f.svc.Store.ClusterUsage(ctx, "default"); u.Running != 0 || u.Queued != 0 {
+		t.Errorf("the Spot cluster still holds the run: %+v", u)
+	}
+	drainAll()
+	if cur := f.get(t, r.ID); cur.Status != flotilla.StatusPending || cur.Cluster != "ondemand" {
+		t.Fatalf("not admitted on the on-demand cluster: %s on %s", cur.Status, cur.Cluster)
+	}
+	if end := f.exit(t, r.ID, 0); end.Status != flotilla.StatusSucceeded {
+		t.Errorf("ended %s (%s)", end.Status, end.StatusReason)
+	}
+	// A cluster without a twin keeps retrying in place.
+	f.svc.Clusters["default"] = flotilla.Cluster{Name: "default", MaxRunning: 2, LaunchType: flotilla.EngineFargate}
+	other := f.launch(t, "bob", runs.LaunchRequest{})
+	for range 2 {
+		drainAll()
+		interrupt(f.get(t, other.ID))
+	}
+	if got := f.get(t, other.ID); got.Cluster != "default" {
+		t.Errorf("without a twin the run moved to %s", got.Cluster)
 	}
 }

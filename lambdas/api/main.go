@@ -13,11 +13,9 @@ import (
 
 	"github.com/flotilla-run/flotilla/internal/api"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
-	"github.com/flotilla-run/flotilla/internal/awsecs"
 	"github.com/flotilla-run/flotilla/internal/awslogs"
 	"github.com/flotilla-run/flotilla/internal/awsscheduler"
 	"github.com/flotilla-run/flotilla/internal/awswire"
-	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/schedules"
 )
 
@@ -44,9 +42,7 @@ func main() {
 		Runs: w.Service, Store: w.Store, Logs: logs, Log: log,
 		Owner: ownerFromClaims, OwnerName: nameFromClaims, Schedules: scheduleSvc,
 		IsAdmin: adminFromClaims(os.Getenv(envAdminGroup)), AdminGroup: os.Getenv(envAdminGroup),
-		CheckDefinition: func(d flotilla.Definition) error {
-			return awsecs.CheckSecrets(c.SecretsPrefix, "secrets", d.Secrets)
-		},
+		CheckDefinition: c.CheckDefinition,
 	}))
 	lambda.Start(func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return adapter.ProxyWithContext(ctx, stripStage(ev))

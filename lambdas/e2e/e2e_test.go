@@ -26,6 +26,7 @@ import (
 	"github.com/flotilla-run/flotilla/internal/awsclient"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb"
 	"github.com/flotilla-run/flotilla/internal/awsdynamodb/ddbtest"
+	"github.com/flotilla-run/flotilla/internal/awsecs"
 	"github.com/flotilla-run/flotilla/internal/awsfake"
 	"github.com/flotilla-run/flotilla/internal/awssqs/sqstest"
 	"github.com/flotilla-run/flotilla/internal/client"
@@ -56,6 +57,7 @@ type stack struct {
 	logs      *awsfake.Logs
 	scheduler *awsfake.Scheduler
 	cognito   *awsfake.Cognito
+	bridge    *awsfake.EventBridge
 	source    *eventSource
 	dlq       string // the dead-letter queue's URL, if any
 	bus       *eventBus
@@ -70,6 +72,7 @@ const (
 
 	scheduleGroup = "flotilla-e2e"
 	scheduleDLQ   = "arn:aws:sqs:us-east-1:123456789012:flotilla-e2e-events-dlq"
+	revokedRole   = "flotilla-job-revoked"
 )
 
 // startStack starts the emulators and the four functions. With maxReceive
@@ -107,11 +110,30 @@ func startStack(t *testing.T, maxReceive int) *stack {
 
 	// ECS and Logs: tasks live on their own, a `sleep N` lasting N/10 s.
 	s.logs = awsfake.NewLogs(awsfake.LogsOptions{})
-	s.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 10 * time.Millisecond, SleepScale: 0.1, Logs: s.logs})
+	s.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 10 * time.Millisecond, SleepScale: 0.1, Logs: s.logs,
+		// IAM, as the fake plays it: a role whose trust or policy changed
+		// after its definition was accepted can no longer be passed.
+		MayPassRole: func(role string) bool { return !strings.HasSuffix(role, "/"+revokedRole) },
+		// A run launched with OOM_ONCE in its env runs out of memory on its
+		// first task, then runs as its command says.
+		Script: func(l awsfake.Launch) awsfake.Script {
+			if o := l.Request.Overrides; o != nil {
+				for _, c := range o.ContainerOverrides {
+					for _, e := range c.Environment {
+						if e.Name == "OOM_ONCE" {
+							return awsfake.Script{Lives: []awsfake.Life{{OOM: true}, {}}}
+						}
+					}
+				}
+			}
+			return awsfake.Script{}
+		}})
 	ecsURL, logsURL := awsfake.Serve(t, s.ecs), awsfake.Serve(t, s.logs)
 	s.scheduler = awsfake.NewScheduler(awsfake.SchedulerOptions{Groups: []string{scheduleGroup}})
 	schedulerURL := awsfake.Serve(t, s.scheduler)
 	// The user pool: the token's owner is an enabled member.
+	s.bridge = awsfake.NewEventBridge()
+	busURL := awsfake.Serve(t, s.bridge)
 	s.cognito = awsfake.NewCognito()
 	s.cognito.SetUser(owner, true)
 	cognitoURL := awsfake.Serve(t, s.cognito)
@@ -131,6 +153,8 @@ func startStack(t *testing.T, maxReceive int) *stack {
 		"FLOTILLA_SCHEDULER_TARGET_ARN=arn:aws:lambda:us-east-1:123456789012:function:flotilla-scheduler",
 		"FLOTILLA_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-scheduler",
 		"FLOTILLA_SCHEDULE_DLQ_ARN=" + scheduleDLQ, "FLOTILLA_SECRETS_PREFIX=flotilla/e2e/",
+		"FLOTILLA_JOB_ROLE_PREFIX=flotilla-job-",
+		"FLOTILLA_EVENT_BUS=default", "FLOTILLA_EVENTBRIDGE_ENDPOINT=" + busURL, "FLOTILLA_UI_URL=https://ui.e2e.example",
 		"FLOTILLA_USER_POOL_ID=us-east-1_E2Epool", "FLOTILLA_COGNITO_ENDPOINT=" + cognitoURL,
 		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true", "FLOTILLA_DYNAMODB_PUT_ON_REMOVE=0",
 	}
@@ -196,9 +220,23 @@ func TestLambdasEndToEnd(t *testing.T) {
 		t.Fatalf("definition with a secret outside flotilla/e2e/: %v, want a 400 naming secrets.PAYROLL", err)
 	}
 
+	// A job's own role must be one the deployment may pass to ECS.
+	for role, why := range map[string]string{
+		"arn:aws:iam::999999999999:role/flotilla-job-reports": "account 999999999999",
+		"arn:aws:iam::123456789012:role/admin":                "must start with flotilla-job-",
+	} {
+		if _, err := s.api.CreateDefinition(ctx, map[string]any{
+			"alias": "own-role", "image": "public.ecr.aws/docker/library/alpine:3", "command": "true",
+			"cpu": 256, "memory": 512, "task_role_arn": role,
+		}); !isStatus(err, http.StatusBadRequest) || !strings.Contains(err.Error(), "task_role_arn") || !strings.Contains(err.Error(), why) {
+			t.Fatalf("definition with task role %s: %v, want a 400 naming task_role_arn (%s)", role, err, why)
+		}
+	}
+
+	const jobRole = "arn:aws:iam::123456789012:role/flotilla-job-reports"
 	def, err := s.api.CreateDefinition(ctx, map[string]any{
 		"alias": "nightly-report", "image": "public.ecr.aws/docker/library/alpine:3", "command": "echo default",
-		"cpu": 256, "memory": 512,
+		"cpu": 256, "memory": 512, "task_role_arn": jobRole,
 	})
 	if err != nil {
 		t.Fatalf("create definition: %v", err)
@@ -255,6 +293,107 @@ func TestLambdasEndToEnd(t *testing.T) {
 	}
 	allDone := time.Since(launchStart)
 	s.ecs.Flush()
+	// A role the deployment can no longer pass fails the run at once, with
+	// a reason that says what to fix, and is not retried.
+	revoked, err := s.api.CreateDefinition(ctx, map[string]any{
+		"alias": "revoked-role", "image": "public.ecr.aws/docker/library/alpine:3", "command": "true",
+		"cpu": 256, "memory": 512, "task_role_arn": "arn:aws:iam::123456789012:role/" + revokedRole, "retry": map[string]int{"max_attempts": 3},
+	})
+	if err != nil {
+		t.Fatalf("create definition: %v", err)
+	}
+	rr, err := s.api.Launch(ctx, map[string]any{"definition": revoked.ID})
+	if err != nil {
+		t.Fatalf("launch: %v", err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !rr.Status.Terminal(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s with a role that cannot be passed is still %s", rr.ID, rr.Status)
+		}
+		if rr, err = s.api.GetRun(ctx, rr.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rr.Status != flotilla.StatusFailed || rr.ReasonCode != flotilla.ReasonCouldNotStart || rr.Attempt != 1 || !strings.Contains(rr.StatusReason, "task_role_arn") {
+		t.Errorf("run with a role that cannot be passed: %s %s attempt %d (%s), want FAILED could_not_start on the first attempt naming task_role_arn",
+			rr.Status, rr.ReasonCode, rr.Attempt, rr.StatusReason)
+	}
+
+	// A definition that asks for it retries a run that ran out of memory
+	// with twice the memory: the second task's overrides carry it.
+	grows, err := s.api.CreateDefinition(ctx, map[string]any{
+		"alias": "grows", "image": "public.ecr.aws/docker/library/alpine:3", "command": "echo fits",
+		"cpu": 256, "memory": 512, "on_out_of_memory": map[string]any{"retry_with_memory_factor": 2},
+	})
+	if err != nil {
+		t.Fatalf("create definition: %v", err)
+	}
+	gr, err := s.api.Launch(ctx, map[string]any{"definition": grows.ID, "env": map[string]string{"OOM_ONCE": "1"}})
+	if err != nil {
+		t.Fatalf("launch: %v", err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !gr.Status.Terminal(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s that ran out of memory once is still %s", gr.ID, gr.Status)
+		}
+		if gr, err = s.api.GetRun(ctx, gr.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gr.Status != flotilla.StatusSucceeded || gr.Attempt != 2 || gr.Memory != 1024 {
+		t.Errorf("run that ran out of memory once: %s on attempt %d with %d MiB (%s), want SUCCEEDED on attempt 2 with 1024 MiB", gr.Status, gr.Attempt, gr.Memory, gr.StatusReason)
+	}
+	var mems []string
+	for _, req := range s.ecs.RunTaskRequests() {
+		if req.StartedBy == gr.ID && req.Overrides != nil {
+			mems = append(mems, req.Overrides.Memory)
+		}
+	}
+	if strings.Join(mems, ",") != "512,1024" {
+		t.Errorf("the run's tasks were given %v MiB, want 512 then 1024", mems)
+	}
+	var story any
+	if _, err := s.api.Do(ctx, "GET", "/v1/runs/"+gr.ID+"/events", nil, nil, &story); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fmt.Sprint(story), "retrying with 1024 MiB") {
+		t.Errorf("the life story does not say the memory grew: %v", story)
+	}
+
+	// Every status change of every run was put on the default bus as a
+	// "Flotilla Run State Change", in order, ending with its end.
+	published := map[string][]flotilla.RunChange{}
+	for _, e := range s.bridge.Entries() {
+		if e.Source != "flotilla" || e.DetailType != "Flotilla Run State Change" || e.EventBusName != "" {
+			t.Errorf("published %s / %s on %q", e.Source, e.DetailType, e.EventBusName)
+		}
+		var c flotilla.RunChange
+		if err := json.Unmarshal([]byte(e.Detail), &c); err != nil {
+			t.Fatalf("detail %s: %v", e.Detail, err)
+		}
+		published[c.RunID] = append(published[c.RunID], c)
+	}
+	for id, w := range wants {
+		cs := published[id]
+		var statuses []string
+		for _, c := range cs {
+			statuses = append(statuses, string(c.Status))
+		}
+		if got := strings.Join(statuses, " "); got != "QUEUED PENDING RUNNING "+string(w.status) {
+			t.Errorf("run %s: published %q, want QUEUED PENDING RUNNING %s", id, got, w.status)
+			continue
+		}
+		last := cs[len(cs)-1]
+		if !last.Terminal || last.ExitCode == nil || *last.ExitCode != w.exit || last.CostUSD == nil || last.Owner != owner ||
+			last.Alias != def.Alias || last.Links["run"] != "https://ui.e2e.example/runs/"+id || last.Links["api"] != "/v1/runs/"+id {
+			t.Errorf("run %s: last change %+v", id, last)
+		}
+	}
+
+	// The runs ran as the definition's role.
+	if got := s.ecs.LatestTaskDefinition(awsecs.FamilyOf(awsecs.DefaultFamilyPrefix, def.ID))["taskRoleArn"]; got != jobRole {
+		t.Errorf("the task definition's taskRoleArn is %v, want the definition's %s", got, jobRole)
+	}
 
 	for id, w := range wants {
 		r := final[id]
