@@ -180,25 +180,26 @@
 // Measured read units of one request on minidyn (computed from item sizes
 // by the rules above; `make bench-ddb`, or go test -run
 // TestReadsFlatAsHistoryGrows -v ./internal/awsdynamodb/ for 1,000 and
-// 10,000), at 10,000 and at 100,000 ended runs (1 % FAILED; 10 definitions,
-// 20 owners, 10 tags), with 10,000 runs queued at the larger size:
+// 10,000), at 10,000, 30,000 and 100,000 ended runs (1 % FAILED; 10
+// definitions, 20 owners, 10 tags), with 100, 3,000 and 10,000 runs queued
+// by 100 owners on another cluster:
 //
-//	page of 50, no filter               11 / 9.5
-//	page of 50, owner (5 % of runs)     31 / 31.5
-//	page of 50, status=FAILED           30.5 / 31
-//	page of 50, definition + FAILED     30.5 / 31
-//	page of 50, tag (10 %)              25 (14 runs) / 30 (18 runs): bounded, short pages
-//	page of 50, cluster or SUCCEEDED    25 (20-40 runs) / 30 (0 runs: the 10,000 queued
-//	                                    runs of another cluster are newer): bounded
-//	sweep, 10 active runs of a cluster  5.5 / 5.5 (it read every run before)
-//	page of 50, QUEUED+PENDING+RUNNING  79.5 / 79.5 at 1,000 and 10,000 (make test sizes):
-//	                                    one Query per owner waiting (100 here), none of history
-//	dispatch (GetRun, ClusterUsage,     103 / 103, with 100 and 10,000 runs queued by
-//	OldestQueuedPerOwner)               100 owners
+//	page of 50, no filter               12.5 / 11 / 14
+//	page of 50, owner (5 % of runs)     30 / 31 / 30.5
+//	page of 50, status=FAILED           30 / 31 / 30.5
+//	page of 50, definition + FAILED     30 / 31 / 30.5
+//	page of 50, tag (10 %)              27.5 / 32.5 / 32.5, 16-23 runs a page: bounded
+//	page of 50, cluster or SUCCEEDED    22.5-27.5 (30-50 runs) / 32.5 / 32.5 (0 runs: the
+//	                                    queued runs of the other cluster are newer): bounded
+//	page of 50, QUEUED+PENDING+RUNNING  79.5 / 79.5 / 79.5: one Query per owner waiting
+//	                                    (100 here), nothing of the history
+//	sweep, 10 active runs of a cluster  5.5 / 5.5 / 5.5 (it read every run before)
+//	dispatch (GetRun, ClusterUsage,     103 / 103 / 103 (it read the whole queue before)
+//	OldestQueuedPerOwner)
 //
 // 100,000 is where minidyn stops: it re-sorts its keys on every write, so
-// seeding 1,000,000 runs would take hours on two cores; the three sizes
-// of make bench-ddb (10,000, 30,000, 100,000) show the trend.
+// seeding 1,000,000 runs would take hours on two cores (100,000 took 16
+// minutes); the three sizes show the trend.
 //
 // # Write units of one run, launch to SUCCEEDED
 //
