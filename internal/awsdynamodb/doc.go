@@ -62,12 +62,14 @@
 // All counter items share the partition CL, so one Query lists the
 // clusters; DynamoDB isolates busy items of one partition onto partitions
 // of their own (Developer Guide, "Burst and adaptive capacity"), so each
-// item's own limit is what binds. Two transactions on one item at the same moment cancel one of them with
+// item's own limit is what binds.
+//
+// Two transactions on one item at the same moment cancel one of them with
 // TransactionConflict (DynamoDB Developer Guide, "Transaction conflict
 // handling in DynamoDB"): the store retries with a jittered backoff, 8
 // times, and a launch that still loses answers ErrThrottled (429, nothing
-// written). minidyn serialises requests, so no test here sees a conflict;
-// the retry path is the one transitions have always used.
+// written). minidyn serialises requests, so no real conflict happens in
+// the tests; TestLaunchRetriesAConflictingCounter injects them.
 //
 // # Items and sizes
 //
