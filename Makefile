@@ -4,7 +4,7 @@
 GO      ?= go
 BIN     := bin/flotilla
 GOFILES := $(shell find cmd internal lambdas -name '*.go' -not -path '*/node_modules/*' 2>/dev/null) go.mod go.sum
-LAMBDAS := api dispatcher events sweep scheduler
+LAMBDAS := api dispatcher events sweep scheduler notifier
 
 .DEFAULT_GOAL := help
 .PHONY: help run build test go-test lint bench bench-ddb fuzz lambdas clean system-deps iam-record

@@ -35,6 +35,10 @@ type access struct {
 	// PublishRunChanges: PutEvents on the default bus, only with source
 	// "flotilla" and detail-type "Flotilla Run State Change".
 	PublishRunChanges bool
+	// Notify: read webhook signing keys under the stage's secrets prefix
+	// (SSM parameters, Secrets Manager secrets) and, when a sender is
+	// configured, send e-mail from it through SES.
+	Notify bool
 }
 
 // function is one Lambda function built to build/lambdas/<Name>/bootstrap.
@@ -67,9 +71,11 @@ var functions = []function{
 		MemoryMiB: 256, TimeoutSeconds: 60,
 		Access: access{
 			TableReadWrite: true, PublishRunChanges: true, ConsumeQueue: true, SendToQueues: true,
-			// RunTask, and StopTask by the id RunTask returned when a stop
-			// arrived meanwhile (runs/dispatch.go): it never looks a task up.
-			ECS:             []ecsAction{ecsRunTask, ecsStopTask},
+			// RunTask, StopTask by the id RunTask returned when a stop arrived
+			// meanwhile (runs/dispatch.go), and the lookup by startedBy when
+			// RunTask answers ConflictException without the task's ARN
+			// (awsecs existingTask).
+			ECS:             []ecsAction{ecsRunTask, ecsStopTask, ecsDescribeTasks, ecsListTasks},
 			TaskDefinitions: true,
 		},
 	},
@@ -103,6 +109,16 @@ var functions = []function{
 		},
 		InvokedAsync: true,
 	},
+	{
+		Name: "notifier", ID: "NotifierFunction", Description: "Flotilla notifier: a run's end -> its webhooks and e-mail addresses",
+		// Up to 5 targets, a webhook tried 3 times with 10 s timeouts.
+		MemoryMiB: 256, TimeoutSeconds: 180,
+		Access: access{
+			// Reads the run and appends to its life story; changes no status.
+			TableReadWrite: true, Notify: true,
+		},
+		InvokedAsync: true,
+	},
 }
 
 // Environment variable names the Lambdas read (the lead's contract).
@@ -120,6 +136,7 @@ const (
 	envJobRolePrefix      = "FLOTILLA_JOB_ROLE_PREFIX"
 	envEventBus           = "FLOTILLA_EVENT_BUS"
 	envAccountID          = "FLOTILLA_ACCOUNT_ID"
+	envNotifyFrom         = "FLOTILLA_NOTIFY_FROM"
 	envUIURL              = "FLOTILLA_UI_URL"
 	envTaskFamilyPrefix   = "FLOTILLA_TASK_FAMILY_PREFIX"
 	envQueueURLPrefix     = "FLOTILLA_QUEUE_URL_PREFIX"
@@ -193,6 +210,8 @@ func envFor(f function, key string) bool {
 		return f.Access.ManageSchedules
 	case envTaskExecRoleARN, envTaskRoleARN:
 		return f.Access.TaskDefinitions
+	case envNotifyFrom:
+		return f.Access.Notify
 	}
 	return true
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -10,6 +11,8 @@ type specReport struct {
 	Resources  int      `json:"resources"`
 	Checked    int      `json:"checked"`
 	Intrinsics int      `json:"intrinsics"`
+	Enums      int      `json:"enums"`
+	EnumPaths  []string `json:"enumPaths"`
 	Violations []string `json:"violations"`
 }
 
@@ -30,6 +33,12 @@ func TestTemplateFitsCloudFormationsSpecification(t *testing.T) {
 		t.Error(v)
 	}
 	t.Logf("%d resources, %d values checked, %d intrinsic values left to deploy time", r.Resources, r.Checked, r.Intrinsics)
+	slices.Sort(r.EnumPaths)
+	r.EnumPaths = slices.Compact(r.EnumPaths)
+	t.Logf("checked against an enumeration: %v", r.EnumPaths)
+	if len(r.EnumPaths) < 3 {
+		t.Errorf("only %d values checked against an enumeration", len(r.EnumPaths))
+	}
 	if r.Checked < 500 {
 		t.Errorf("only %d values checked: the check reads too little", r.Checked)
 	}
@@ -44,9 +53,11 @@ func TestTemplateFitsCloudFormationsSpecification(t *testing.T) {
 	rule := broken.ofType("AWS::Events::Rule")[0]
 	broken.Resources[rule].Properties["Targets"] = map[string]any{"Arn": "x"}
 	broken.Resources["Bogus"] = resource{Type: "AWS::SQS::Queuee"}
+	broken.Resources[rule].Properties["State"] = "PAUSED"
 	got := strings.Join(checkSpec(t, broken).Violations, "\n")
 	for _, want := range []string{q + ".MessageRetentionPeriod: want an integer", q + ".FifoQueueX: no such property",
-		fn + ".Code: required, missing", rule + ".Targets: want a list", "Bogus: no resource type"} {
+		fn + ".Code: required, missing", rule + ".Targets: want a list", "Bogus: no resource type",
+		rule + `.State: "PAUSED" is not one of`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the check missed %q; it said:\n%s", want, got)
 		}

@@ -22,6 +22,7 @@ const (
 	ctxAdminGroup       = "flotilla:admin_group"        // Cognito group whose members may change what others own
 	ctxRunRetention     = "flotilla:run_retention_days" // days ended runs are kept (DynamoDB TTL); 0: for ever
 	ctxJobRolePrefix    = "flotilla:job_role_prefix"    // name prefix of the IAM roles definitions may run as
+	ctxNotifyFrom       = "flotilla:notify_from"        // SES-verified sender of notification e-mail (optional)
 )
 
 // ClusterConfig is one entry of the "flotilla:clusters" context list.
@@ -51,7 +52,7 @@ var (
 	authDomainRE = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
 	// A role name's characters (IAM User Guide, "IAM identifiers"); at
 	// least 4 of them, so a prefix cannot open PassRole to every role.
-	jobRolePrefixRE = regexp.MustCompile(`^[\w+=,.@-]{4,32}$`)
+	jobRolePrefixRE = regexp.MustCompile(`^[\w+=,.@-]{4,45}$`)
 	clusterNameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 	clusterARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$`)
 )

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,7 +22,7 @@ const (
 	defaultCLICallbackURL   = "http://localhost:8976/callback"
 	defaultStage            = "prod"
 	defaultAdminGroup       = "flotilla-admins"
-	defaultJobRolePrefix    = "flotilla-job-"
+	defaultJobRolePrefix    = "flotilla-job-" // the stage is appended: flotilla-job-prod-
 )
 
 // StackName is the CloudFormation stack of a stage: Flotilla-<stage>.
@@ -117,9 +118,16 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 	if n := clustersEnvBound(clusters, "flotilla-"+stage); n > maxClustersEnvBytes {
 		return nil, fmt.Errorf("context %q: the clusters take about %d bytes of each function's environment (FLOTILLA_CLUSTERS), over the %d Lambda's 4 KB limit leaves for them; existing clusters carry their ARN, subnets and security groups: list fewer subnets, share security groups, or let the stack create the clusters", ctxClusters, n, maxClustersEnvBytes)
 	}
-	jobRolePrefix := str(ctxJobRolePrefix, defaultJobRolePrefix)
+	// Per stage, like every other scope: a dev deployment must not be able
+	// to run a job as a prod job's role. A prefix from cdk.json is shared by
+	// the stages, so the stage is appended to it.
+	jobRolePrefix := jobRolePrefixOf(str(ctxJobRolePrefix, defaultJobRolePrefix), stage)
 	if !jobRolePrefixRE.MatchString(jobRolePrefix) {
 		return nil, fmt.Errorf("context %q: %q must be 4-32 characters of an IAM role name (letters, digits and +=,.@_-)", ctxJobRolePrefix, jobRolePrefix)
+	}
+	notifyFrom := str(ctxNotifyFrom, "")
+	if a, err := mail.ParseAddress(notifyFrom); notifyFrom != "" && (err != nil || a.Address != notifyFrom) {
+		return nil, fmt.Errorf("context %q: %q must be one e-mail address, like jobs@example.com (verified in SES, or its domain)", ctxNotifyFrom, notifyFrom)
 	}
 	// A prefix from cdk.json is shared by every stage, so the stage is
 	// appended: two stages never ask for the same Cognito domain.
@@ -146,6 +154,7 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		Stage:            stage,
 		AdminGroup:       str(ctxAdminGroup, defaultAdminGroup),
 		JobRolePrefix:    jobRolePrefix,
+		NotifyFrom:       notifyFrom,
 	}, nil
 }
 
@@ -176,3 +185,7 @@ var retentionDays = map[int]awslogs.RetentionDays{
 	2557: awslogs.RetentionDays_SEVEN_YEARS, 2922: awslogs.RetentionDays_EIGHT_YEARS, 3288: awslogs.RetentionDays_NINE_YEARS,
 	3653: awslogs.RetentionDays_TEN_YEARS,
 }
+
+// jobRolePrefixOf is a stage's job role prefix: the configured one with the
+// stage and a hyphen appended (flotilla-job- → flotilla-job-prod-).
+func jobRolePrefixOf(prefix, stage string) string { return prefix + stage + "-" }

@@ -136,9 +136,25 @@ func TestEventTargetsRetryIntoADeadLetterQueue(t *testing.T) {
 		t.Errorf("the scheduler role %q may not send to the dead-letter queue", schedRole)
 	}
 	alarms := tp.ofType("AWS::CloudWatch::Alarm")
-	// One per function, per cluster dead-letter queue, and the events one.
-	if want := len(functions) + len(synthesized.clusters) + 1; len(alarms) != want {
+	// One per function, per cluster dead-letter queue and the events one;
+	// and for each way into a dead-letter queue failing: per asynchronously
+	// invoked function, per rule, and the schedules.
+	async := 0
+	for _, f := range functions {
+		if f.InvokedAsync {
+			async++
+		}
+	}
+	if want := len(functions) + len(synthesized.clusters) + 1 + async + len(tp.ofType("AWS::Events::Rule")) + 1; len(alarms) != want {
 		t.Errorf("%d alarms, want %d", len(alarms), want)
+	}
+	metrics := map[string]int{}
+	for _, id := range alarms {
+		metrics[render(tp.Resources[id].Properties["MetricName"])]++
+	}
+	if metrics["DestinationDeliveryFailures"] != async || metrics["InvocationsFailedToBeSentToDlq"] != len(tp.ofType("AWS::Events::Rule")) ||
+		metrics["InvocationsFailedToBeSentToDeadLetterCount"] != 1 {
+		t.Errorf("alarms by metric %v", metrics)
 	}
 }
 
@@ -274,7 +290,7 @@ func TestStagesShareNothing(t *testing.T) {
 			doc, _ := tp.Resources[pid].Properties["PolicyDocument"].(map[string]any)
 			for _, st := range list(doc["Statement"]) {
 				for _, r := range renderAll(st.(map[string]any)["Resource"]) {
-					for _, kind := range []string{"task-definition/", "parameter/", "secret:"} {
+					for _, kind := range []string{"task-definition/", "parameter/", "secret:", ":role/"} {
 						if strings.Contains(r, kind) {
 							out = append(out, r[strings.Index(r, kind):])
 						}
@@ -291,7 +307,7 @@ func TestStagesShareNothing(t *testing.T) {
 			}
 		}
 	}
-	if s := strings.Join(scopes(dev), " "); !strings.Contains(s, "task-definition/flotilla-dev-") || !strings.Contains(s, "parameter/flotilla/dev/") || !strings.Contains(s, "secret:flotilla/dev/") {
+	if s := strings.Join(scopes(dev), " "); !strings.Contains(s, "task-definition/flotilla-dev-") || !strings.Contains(s, "parameter/flotilla/dev/") || !strings.Contains(s, "secret:flotilla/dev/") || !strings.Contains(s, ":role/flotilla-job-dev-") {
 		t.Errorf("dev's scopes %s lack its task definitions or secrets", s)
 	}
 	domain := func(tp tmpl) string {

@@ -79,6 +79,10 @@ func addNagSuppressions(stack awscdk.Stack, t nagTargets) {
 				sup("AwsSolutions-IAM5", "Definitions may run as their own IAM role (task_role_arn); only roles at the root path whose name starts with the job role prefix (cdk.json flotilla:job_role_prefix) can be passed, and only to ECS tasks (iam:PassedToService).",
 					re(`/^Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role\/[\w+=,.@-]+\*$/`)))
 		}
+		if f.fn.Access.Notify {
+			sups = append(sups, sup("AwsSolutions-IAM5", "Webhook signing keys are named by definitions at run time; only SSM parameters and Secrets Manager secrets under the stage's flotilla/<stage>/ prefix are readable.",
+				re(`/^Resource::arn:<AWS::Partition>:(ssm|secretsmanager):<AWS::Region>:<AWS::AccountId>:(parameter\/|secret:)flotilla\/[a-z0-9]+\/\*$/`)))
+		}
 		if f.fn.Access.ManageSchedules {
 			sups = append(sups, sup("AwsSolutions-IAM5", "One EventBridge Scheduler schedule is created per Flotilla schedule at run time; only schedules in this stack's group are reachable.",
 				re(`/^Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule\/<ScheduleGroup>\/\*$/`)))

@@ -434,6 +434,7 @@ func TestIAMSimulatorDeniesWhatIsOutOfScope(t *testing.T) {
 	roles := synthesized.template.rolePolicies(t)
 	d := roles["dispatcher"]
 	foreign := map[string]string{"ecs:cluster": canonARN("ecs", "cluster/someone-elses")}
+	prodJobRoles := jobRolePrefixOf(defaultJobRolePrefix, defaultStage)
 	cases := []simCase{
 		{ID: "runtask-foreign-cluster", Action: "ecs:RunTask", Resource: canonARN("ecs", "task-definition/flotilla-x:1"), Context: foreign},
 		{ID: "runtask-foreign-family", Action: "ecs:RunTask", Resource: canonARN("ecs", "task-definition/payroll:1"),
@@ -452,13 +453,15 @@ func TestIAMSimulatorDeniesWhatIsOutOfScope(t *testing.T) {
 			Context: map[string]string{"events:source": "flotilla", "events:detail-type": "Flotilla Run State Change"}},
 		{ID: "in-scope-putevents", Action: "events:PutEvents", Resource: canonARN("events", "event-bus/default"),
 			Context: map[string]string{"events:source": "flotilla", "events:detail-type": "Flotilla Run State Change"}},
-		{ID: "passrole-contains-prefix", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/evil" + defaultJobRolePrefix + "x",
+		{ID: "passrole-contains-prefix", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/evil" + prodJobRoles + "x",
 			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-		{ID: "passrole-prefix-in-path", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/teams/" + defaultJobRolePrefix + "x",
+		{ID: "passrole-prefix-in-path", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/teams/" + prodJobRoles + "x",
 			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
-		{ID: "passrole-job-role-to-lambda", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + defaultJobRolePrefix + "x",
+		{ID: "passrole-job-role-to-lambda", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + prodJobRoles + "x",
 			Context: map[string]string{"iam:PassedToService": "lambda.amazonaws.com"}},
-		{ID: "in-scope-job-role", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + defaultJobRolePrefix + "reader",
+		{ID: "passrole-other-stages-job-role", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + jobRolePrefixOf(defaultJobRolePrefix, "dev") + "reader",
+			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+		{ID: "in-scope-job-role", Action: "iam:PassRole", Resource: "arn:aws:iam::" + canonAccount + ":role/" + prodJobRoles + "reader",
 			Context: map[string]string{"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
 		{ID: "in-scope", Action: "ecs:RunTask", Resource: canonARN("ecs", "task-definition/flotilla-prod-x:1"),
 			Context: map[string]string{"ecs:cluster": canonARN("ecs", "cluster/Cluster-default")}},
@@ -661,4 +664,53 @@ func TestTaskStateRuleMatchedByAnEventBridgeMatcher(t *testing.T) {
 		t.Errorf("%d of %d events matched", matched, len(events))
 	}
 	t.Logf("%d of %d events matched the rule", matched, len(events))
+}
+
+// TestRunEndRuleMatchedByAnEventBridgeMatcher: the rule that wakes the
+// notifier, evaluated by the same third-party matcher, takes the end of a
+// run that names targets and nothing else.
+func TestRunEndRuleMatchedByAnEventBridgeMatcher(t *testing.T) {
+	tp := synthesized.template
+	var pattern map[string]any
+	for _, id := range tp.ofType("AWS::Events::Rule") {
+		if p, ok := tp.Resources[id].Properties["EventPattern"].(map[string]any); ok && slices.Contains(renderAll(p["source"]), runChangeSource) {
+			pattern = p
+		}
+	}
+	if pattern == nil {
+		t.Fatal("no rule on the run changes")
+	}
+	type input struct {
+		ID    string         `json:"id"`
+		Event map[string]any `json:"event"`
+	}
+	ev := func(source, detailType, status string, terminal bool, notify int) map[string]any {
+		d := map[string]any{"run_id": "run_1", "status": status, "terminal": terminal}
+		if notify > 0 {
+			d["notify"] = notify
+		}
+		return map[string]any{"source": source, "detail-type": detailType, "detail": d}
+	}
+	cases := map[string]struct {
+		event map[string]any
+		want  bool
+	}{
+		"failed, 2 targets":   {ev("flotilla", runChangeDetailType, "FAILED", true, 2), true},
+		"succeeded, 1 target": {ev("flotilla", runChangeDetailType, "SUCCEEDED", true, 1), true},
+		"running, 1 target":   {ev("flotilla", runChangeDetailType, "RUNNING", false, 1), false},
+		"failed, no targets":  {ev("flotilla", runChangeDetailType, "FAILED", true, 0), false},
+		"another source":      {ev("acme.jobs", runChangeDetailType, "FAILED", true, 2), false},
+		"another detail-type": {ev("flotilla", "Flotilla Something Else", "FAILED", true, 2), false},
+	}
+	var events []input
+	for id, c := range cases {
+		events = append(events, input{ID: id, Event: c.event})
+	}
+	var got map[string]bool
+	runProof(t, "eventmatch.mjs", "serverless-offline-aws-eventbridge", map[string]any{"pattern": pattern, "events": events}, &got)
+	for id, c := range cases {
+		if got[id] != c.want {
+			t.Errorf("%s: the matcher says %v, want %v", id, got[id], c.want)
+		}
+	}
 }

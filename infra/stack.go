@@ -53,6 +53,9 @@ type StackProps struct {
 	// as its task_role_arn (default "flotilla-job-"): the functions that
 	// register and run task definitions may pass only those to ECS.
 	JobRolePrefix string
+	// NotifyFrom is the address notification e-mail is sent from (an
+	// address or domain verified in SES); "" sends none.
+	NotifyFrom string
 }
 
 // Stack exposes what tests and outputs need.
@@ -96,7 +99,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	prefix := "flotilla-" + stage
 	familyPrefix := prefix + "-"
 	secretsPrefix := secretsPrefixOf(stage)
-	jobRolePrefix := cmp.Or(props.JobRolePrefix, defaultJobRolePrefix)
+	jobRolePrefix := cmp.Or(props.JobRolePrefix, jobRolePrefixOf(defaultJobRolePrefix, stage))
 	partition, region, account := *awscdk.Aws_PARTITION(), *awscdk.Aws_REGION(), *awscdk.Aws_ACCOUNT_ID()
 	arn := func(service, resource string) string {
 		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", partition, service, region, account, resource)
@@ -320,6 +323,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	if props.RunRetentionDays > 0 {
 		common[envRunRetentionDays] = jsii.String(strconv.Itoa(props.RunRetentionDays))
 	}
+	if props.NotifyFrom != "" {
+		common[envNotifyFrom] = jsii.String(props.NotifyFrom)
+	}
 	if vpc != nil {
 		common[envNamePrefix] = jsii.String(prefix)
 		common[envSubnets] = jsii.String(strings.Join(sharedSubnets(clusters), ","))
@@ -328,7 +334,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	}
 	// The scheduler function is created first so the others can name it
 	// (it cannot carry its own ARN: that would be a circular reference).
-	order := []string{"scheduler", "api", "dispatcher", "events", "sweep"}
+	order := []string{"scheduler", "api", "dispatcher", "events", "sweep", "notifier"}
 	for _, name := range order {
 		f := functionByName(name)
 		env := map[string]*string{}
@@ -377,7 +383,8 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			arn: arn, table: s.Table, clusters: clusters, jobLogs: jobLogs,
 			execRole: execRole, taskRole: taskRole, schedulerRole: schedulerRole,
 			familyPrefix: familyPrefix, scheduleGroup: *scheduleGroup.Ref(),
-			jobRoles: fmt.Sprintf("arn:%s:iam::%s:role/%s*", partition, account, jobRolePrefix),
+			jobRoles:      fmt.Sprintf("arn:%s:iam::%s:role/%s*", partition, account, jobRolePrefix),
+			secretsPrefix: secretsPrefix, notifyFrom: props.NotifyFrom,
 		})
 	}
 	schedulerRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -400,7 +407,8 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	for _, cr := range clusters {
 		clusterARNs = append(clusterARNs, cr.arn)
 	}
-	awsevents.NewRule(stack, jsii.String("TaskStateRule"), &awsevents.RuleProps{
+	rules := map[string]awsevents.Rule{}
+	rules["TaskStateRule"] = awsevents.NewRule(stack, jsii.String("TaskStateRule"), &awsevents.RuleProps{
 		Description: jsii.String("ECS task state changes of Flotilla runs -> events function"),
 		EventPattern: &awsevents.EventPattern{
 			Source:     jsii.Strings("aws.ecs"),
@@ -416,7 +424,21 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		},
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["events"], targetRetry)},
 	})
-	awsevents.NewRule(stack, jsii.String("SweepRule"), &awsevents.RuleProps{
+	// A run's end goes to the notifier when the run names targets (the
+	// detail says how many, not which: the bus is readable by any rule).
+	rules["RunEndRule"] = awsevents.NewRule(stack, jsii.String("RunEndRule"), &awsevents.RuleProps{
+		Description: jsii.String("Sends the end of a Flotilla run that names notify targets to the notifier function"),
+		EventPattern: &awsevents.EventPattern{
+			Source:     jsii.Strings(runChangeSource),
+			DetailType: jsii.Strings(runChangeDetailType),
+			Detail: &map[string]interface{}{
+				"terminal": []interface{}{true},
+				"notify":   []interface{}{map[string]interface{}{"numeric": []interface{}{">", 0}}},
+			},
+		},
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["notifier"], targetRetry)},
+	})
+	rules["SweepRule"] = awsevents.NewRule(stack, jsii.String("SweepRule"), &awsevents.RuleProps{
 		Description: jsii.String("Runs the Flotilla sweep every minute"),
 		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(1))),
 		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(s.Functions["sweep"], targetRetry)},
@@ -433,6 +455,40 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		awscloudwatch.NewAlarm(stack, jsii.String("DeadLetterAlarm-"+name), &awscloudwatch.AlarmProps{
 			AlarmDescription:   jsii.String("Flotilla " + stage + ": messages in the " + name + " dead-letter queue"),
 			Metric:             q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+	}
+	// What fails on the way to a dead-letter queue is lost unless someone
+	// hears of it: a failed asynchronous invocation the on-failure
+	// destination could not take (Lambda Developer Guide, "Asynchronous
+	// invocation metrics": DestinationDeliveryFailures), an event a rule
+	// could deliver neither to its target nor to its dead-letter queue
+	// (EventBridge User Guide, "Monitoring": InvocationsFailedToBeSentToDlq),
+	// and the same for schedules (EventBridge Scheduler User Guide,
+	// "Monitoring": InvocationsFailedToBeSentToDeadLetterCount).
+	lost := map[string]awscloudwatch.IMetric{
+		"schedules": awscloudwatch.NewMetric(&awscloudwatch.MetricProps{Namespace: jsii.String("AWS/Scheduler"),
+			MetricName:    jsii.String("InvocationsFailedToBeSentToDeadLetterCount"),
+			DimensionsMap: &map[string]*string{"ScheduleGroup": scheduleGroup.Ref()}, Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+	}
+	for _, f := range functions {
+		if f.InvokedAsync {
+			lost["function-"+f.Name] = s.Functions[f.Name].Metric(jsii.String("DestinationDeliveryFailures"),
+				&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))})
+		}
+	}
+	for name, r := range rules {
+		lost["rule-"+name] = awscloudwatch.NewMetric(&awscloudwatch.MetricProps{Namespace: jsii.String("AWS/Events"),
+			MetricName:    jsii.String("InvocationsFailedToBeSentToDlq"),
+			DimensionsMap: &map[string]*string{"RuleName": r.RuleName()}, Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))})
+	}
+	for name, m := range lost {
+		awscloudwatch.NewAlarm(stack, jsii.String("LostAlarm-"+name), &awscloudwatch.AlarmProps{
+			AlarmDescription:   jsii.String("Flotilla " + stage + ": " + name + " could not put a failure in its dead-letter queue"),
+			Metric:             m,
 			Threshold:          jsii.Number(1),
 			EvaluationPeriods:  jsii.Number(1),
 			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -690,11 +746,31 @@ type grantTargets struct {
 	execRole, taskRole, schedulerRole awsiam.Role
 	familyPrefix                      string // of the task definition families the executors register
 	jobRoles                          string // the ARN pattern of the roles definitions may run as
+	secretsPrefix                     string // of the stage's job secrets and webhook keys
+	notifyFrom                        string // the SES sender of notification e-mail, if any
 	scheduleGroup                     string
 }
 
 // grant turns one access entry into IAM statements on fn's role.
 func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) {
+	if a.Notify {
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:     jsii.String("WebhookSigningKeys"),
+			Actions: jsii.Strings("ssm:GetParameter", "secretsmanager:GetSecretValue"),
+			Resources: jsii.Strings(t.arn("ssm", "parameter/"+t.secretsPrefix+"*"),
+				t.arn("secretsmanager", "secret:"+t.secretsPrefix+"*")),
+		}))
+		if from := t.notifyFrom; from != "" {
+			// SES authorizes SendEmail on the sender's identity: the
+			// address, or its domain when only the domain is verified.
+			_, domain, _ := strings.Cut(from, "@")
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("SendNotificationEmail"),
+				Actions:   jsii.Strings("ses:SendEmail"),
+				Resources: jsii.Strings(t.arn("ses", "identity/"+from), t.arn("ses", "identity/"+domain)),
+			}))
+		}
+	}
 	if a.PublishRunChanges {
 		// Conditions on what is published (Service Authorization Reference
 		// for Amazon EventBridge: PutEvents on event-bus, condition keys

@@ -100,6 +100,8 @@ func synth(dir string) (err error) {
 	ctx[ctxClusters] = clusters
 	ctx[ctxLambdasDir] = lambdas
 	ctx[ctxWebDist] = web
+	// The sender the Lambda end-to-end test sends notification e-mail from.
+	ctx[ctxNotifyFrom] = "jobs@flotilla.example"
 	// Report cdk-nag errors as annotations instead of failing the synth.
 	ctx["@aws-cdk/core:failSynthOnValidationErrors"] = false
 	// Construct paths name the resources for the IAM proof (proof_test.go).
@@ -734,7 +736,7 @@ func dispatcherProblems(tp tmpl, clusters int) []string {
 	// The stack's two roles and, by name prefix at the root path, the roles
 	// definitions run as (task_role_arn).
 	taskRoles := []string{"${" + firstID(tp, "TaskExecutionRole") + ".Arn}", "${" + firstID(tp, "TaskRole") + ".Arn}",
-		"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + defaultJobRolePrefix + "*"}
+		"arn:${AWS::Partition}:iam::${AWS::AccountId}:role/" + jobRolePrefixOf(defaultJobRolePrefix, defaultStage) + "*"}
 	sawRun, sawStop, sawPass := false, false, false
 	for _, s := range tp.statements(role) {
 		acts := actionsOf(s)
@@ -770,6 +772,11 @@ func dispatcherProblems(tp tmpl, clusters int) []string {
 			}
 			if !ecsClusterCond() {
 				probs = append(probs, "StopTask/DescribeTasks without the ecs:cluster condition")
+			}
+		case slices.Equal(acts, []string{"ecs:ListTasks"}):
+			// Names no task: "*", held to Flotilla's clusters by the condition.
+			if !slices.Equal(res, []string{"*"}) || !ecsClusterCond() {
+				probs = append(probs, fmt.Sprintf("ListTasks on %v without the ecs:cluster condition", res))
 			}
 		case slices.Contains(acts, "iam:PassRole"):
 			sawPass = true

@@ -55,6 +55,7 @@ func serveHybrid(ctx context.Context, e *env, c serveConfig, log *slog.Logger) e
 		return fmt.Errorf("hybrid mode: %w", err)
 	}
 	svc := w.Service
+	svc.StuckAfter = c.StuckAfter
 	svc.Logs = awslogs.FromConfig(w.AWS, cfg.LogsEndpoint, awslogs.Config{LogGroup: cfg.LogGroup})
 	for name, cl := range svc.Clusters {
 		cl.QueueTimeout = c.QueueTimeout

@@ -25,7 +25,7 @@ type defFlags struct {
 	file, alias, group, image, command, arch, taskRole string
 	cpu, memory, gpu, timeout, retries                 int
 	oomFactor                                          float64
-	env, secrets, tags                                 []string
+	env, secrets, tags, notify                         []string
 }
 
 func (f *defFlags) register(cmd *cobra.Command) {
@@ -39,13 +39,14 @@ func (f *defFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.memory, "memory", 0, "memory in MiB")
 	fl.IntVar(&f.gpu, "gpu", 0, "GPUs")
 	fl.StringVar(&f.arch, "architecture", "", "the CPU architecture the image is built for: x86_64 (default) or arm64; on ECS the task runs on it (locally it is recorded only)")
-	fl.StringVar(&f.taskRole, "task-role-arn", "", "the IAM role the job runs as on ECS instead of the shared task role (deployed: a role of the deployment's account named with its job role prefix, default flotilla-job-; locally not used); \"\" on update goes back to the shared role")
+	fl.StringVar(&f.taskRole, "task-role-arn", "", "the IAM role the job runs as on ECS instead of the shared task role (deployed: a role of the deployment's account named with its job role prefix, flotilla-job-<stage>-; locally not used); \"\" on update goes back to the shared role")
 	fl.Float64Var(&f.oomFactor, "retry-oom-memory-factor", 0, "retry an attempt that ran out of memory with this many times the memory (rounded up to a Fargate size for the cpu; on ECS only); 0 on update turns it off")
 	fl.IntVar(&f.timeout, "timeout", 0, "fail a run after this many seconds (0: none)")
 	fl.IntVar(&f.retries, "max-attempts", 0, "attempts when the infrastructure fails under a run")
 	fl.StringArrayVar(&f.env, "env", nil, "environment variable NAME=VALUE (repeatable)")
 	fl.StringArrayVar(&f.secrets, "secret", nil, "secret environment variable NAME=ssm:<parameter> or NAME=secretsmanager:<ARN> (repeatable); only the reference is stored, and locally the value comes from the server's FLOTILLA_SECRET_<NAME>")
 	fl.StringArrayVar(&f.tags, "tag", nil, "a tag (repeatable)")
+	fl.StringArrayVar(&f.notify, "notify", nil, notifyHelp+`; on update, --notify "" removes them all`)
 }
 
 // body builds the JSON body: the file's fields, then each flag given.
@@ -96,6 +97,17 @@ func (f *defFlags) body(e *env, cmd *cobra.Command) (map[string]any, error) {
 		}
 		body["env"] = env
 	}
+	if cmd.Flags().Changed("notify") {
+		vals := f.notify
+		if len(vals) == 1 && vals[0] == "" {
+			vals = nil
+		}
+		targets, err := parseNotify(vals)
+		if err != nil {
+			return nil, err
+		}
+		body["notify"] = targets
+	}
 	if cmd.Flags().Changed("secret") {
 		secrets := map[string]string{}
 		for _, kv := range f.secrets {
@@ -108,6 +120,35 @@ func (f *defFlags) body(e *env, cmd *cobra.Command) (map[string]any, error) {
 		body["secrets"] = secrets
 	}
 	return body, nil
+}
+
+// notifyHelp describes --notify.
+const notifyHelp = "tell this target when a run ends: an https:// webhook URL (add ,secret=ssm:<parameter> to sign it with that key) or an e-mail address (repeatable)"
+
+// parseNotify reads --notify values: "<url>[,secret=<ref>]" or an address.
+func parseNotify(vals []string) ([]map[string]string, error) {
+	out := []map[string]string{}
+	for _, v := range vals {
+		target, opt, _ := strings.Cut(v, ",")
+		m := map[string]string{}
+		switch {
+		case strings.Contains(target, "://"):
+			m["webhook"] = target
+		case strings.Contains(target, "@"):
+			m["email"] = target
+		default:
+			return nil, fmt.Errorf("--notify %q: want a webhook URL or an e-mail address", v)
+		}
+		if opt != "" {
+			ref, ok := strings.CutPrefix(opt, "secret=")
+			if !ok || ref == "" {
+				return nil, fmt.Errorf("--notify %q: after the comma, want secret=<ssm:… or secretsmanager:…>", v)
+			}
+			m["secret"] = ref
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 func parseEnv(kvs []string) (map[string]string, error) {

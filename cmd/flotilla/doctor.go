@@ -433,10 +433,22 @@ func checkFunctionErrors(ctx context.Context, c *cloudwatchlogs.Client, stage st
 	ch := check{Name: "function errors"}
 	since := time.Now().Add(-time.Hour).UnixMilli()
 	var problems []string
-	for _, fn := range []string{"api", "dispatcher", "events", "sweep", "scheduler"} {
+	for _, fn := range []string{"api", "dispatcher", "events", "sweep", "scheduler", "notifier"} {
 		group := functionLogGroup(stage, fn)
-		out, err := c.FilterLogEvents(ctx, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(group),
+		// A page may be partly full or empty while more follow (CloudWatch
+		// Logs API Reference, FilterLogEvents: "Partially full or empty
+		// pages don't necessarily mean that pagination is finished"): read
+		// on until an error shows up or the pages end.
+		var found []cwltypes.FilteredLogEvent
+		var err error
+		pages := cloudwatchlogs.NewFilterLogEventsPaginator(c, &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(group),
 			StartTime: aws.Int64(since), FilterPattern: aws.String(functionErrorPattern), Limit: aws.Int32(50)})
+		for pages.HasMorePages() && len(found) == 0 && err == nil {
+			var out *cloudwatchlogs.FilterLogEventsOutput
+			if out, err = pages.NextPage(ctx); err == nil {
+				found = out.Events
+			}
+		}
 		var nf *cwltypes.ResourceNotFoundException
 		switch {
 		case errors.As(err, &nf):
@@ -446,8 +458,8 @@ func checkFunctionErrors(ctx context.Context, c *cloudwatchlogs.Client, stage st
 			ch.Status, ch.Detail, ch.Fix = "FAIL", fmt.Sprintf("reading %s: %v", group, err), "the checks that call AWS need logs:FilterLogEvents"
 			return ch
 		}
-		if n := len(out.Events); n > 0 {
-			first := aws.ToString(out.Events[0].Message)
+		if n := len(found); n > 0 {
+			first := aws.ToString(found[0].Message)
 			if len(first) > 200 {
 				first = first[:200] + "…"
 			}

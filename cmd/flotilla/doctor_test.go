@@ -112,7 +112,7 @@ func (d *deployment) functionLogs(t *testing.T, errLines map[string]string) {
 		t.Fatal(err)
 	}
 	c := cloudwatchlogs.NewFromConfig(cfg, func(o *cloudwatchlogs.Options) { o.BaseEndpoint = aws.String(d.h.logsURL) })
-	for _, fn := range []string{"api", "dispatcher", "events", "sweep", "scheduler"} {
+	for _, fn := range []string{"api", "dispatcher", "events", "sweep", "scheduler", "notifier"} {
 		group := functionLogGroup(doctorStage, fn)
 		if _, err := c.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
 			t.Fatal(err)
@@ -171,7 +171,8 @@ func TestDoctorHealthyDeployment(t *testing.T) {
 // (the EventBridge rule delivers nothing), the local config.json deployed,
 // a preflight caught by the authorizer, a dead letter, a function error.
 func TestDoctorNamesEachMisconfiguration(t *testing.T) {
-	d := startDeployment(t, hybridOptions{maxRunning: 2, noEvents: true}, false, false)
+	// Every log search first answers an empty page that is not the last.
+	d := startDeployment(t, hybridOptions{maxRunning: 2, noEvents: true, logsEmptyPages: 1}, false, false)
 	d.queues(t, 1)
 	d.functionLogs(t, map[string]string{
 		"events": `{"time":"…","level":"ERROR","msg":"reconcile run run_01: store unavailable"}`,
@@ -194,6 +195,26 @@ func TestDoctorNamesEachMisconfiguration(t *testing.T) {
 		"FAIL    function errors: events: 1 errors in the last hour",
 		"sweep: 1 errors in the last hour, e.g. 2026-12-05T17:31:02.118Z 8f5e0c1a-0d2b-4c36-9a57-3f1e2d4c5b6a Task timed out",
 	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+}
+
+// With no task events, the sweep still finds the hello run's end (by
+// DescribeTasks, here within a second): the run succeeds, and doctor still
+// says that no task event reached it, since the sweep's findings are
+// recorded as the sweep's.
+func TestDoctorTellsTheSweepFromTaskEvents(t *testing.T) {
+	d := startDeployment(t, hybridOptions{maxRunning: 2, noEvents: true, stuckAfter: time.Second}, true, true)
+	d.queues(t, 0)
+	d.functionLogs(t, nil)
+	out, err := d.doctor(t, 30*time.Second)
+	t.Logf("flotilla doctor:\n%s", out)
+	if err == nil {
+		t.Fatal("doctor passed a deployment whose task events never arrive")
+	}
+	for _, want := range []string{"ok      hello run", "FAIL    task events arriving: no ECS task event reached run", "the sweep found its end by DescribeTasks"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q", want)
 		}

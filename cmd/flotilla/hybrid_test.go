@@ -45,6 +45,10 @@ type hybridOptions struct {
 	meter bool
 	// noEvents leaves EventBridge out: no task event reaches serve.
 	noEvents bool
+	// stuckAfter is serve's --stuck-after (0: its default).
+	stuckAfter time.Duration
+	// logsEmptyPages is the Logs fake's EmptyPages.
+	logsEmptyPages int
 }
 
 // hybridStack is the emulated AWS side and the server on it.
@@ -82,7 +86,7 @@ func startHybrid(t *testing.T, o hybridOptions) *hybridStack {
 
 	// ECS and Logs fakes; tasks live on their own.
 	faults := awsfake.Faults{Rate: o.faultRate, Seed: 42}
-	h.logs = awsfake.NewLogs(awsfake.LogsOptions{Faults: faults})
+	h.logs = awsfake.NewLogs(awsfake.LogsOptions{Faults: faults, EmptyPages: o.logsEmptyPages})
 	h.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 20 * time.Millisecond, Logs: h.logs, Faults: faults, Script: scriptByCommand})
 	ecsURL := awsfake.Serve(t, h.ecs)
 	logsURL := awsfake.Serve(t, h.logs)
@@ -97,8 +101,11 @@ func startHybrid(t *testing.T, o hybridOptions) *hybridStack {
 	if sweep == 0 {
 		sweep = 500 * time.Millisecond
 	}
-	cmd := exec.Command(flotillaBin, "serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
-		"--sweep-interval", sweep.String(), "--log-format", "json")
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--sweep-interval", sweep.String(), "--log-format", "json"}
+	if o.stuckAfter > 0 {
+		args = append(args, "--stuck-after", o.stuckAfter.String())
+	}
+	cmd := exec.Command(flotillaBin, args...)
 	cmd.Env = append(os.Environ(),
 		"FLOTILLA_OWNER=tester", "FLOTILLA_UI_DIR=",
 		"FLOTILLA_TABLE_NAME="+table, "FLOTILLA_CLUSTERS="+string(clusters),

@@ -17,7 +17,7 @@ func sortStrings(s []string) { sort.Strings(s) }
 func runCmd(e *env) *cobra.Command {
 	var cluster, command, key string
 	var cpu, memory, timeout int
-	var envs, tags []string
+	var envs, tags, notifyTo []string
 	var follow bool
 	cmd := &cobra.Command{
 		Use:   "run DEFINITION",
@@ -59,6 +59,13 @@ its end, with one of these reserved codes (and the reason on stderr):
 				}
 				body["env"] = env
 			}
+			if len(notifyTo) > 0 {
+				targets, err := parseNotify(notifyTo)
+				if err != nil {
+					return err
+				}
+				body["notify"] = targets
+			}
 			c := e.client()
 			r, err := c.Launch(cmd.Context(), body)
 			if err != nil {
@@ -85,6 +92,7 @@ its end, with one of these reserved codes (and the reason on stderr):
 	fl.StringArrayVar(&tags, "tag", nil, "add a tag (repeatable)")
 	fl.StringVar(&key, "idempotency-key", "", "launching again with the same key returns the same run")
 	fl.BoolVarP(&follow, "follow", "f", false, "stream the logs and exit with the job's exit code")
+	fl.StringArrayVar(&notifyTo, "notify", nil, notifyHelp+", besides the definition's")
 	return cmd
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/flotilla-run/flotilla/internal/api"
 	"github.com/flotilla-run/flotilla/internal/embedded"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/notify"
 	"github.com/flotilla-run/flotilla/internal/runs"
 	"github.com/flotilla-run/flotilla/internal/schedules"
 	"github.com/spf13/cobra"
@@ -55,6 +56,9 @@ type serveConfig struct {
 	MaxLogBytes int64
 	// SweepInterval is how often the sweep runs (FLOTILLA_SWEEP_INTERVAL; 5s).
 	SweepInterval time.Duration
+	// StuckAfter is how long a started run may go without news of its task
+	// before the sweep asks the engine (FLOTILLA_STUCK_AFTER; 1m).
+	StuckAfter time.Duration
 	// QueueTimeout fails runs that waited longer (FLOTILLA_QUEUE_TIMEOUT; 24h).
 	QueueTimeout time.Duration
 	// Engine is "auto" (Docker when `docker info` works, else host
@@ -88,6 +92,7 @@ func serveCmd(e *env) *cobra.Command {
 	f.StringSliceVar(&c.AllowedHosts, "allowed-hosts", splitList(e.getenv("FLOTILLA_ALLOWED_HOSTS")), "more Host names to answer to (comma separated; loopback names and --addr's host always work)")
 	f.DurationVar(&c.ReadTimeout, "read-timeout", envDuration(e, "FLOTILLA_READ_TIMEOUT", 30*time.Second), "longest time to read one request, body included")
 	f.Int64Var(&c.MaxLogBytes, "max-log-bytes", int64(envInt(e, "FLOTILLA_MAX_LOG_BYTES", int(embedded.DefaultMaxLogBytes))), "largest log one run may write; later output is dropped after a marker line")
+	f.DurationVar(&c.StuckAfter, "stuck-after", envDuration(e, "FLOTILLA_STUCK_AFTER", time.Minute), "how long a started run may go without news of its task before the sweep asks the engine")
 	f.DurationVar(&c.SweepInterval, "sweep-interval", envDuration(e, "FLOTILLA_SWEEP_INTERVAL", 5*time.Second), "how often timeouts and waiting runs are checked")
 	f.DurationVar(&c.QueueTimeout, "queue-timeout", envDuration(e, "FLOTILLA_QUEUE_TIMEOUT", flotilla.DefaultQueueTimeout), "fail runs that waited longer than this")
 	f.StringVar(&c.Engine, "engine", envOr(e, "FLOTILLA_ENGINE", "auto"), "auto, docker or process")
@@ -178,13 +183,26 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 		MaxRunningPerOwner: c.MaxRunningPerOwner, QueueTimeout: c.QueueTimeout, LaunchType: flotilla.EngineLocal}}
 	names := []string{"default"}
 	docker := c.Engine == "docker" || (c.Engine == "auto" && embedded.DockerAvailable(ctx))
+	// Listening first: the address goes into the links runs publish.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	defer ln.Close()
+	store := embedded.NewStore(db)
+	// A run's end is told to its notify targets in the background, by this
+	// server: webhooks (signing keys from FLOTILLA_SECRET_<NAME>, see
+	// localSigningKey); e-mail is a deployment's (SES).
+	notifier := &notify.Async{D: &notify.Deliverer{Store: store, Log: log, SigningKey: localSigningKey(e.getenv),
+		NoMail: "a local server sends no e-mail (a deployment sends it through SES)"}}
 	svc := &runs.Service{
-		Store:          embedded.NewStore(db),
+		Store:          runs.Publishing(store, notifier, "http://"+ln.Addr().String(), log),
 		Queue:          embedded.NewQueue(db, names, 0),
 		Logs:           embedded.NewLogReader(c.DataDir),
 		Clusters:       clusters,
 		DefaultCluster: "default",
 		Log:            log,
+		StuckAfter:     c.StuckAfter,
 	}
 	executor := embedded.NewExecutor(c.DataDir, docker, func(ev flotilla.TaskEvent) {
 		// Events are applied even while shutting down: a run's end is never dropped.
@@ -208,11 +226,6 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	scheduleSvc, scheduler := newLocalSchedules(db, svc, c.clock, log)
 	go scheduler.Run(loops)
 
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		stopLoops()
-		return fmt.Errorf("listen on %s: %w", c.Addr, err)
-	}
 	handler := api.NewServer(api.Deps{
 		Runs: svc, Store: svc.Store, Logs: svc.Logs, Log: log,
 		Owner: func(*http.Request) (string, error) { return c.Owner, nil },
@@ -242,6 +255,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	srv.Shutdown(shutdownCtx)
 	stopLoops()
 	executor.Close()
+	notifier.Close(shutdownCtx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -330,4 +344,33 @@ func newLocalSchedules(db *embedded.DB, svc *runs.Service, clock schedules.Clock
 	}
 	s.Trigger = scheduler
 	return s, scheduler
+}
+
+// localSigningKey resolves a notify target's secret reference as the local
+// executor resolves a definition's secrets: from the server's environment,
+// FLOTILLA_SECRET_<NAME>, NAME being the parameter's or secret's last path
+// segment in upper case with other characters as _ (ssm:/flotilla/prod/hook-key
+// → FLOTILLA_SECRET_HOOK_KEY).
+func localSigningKey(getenv func(string) string) func(context.Context, string) ([]byte, error) {
+	return func(_ context.Context, ref string) ([]byte, error) {
+		_, name, ok := flotilla.SecretSource(ref)
+		if !ok {
+			return nil, fmt.Errorf("%q is not a secret reference", ref)
+		}
+		name = name[strings.LastIndexAny(name, "/:")+1:]
+		env := embedded.SecretEnvPrefix + strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' {
+				return r - 'a' + 'A'
+			}
+			if r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return '_'
+		}, name)
+		v := getenv(env)
+		if v == "" {
+			return nil, fmt.Errorf("set %s in the server's environment", env)
+		}
+		return []byte(v), nil
+	}
 }

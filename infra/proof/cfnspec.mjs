@@ -3,7 +3,9 @@
 // (@aws-cdk/aws-service-spec, pinned in package-lock.json): every resource
 // type exists; every property is one the type has; required properties are
 // present; values have the specified types, recursively through the
-// specification's type definitions. Values that are intrinsic functions
+// specification's type definitions, and string values within the
+// specification's enumerations (allowedValues; the specification carries
+// no length or pattern constraints). Values that are intrinsic functions
 // (Ref, Fn::*) are resolved only at deploy time and are counted, not checked.
 // Input (argv[2]): a template JSON file. Output (stdout):
 // {"resources": N, "checked": N, "intrinsics": N, "violations": ["<LogicalId>.<path>: …"]}
@@ -12,7 +14,7 @@ import { loadAwsServiceSpec } from '@aws-cdk/aws-service-spec'
 
 const db = await loadAwsServiceSpec()
 const template = JSON.parse(readFileSync(process.argv[2], 'utf8'))
-const out = { resources: 0, checked: 0, intrinsics: 0, violations: [] }
+const out = { resources: 0, checked: 0, intrinsics: 0, enums: 0, enumPaths: [], violations: [] }
 const bad = (path, msg) => out.violations.push(`${path}: ${msg}`)
 
 const isIntrinsic = (v) =>
@@ -26,7 +28,15 @@ function check(value, type, path) {
   switch (type.type) {
     case 'string':
       // CloudFormation accepts scalars where it wants strings.
-      return ['string', 'number', 'boolean'].includes(typeof value) ? '' : `want a string, got ${JSON.stringify(value).slice(0, 60)}`
+      if (!['string', 'number', 'boolean'].includes(typeof value)) return `want a string, got ${JSON.stringify(value).slice(0, 60)}`
+      // The specification's enumerations (allowedValues); it carries no
+      // lengths or patterns.
+      if (type.allowedValues && !type.allowedValues.includes(String(value))) {
+        out.enums++
+        return `${JSON.stringify(value)} is not one of ${type.allowedValues.join(', ')}`
+      }
+      if (type.allowedValues) { out.enums++; out.enumPaths.push(path) }
+      return 
     case 'integer':
       return Number.isInteger(Number(value)) && typeof value !== 'boolean' && value !== '' ? '' : `want an integer, got ${JSON.stringify(value)}`
     case 'number':

@@ -15,21 +15,22 @@ import (
 // definitionInput is the body of POST /v1/definitions: the definition's
 // fields a caller may set.
 type definitionInput struct {
-	Alias          string               `json:"alias"`
-	Group          string               `json:"group_name"`
-	Image          string               `json:"image"`
-	Command        string               `json:"command"`
-	CPU            int                  `json:"cpu"`
-	Memory         int                  `json:"memory"`
-	GPU            int                  `json:"gpu"`
-	Architecture   string               `json:"architecture"`
-	Env            map[string]string    `json:"env"`
-	Secrets        map[string]string    `json:"secrets"`
-	TaskRoleARN    string               `json:"task_role_arn"`
-	OnOutOfMemory  *flotilla.OOMPolicy  `json:"on_out_of_memory"`
-	Tags           []string             `json:"tags"`
-	TimeoutSeconds int                  `json:"timeout_seconds"`
-	Retry          flotilla.RetryPolicy `json:"retry"`
+	Alias          string                  `json:"alias"`
+	Group          string                  `json:"group_name"`
+	Image          string                  `json:"image"`
+	Command        string                  `json:"command"`
+	CPU            int                     `json:"cpu"`
+	Memory         int                     `json:"memory"`
+	GPU            int                     `json:"gpu"`
+	Architecture   string                  `json:"architecture"`
+	Env            map[string]string       `json:"env"`
+	Secrets        map[string]string       `json:"secrets"`
+	TaskRoleARN    string                  `json:"task_role_arn"`
+	OnOutOfMemory  *flotilla.OOMPolicy     `json:"on_out_of_memory"`
+	Notify         []flotilla.NotifyTarget `json:"notify"`
+	Tags           []string                `json:"tags"`
+	TimeoutSeconds int                     `json:"timeout_seconds"`
+	Retry          flotilla.RetryPolicy    `json:"retry"`
 }
 
 func (s *server) handleCreateDefinition() http.Handler {
@@ -41,7 +42,7 @@ func (s *server) handleCreateDefinition() http.Handler {
 		}
 		now := s.NowFunc().UTC()
 		d := flotilla.Definition{ID: ids.New(ids.Definition, now), Owner: owner, OwnerName: s.ownerName(r), Alias: in.Alias, Group: in.Group, Image: in.Image, Command: in.Command,
-			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Architecture: in.Architecture, Env: in.Env, Secrets: in.Secrets, TaskRoleARN: in.TaskRoleARN, OnOutOfMemory: in.OnOutOfMemory, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
+			CPU: in.CPU, Memory: in.Memory, GPU: in.GPU, Architecture: in.Architecture, Env: in.Env, Secrets: in.Secrets, TaskRoleARN: in.TaskRoleARN, OnOutOfMemory: in.OnOutOfMemory, Notify: in.Notify, Tags: in.Tags, TimeoutSeconds: in.TimeoutSeconds, Retry: in.Retry,
 			Revision: 1, CreatedAt: now, UpdatedAt: now}
 		d.Normalize()
 		if err := s.validDefinition(d); err != nil {

@@ -25,6 +25,10 @@ const (
 	// CanonicalFamilyPrefix is the task definition family prefix of the
 	// stage the infra tests synthesize (prod).
 	CanonicalFamilyPrefix = "flotilla-prod-"
+	// CanonicalSecretsPrefix is the secrets prefix of the same stage.
+	CanonicalSecretsPrefix = "flotilla/prod/"
+	// CanonicalJobRolePrefix is its job role prefix.
+	CanonicalJobRolePrefix = "flotilla-job-prod-"
 )
 
 func canonicalARN(service, resource string) string {
@@ -71,7 +75,21 @@ func (n Names) role(arn string) string {
 	case n.SchedulerRole:
 		return "arn:aws:iam::" + CanonicalAccount + ":role/SchedulerRole"
 	}
+	// A definition's own role: the deployment's job role prefix, written as
+	// the canonical stage's.
+	if i := strings.Index(arn, ":role/"); i >= 0 && n.JobRolePrefix != "" && strings.HasPrefix(arn[i+len(":role/"):], n.JobRolePrefix) {
+		return arn[:i] + ":role/" + CanonicalJobRolePrefix + strings.TrimPrefix(arn[i+len(":role/"):], n.JobRolePrefix)
+	}
 	return arn
+}
+
+// secret is a parameter or secret name with the deployment's secrets
+// prefix written as the canonical stage's.
+func (n Names) secret(name string) string {
+	if n.SecretsPrefix != "" && strings.HasPrefix(name, n.SecretsPrefix) {
+		return CanonicalSecretsPrefix + strings.TrimPrefix(name, n.SecretsPrefix)
+	}
+	return name
 }
 
 func (n Names) logGroup(name string) string {
@@ -131,6 +149,26 @@ func IAMRequests(service, op string, in map[string]any, n Names) []IAMRequest {
 			pool = "UserPool"
 		}
 		return []IAMRequest{{Action: "cognito-idp:" + op, Resource: canonicalARN("cognito-idp", "userpool/"+pool)}}
+	case "SSM":
+		// A SecureString under the AWS managed key aws/ssm needs no KMS
+		// grant of its own (Systems Manager User Guide, "How AWS Systems
+		// Manager Parameter Store uses AWS KMS").
+		return []IAMRequest{{Action: "ssm:" + op, Resource: canonicalARN("ssm", "parameter/"+n.secret(strings.TrimPrefix(s("Name"), "/")))}}
+	case "Secrets Manager":
+		// A secret's ARN ends in a hyphen and six random characters
+		// (Secrets Manager User Guide, "Secret ARNs"); a name is looked up
+		// as that ARN.
+		id := s("SecretId")
+		if !strings.HasPrefix(id, "arn:") {
+			id = canonicalARN("secretsmanager", "secret:"+n.secret(id)+"-AbCdEf")
+		}
+		return []IAMRequest{{Action: "secretsmanager:" + op, Resource: id}}
+	case "SESv2":
+		// SendEmail is authorized on the sender's identity (Service
+		// Authorization Reference for Amazon SES v2: SendEmail, identity);
+		// the address's own identity is used here, and the stack grants
+		// the address and its domain.
+		return []IAMRequest{{Action: "ses:" + op, Resource: canonicalARN("ses", "identity/"+s("FromEmailAddress"))}}
 	case "EventBridge":
 		// PutEvents is authorized per entry on its bus, with the entry's
 		// source and detail-type as condition keys (Service Authorization

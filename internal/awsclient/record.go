@@ -39,11 +39,13 @@ type Names struct {
 	SchedulerRole     string
 	ScheduleGroup     string
 	FamilyPrefix      string // of the task definition families registered
+	SecretsPrefix     string // of the parameters and secrets jobs and webhooks read
+	JobRolePrefix     string // of the roles definitions may run as
 	// TaskDefinitionRoles are the roles (ARNs) of the task definitions this
 	// process registered, by family: running one passes them. The
 	// Recorder fills it from the RegisterTaskDefinition calls it sees.
 	TaskDefinitionRoles map[string][]string
-	UserPool          string // the Cognito user pool's id
+	UserPool            string // the Cognito user pool's id
 }
 
 // NewRecorder appends to a new file in dir (made if missing); calls are

@@ -117,6 +117,8 @@
 //	                       (re-read, re-check: ErrConflict when it moved) or the counter's
 //	                       (ErrNoCapacity, as a CapacityError naming the wait reason).
 //	ListRunEvents          GetItem with ProjectionExpression ev
+//	AppendRunEvent         UpdateItem list_append to ev, condition attribute_exists: 1 unit
+//	                       (a notification's outcome; no index key changes)
 //	ClusterUsage           GetItem CL/<cluster>, strongly consistent: 1 unit, whatever the
 //	                       queue's length (it was a Query COUNT of the whole queue)
 //	OldestQueuedPerOwner   GetItem counter; a Query gsi1 Q#<cluster>#<owner> Limit 1 per

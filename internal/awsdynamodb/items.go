@@ -2,6 +2,7 @@ package awsdynamodb
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"reflect"
@@ -89,6 +90,7 @@ const (
 	aSecrets   = "sec"  // secret references, never values
 	aTaskRole  = "trl"  // the definition's task role ARN, when it names one
 	aOOMFactor = "oomf" // on_out_of_memory.retry_with_memory_factor, when set
+	aNotify    = "nt"   // notify targets, as JSON, when any
 	aTags      = "tg"
 	aEngine    = "en"
 	aAttempt   = "at"
@@ -308,6 +310,7 @@ func runItem(r flotilla.Run) item {
 	it.strMap(aSecrets, r.Secrets)
 	it.s(aTaskRole, r.TaskRoleARN)
 	it.oomPolicy(r.OnOutOfMemory)
+	it.notify(r.Notify)
 	it.strs(aTags, r.Tags)
 	it.s(aEngine, r.Engine)
 	it.n(aAttempt, int64(r.Attempt))
@@ -389,6 +392,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		Secrets:          strMap(it, aSecrets),
 		TaskRoleARN:      str(it, aTaskRole),
 		OnOutOfMemory:    oomPolicy(it),
+		Notify:           notifyTargets(it),
 		Tags:             strList(it, aTags),
 		Engine:           str(it, aEngine),
 		Attempt:          int(num(it, aAttempt)),
@@ -492,6 +496,7 @@ var codes = codebook{
 	string(flotilla.SourceEngine):     "e",
 	string(flotilla.SourceSweep):      "w",
 	string(flotilla.SourceSchedule):   "s",
+	string(flotilla.SourceNotifier):   "n",
 	string(flotilla.StatusQueued):     "Q",
 	string(flotilla.StatusPending):    "P",
 	string(flotilla.StatusRunning):    "R",
@@ -612,6 +617,7 @@ func definitionItem(pk, sk string, d flotilla.Definition) item {
 	it.strMap(aSecrets, d.Secrets)
 	it.s(aTaskRole, d.TaskRoleARN)
 	it.oomPolicy(d.OnOutOfMemory)
+	it.notify(d.Notify)
 	it.strs(aTags, d.Tags)
 	it.n(aTimeout, int64(d.TimeoutSeconds))
 	it.n(aMaxTries, int64(d.Retry.MaxAttempts))
@@ -638,6 +644,7 @@ func decodeDefinition(it map[string]types.AttributeValue) flotilla.Definition {
 		Secrets:        strMap(it, aSecrets),
 		TaskRoleARN:    str(it, aTaskRole),
 		OnOutOfMemory:  oomPolicy(it),
+		Notify:         notifyTargets(it),
 		Tags:           strList(it, aTags),
 		TimeoutSeconds: int(num(it, aTimeout)),
 		Retry:          flotilla.RetryPolicy{MaxAttempts: int(num(it, aMaxTries))},
@@ -672,4 +679,25 @@ func oomPolicy(it map[string]types.AttributeValue) *flotilla.OOMPolicy {
 		return nil
 	}
 	return &flotilla.OOMPolicy{RetryWithMemoryFactor: f}
+}
+
+// notify stores notify targets as one JSON string (absent: none).
+func (it item) notify(ts []flotilla.NotifyTarget) {
+	if len(ts) == 0 {
+		return
+	}
+	b, _ := json.Marshal(ts)
+	it[aNotify] = &types.AttributeValueMemberS{Value: string(b)}
+}
+
+func notifyTargets(it map[string]types.AttributeValue) []flotilla.NotifyTarget {
+	s, ok := it[aNotify].(*types.AttributeValueMemberS)
+	if !ok {
+		return nil
+	}
+	var ts []flotilla.NotifyTarget
+	if json.Unmarshal([]byte(s.Value), &ts) != nil {
+		return nil
+	}
+	return ts
 }

@@ -431,3 +431,27 @@ func decodeToken(kind, tok string) (string, error) {
 	}
 	return last, nil
 }
+
+// AppendRunEvent implements flotilla.Store: one UpdateItem appending to the
+// run item's events, on the condition that the run exists.
+func (s *Store) AppendRunEvent(ctx context.Context, ev flotilla.RunEvent) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                s.table,
+		Key:                      runKey(ev.RunID),
+		UpdateExpression:         aws.String("SET #e = list_append(if_not_exists(#e, :empty), :ev)"),
+		ConditionExpression:      aws.String("attribute_exists(#k)"),
+		ExpressionAttributeNames: map[string]string{"#e": aEvents, "#k": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":empty": &types.AttributeValueMemberL{Value: []types.AttributeValue{}},
+			":ev":    &types.AttributeValueMemberL{Value: []types.AttributeValue{encodeEvent(ev)}},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("append to run %s: %w", ev.RunID, flotilla.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("append to run %s: %w", ev.RunID, translate(err))
+	}
+	return nil
+}

@@ -84,7 +84,7 @@ func translate(err error) error {
 		// resource: <role>" (IAM User Guide, "Grant a user permissions to
 		// pass a role to an AWS service"). It will not change on a retry.
 		return &RefusedError{Reason: "Flotilla may not give the job the role it names (task_role_arn): iam:PassRole was denied. " +
-			"A deployment passes only roles whose name starts with its job role prefix (cdk.json flotilla:job_role_prefix, default flotilla-job-). AWS said: " + api.ErrorMessage(), Err: err}
+			"A deployment passes only roles whose name starts with its job role prefix (flotilla-job-<stage>-; cdk.json flotilla:job_role_prefix replaces flotilla-job-). AWS said: " + api.ErrorMessage(), Err: err}
 	case isThrottle(code):
 		return fmt.Errorf("%w: %w", flotilla.ErrThrottled, err)
 	case code == "LimitExceededException",

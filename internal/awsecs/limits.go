@@ -57,6 +57,9 @@ func (e *Executor) CheckLaunch(ctx context.Context, r flotilla.Run) error {
 	if err := CheckSecrets(e.cfg.SecretsPrefix, "secrets", r.Secrets); err != nil {
 		return err
 	}
+	if err := CheckNotifySecrets(e.cfg.SecretsPrefix, r.Notify); err != nil {
+		return err
+	}
 	n, err := e.OverridesChars(ctx, r)
 	if err != nil {
 		return err

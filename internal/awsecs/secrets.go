@@ -1,6 +1,7 @@
 package awsecs
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
@@ -89,4 +90,22 @@ func AccountOf(arn string) string {
 		return ""
 	}
 	return parts[4]
+}
+
+// CheckNotifySecrets refuses webhook signing keys outside prefix, as
+// CheckSecrets does for a job's secrets (the notifier reads only those).
+func CheckNotifySecrets(prefix string, targets []flotilla.NotifyTarget) error {
+	if prefix == "" {
+		return nil
+	}
+	v := &flotilla.ValidationError{}
+	for i, t := range targets {
+		if t.Secret == "" {
+			continue
+		}
+		if _, name, ok := SecretName(t.Secret); ok && !strings.HasPrefix(name, prefix) {
+			v.Add(fmt.Sprintf("notify[%d].secret", i), "%q is outside this deployment's secrets: its notifier may read only SSM parameters and Secrets Manager secrets named %s…", name, prefix)
+		}
+	}
+	return v.Err()
 }

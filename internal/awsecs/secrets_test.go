@@ -131,3 +131,16 @@ func TestCheckTaskRole(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckNotifySecrets(t *testing.T) {
+	ok := []flotilla.NotifyTarget{{Webhook: "https://h.example/a", Secret: "ssm:/flotilla/prod/hook"}, {Email: "a@example.com"}}
+	if err := awsecs.CheckNotifySecrets("flotilla/prod/", ok); err != nil {
+		t.Errorf("in scope: %v", err)
+	}
+	bad := append(ok, flotilla.NotifyTarget{Webhook: "https://h.example/b", Secret: "secretsmanager:payroll/key"})
+	err := awsecs.CheckNotifySecrets("flotilla/prod/", bad)
+	var v *flotilla.ValidationError
+	if !errors.As(err, &v) || len(v.Fields) != 1 || v.Fields[0].Field != "notify[2].secret" {
+		t.Errorf("out of scope: %v, want one error on notify[2].secret", err)
+	}
+}

@@ -19,7 +19,10 @@ type LogsOptions struct {
 	// EmptyPages makes GetLogEvents answer this many empty pages, each with
 	// a new forward token, before the events at any position, as CloudWatch
 	// does when it scans stored data. Readers must stop on the same token
-	// coming back, not on an empty page.
+	// coming back, not on an empty page. FilterLogEvents then also answers
+	// its first call with an empty page and a nextToken ("Partially full or
+	// empty pages don't necessarily mean that pagination is finished",
+	// CloudWatch Logs API Reference).
 	EmptyPages int
 	// FilterLogEventsTPS, when > 0, throttles FilterLogEvents beyond this
 	// many calls per second (CloudWatch's hard limit is 5).
@@ -400,6 +403,9 @@ func (l *Logs) filterLogEvents(body []byte) (any, *apiError) {
 		return a.idx < b.idx
 	})
 	off := 0
+	if in.NextToken == nil && l.opts.EmptyPages > 0 {
+		return map[string]any{"events": []any{}, "searchedLogStreams": []any{}, "nextToken": "filter/0"}, nil
+	}
 	if in.NextToken != nil {
 		n, err := strconv.Atoi(strings.TrimPrefix(*in.NextToken, "filter/"))
 		if err != nil || n < 0 || n > len(hits) || !strings.HasPrefix(*in.NextToken, "filter/") {

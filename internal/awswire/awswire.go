@@ -81,6 +81,12 @@ const (
 	EnvLogsEndpoint      = "FLOTILLA_LOGS_ENDPOINT"
 	EnvSchedulerEndpoint = "FLOTILLA_SCHEDULER_ENDPOINT"
 	EnvEventsEndpoint    = "FLOTILLA_EVENTBRIDGE_ENDPOINT"
+	// The notifier's: where webhook keys and e-mail go (endpoints for
+	// emulators), and the verified SES sender (unset: no e-mail).
+	EnvSSMEndpoint            = "FLOTILLA_SSM_ENDPOINT"
+	EnvSecretsManagerEndpoint = "FLOTILLA_SECRETSMANAGER_ENDPOINT"
+	EnvSESEndpoint            = "FLOTILLA_SES_ENDPOINT"
+	EnvNotifyFrom             = "FLOTILLA_NOTIFY_FROM"
 	// EnvEventBus names the EventBridge bus run status changes are put on
 	// ("default" for the account's default bus); unset: none are published.
 	EnvEventBus = "FLOTILLA_EVENT_BUS"
@@ -155,6 +161,10 @@ type Config struct {
 	LogsEndpoint      string
 	SchedulerEndpoint string
 	EventsEndpoint    string // FLOTILLA_EVENTBRIDGE_ENDPOINT
+	// The notifier's endpoints and sender (FLOTILLA_SSM_ENDPOINT,
+	// FLOTILLA_SECRETSMANAGER_ENDPOINT, FLOTILLA_SES_ENDPOINT,
+	// FLOTILLA_NOTIFY_FROM).
+	SSMEndpoint, SecretsManagerEndpoint, SESEndpoint, NotifyFrom string
 	// EventBus is where run status changes are published (FLOTILLA_EVENT_BUS;
 	// "default": the account's default bus; empty: not published), with
 	// links into the UI at UIURL (FLOTILLA_UI_URL).
@@ -201,28 +211,32 @@ type Cluster struct {
 // FromEnv reads the Config. Errors name the variable at fault.
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		TableName:            strings.TrimSpace(getenv(EnvTableName)),
-		LogGroup:             getenv(EnvLogGroup),
-		TaskExecutionRoleARN: getenv(EnvTaskExecutionRoleARN),
-		TaskRoleARN:          getenv(EnvTaskRoleARN),
-		ScheduleGroup:        getenv(EnvScheduleGroup),
-		SchedulerTargetARN:   getenv(EnvSchedulerTargetARN),
-		SchedulerRoleARN:     getenv(EnvSchedulerRoleARN),
-		ScheduleDLQARN:       getenv(EnvScheduleDLQARN),
-		SecretsPrefix:        getenv(EnvSecretsPrefix),
-		JobRolePrefix:        getenv(EnvJobRolePrefix),
-		TaskFamilyPrefix:     getenv(EnvTaskFamilyPrefix),
-		UserPoolID:           getenv(EnvUserPoolID),
-		CognitoEndpoint:      getenv(EnvCognitoEndpoint),
-		DynamoDBEndpoint:     getenv(EnvDynamoDBEndpoint),
-		SQSEndpoint:          getenv(EnvSQSEndpoint),
-		ECSEndpoint:          getenv(EnvECSEndpoint),
-		LogsEndpoint:         getenv(EnvLogsEndpoint),
-		SchedulerEndpoint:    getenv(EnvSchedulerEndpoint),
-		EventsEndpoint:       getenv(EnvEventsEndpoint),
-		EventBus:             getenv(EnvEventBus),
-		UIURL:                strings.TrimRight(getenv(EnvUIURL), "/"),
-		AccountID:            getenv(EnvAccountID),
+		TableName:              strings.TrimSpace(getenv(EnvTableName)),
+		LogGroup:               getenv(EnvLogGroup),
+		TaskExecutionRoleARN:   getenv(EnvTaskExecutionRoleARN),
+		TaskRoleARN:            getenv(EnvTaskRoleARN),
+		ScheduleGroup:          getenv(EnvScheduleGroup),
+		SchedulerTargetARN:     getenv(EnvSchedulerTargetARN),
+		SchedulerRoleARN:       getenv(EnvSchedulerRoleARN),
+		ScheduleDLQARN:         getenv(EnvScheduleDLQARN),
+		SecretsPrefix:          getenv(EnvSecretsPrefix),
+		JobRolePrefix:          getenv(EnvJobRolePrefix),
+		TaskFamilyPrefix:       getenv(EnvTaskFamilyPrefix),
+		UserPoolID:             getenv(EnvUserPoolID),
+		CognitoEndpoint:        getenv(EnvCognitoEndpoint),
+		DynamoDBEndpoint:       getenv(EnvDynamoDBEndpoint),
+		SQSEndpoint:            getenv(EnvSQSEndpoint),
+		ECSEndpoint:            getenv(EnvECSEndpoint),
+		LogsEndpoint:           getenv(EnvLogsEndpoint),
+		SchedulerEndpoint:      getenv(EnvSchedulerEndpoint),
+		EventsEndpoint:         getenv(EnvEventsEndpoint),
+		SSMEndpoint:            getenv(EnvSSMEndpoint),
+		SecretsManagerEndpoint: getenv(EnvSecretsManagerEndpoint),
+		SESEndpoint:            getenv(EnvSESEndpoint),
+		NotifyFrom:             getenv(EnvNotifyFrom),
+		EventBus:               getenv(EnvEventBus),
+		UIURL:                  strings.TrimRight(getenv(EnvUIURL), "/"),
+		AccountID:              getenv(EnvAccountID),
 	}
 	if c.TableName == "" {
 		return Config{}, fmt.Errorf("%s is not set: name the DynamoDB table", EnvTableName)
@@ -487,8 +501,9 @@ func (c Config) IAMNames() awsclient.Names {
 		Table: c.TableName, LogGroup: c.LogGroup,
 		TaskExecutionRole: c.TaskExecutionRoleARN, TaskRole: c.TaskRoleARN, SchedulerRole: c.SchedulerRoleARN,
 		ScheduleGroup: c.ScheduleGroup,
-		FamilyPrefix:  c.TaskFamilyPrefix, UserPool: c.UserPoolID,
-		Queues: map[string]string{}, ECSClusters: map[string]string{},
+		FamilyPrefix:  c.TaskFamilyPrefix, UserPool: c.UserPoolID, SecretsPrefix: c.SecretsPrefix,
+		JobRolePrefix: c.JobRolePrefix,
+		Queues:        map[string]string{}, ECSClusters: map[string]string{},
 	}
 	for _, cl := range c.Clusters {
 		n.Queues[cl.QueueURL[strings.LastIndex(cl.QueueURL, "/")+1:]] = cl.Name
@@ -538,6 +553,7 @@ func (c Config) CheckDefinition(d flotilla.Definition) error {
 	v := &flotilla.ValidationError{}
 	for _, err := range []error{
 		awsecs.CheckSecrets(c.SecretsPrefix, "secrets", d.Secrets),
+		awsecs.CheckNotifySecrets(c.SecretsPrefix, d.Notify),
 		awsecs.CheckTaskRole(cmp.Or(c.AccountID, awsecs.AccountOf(c.TaskRoleARN)), c.JobRolePrefix, d.TaskRoleARN),
 	} {
 		var ve *flotilla.ValidationError

@@ -601,3 +601,18 @@ func validCursorKey(kind, key string) bool {
 		return key != "" && len(key) <= 63 && utf8.ValidString(key) && !strings.ContainsFunc(key, unicode.IsControl)
 	}
 }
+
+// AppendRunEvent implements flotilla.Store.
+func (s *Store) AppendRunEvent(ctx context.Context, ev flotilla.RunEvent) error {
+	return s.writeTx(ctx, func(tx conn) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM runs WHERE id=?`, ev.RunID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("append to run %s: %w", ev.RunID, flotilla.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("append to run %s: %w", ev.RunID, err)
+		}
+		return insertEvent(ctx, tx, ev)
+	})
+}

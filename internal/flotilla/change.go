@@ -37,6 +37,9 @@ type RunChange struct {
 	Attempt      int        `json:"attempt"`
 	MaxAttempts  int        `json:"max_attempts"`
 	Time         time.Time  `json:"time"`
+	// Notify is how many targets the run names (not the targets: webhook
+	// URLs often hold tokens, and the bus is readable by every rule).
+	Notify int `json:"notify,omitempty"`
 	// Links are where a person reads more: the run in the UI ("run", when
 	// the UI's address is known) and in the API ("api", its path).
 	Links map[string]string `json:"links"`
@@ -56,7 +59,8 @@ func NewRunChange(r Run, at time.Time, uiURL string) RunChange {
 	return RunChange{RunID: r.ID, DefinitionID: r.DefinitionID, Alias: r.Alias, Revision: r.Revision, Cluster: r.Cluster,
 		Owner: r.Owner, OwnerName: r.OwnerName, ScheduleID: r.ScheduleID, Tags: tags,
 		Status: r.Status, Terminal: r.Status.Terminal(), ReasonCode: r.ReasonCode, StatusReason: r.StatusReason,
-		ExitCode: r.ExitCode, CostUSD: r.CostUSD, Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, Time: at.UTC(), Links: links}
+		ExitCode: r.ExitCode, CostUSD: r.CostUSD, Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, Time: at.UTC(), Links: links,
+		Notify: len(r.Notify)}
 }
 
 // RunChangePublisher tells the world that runs changed status. Publishing

@@ -89,13 +89,15 @@ type Definition struct {
 	TaskRoleARN string `json:"task_role_arn,omitempty"`
 	// OnOutOfMemory, when set, retries an attempt that ran out of memory
 	// with more memory instead of failing the run (while attempts remain).
-	OnOutOfMemory  *OOMPolicy  `json:"on_out_of_memory,omitempty"`
-	Tags           []string    `json:"tags"`
-	TimeoutSeconds int         `json:"timeout_seconds"`
-	Retry          RetryPolicy `json:"retry"`
-	Revision       int         `json:"revision"`
-	CreatedAt      time.Time   `json:"created_at"`
-	UpdatedAt      time.Time   `json:"updated_at"`
+	OnOutOfMemory *OOMPolicy `json:"on_out_of_memory,omitempty"`
+	// Notify are told when a run of it ends (webhooks, e-mail addresses).
+	Notify         []NotifyTarget `json:"notify,omitempty"`
+	Tags           []string       `json:"tags"`
+	TimeoutSeconds int            `json:"timeout_seconds"`
+	Retry          RetryPolicy    `json:"retry"`
+	Revision       int            `json:"revision"`
+	CreatedAt      time.Time      `json:"created_at"`
+	UpdatedAt      time.Time      `json:"updated_at"`
 }
 
 // DefinitionPatch is a partial update: nil fields keep their value.
@@ -112,6 +114,7 @@ type DefinitionPatch struct {
 	Secrets        *map[string]string `json:"secrets,omitempty"`
 	TaskRoleARN    *string            `json:"task_role_arn,omitempty"`
 	OnOutOfMemory  *OOMPolicy         `json:"on_out_of_memory,omitempty"` // {} clears it
+	Notify         *[]NotifyTarget    `json:"notify,omitempty"`           // [] clears them
 	Tags           *[]string          `json:"tags,omitempty"`
 	TimeoutSeconds *int               `json:"timeout_seconds,omitempty"`
 	Retry          *RetryPolicy       `json:"retry,omitempty"`
@@ -131,6 +134,10 @@ func (p DefinitionPatch) Apply(d Definition) Definition {
 	patch(&d.Env, p.Env)
 	patch(&d.Secrets, p.Secrets)
 	patch(&d.TaskRoleARN, p.TaskRoleARN)
+	patch(&d.Notify, p.Notify)
+	if len(d.Notify) == 0 {
+		d.Notify = nil
+	}
 	if p.OnOutOfMemory != nil {
 		d.OnOutOfMemory = p.OnOutOfMemory
 		if p.OnOutOfMemory.RetryWithMemoryFactor == 0 {
@@ -207,6 +214,7 @@ func (d Definition) Validate() error {
 	if p := d.OnOutOfMemory; p != nil && (p.RetryWithMemoryFactor <= 1 || p.RetryWithMemoryFactor > MaxMemoryFactor) {
 		v.Add("on_out_of_memory.retry_with_memory_factor", "must be more than 1 and at most %d", MaxMemoryFactor)
 	}
+	validateNotify(v, "notify", d.Notify)
 	if d.TaskRoleARN != "" && !roleARNPattern.MatchString(d.TaskRoleARN) {
 		v.Add("task_role_arn", "must be an IAM role ARN, arn:aws:iam::<12-digit account>:role/<name>")
 	}

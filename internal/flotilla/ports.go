@@ -62,6 +62,10 @@ type Store interface {
 	// fields and its life-story event. ErrConflict: the run is not in
 	// t.From (or on t.Attempt); ErrNoCapacity: no slot is free.
 	TransitionRun(ctx context.Context, t Transition) (Run, error)
+	// AppendRunEvent adds an entry to a run's life story without changing
+	// the run (a notification delivered or failed); ErrNotFound when there
+	// is no such run.
+	AppendRunEvent(ctx context.Context, ev RunEvent) error
 	// ListRunEvents returns a run's life story, oldest first.
 	ListRunEvents(ctx context.Context, runID string) ([]RunEvent, error)
 

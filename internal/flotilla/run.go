@@ -184,18 +184,21 @@ type Run struct {
 	TaskRoleARN string `json:"task_role_arn,omitempty"`
 	// OnOutOfMemory is the definition's policy for an attempt that runs out
 	// of memory, if it has one.
-	OnOutOfMemory  *OOMPolicy `json:"on_out_of_memory,omitempty"`
-	Tags           []string   `json:"tags"`
-	Engine         string     `json:"engine,omitempty"`
-	Attempt        int        `json:"attempt"`
-	MaxAttempts    int        `json:"max_attempts"`
-	Attempts       []Attempt  `json:"attempts"`
-	ExitCode       *int       `json:"exit_code,omitempty"`
-	QueuedAt       time.Time  `json:"queued_at"`
-	StartedAt      *time.Time `json:"started_at,omitempty"`
-	FinishedAt     *time.Time `json:"finished_at,omitempty"`
-	TimeoutSeconds int        `json:"timeout_seconds"`
-	IdempotencyKey string     `json:"idempotency_key,omitempty"`
+	OnOutOfMemory *OOMPolicy `json:"on_out_of_memory,omitempty"`
+	// Notify are told when it ends: the definition's targets and the
+	// launch's.
+	Notify         []NotifyTarget `json:"notify,omitempty"`
+	Tags           []string       `json:"tags"`
+	Engine         string         `json:"engine,omitempty"`
+	Attempt        int            `json:"attempt"`
+	MaxAttempts    int            `json:"max_attempts"`
+	Attempts       []Attempt      `json:"attempts"`
+	ExitCode       *int           `json:"exit_code,omitempty"`
+	QueuedAt       time.Time      `json:"queued_at"`
+	StartedAt      *time.Time     `json:"started_at,omitempty"`
+	FinishedAt     *time.Time     `json:"finished_at,omitempty"`
+	TimeoutSeconds int            `json:"timeout_seconds"`
+	IdempotencyKey string         `json:"idempotency_key,omitempty"`
 	// RequestHash fingerprints the launch request that used
 	// IdempotencyKey, so the key reused with another request is refused
 	// instead of answered with this unrelated run.

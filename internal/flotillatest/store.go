@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ func TestStore(t *testing.T, newStore func(t *testing.T) flotilla.Store) {
 	t.Run("TaskRole", func(t *testing.T) { t.Parallel(); testTaskRole(t, newStore(t)) })
 	t.Run("OutOfMemoryRetry", func(t *testing.T) { t.Parallel(); testOutOfMemoryRetry(t, newStore(t)) })
 	t.Run("RetryOnAnotherCluster", func(t *testing.T) { t.Parallel(); testRetryOnAnotherCluster(t, newStore(t)) })
+	t.Run("NotifyAndAppendedEvents", func(t *testing.T) { t.Parallel(); testNotifyAndAppendedEvents(t, newStore(t)) })
 }
 
 // testHistoryFilters builds a history of 120 runs (ended, active and
@@ -941,5 +943,47 @@ func testRetryOnAnotherCluster(t *testing.T, s flotilla.Store) {
 	}
 	if got, _ := s.GetRun(ctx, r.ID); got.Cluster != "ondemand" || got.Status != flotilla.StatusSucceeded {
 		t.Errorf("run %s on %s, want SUCCEEDED on ondemand", got.Status, got.Cluster)
+	}
+}
+
+// testNotifyAndAppendedEvents: notify targets are kept on definitions and
+// runs; an entry appended to an ended run's life story is listed after
+// its end and changes nothing else; appending to no run is ErrNotFound.
+func testNotifyAndAppendedEvents(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	targets := []flotilla.NotifyTarget{{Webhook: "https://hooks.example/T0/B1?token=x", Secret: "ssm:/flotilla/prod/hook"}, {Email: "ann@example.com"}}
+	d := NewDefinition("tells")
+	d.Notify = targets
+	created, err := s.CreateDefinition(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetDefinition(ctx, created.ID); err != nil || !reflect.DeepEqual(got.Notify, targets) {
+		t.Fatalf("definition notify %+v (%v), want %+v", got.Notify, err, targets)
+	}
+	r := NewRun("default", "alice", 0)
+	r.Notify = targets
+	r = mustCreateRun(t, s, r)
+	mustTransition(t, s, admit(r.ID, 10))
+	mustTransition(t, s, finish(r.ID, flotilla.StatusSucceeded, 0))
+	before, _ := s.GetRun(ctx, r.ID)
+	note := flotilla.RunEvent{RunID: r.ID, Time: Epoch.Add(time.Hour), Source: flotilla.SourceNotifier, From: flotilla.StatusSucceeded,
+		To: flotilla.StatusSucceeded, Reason: "notified https://hooks.example/T0/B1 (HTTP 200)", Attempt: 1}
+	if err := s.AppendRunEvent(ctx, note); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.ListRunEvents(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Source != flotilla.SourceNotifier || last.Reason != note.Reason || last.To != flotilla.StatusSucceeded {
+		t.Errorf("last event %+v, want the appended one", last)
+	}
+	after, _ := s.GetRun(ctx, r.ID)
+	if !reflect.DeepEqual(after.Notify, targets) || after.Status != before.Status || after.StatusReason != before.StatusReason {
+		t.Errorf("appending changed the run: %+v -> %+v", before, after)
+	}
+	if err := s.AppendRunEvent(ctx, flotilla.RunEvent{RunID: "run_missing", Time: Epoch, Source: flotilla.SourceNotifier, To: flotilla.StatusFailed}); !errors.Is(err, flotilla.ErrNotFound) {
+		t.Errorf("appending to no run: %v, want ErrNotFound", err)
 	}
 }

@@ -31,6 +31,8 @@ type LaunchRequest struct {
 	TimeoutSeconds *int              `json:"timeout_seconds,omitempty"`
 	Tags           []string          `json:"tags,omitempty"`
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+	// Notify adds targets to the definition's, for this run.
+	Notify []flotilla.NotifyTarget `json:"notify,omitempty"`
 	// ScheduleID is set by the scheduler, never by API callers.
 	ScheduleID string `json:"-"`
 	// OwnerName is the caller's display name (a verified e-mail), set by
@@ -62,6 +64,12 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		v.Add("idempotency_key", "must be at most %d bytes", MaxIdempotencyKey)
 	case !utf8.ValidString(req.IdempotencyKey) || strings.ContainsFunc(req.IdempotencyKey, unicode.IsControl):
 		v.Add("idempotency_key", "must be UTF-8 text without NUL or control characters")
+	}
+	if err := flotilla.ValidateNotify("notify", req.Notify); err != nil {
+		var nv *flotilla.ValidationError
+		if errors.As(err, &nv) {
+			v.Fields = append(v.Fields, nv.Fields...)
+		}
 	}
 	if err := v.Err(); err != nil {
 		return flotilla.Run{}, false, err
@@ -124,6 +132,10 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 	}
 	if req.TimeoutSeconds != nil {
 		r.TimeoutSeconds = *req.TimeoutSeconds
+	}
+	r.Notify = append(slices.Clone(def.Notify), req.Notify...)
+	if len(r.Notify) > flotilla.MaxNotifyTargets {
+		return flotilla.Run{}, false, flotilla.Invalid("notify", "the definition's %d targets and the launch's %d make more than %d", len(def.Notify), len(req.Notify), flotilla.MaxNotifyTargets)
 	}
 	r.Tags = append(r.Tags, req.Tags...)
 	sort.Strings(r.Tags)

@@ -16,10 +16,17 @@ import (
 // conditional) and the waiting runs whose turn it is are re-admitted;
 // infrastructure failures go back to the queue as a new attempt.
 func (s *Service) Reconcile(ctx context.Context, ev flotilla.TaskEvent) error {
+	return s.reconcile(ctx, ev, flotilla.SourceEngine)
+}
+
+// reconcile applies ev as source saw it: the engine's own events
+// (SourceEngine), or the sweep's reading of the engine (SourceSweep), so
+// that a run's life story tells whether task events reached Flotilla.
+func (s *Service) reconcile(ctx context.Context, ev flotilla.TaskEvent, source flotilla.EventSource) error {
 	// A conflict means the run changed between the read and the write (a
 	// stop request, a duplicate event): read it again and decide again.
 	for range 3 {
-		err := s.reconcileOnce(ctx, ev)
+		err := s.reconcileOnce(ctx, ev, source)
 		if !errors.Is(err, flotilla.ErrConflict) {
 			return err
 		}
@@ -27,7 +34,7 @@ func (s *Service) Reconcile(ctx context.Context, ev flotilla.TaskEvent) error {
 	return nil
 }
 
-func (s *Service) reconcileOnce(ctx context.Context, ev flotilla.TaskEvent) error {
+func (s *Service) reconcileOnce(ctx context.Context, ev flotilla.TaskEvent, source flotilla.EventSource) error {
 	r, err := s.Store.GetRun(ctx, ev.RunID)
 	if errors.Is(err, flotilla.ErrNotFound) {
 		return nil // not ours, or deleted
@@ -43,12 +50,12 @@ func (s *Service) reconcileOnce(ctx context.Context, ev flotilla.TaskEvent) erro
 	case flotilla.TaskPending:
 		if r.Status == flotilla.StatusPending && r.Current().TaskID == "" && ev.TaskID != "" {
 			_, err = s.Store.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: active[:1], Attempt: r.Attempt, To: flotilla.StatusPending,
-				At: s.now(), Source: flotilla.SourceEngine, TaskID: ev.TaskID, Reason: "provisioning (task " + ev.TaskID + ")"})
+				At: s.now(), Source: source, TaskID: ev.TaskID, Reason: "provisioning (task " + ev.TaskID + ")"})
 		}
 	case flotilla.TaskRunning:
 		if r.Status == flotilla.StatusPending {
 			_, err = s.Store.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: active[:1], Attempt: r.Attempt, To: flotilla.StatusRunning,
-				At: eventTime(ev, s.now()), Source: flotilla.SourceEngine, TaskID: ev.TaskID, Reason: "running", Capacity: ev.Capacity})
+				At: eventTime(ev, s.now()), Source: source, TaskID: ev.TaskID, Reason: "running", Capacity: ev.Capacity})
 		}
 	case flotilla.TaskStopped:
 		if !r.Status.HoldsSlot() {
@@ -56,10 +63,10 @@ func (s *Service) reconcileOnce(ctx context.Context, ev flotilla.TaskEvent) erro
 		}
 		out := flotilla.DecideOutcome(r, ev)
 		if out.Retry {
-			err = s.retry(ctx, r, ev, out)
+			err = s.retry(ctx, r, ev, out, source)
 			break
 		}
-		_, err = s.end(ctx, r, flotilla.Transition{From: active, To: out.To, Source: flotilla.SourceEngine,
+		_, err = s.end(ctx, r, flotilla.Transition{From: active, To: out.To, Source: source,
 			ReasonCode: out.Code, Reason: out.Reason, ExitCode: out.ExitCode, TaskID: ev.TaskID, At: eventTime(ev, s.now()),
 			NoStopRequest: r.StopRequest == nil, Capacity: ev.Capacity})
 		if errors.Is(err, flotilla.ErrConflict) {
@@ -120,10 +127,10 @@ func (s *Service) end(ctx context.Context, r flotilla.Run, t flotilla.Transition
 }
 
 // retry sends the run back to its queue as a new attempt.
-func (s *Service) retry(ctx context.Context, r flotilla.Run, ev flotilla.TaskEvent, out flotilla.Outcome) error {
+func (s *Service) retry(ctx context.Context, r flotilla.Run, ev flotilla.TaskEvent, out flotilla.Outcome, source flotilla.EventSource) error {
 	t := flotilla.Transition{
 		RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending, flotilla.StatusRunning}, Attempt: r.Attempt,
-		To: flotilla.StatusQueued, NewAttempt: true, Memory: out.Memory, At: eventTime(ev, s.now()), Source: flotilla.SourceEngine,
+		To: flotilla.StatusQueued, NewAttempt: true, Memory: out.Memory, At: eventTime(ev, s.now()), Source: source,
 		Reason: out.Reason, WaitReason: flotilla.WaitNoFreeSlot, TaskID: ev.TaskID,
 	}
 	// Spot reclaimed this run's task once too often: its next attempt runs

@@ -109,7 +109,7 @@ func (s *Service) sweepRun(ctx context.Context, r flotilla.Run, now time.Time, r
 			return err
 		}
 	}
-	return s.Reconcile(ctx, ev)
+	return s.reconcile(ctx, ev, flotilla.SourceSweep)
 }
 
 func ignoreConflict(err error) error {

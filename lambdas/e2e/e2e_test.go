@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,7 +15,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +34,7 @@ import (
 	"github.com/flotilla-run/flotilla/internal/awssqs/sqstest"
 	"github.com/flotilla-run/flotilla/internal/client"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
+	"github.com/flotilla-run/flotilla/internal/notify"
 )
 
 func TestMain(m *testing.M) {
@@ -43,8 +47,9 @@ func TestMain(m *testing.M) {
 
 var fns = []string{"api", "dispatcher", "events", "sweep"}
 
-// built also holds the scheduler function, which only TestLambdasSchedulesAndStops starts.
-var builtFns = append(append([]string{}, fns...), "scheduler")
+// built also holds the scheduler function, which only TestLambdasSchedulesAndStops
+// starts, and the notifier, which TestLambdasEndToEnd starts when it needs it.
+var builtFns = append(append([]string{}, fns...), "scheduler", "notifier")
 
 // stack is the emulated AWS side and the four functions on it.
 type stack struct {
@@ -58,6 +63,7 @@ type stack struct {
 	scheduler *awsfake.Scheduler
 	cognito   *awsfake.Cognito
 	bridge    *awsfake.EventBridge
+	ses       *awsfake.SES
 	source    *eventSource
 	dlq       string // the dead-letter queue's URL, if any
 	bus       *eventBus
@@ -72,7 +78,7 @@ const (
 
 	scheduleGroup = "flotilla-e2e"
 	scheduleDLQ   = "arn:aws:sqs:us-east-1:123456789012:flotilla-e2e-events-dlq"
-	revokedRole   = "flotilla-job-revoked"
+	revokedRole   = "flotilla-job-e2e-revoked"
 )
 
 // startStack starts the emulators and the four functions. With maxReceive
@@ -134,6 +140,10 @@ func startStack(t *testing.T, maxReceive int) *stack {
 	// The user pool: the token's owner is an enabled member.
 	s.bridge = awsfake.NewEventBridge()
 	busURL := awsfake.Serve(t, s.bridge)
+	// What the notifier reads and sends through.
+	s.ses = &awsfake.SES{Verified: []string{"flotilla.example"}}
+	secretsURL := awsfake.Serve(t, awsfake.NewSecrets(map[string]string{
+		"/flotilla/e2e/hook-key": "ssm-key", "flotilla/e2e/other-key": "sm-key"}))
 	s.cognito = awsfake.NewCognito()
 	s.cognito.SetUser(owner, true)
 	cognitoURL := awsfake.Serve(t, s.cognito)
@@ -153,8 +163,10 @@ func startStack(t *testing.T, maxReceive int) *stack {
 		"FLOTILLA_SCHEDULER_TARGET_ARN=arn:aws:lambda:us-east-1:123456789012:function:flotilla-scheduler",
 		"FLOTILLA_SCHEDULER_ROLE_ARN=arn:aws:iam::123456789012:role/flotilla-scheduler",
 		"FLOTILLA_SCHEDULE_DLQ_ARN=" + scheduleDLQ, "FLOTILLA_SECRETS_PREFIX=flotilla/e2e/",
-		"FLOTILLA_JOB_ROLE_PREFIX=flotilla-job-",
+		"FLOTILLA_JOB_ROLE_PREFIX=flotilla-job-e2e-",
 		"FLOTILLA_EVENT_BUS=default", "FLOTILLA_EVENTBRIDGE_ENDPOINT=" + busURL, "FLOTILLA_UI_URL=https://ui.e2e.example",
+		"FLOTILLA_SSM_ENDPOINT=" + secretsURL, "FLOTILLA_SECRETSMANAGER_ENDPOINT=" + secretsURL,
+		"FLOTILLA_SES_ENDPOINT=" + awsfake.Serve(t, s.ses), "FLOTILLA_NOTIFY_FROM=jobs@flotilla.example",
 		"FLOTILLA_USER_POOL_ID=us-east-1_E2Epool", "FLOTILLA_COGNITO_ENDPOINT=" + cognitoURL,
 		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_EC2_METADATA_DISABLED=true", "FLOTILLA_DYNAMODB_PUT_ON_REMOVE=0",
 	}
@@ -222,8 +234,8 @@ func TestLambdasEndToEnd(t *testing.T) {
 
 	// A job's own role must be one the deployment may pass to ECS.
 	for role, why := range map[string]string{
-		"arn:aws:iam::999999999999:role/flotilla-job-reports": "account 999999999999",
-		"arn:aws:iam::123456789012:role/admin":                "must start with flotilla-job-",
+		"arn:aws:iam::999999999999:role/flotilla-job-e2e-reports": "account 999999999999",
+		"arn:aws:iam::123456789012:role/flotilla-job-prod-x":      "must start with flotilla-job-e2e-",
 	} {
 		if _, err := s.api.CreateDefinition(ctx, map[string]any{
 			"alias": "own-role", "image": "public.ecr.aws/docker/library/alpine:3", "command": "true",
@@ -233,7 +245,7 @@ func TestLambdasEndToEnd(t *testing.T) {
 		}
 	}
 
-	const jobRole = "arn:aws:iam::123456789012:role/flotilla-job-reports"
+	const jobRole = "arn:aws:iam::123456789012:role/flotilla-job-e2e-reports"
 	def, err := s.api.CreateDefinition(ctx, map[string]any{
 		"alias": "nightly-report", "image": "public.ecr.aws/docker/library/alpine:3", "command": "echo default",
 		"cpu": 256, "memory": 512, "task_role_arn": jobRole,
@@ -388,6 +400,91 @@ func TestLambdasEndToEnd(t *testing.T) {
 			last.Alias != def.Alias || last.Links["run"] != "https://ui.e2e.example/runs/"+id || last.Links["api"] != "/v1/runs/"+id {
 			t.Errorf("run %s: last change %+v", id, last)
 		}
+	}
+
+	// A run that names notify targets: the rule on the bus sends its end to
+	// the notifier function, which tells each target and writes the outcome
+	// into the run's life story.
+	type hookHit struct{ path, sig, ts string }
+	var hookMu sync.Mutex
+	var hookHits []hookHit
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hookMu.Lock()
+		hookHits = append(hookHits, hookHit{r.URL.Path, r.Header.Get(notify.HeaderSignature), r.Header.Get(notify.HeaderTimestamp)})
+		hookMu.Unlock()
+		ts, _ := strconv.ParseInt(r.Header.Get(notify.HeaderTimestamp), 10, 64)
+		key := map[string]string{"/ssm": "ssm-key", "/sm": "sm-key"}[r.URL.Path]
+		if r.Header.Get(notify.HeaderSignature) != notify.Sign([]byte(key), ts, body) {
+			t.Errorf("webhook %s: signature does not verify with its key", r.URL.Path)
+		}
+	}))
+	defer hooks.Close()
+	s.fn["notifier"] = startFunction(t, s.rie, "notifier", s.bins["notifier"], s.env)
+	told, err := s.api.CreateDefinition(ctx, map[string]any{
+		"alias": "told", "image": "public.ecr.aws/docker/library/alpine:3", "command": "echo hi; exit 2", "cpu": 256, "memory": 512,
+		"notify": []map[string]string{{"webhook": hooks.URL + "/ssm", "secret": "ssm:/flotilla/e2e/hook-key"},
+			{"webhook": hooks.URL + "/sm", "secret": "secretsmanager:flotilla/e2e/other-key"}, {"email": "ann@example.com"}},
+	})
+	if err != nil {
+		t.Fatalf("create definition: %v", err)
+	}
+	tr, err := s.api.Launch(ctx, map[string]any{"definition": told.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !tr.Status.Terminal(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s is still %s", tr.ID, tr.Status)
+		}
+		if tr, err = s.api.GetRun(ctx, tr.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delivered := 0
+	for _, e := range s.bridge.Entries() {
+		var c flotilla.RunChange
+		json.Unmarshal([]byte(e.Detail), &c)
+		if c.RunID != tr.ID || !c.Terminal {
+			continue
+		}
+		if c.Notify != 3 {
+			t.Errorf("the published end names %d targets, want 3", c.Notify)
+		}
+		if strings.Contains(e.Detail, hooks.URL) || strings.Contains(e.Detail, "hook-key") {
+			t.Errorf("the bus carries the targets themselves: %s", e.Detail)
+		}
+		// EventBridge's envelope around the entry, as the rule delivers it.
+		if _, err := s.fn["notifier"].invoke(ctx, map[string]any{"version": "0", "id": "e2e-notify", "detail-type": e.DetailType,
+			"source": e.Source, "account": "123456789012", "time": time.Now().UTC().Format(time.RFC3339), "region": "us-east-1",
+			"resources": []string{}, "detail": json.RawMessage(e.Detail)}); err != nil {
+			t.Fatalf("notifier: %v", err)
+		}
+		delivered++
+	}
+	if delivered != 1 {
+		t.Fatalf("%d terminal changes of run %s on the bus, want 1", delivered, tr.ID)
+	}
+	hookMu.Lock()
+	if len(hookHits) != 2 {
+		t.Errorf("webhooks got %v, want /ssm and /sm once each", hookHits)
+	}
+	hookMu.Unlock()
+	if sent := s.ses.Sent(); len(sent) != 1 || sent[0].To != "ann@example.com" || sent[0].From != "jobs@flotilla.example" || !strings.Contains(sent[0].Subject, "told FAILED") {
+		t.Errorf("SES sent %+v", sent)
+	}
+	var toldStory struct{ Items []flotilla.RunEvent }
+	if _, err := s.api.Do(ctx, "GET", "/v1/runs/"+tr.ID+"/events", nil, nil, &toldStory); err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, e := range toldStory.Items {
+		if e.Source == flotilla.SourceNotifier {
+			notes = append(notes, e.Reason)
+		}
+	}
+	if want := []string{"notified " + hooks.URL + "/ssm (HTTP 200, attempt 1)", "notified " + hooks.URL + "/sm (HTTP 200, attempt 1)", "e-mailed ann@example.com"}; strings.Join(notes, "|") != strings.Join(want, "|") {
+		t.Errorf("life story notes %q, want %q", notes, want)
 	}
 
 	// The runs ran as the definition's role.
