@@ -48,11 +48,12 @@ lint: ## go vet, and gofmt must have nothing to say
 	$(GO) vet ./...
 	@out=$$(gofmt -l cmd internal lambdas 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench: build fauxqs-deps web-build proof-deps $(IAM_RECORDS) ## run every benchmark; writes bench/results.json and docs/benchmarks.md
+bench: build fauxqs-deps web-build system-deps proof-deps $(IAM_RECORDS) ## run every benchmark; writes bench/results.json and docs/benchmarks.md
 	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(GO) test -count=1 -run 'TestHybridNumbers' ./cmd/flotilla
 	cd infra && FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(INFRA_ENV) $(GO) test -count=1 -run 'TestIAMEveryRecordedCallIsAllowed|TestIAMCallsDeclared' .
 	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(GO) test -count=1 -run 'TestLambdasEndToEnd' ./lambdas/e2e
 	$(MAKE) bench-ddb
+	cd web && FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json FLOTILLA_BIN=$(CURDIR)/$(BIN) npm run e2e:daily
 	$(GO) run ./cmd/flotilla-bench -out bench/results.json
 
 # minidyn keeps its indexes sorted on every write, so seeding grows faster

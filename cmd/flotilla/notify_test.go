@@ -98,3 +98,31 @@ func TestServeNotifiesARunsEnd(t *testing.T) {
 		}
 	}
 }
+
+// A definition's task role is kept and shown by the real server, and its
+// local run says on its first log line that the role is not used here.
+func TestServeTaskRoleIsShownAndAnnounced(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir())
+	defer s.stop()
+	const role = "arn:aws:iam::123456789012:role/flotilla-job-prod-reports"
+	s.mustCLI(t, "definitions", "create", "--alias", "roled", "--image", "alpine:3", "--command", "echo done",
+		"--cpu", "256", "--memory", "128", "--task-role-arn", role, "--retry-oom-memory-factor", "2")
+	got := s.mustCLI(t, "definitions", "get", "roled")
+	for _, want := range []string{role, "retry with 2× the memory"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("definitions get lacks %q:\n%s", want, got)
+		}
+	}
+	id := strings.TrimSpace(strings.Split(s.mustCLI(t, "run", "roled"), "\n")[0])
+	s.waitStatus(t, id, 30*time.Second, flotilla.StatusSucceeded)
+	logs := s.mustCLI(t, "logs", id)
+	lines := strings.Split(strings.TrimSpace(logs), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "task_role_arn "+role+" is not used locally") || !strings.Contains(lines[1], "done") {
+		t.Errorf("logs %q, want the notice and then the job's line", logs)
+	}
+	if _, errOut, code := s.cli(t, "definitions", "create", "--alias", "badrole", "--image", "alpine:3", "--command", "true",
+		"--cpu", "256", "--memory", "128", "--task-role-arn", "reports"); code == 0 || !strings.Contains(errOut, "task_role_arn") {
+		t.Errorf("a task role that is not an ARN: exit %d, %s", code, errOut)
+	}
+}

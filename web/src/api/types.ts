@@ -25,9 +25,22 @@ export interface Definition {
   tags?: string[];
   timeout_seconds?: number;
   retry?: { max_attempts?: number };
+  /** The IAM role its jobs run as on ECS (deployed only). */
+  task_role_arn?: string;
+  /** Retry an attempt that ran out of memory with more memory (ECS only). */
+  on_out_of_memory?: { retry_with_memory_factor?: number };
+  /** Told when a run ends. */
+  notify?: NotifyTarget[];
   revision: number;
   created_at: string;
   updated_at: string;
+}
+
+/** Where a run's end is told: a webhook (signed with secret's value) or an e-mail address. */
+export interface NotifyTarget {
+  webhook?: string;
+  secret?: string;
+  email?: string;
 }
 
 /** The writable fields of a definition (POST body; PATCH takes any subset). */
@@ -35,6 +48,7 @@ export type DefinitionInput = Partial<
   Pick<
     Definition,
     'alias' | 'group_name' | 'image' | 'command' | 'cpu' | 'memory' | 'gpu' | 'env' | 'tags' | 'timeout_seconds' | 'retry'
+    | 'task_role_arn' | 'on_out_of_memory' | 'notify'
   >
 >;
 
@@ -152,6 +166,8 @@ export interface RunFilter {
   tag?: string;
   since?: string;
   until?: string;
+  /** schedule_id: only the runs a schedule launched. */
+  schedule_id?: string;
   limit?: number;
   next_token?: string;
 }
