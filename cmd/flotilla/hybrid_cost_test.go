@@ -256,7 +256,7 @@ func writeUnits(before, after map[string]item, txn bool) int {
 			units *= 2
 		}
 		total += units
-		for _, gsi := range [][2]string{{"gsi1pk", "gsi1sk"}, {"gsi2pk", "gsi2sk"}} {
+		for _, gsi := range [][2]string{{"gsi1pk", "sk"}, {"gsi2pk", "sk"}, {"gsi3pk", "sk"}} {
 			in := func(it item) (string, bool) {
 				pk, sk := str(it[gsi[0]]), str(it[gsi[1]])
 				return pk + "\x00" + sk, it != nil && pk != "" && sk != ""
