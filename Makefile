@@ -7,7 +7,7 @@ GOFILES := $(shell find cmd internal lambdas -name '*.go' -not -path '*/node_mod
 LAMBDAS := api dispatcher events sweep scheduler notifier
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test go-test lint bench fuzz lambdas clean system-deps iam-record
+.PHONY: help run build test go-test lint bench bench-ddb fuzz lambdas clean system-deps iam-record
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,11 +48,18 @@ lint: ## go vet, and gofmt must have nothing to say
 	$(GO) vet ./...
 	@out=$$(gofmt -l cmd internal lambdas 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench: build fauxqs-deps web-build proof-deps $(IAM_RECORDS) ## run every benchmark; writes bench/results.json and docs/benchmarks.md
+bench: build fauxqs-deps web-build system-deps proof-deps $(IAM_RECORDS) ## run every benchmark; writes bench/results.json and docs/benchmarks.md
 	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(GO) test -count=1 -run 'TestHybridNumbers' ./cmd/flotilla
 	cd infra && FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(INFRA_ENV) $(GO) test -count=1 -run 'TestIAMEveryRecordedCallIsAllowed|TestIAMCallsDeclared' .
 	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(GO) test -count=1 -run 'TestLambdasEndToEnd' ./lambdas/e2e
+	$(MAKE) bench-ddb
+	cd web && FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json FLOTILLA_BIN=$(CURDIR)/$(BIN) npm run e2e:daily
 	$(GO) run ./cmd/flotilla-bench -out bench/results.json
+
+# minidyn keeps its indexes sorted on every write, so seeding grows faster
+# than the history: 10,000 + 30,000 + 100,000 ended runs take ~15 minutes.
+bench-ddb: ## DynamoDB read units per access pattern as history grows (10k, 30k, 100k ended runs); into bench/results.json
+	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json FLOTILLA_DDB_SCALE=10000,30000,100000 $(GO) test -count=1 -timeout 60m -run 'TestReadsFlatAsHistoryGrows' -v ./internal/awsdynamodb
 
 fuzz: ## run each fuzz test for a bounded time (FUZZTIME, default 20s)
 	@for t in $$(grep -rl 'func Fuzz' --include='*_test.go' internal cmd | xargs -n1 dirname | sort -u); do \

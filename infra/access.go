@@ -146,6 +146,7 @@ const (
 	envNamePrefix         = "FLOTILLA_NAME_PREFIX"
 	envAdminGroup         = "FLOTILLA_ADMIN_GROUP"
 	envUserPoolID         = "FLOTILLA_USER_POOL_ID"
+	envRunRetentionDays   = "FLOTILLA_RUN_RETENTION_DAYS"
 )
 
 // Table keys. The adapter owns the item layout; add an index here.
@@ -161,10 +162,26 @@ type gsi struct {
 	Include                     []string
 }
 
+// runProjection is what every index projects besides its keys: the run's
+// attributes that never change after create (owner, cluster, definition,
+// schedule, tags, queued_at), so an index entry is written only when it
+// enters, moves or leaves its index, and the history filters apply to
+// index entries (internal/awsdynamodb indexProjection, the same list).
+var runProjection = []string{"ow", "cl", "df", "sc", "tg", "qa"}
+
+// tableIndexes are internal/awsdynamodb's indexes (its CreateTable makes
+// the same; see its doc.go): gsi1 by a run's state (an owner's queue, a
+// cluster's active runs, the FAILED and STOPPED history), gsi2 by
+// definition, gsi3 by owner. All sort by the table's sort key, the run id.
 var tableIndexes = []gsi{
-	{Name: "gsi1", PartitionKey: "gsi1pk", SortKey: "gsi1sk", Include: []string{"ow"}}, // ow: the run's owner, for fair turns
-	{Name: "gsi2", PartitionKey: "gsi2pk", SortKey: "gsi2sk"},
+	{Name: "gsi1", PartitionKey: "gsi1pk", SortKey: tableSortKey, Include: runProjection},
+	{Name: "gsi2", PartitionKey: "gsi2pk", SortKey: tableSortKey, Include: runProjection},
+	{Name: "gsi3", PartitionKey: "gsi3pk", SortKey: tableSortKey, Include: runProjection},
 }
+
+// tableTTLAttribute is the run item's expiry (Unix seconds), which the
+// store sets on ended runs when FLOTILLA_RUN_RETENTION_DAYS is set.
+const tableTTLAttribute = "ttl"
 
 // Fixed names and prefixes shared with the application code.
 const (

@@ -20,6 +20,7 @@ const (
 	ctxRetainData       = "flotilla:retain_data"        // keep table, user pool and job logs on destroy
 	ctxStage            = "flotilla:stage"              // names one deployment: stages live side by side in an account
 	ctxAdminGroup       = "flotilla:admin_group"        // Cognito group whose members may change what others own
+	ctxRunRetention     = "flotilla:run_retention_days" // days ended runs are kept (DynamoDB TTL); 0: for ever
 	ctxJobRolePrefix    = "flotilla:job_role_prefix"    // name prefix of the IAM roles definitions may run as
 	ctxNotifyFrom       = "flotilla:notify_from"        // SES-verified sender of notification e-mail (optional)
 )

@@ -71,6 +71,25 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		return nil, fmt.Errorf("context %q: %d is not a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)", ctxLogRetentionDays, days)
 	}
 
+	runDays := 0
+	switch v := get(ctxRunRetention).(type) {
+	case nil:
+	case float64:
+		runDays = int(v)
+		if float64(runDays) != v {
+			return nil, fmt.Errorf("context %q: want a whole number of days", ctxRunRetention)
+		}
+	case string: // from -c on the command line
+		if runDays, err = strconv.Atoi(v); err != nil {
+			return nil, fmt.Errorf("context %q: %w", ctxRunRetention, err)
+		}
+	default:
+		return nil, fmt.Errorf("context %q: want a number of days", ctxRunRetention)
+	}
+	if runDays < 0 {
+		return nil, fmt.Errorf("context %q: %d days: want 0 (keep runs for ever) or more", ctxRunRetention, runDays)
+	}
+
 	callbacks := []string{defaultCLICallbackURL}
 	if v, ok := get(ctxCLICallbackURLs).([]any); ok {
 		callbacks = callbacks[:0]
@@ -128,6 +147,7 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		LambdasDir:       abs(str(ctxLambdasDir, defaultLambdasDir)),
 		WebDist:          abs(str(ctxWebDist, defaultWebDist)),
 		LogRetention:     retention,
+		RunRetentionDays: runDays,
 		AuthDomainPrefix: authDomain,
 		CLICallbackURLs:  callbacks,
 		RetainData:       retain,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -47,6 +48,7 @@ type StackProps struct {
 	RetainData       bool     // keep the table, user pool and log groups when the stack is deleted
 	Stage            string   // names this deployment; stages share nothing (default "prod")
 	AdminGroup       string   // Cognito group of the admins (default "flotilla-admins")
+	RunRetentionDays int      // days ended runs are kept before DynamoDB's TTL deletes them; 0: for ever
 	// JobRolePrefix starts the names of the IAM roles a definition may name
 	// as its task_role_arn (default "flotilla-job-"): the functions that
 	// register and run task definitions may pass only those to ECS.
@@ -104,7 +106,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 	}
 
 	// --- Table -------------------------------------------------------------
-	s.Table = awsdynamodb.NewTable(stack, jsii.String("Table"), &awsdynamodb.TableProps{
+	tableProps := &awsdynamodb.TableProps{
 		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(tablePartitionKey), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(tableSortKey), Type: awsdynamodb.AttributeType_STRING},
 		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
@@ -112,7 +114,15 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			PointInTimeRecoveryEnabled: jsii.Bool(true),
 		},
 		RemovalPolicy: dataRemoval,
-	})
+	}
+	if props.RunRetentionDays > 0 {
+		// TTL deletes an item within days after the time in this
+		// attribute, at no write cost (DynamoDB Developer Guide, "Using
+		// time to live (TTL) in DynamoDB"); the store writes it when a
+		// run ends. Off, no item carries it and nothing expires.
+		tableProps.TimeToLiveAttribute = jsii.String(tableTTLAttribute)
+	}
+	s.Table = awsdynamodb.NewTable(stack, jsii.String("Table"), tableProps)
 	for _, ix := range tableIndexes {
 		props := &awsdynamodb.GlobalSecondaryIndexProps{
 			IndexName:      jsii.String(ix.Name),
@@ -309,6 +319,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		// The SQS queue URL format (Amazon SQS Developer Guide, "Queue and
 		// message identifiers"): https://sqs.<region>.<suffix>/<account>/<name>.
 		envQueueURLPrefix: jsii.String("https://sqs." + region + "." + *awscdk.Aws_URL_SUFFIX() + "/" + account + "/"),
+	}
+	if props.RunRetentionDays > 0 {
+		common[envRunRetentionDays] = jsii.String(strconv.Itoa(props.RunRetentionDays))
 	}
 	if props.NotifyFrom != "" {
 		common[envNotifyFrom] = jsii.String(props.NotifyFrom)

@@ -652,26 +652,74 @@ func TestTable(t *testing.T) {
 	if pitr, _ := p["PointInTimeRecoverySpecification"].(map[string]any); pitr["PointInTimeRecoveryEnabled"] != true {
 		t.Error("point-in-time recovery is off")
 	}
-	// The projections the DynamoDB adapter relies on (its CreateTable in
-	// tests makes the same): gsi1 carries the owner for fair turns, gsi2
-	// only keys.
+	// The projections and keys the DynamoDB adapter relies on (its
+	// CreateTable in tests makes the same): every index sorts by the run
+	// id and carries the run's fixed attributes, for the history filters.
 	projections := map[string]string{}
 	for _, g := range list(p["GlobalSecondaryIndexes"]) {
 		g := g.(map[string]any)
 		proj, _ := g["Projection"].(map[string]any)
-		projections[g["IndexName"].(string)] = fmt.Sprint(proj["ProjectionType"], " ", renderAll(proj["NonKeyAttributes"]))
+		var keys []string
+		for _, k := range list(g["KeySchema"]) {
+			keys = append(keys, fmt.Sprint(k.(map[string]any)["AttributeName"]))
+		}
+		projections[g["IndexName"].(string)] = fmt.Sprint(keys, " ", proj["ProjectionType"], " ", renderAll(proj["NonKeyAttributes"]))
 	}
-	want := map[string]string{"gsi1": "INCLUDE [ow]", "gsi2": "KEYS_ONLY []"}
+	fixed := "INCLUDE [ow cl df sc tg qa]"
+	want := map[string]string{"gsi1": "[gsi1pk sk] " + fixed, "gsi2": "[gsi2pk sk] " + fixed, "gsi3": "[gsi3pk sk] " + fixed}
+	if len(projections) != len(want) {
+		t.Errorf("indexes %v, want %v", projections, want)
+	}
 	for name, w := range want {
 		if got, ok := projections[name]; !ok {
 			t.Errorf("index %s missing (have %v)", name, projections)
 		} else if got != w {
-			t.Errorf("index %s projects %s, want %s", name, got, w)
+			t.Errorf("index %s is %s, want %s", name, got, w)
 		}
 	}
 	for _, ix := range tableIndexes {
 		if _, ok := projections[ix.Name]; !ok {
 			t.Errorf("index %s missing (have %v)", ix.Name, projections)
+		}
+	}
+	// Retention of ended runs is off by default (cdk.json): no TTL, and
+	// no function is told to set one.
+	if p["TimeToLiveSpecification"] != nil {
+		t.Errorf("TTL is on by default: %v", p["TimeToLiveSpecification"])
+	}
+	for _, f := range functions {
+		env, _ := tp.Resources[tp.functionID(f.Name)].Properties["Environment"].(map[string]any)
+		if vars, _ := env["Variables"].(map[string]any); vars[envRunRetentionDays] != nil {
+			t.Errorf("%s: %s set by default", f.Name, envRunRetentionDays)
+		}
+	}
+}
+
+// With flotilla:run_retention_days, the table's TTL names the attribute
+// the store writes on ended runs, and every function that writes runs is
+// told the retention; a bad value is refused before anything is made.
+func TestRunRetention(t *testing.T) {
+	clusters := []any{map[string]any{"name": "default", "max_running": 2.0, "launch_type": "FARGATE"}}
+	tp := stackFor(t, map[string]any{ctxClusters: clusters, ctxRunRetention: 90.0})
+	ids := tp.ofType("AWS::DynamoDB::Table")
+	spec, _ := tp.Resources[ids[0]].Properties["TimeToLiveSpecification"].(map[string]any)
+	if spec["AttributeName"] != tableTTLAttribute || spec["Enabled"] != true {
+		t.Errorf("TimeToLiveSpecification = %v, want %s enabled", spec, tableTTLAttribute)
+	}
+	for _, f := range functions {
+		if !f.Access.TableReadWrite {
+			continue
+		}
+		env, _ := tp.Resources[tp.functionID(f.Name)].Properties["Environment"].(map[string]any)
+		if vars, _ := env["Variables"].(map[string]any); vars[envRunRetentionDays] != "90" {
+			t.Errorf("%s: %s = %v, want 90", f.Name, envRunRetentionDays, vars[envRunRetentionDays])
+		}
+	}
+	for _, bad := range []any{-1.0, 1.5, "thirty", true} {
+		ctx := map[string]any{ctxClusters: clusters, ctxRunRetention: bad}
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, BuiltinCloudFormationValidation: jsii.Bool(false)})
+		if _, err := PropsFromContext(app); err == nil || !strings.Contains(err.Error(), ctxRunRetention) {
+			t.Errorf("%s = %v: %v, want an error naming the setting", ctxRunRetention, bad, err)
 		}
 	}
 }

@@ -256,7 +256,7 @@ func writeUnits(before, after map[string]item, txn bool) int {
 			units *= 2
 		}
 		total += units
-		for _, gsi := range [][2]string{{"gsi1pk", "gsi1sk"}, {"gsi2pk", "gsi2sk"}} {
+		for _, gsi := range [][2]string{{"gsi1pk", "sk"}, {"gsi2pk", "sk"}, {"gsi3pk", "sk"}} {
 			in := func(it item) (string, bool) {
 				pk, sk := str(it[gsi[0]]), str(it[gsi[1]])
 				return pk + "\x00" + sk, it != nil && pk != "" && sk != ""
@@ -330,6 +330,7 @@ const (
 	usdLambdaRequest    = 0.20 / 1e6   // per invocation
 	usdLambdaGBSecond   = 0.0000133334 // arm64
 	usdSQSFIFORequest   = 0.50 / 1e6   // per request (64 KB chunk)
+	usdEventBridgeEvent = 1.00 / 1e6   // per custom event published (64 KB chunk; EventBridge pricing)
 	usdDynamoDBWRU      = 0.625 / 1e6  // per write request unit
 	usdDynamoDBRRU      = 0.125 / 1e6  // per read request unit
 	usdLogsIngestPerGB  = 0.50         // CloudWatch Logs standard ingestion
@@ -380,12 +381,14 @@ func TestHybridNumbers(t *testing.T) {
 	before := h.requests(t)
 	h.ddb.units()
 	logBefore := h.log.Len()
+	published := len(h.bridge.Entries())
 	events := 0
 	for i := range benchRuns {
 		events += h.fwd.eventsOf(runOnce(i))
 	}
 	after := h.requests(t)
 	wcu, rru, wcuByOp := h.ddb.units()
+	changesPerRun := float64(len(h.bridge.Entries())-published) / benchRuns
 	logBytes := h.log.Len() - logBefore
 
 	perOp := map[string]float64{}
@@ -416,6 +419,7 @@ func TestHybridNumbers(t *testing.T) {
 		{"DynamoDB writes", wcu * usdDynamoDBWRU, fmt.Sprintf("%.1f WRU", wcu)},
 		{"DynamoDB reads", rru * usdDynamoDBRRU, fmt.Sprintf("%.1f RRU", rru)},
 		{"control-plane logs", logPerRun / 1e9 * usdLogsIngestPerGB, fmt.Sprintf("%.0f bytes", logPerRun)},
+		{"EventBridge run changes", changesPerRun * usdEventBridgeEvent, fmt.Sprintf("%.1f events published", changesPerRun)},
 		{"ECS API, GetLogEvents, EventBridge ECS events", 0, "no per-request charge"},
 	}
 	usd := 0.0

@@ -54,11 +54,12 @@ type hybridOptions struct {
 // hybridStack is the emulated AWS side and the server on it.
 type hybridStack struct {
 	*server
-	ecs  *awsfake.ECS
-	logs *awsfake.Logs
-	ddb  *ddbProxy
-	fwd  *forwarder
-	log  *lineCounter
+	ecs    *awsfake.ECS
+	logs   *awsfake.Logs
+	bridge *awsfake.EventBridge // where run status changes are published
+	ddb    *ddbProxy
+	fwd    *forwarder
+	log    *lineCounter
 	// The emulators' endpoints, for tests that call them directly.
 	sqsURL, logsURL string
 }
@@ -87,6 +88,7 @@ func startHybrid(t *testing.T, o hybridOptions) *hybridStack {
 	// ECS and Logs fakes; tasks live on their own.
 	faults := awsfake.Faults{Rate: o.faultRate, Seed: 42}
 	h.logs = awsfake.NewLogs(awsfake.LogsOptions{Faults: faults, EmptyPages: o.logsEmptyPages})
+	h.bridge = awsfake.NewEventBridge()
 	h.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 20 * time.Millisecond, Logs: h.logs, Faults: faults, Script: scriptByCommand})
 	ecsURL := awsfake.Serve(t, h.ecs)
 	logsURL := awsfake.Serve(t, h.logs)
@@ -111,6 +113,8 @@ func startHybrid(t *testing.T, o hybridOptions) *hybridStack {
 		"FLOTILLA_TABLE_NAME="+table, "FLOTILLA_CLUSTERS="+string(clusters),
 		"FLOTILLA_DYNAMODB_ENDPOINT="+ddbURL, "FLOTILLA_SQS_ENDPOINT="+sqsURL,
 		"FLOTILLA_ECS_ENDPOINT="+ecsURL, "FLOTILLA_LOGS_ENDPOINT="+logsURL,
+		// Run status changes are published, as deployed.
+		"FLOTILLA_EVENT_BUS=default", "FLOTILLA_EVENTBRIDGE_ENDPOINT="+awsfake.Serve(t, h.bridge),
 		"FLOTILLA_AWS_STATIC_CREDENTIALS=1", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
 	)
 	h.log = &lineCounter{}

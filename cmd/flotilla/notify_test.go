@@ -98,3 +98,63 @@ func TestServeNotifiesARunsEnd(t *testing.T) {
 		}
 	}
 }
+
+// A definition's task role is kept and shown by the real server, and its
+// local run says on its first log line that the role is not used here.
+func TestServeTaskRoleIsShownAndAnnounced(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir())
+	defer s.stop()
+	const role = "arn:aws:iam::123456789012:role/flotilla-job-prod-reports"
+	s.mustCLI(t, "definitions", "create", "--alias", "roled", "--image", "alpine:3", "--command", "echo done",
+		"--cpu", "256", "--memory", "128", "--task-role-arn", role, "--retry-oom-memory-factor", "2")
+	got := s.mustCLI(t, "definitions", "get", "roled")
+	for _, want := range []string{role, "retry with 2× the memory"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("definitions get lacks %q:\n%s", want, got)
+		}
+	}
+	id := strings.TrimSpace(strings.Split(s.mustCLI(t, "run", "roled"), "\n")[0])
+	s.waitStatus(t, id, 30*time.Second, flotilla.StatusSucceeded)
+	logs := s.mustCLI(t, "logs", id)
+	lines := strings.Split(strings.TrimSpace(logs), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "task_role_arn "+role+" is not used locally") || !strings.Contains(lines[1], "done") {
+		t.Errorf("logs %q, want the notice and then the job's line", logs)
+	}
+	if _, errOut, code := s.cli(t, "definitions", "create", "--alias", "badrole", "--image", "alpine:3", "--command", "true",
+		"--cpu", "256", "--memory", "128", "--task-role-arn", "reports"); code == 0 || !strings.Contains(errOut, "task_role_arn") {
+		t.Errorf("a task role that is not an ARN: exit %d, %s", code, errOut)
+	}
+}
+
+// A run launched with --parent is its parent's child: `runs list --parent`
+// finds it, and stopping the parent stops it and its own child.
+func TestServeCascadeStop(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, t.TempDir(), "--max-running", "1")
+	defer s.stop()
+	s.mustCLI(t, "definitions", "create", "--alias", "long", "--image", "alpine:3", "--command", "sleep 30",
+		"--cpu", "256", "--memory", "128")
+	first := func(out string) string { return strings.TrimSpace(strings.Split(out, "\n")[0]) }
+	parent := first(s.mustCLI(t, "run", "long"))
+	s.waitStatus(t, parent, 30*time.Second, flotilla.StatusRunning)
+	child := first(s.mustCLI(t, "run", "long", "--parent", parent))
+	grandchild := first(s.mustCLI(t, "run", "long", "--parent", child))
+	if out := s.mustCLI(t, "runs", "list", "--parent", parent); !strings.Contains(out, child) || strings.Contains(out, grandchild) {
+		t.Errorf("runs list --parent %s:\n%s", parent, out)
+	}
+	if _, errOut, code := s.cli(t, "run", "long", "--parent", "run_01NOSUCHRUN00000000000000"); code == 0 || !strings.Contains(errOut, "parent") {
+		t.Errorf("an unknown parent: exit %d, %s", code, errOut)
+	}
+	s.mustCLI(t, "runs", "stop", parent)
+	s.waitStatus(t, parent, 30*time.Second, flotilla.StatusStopped)
+	for _, id := range []string{child, grandchild} {
+		r := s.waitStatus(t, id, 30*time.Second, flotilla.StatusStopped)
+		if !strings.Contains(r.StatusReason, "with its parent") {
+			t.Errorf("%s: %s", id, r.StatusReason)
+		}
+	}
+	if r := s.getRun(t, child); r.Parent != parent {
+		t.Errorf("child's parent %q, want %s", r.Parent, parent)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"sort"
@@ -15,7 +16,7 @@ import (
 func sortStrings(s []string) { sort.Strings(s) }
 
 func runCmd(e *env) *cobra.Command {
-	var cluster, command, key string
+	var cluster, command, key, parent string
 	var cpu, memory, timeout int
 	var envs, tags, notifyTo, paramFlags []string
 	var follow, dryRun bool
@@ -58,6 +59,9 @@ its end, with one of these reserved codes (and the reason on stderr):
 					return err
 				}
 				body["env"] = env
+			}
+			if parent != "" {
+				body["parent"] = parent
 			}
 			if len(notifyTo) > 0 {
 				targets, err := parseNotify(notifyTo)
@@ -114,6 +118,9 @@ its end, with one of these reserved codes (and the reason on stderr):
 	fl.IntVar(&timeout, "timeout", 0, "fail after this many seconds")
 	fl.StringArrayVar(&tags, "tag", nil, "add a tag (repeatable)")
 	fl.StringVar(&key, "idempotency-key", "", "launching again with the same key returns the same run")
+	// Inside a Flotilla job FLOTILLA_RUN_ID names the job's own run: the
+	// runs it launches are its children unless --parent says otherwise.
+	fl.StringVar(&parent, "parent", e.getenv("FLOTILLA_RUN_ID"), "the run this one is launched from: stopping it stops this one (default: $FLOTILLA_RUN_ID, set inside a Flotilla job; \"\" for none)")
 	fl.BoolVarP(&follow, "follow", "f", false, "stream the logs and exit with the job's exit code")
 	fl.StringArrayVar(&paramFlags, "param", nil, "a template parameter NAME=VALUE, typed by the definition's parameters_schema (repeatable)")
 	fl.BoolVar(&dryRun, "dry-run", false, "show the run as it would be launched (params checked, command rendered) without launching it")
@@ -136,7 +143,7 @@ func runsCmd(e *env) *cobra.Command {
 
 func runsListCmd(e *env) *cobra.Command {
 	var statuses []string
-	var def, cluster, owner, tag, since, until string
+	var def, cluster, owner, tag, since, until, parent string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -147,7 +154,7 @@ func runsListCmd(e *env) *cobra.Command {
 			for _, s := range statuses {
 				q.Add("status", s)
 			}
-			for k, v := range map[string]string{"definition": def, "cluster": cluster, "owner": owner, "tag": tag, "since": since, "until": until} {
+			for k, v := range map[string]string{"definition": def, "cluster": cluster, "owner": owner, "tag": tag, "since": since, "until": until, "parent": parent} {
 				if v != "" {
 					q.Set(k, v)
 				}
@@ -179,6 +186,7 @@ func runsListCmd(e *env) *cobra.Command {
 	fl.StringVar(&cluster, "cluster", "", "runs on this cluster")
 	fl.StringVar(&owner, "owner", "", "runs of this owner")
 	fl.StringVar(&tag, "tag", "", "runs with this tag")
+	fl.StringVar(&parent, "parent", "", "runs launched from this run (its children)")
 	fl.StringVar(&since, "since", "", "queued at or after (RFC 3339, or a duration ago like 2h)")
 	fl.StringVar(&until, "until", "", "queued before (RFC 3339, or a duration ago)")
 	fl.IntVar(&limit, "limit", 0, "at most this many (default 50, max 500)")
@@ -209,7 +217,7 @@ func runsGetCmd(e *env) *cobra.Command {
 				rows = append(rows, []string{"reason code", string(r.ReasonCode)})
 			}
 			rows = append(rows,
-				[]string{"owner", r.Owner}, []string{"exit code", exitCode(r)}, []string{"queued", r.QueuedAt.Format(time.RFC3339)},
+				[]string{"owner", r.Owner}, []string{"parent", cmp.Or(r.Parent, "—")}, []string{"exit code", exitCode(r)}, []string{"queued", r.QueuedAt.Format(time.RFC3339)},
 				[]string{"started", timeOrDash(r.StartedAt)}, []string{"finished", timeOrDash(r.FinishedAt)}, []string{"duration", duration(r)},
 				[]string{"attempt", fmt.Sprintf("%d of %d", r.Attempt, r.MaxAttempts)}, []string{"engine", r.Engine},
 				[]string{"image", r.Image}, []string{"command", r.Command}, []string{"params", paramsString(r.Params)}, []string{"cpu", strconv.Itoa(r.CPU)},

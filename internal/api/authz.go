@@ -50,6 +50,8 @@ var routeAccess = map[string]access{
 	"GET /v1/schedules/{schedule_id}":         signedIn,
 	"PATCH /v1/schedules/{schedule_id}":       ownerOrAdmin,
 	"DELETE /v1/schedules/{schedule_id}":      ownerOrAdmin,
+	"POST /v1/schedules/{schedule_id}/run":    signedIn,
+	"GET /v1/schedules/preview":               signedIn,
 }
 
 // authorize lets the caller change a thing of kind ("definition", "run",

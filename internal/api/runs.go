@@ -117,6 +117,13 @@ func (s *server) runFilter(r *http.Request) (flotilla.RunFilter, error) {
 	q := r.URL.Query()
 	v := &flotilla.ValidationError{}
 	f := flotilla.RunFilter{Cluster: q.Get("cluster"), Owner: q.Get("owner"), Tag: q.Get("tag"), NextToken: q.Get("next_token")}
+	// A run's children carry the tag parent:<id> (flotilla.ParentTag).
+	if p := q.Get("parent"); p != "" {
+		if f.Tag != "" {
+			v.Add("parent", "cannot be combined with tag (a run's children are found by their tag parent:<id>)")
+		}
+		f.Tag = flotilla.ParentTag(p)
+	}
 	// Repeats are dropped, so the filter holds each status at most once
 	// however many the query names; only the first bad value is reported.
 	seen := map[flotilla.RunStatus]bool{}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/schedules"
@@ -17,6 +18,8 @@ var scheduleRoutes = []route{
 	{"GET", "/v1/schedules/{schedule_id}", (*server).handleGetSchedule},
 	{"PATCH", "/v1/schedules/{schedule_id}", (*server).handleUpdateSchedule},
 	{"DELETE", "/v1/schedules/{schedule_id}", (*server).handleDeleteSchedule},
+	{"POST", "/v1/schedules/{schedule_id}/run", (*server).handleRunScheduleNow},
+	{"GET", "/v1/schedules/preview", (*server).handlePreviewSchedule},
 }
 
 func (s *server) handleCreateSchedule() http.Handler {
@@ -123,6 +126,58 @@ func (s *server) handleDeleteSchedule() http.Handler {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// handleRunScheduleNow launches the schedule's definition now, as the
+// caller: anyone signed in may launch any definition, so anyone may run a
+// schedule now; the run is theirs.
+func (s *server) handleRunScheduleNow() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
+		var req schedules.RunNowRequest
+		if r.ContentLength != 0 {
+			var err error
+			if req, err = decode[schedules.RunNowRequest](w, r); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		run, created, err := s.Schedules.RunNow(r.Context(), caller, s.ownerName(r), r.PathValue("schedule_id"), req)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		status := http.StatusAccepted
+		if !created {
+			status = http.StatusOK
+		}
+		w.Header().Set("Location", "/v1/runs/"+run.ID)
+		encode(w, status, run)
+	})
+}
+
+// schedulePreview is GET /v1/schedules/preview's answer.
+type schedulePreview struct {
+	Expression    string      `json:"expression"`
+	Timezone      string      `json:"timezone"`
+	NextFireTimes []time.Time `json:"next_fire_times"`
+}
+
+// handlePreviewSchedule answers the next fire times of an expression in a
+// zone, so a form can show them while the user types; nothing is stored.
+func (s *server) handlePreviewSchedule() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+		q := r.URL.Query()
+		tz := q.Get("timezone")
+		if tz == "" {
+			tz = "UTC"
+		}
+		times, err := s.Schedules.Preview(q.Get("expression"), tz, flotilla.NextFireTimesShown)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		encode(w, http.StatusOK, schedulePreview{Expression: q.Get("expression"), Timezone: tz, NextFireTimes: times})
 	})
 }
 

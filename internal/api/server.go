@@ -51,6 +51,10 @@ type ScheduleService interface {
 	Delete(ctx context.Context, id string) error
 	// UsingDefinition lists the schedules that launch d (at most limit).
 	UsingDefinition(ctx context.Context, d flotilla.Definition, limit int) ([]flotilla.Schedule, error)
+	// RunNow launches a schedule's definition at once, as caller.
+	RunNow(ctx context.Context, caller, callerName, id string, req schedules.RunNowRequest) (flotilla.Run, bool, error)
+	// Preview returns the next n fire times of an expression in a zone.
+	Preview(expr, timezone string, n int) ([]time.Time, error)
 }
 
 var _ ScheduleService = (*schedules.Service)(nil)

@@ -1,35 +1,75 @@
 // Package awsdynamodb is the flotilla.Store on one DynamoDB table, billed on
-// demand. Its design follows one rule: a run's life is written in as few
-// units as the guarantees allow, because DynamoDB writes are about half of
-// the control plane's cost (reference/aws-and-peers.md §A.8).
+// demand. Its design follows two rules: every access pattern reads in
+// proportion to its answer, never to the history (a team with a year of
+// runs pays for a page, a sweep or a dispatch what a new team pays), and
+// a run's life is written in as few units as that and the guarantees
+// allow, because DynamoDB writes are about half of the control plane's
+// cost (reference/aws-and-peers.md §A.8).
 //
 // # Table
 //
-// Partition key pk (S), sort key sk (S), and two global secondary indexes:
-// gsi1 (gsi1pk, gsi1sk) projecting INCLUDE ow (the run's owner, which never
-// changes) and gsi2 (gsi2pk, gsi2sk) projecting KEYS_ONLY. Neither projects
-// an attribute that a transition changes, so an index entry is written only
-// when an item enters or leaves the index or its index keys change, never on
-// a status change.
+// Partition key pk (S), sort key sk (S), and three global secondary
+// indexes, gsi1 (state), gsi2 (definition) and gsi3 (owner). Each has its
+// own partition key (gsi1pk, gsi2pk, gsi3pk) and sorts by the table's sk,
+// the run id, so the id is stored once. Each projects, besides the keys,
+// the run's attributes that never change after create (indexProjection:
+// ow owner, cl cluster, df definition, sc schedule, tg tags, qa queued_at),
+// so an index entry is written only when the run enters, moves within or
+// leaves the index, never on a status change, and every history filter but
+// status can be applied to index entries (~150 bytes) before any run item
+// (~800 bytes) is read.
 //
-//	item                   pk                    sk           gsi1pk / gsi1sk                 gsi2pk / gsi2sk
-//	run                    RUN                   <run id>     Q#<cluster> / <queued ns>#<id>  D#<definition id> / <run id>
-//	                                                          (only while QUEUED)
-//	idempotency key        I#<n>:<owner>#<key>   I            -                               -
-//	cluster slot counters  CL#<cluster>          C            -                               -
-//	definition by alias    DEF                   <alias>      -                               -
-//	definition by id       D#<id>                D            -                               -
-//	definition revision    D#<id>                V#<000042>   -                               -
+//	item                   pk                    sk           gsi1pk                            gsi2pk / gsi3pk
+//	run                    R#<shard>             <run id>     QUEUED: Q#<n>:<cluster>#<owner>   D#<definition id>#<shard> /
+//	                                                          PENDING, RUNNING: A#<cluster>     O#<owner>#<shard>
+//	                                                          FAILED, STOPPED: E#<status>#<shard>
+//	                                                          SUCCEEDED: none
+//	idempotency key        I#<n>:<owner>#<key>   I            -                                 -
+//	cluster counters       CL                    <cluster>    -                                 -
+//	definition by alias    DEF                   <alias>      -                                 -
+//	definition by id       D#<id>                D            -                                 -
+//	definition revision    D#<id>                V#<000042>   -                                 -
 //
-// <n> is the owner's length, so no owner and key pair can collide with
-// another. Run ids are "run_" + a ULID made at queue time, so sk order is
-// queue-time order.
+// <n> is the length of the owner (idempotency key) or of the cluster
+// (queue), so no pair can collide with another. Run ids are "run_" + a
+// ULID made at queue time, so sk order is queue-time order (to the
+// millisecond; within one, the id's random part decides).
 //
-// All runs share the partition RUN. A partition takes 1,000 write units a
-// second; ECS starts at most 20 tasks a second per account and Region
-// (RunTask's own limit), and a run costs 13 units on the table, so the
-// partition is not the bottleneck. Should it become one, the fix is a
-// few shards (RUN#<ulid mod n>) merged on read.
+// <shard> is a hash of the run id modulo 8 (items.go shardOf). A partition
+// takes at most 1,000 write units and 3,000 read units a second (DynamoDB
+// Developer Guide, "Best practices for designing and using partition keys
+// effectively"; "Using write sharding to distribute workloads evenly"), so
+// every place all runs or a growing share of them are written is spread
+// over 8: the runs themselves (R#), the FAILED and STOPPED history (E#),
+// a definition's (D#) and an owner's (O#) history. Reads of those merge the
+// 8 partitions newest first. A queue partition is one owner's queue on one
+// cluster, and the active partition holds a cluster's admitted runs, which
+// ECS starts at most 20 a second per account (RunTask's rate): neither is
+// sharded. Changing the number of shards moves every run: see Migration.
+//
+// The counter item of a cluster holds "used" (slots held), "o:<owner>"
+// (slots an owner holds) and "w:<owner>" (runs an owner has QUEUED). Every
+// write that moves a run into or out of QUEUED or a slot updates it in the
+// same TransactWriteItems as the run, so the counts are exact. ClusterUsage
+// removes owners' counters that fell to zero, once 8 owners have some, in
+// one conditional write, to keep the item small: each owner with runs
+// waiting or going adds ~30 bytes, and past 1 KB every write of the item
+// costs a unit more. The item is written by every launch, admission and
+// end on its cluster: a single item takes at most 1,000 write units a
+// second, and a transactional write of it costs 2, so one cluster takes
+// about 500 launches, admissions and ends a second together (ECS itself
+// starts at most 20 tasks a second); a deployment spreads over clusters.
+// All counter items share the partition CL, so one Query lists the
+// clusters; DynamoDB isolates busy items of one partition onto partitions
+// of their own (Developer Guide, "Burst and adaptive capacity"), so each
+// item's own limit is what binds.
+//
+// Two transactions on one item at the same moment cancel one of them with
+// TransactionConflict (DynamoDB Developer Guide, "Transaction conflict
+// handling in DynamoDB"): the store retries with a jittered backoff, 8
+// times, and a launch that still loses answers ErrThrottled (429, nothing
+// written). minidyn serialises requests, so no real conflict happens in
+// the tests; TestLaunchRetriesAConflictingCounter injects them.
 //
 // # Items and sizes
 //
@@ -42,47 +82,59 @@
 // statuses (about 35 bytes plus the reason), appended by the same UpdateItem
 // that changes the status, instead of an item per event. A realistic run
 // (an ECR image, a 70-byte command, four env variables, two tags, an
-// idempotency key, a Fargate task ARN) measures 609 B when queued and 792 B
-// when it has ended with four events (TestRunLifecycleCost). A run with a
-// large env or command, or many retries, crosses 1 KB, and then each write
-// of it costs 2 units.
-//
-// The slot counters of a cluster live in one item: "used" (slots held) and
-// "o:<owner>" per owner holding slots, so a per-owner cap costs no extra
-// item. ClusterUsage removes owners' counters that fell to zero, 8 at a
-// time in one conditional write, to keep it small.
+// idempotency key, a Fargate task ARN) measures 602 B when queued and 821 B
+// when it has ended with four events (TestRunLifecycleCost), the index
+// keys included. A run with a large env or command, or many retries,
+// crosses 1 KB, and then each write of it costs 2 units.
 //
 // # Access patterns
 //
-//	CreateRun              PutItem (attribute_not_exists); with an idempotency key,
-//	                       TransactWriteItems {Put key, Put run}; a failed key condition
-//	                       reads the key item and returns its run (created=false)
-//	GetRun                 GetItem RUN/<id>, strongly consistent
+// Read units are DynamoDB's: a GetItem or each item of a BatchGetItem costs
+// its size rounded up to 4 KB, a Query the summed size of what it read
+// rounded up to 4 KB; eventually consistent reads cost half, and every read
+// of a global secondary index is eventually consistent (DynamoDB Developer
+// Guide, "DynamoDB read consistency": "All reads from GSIs and streams are
+// eventually consistent"; "Read and write operations"). Measured figures
+// are TestReadsFlatAsHistoryGrows's (below).
+//
+//	CreateRun              TransactWriteItems {Put run (attribute_not_exists), Update counter
+//	                       ADD w:<owner> 1}; with an idempotency key also {Put key
+//	                       (attribute_not_exists)} first. A failed key condition reads the
+//	                       key item and returns its run (created=false); a key whose run has
+//	                       expired (TTL) is released and claimed again.
+//	GetRun                 GetItem R#<shard>/<id>, strongly consistent: 1 unit
 //	TransitionRun          GetItem, then Transition.Check and Apply, then one conditional
-//	                       write on the version read: UpdateItem SET of the changed attributes,
-//	                       the version and list_append of the event, REMOVE of vanished ones
-//	                       (the gsi1 keys when the run leaves QUEUED). When SlotDelta ≠ 0
-//	                       (admission, the end of a run holding a slot, a re-queue) the same
-//	                       update and the counter item's ADD form one TransactWriteItems, the
-//	                       counter conditioned on max_running and the owner's cap. A
-//	                       transition that changes nothing and records no event writes nothing.
-//	                       Cancellation reasons say which failed: the run's (re-read, re-check:
-//	                       ErrConflict when it moved) or the counter's (ErrNoCapacity, as a
-//	                       CapacityError naming the wait reason).
+//	                       write on the version read: UpdateItem SET of the changed attributes
+//	                       (the gsi1 key among them when the run moves between queue, active
+//	                       and history), the version and list_append of the event, REMOVE of
+//	                       vanished ones (gsi1pk when a run SUCCEEDS). When the slots or the
+//	                       queue change (admission, an end of a slot holder, a stop or queue
+//	                       timeout of a QUEUED run, a new attempt) the same update and the
+//	                       counter item's ADDs form one TransactWriteItems, the counter
+//	                       conditioned on max_running and the owner's cap when a slot is
+//	                       taken. A transition that changes nothing and records no event
+//	                       writes nothing. Cancellation reasons say which failed: the run's
+//	                       (re-read, re-check: ErrConflict when it moved) or the counter's
+//	                       (ErrNoCapacity, as a CapacityError naming the wait reason).
 //	ListRunEvents          GetItem with ProjectionExpression ev
-//	ListRuns               newest first, sk descending, bounded by since/until (as run-id
-//	                       bounds with an hour's slack) and the token; the other filters
-//	                       apply after the read, and reading continues until the page is
-//	                       full or the range ends. With a definition: Query gsi2
-//	                       D#<definition>, then BatchGetItem; otherwise Query pk RUN.
-//	                       status, cluster, owner, tag and schedule filter the base Query.
-//	ListQueued             Query gsi1 Q#<cluster> ascending, then BatchGetItem (consistent);
-//	                       runs no longer QUEUED (the index lags ~1 s) are skipped
-//	OldestQueuedPerOwner   Query gsi1 Q#<cluster> ascending, keeping each owner's first
-//	                       entry (the owner is projected), then BatchGetItem of the heads;
-//	                       on a keys-only gsi1 it reads the owners from the runs instead
-//	QueuedAhead            Query gsi1 Q#<cluster>, gsi1sk < the run's, Select COUNT
-//	ClusterUsage           Query gsi1 Select COUNT + GetItem CL#<cluster>
+//	AppendRunEvent         UpdateItem list_append to ev, condition attribute_exists: 1 unit
+//	                       (a notification's outcome; no index key changes)
+//	ClusterUsage           GetItem CL/<cluster>, strongly consistent: 1 unit, whatever the
+//	                       queue's length (it was a Query COUNT of the whole queue)
+//	OldestQueuedPerOwner   GetItem counter; a Query gsi1 Q#<cluster>#<owner> Limit 1 per
+//	                       owner with w:<owner> > 0 (16 in parallel); the oldest limit heads
+//	                       read by BatchGetItem (eventually consistent; a head admitted a
+//	                       moment ago then fails its admission condition, as a duplicate
+//	                       message does). Grows with the owners waiting, not the queue:
+//	                       ~1 unit per owner (measured 103 units for 100 owners, with 100 or
+//	                       10,000 runs queued; it walked the whole queue before).
+//	ListQueued             GetItem counter; the owners' queue partitions merged oldest first,
+//	                       a chunk at a time; the runs by BatchGetItem, consistently: about
+//	                       limit entries and runs, plus a Query per owner waiting
+//	QueuedAhead            GetItem counter; per owner waiting, Query gsi1 Select COUNT,
+//	                       sk < the run's id. A COUNT is billed by the entries it reads, so
+//	                       this grows with the answer (~27 entries a unit), not with history
+//	ListRuns               see History below
 //	CreateDefinition       TransactWriteItems {Put alias (not exists), Put by-id, Put V#1}
 //	GetDefinition          GetItem by id (D#<id>/D) or by alias (DEF/<alias>)
 //	GetDefinitionRevision  GetDefinition, then GetItem D#<id>/V#<n>
@@ -92,32 +144,133 @@
 //	                       BatchWriteItem deletes of the revisions; runs stay
 //	ListDefinitions        Query pk DEF (alias order), filters after the read
 //
-// Tokens are the last item's sort key, base64url-encoded: a page continues
-// exactly after it however many items the filters dropped.
+// # History
+//
+// ListRuns picks the partitions that hold every run the filter can match
+// and as few others as it can (history.go runSource):
+//
+//	statuses, none SUCCEEDED            gsi1: E#<status>#0..7 for FAILED and STOPPED;
+//	                                    A#<cluster> for PENDING and RUNNING; Q#<cluster>#<owner>
+//	                                    for QUEUED, for each owner the cluster's counter item
+//	                                    names (the clusters: the filter's, or a Query of CL).
+//	                                    The sweep's "active runs of a cluster" reads only that
+//	                                    cluster's active runs; the UI's Active list (QUEUED,
+//	                                    PENDING, RUNNING) reads no ended run
+//	else with a definition              gsi2 D#<definition>#0..7
+//	else with an owner                  gsi3 O#<owner>#0..7
+//	else                                the table, R#0..7
+//
+// It merges those partitions newest first (sk descending), each read a
+// chunk at a time (its share of the page, doubling up to 100 while it
+// runs dry), bounded by since/until (as run-id bounds with an hour's
+// slack) and the token. It filters the entries on the fixed attributes,
+// reads the survivors by BatchGetItem (an index) and filters the runs on
+// status, which also drops entries the lagging index still shows in their
+// old place. A page stops when it is full, when the range ends, or when it
+// has spent its read budget: 30 units for a page of 50 (pageBudget; more
+// for larger pages), counted as DynamoDB bills them, plus its setup reads
+// and one Query per partition it merges (a page must ask every partition
+// once: 4 units for 8 shards, 50 for 100 owners' queues). Then it returns what
+// it found with a next_token: the id of the last run it examined, so the
+// next page goes on exactly after it in every partition (the merge returns
+// entries in order, so every entry before it has been seen). A page is
+// never a timeout and never a short page that claims to be the end: a
+// short page with a token says "more may follow". Filters the source
+// cannot select by key (cluster alone, SUCCEEDED, tag, schedule, QUEUED in
+// history order) are such bounded reads: a page costs at most ~30 units
+// however large the history, and a rare match takes more pages (tag on 3
+// of 2,000 runs: 13 pages, TestRareFilterPagesStayWithinBudget).
+//
+// Measured read units of one request on minidyn (computed from item sizes
+// by the rules above; `make bench-ddb`, or go test -run
+// TestReadsFlatAsHistoryGrows -v ./internal/awsdynamodb/ for 1,000 and
+// 10,000), at 10,000, 30,000 and 100,000 ended runs (1 % FAILED; 10
+// definitions, 20 owners, 10 tags), with 100, 3,000 and 10,000 runs queued
+// by 100 owners on another cluster:
+//
+//	page of 50, no filter               12.5 / 11 / 14
+//	page of 50, owner (5 % of runs)     30 / 31 / 30.5
+//	page of 50, status=FAILED           30 / 31 / 30.5
+//	page of 50, definition + FAILED     30 / 31 / 30.5
+//	page of 50, tag (10 %)              27.5 / 32.5 / 32.5, 16-23 runs a page: bounded
+//	page of 50, cluster or SUCCEEDED    22.5-27.5 (30-50 runs) / 32.5 / 32.5 (0 runs: the
+//	                                    queued runs of the other cluster are newer): bounded
+//	page of 50, QUEUED+PENDING+RUNNING  79.5 / 79.5 / 79.5: one Query per owner waiting
+//	                                    (100 here), nothing of the history
+//	sweep, 10 active runs of a cluster  5.5 / 5.5 / 5.5 (it read every run before)
+//	dispatch (GetRun, ClusterUsage,     103 / 103 / 103 (it read the whole queue before)
+//	OldestQueuedPerOwner)
+//
+// 100,000 is where minidyn stops: it re-sorts its keys on every write, so
+// seeding 1,000,000 runs would take hours on two cores (100,000 took 16
+// minutes); the three sizes show the trend.
 //
 // # Write units of one run, launch to SUCCEEDED
 //
-//	create with idempotency key   TransactWriteItems, 2 items × 2      4   + gsi1 put, gsi2 put   2
-//	admit QUEUED→PENDING          TransactWriteItems, run + counter × 2 4   + gsi1 delete          1
-//	PENDING→RUNNING (+ task id)   UpdateItem                           1
-//	RUNNING→SUCCEEDED             TransactWriteItems, run + counter × 2 4
-//	                                                                  ---                        ---
-//	                                                                   13                          3  = 16
+//	create                    TransactWriteItems {run, counter} × 2        4   + gsi1, gsi2, gsi3 puts  3
+//	admit QUEUED→PENDING      TransactWriteItems {run, counter} × 2        4   + gsi1 Q#→A# (delete+put) 2
+//	PENDING→RUNNING (task id) UpdateItem                                   1
+//	RUNNING→SUCCEEDED         TransactWriteItems {run, counter} × 2        4   + gsi1 A# delete         1
+//	                                                                      ---                           ---
+//	                                                                       13                            6  = 19
 //
-// 13 without an idempotency key (a plain PutItem: 1 + 2 index puts).
-// Transactions are used only where SlotDelta ≠ 0 and for the idempotency
-// key. Those three two-item transactions cost 12 units by themselves, so
-// with them a run costs at least 13 (they and the RUNNING write) before any
-// index write; the 3 index units buy ListQueued, QueuedAhead and the fair
-// turns (gsi1) and the definition's history (gsi2) as Queries.
-// Reads: one strongly consistent GetItem per transition (1 read unit each).
-// A run that records its task id in a separate PENDING→PENDING write, or
-// gets a PENDING engine event, costs 1 more unit per such write.
+// 21 with an idempotency key (its item in the create transaction, × 2).
+// The layout before this one cost 13 (16 with a key): it counted the queue
+// by reading it, so create was a plain PutItem (1, not 4), and it had no
+// active-run, FAILED/STOPPED or owner index (3 index units fewer). Those 6
+// units buy reads that do not grow with history. The issue's goal of 10
+// cannot be met with the guarantees kept: the two slot transactions alone
+// cost 8 (a transactional write costs 2 units per KB of each item,
+// "Amazon DynamoDB Transactions: How it works", capacity management),
+// RUNNING 1 and create at least 1, which leaves no unit for an index entry
+// or for a queue count kept in the same write. Reads: one strongly
+// consistent GetItem per transition (1 unit each).
+//
+// Transactions here hold 2 or 3 items; DynamoDB allows 100 actions and
+// 4 MB per TransactWriteItems (same page). Two transactions on the same
+// item at once cancel one with TransactionConflict; the store backs off
+// and retries (maxTries).
+//
+// # Retention
+//
+// Options.Retention (awswire: FLOTILLA_RUN_RETENTION_DAYS, set by the
+// stack from cdk.json flotilla:run_retention_days, 0 = off by default)
+// puts ttl = end time + retention (Unix seconds) on a run in the write that
+// ends it, at no extra unit (the item grows by ~8 bytes). With the table's
+// TTL on that attribute, DynamoDB deletes expired items in the background
+// without consuming write capacity, typically within a few days of expiry,
+// and removes them from the indexes the same eventually consistent way as
+// a delete; until then they still show in reads (DynamoDB Developer Guide,
+// "Using time to live (TTL) in DynamoDB", "Working with expired items";
+// API Reference, UpdateTimeToLive). So a run may appear in the history a
+// day or two past its retention. Definitions, schedules, counters and
+// active runs never expire. An idempotency key item does not expire with
+// its run: a launch that finds the key naming a run that is gone releases
+// the key (conditional delete) and claims it afresh (TestRetention).
+//
+// # Migration
+//
+// Nothing is deployed yet, so the layout changed in place: a fresh `cdk
+// deploy` creates the table with its three indexes (docs/deploy.md, "Before
+// the first release"). Had a table with the earlier layout (runs under pk
+// RUN, counters under CL#<cluster>/C, gsi1 Q#<cluster> with gsi1sk, gsi2
+// D#<definition> with gsi2sk) held data, the change would go in three
+// steps, because DynamoDB creates or deletes only one global secondary
+// index per UpdateTable (API Reference, UpdateTable; CloudFormation applies
+// index changes through it): (1) deploy a stack that adds gsi3 and new
+// gsi1/gsi2 under new names beside the old ones, one per deployment, with
+// functions that still read the old layout; (2) pause launches and run a
+// one-time copy (Scan the table, rewrite each RUN/<id> item as
+// R#<shard>/<id> with the new index keys, move each counter item to
+// CL/<cluster> with w:<owner> counts built from its cluster's QUEUED
+// runs), then deploy the functions that read the new layout; (3) remove
+// the old indexes and items. No code for that copy exists, since no table
+// needs it.
 //
 // # Schedules
 //
 // ScheduleStore keeps each schedule as one item in the same table, outside
-// both indexes:
+// the indexes:
 //
 //	item       pk    sk              attributes
 //	schedule   SCH   <schedule id>   nm name, dr definition (id or alias), cl, ex expression,
@@ -127,8 +280,8 @@
 //
 // One item and no index entry keeps every write at one unit (a schedule is
 // a few hundred bytes) and lets the list read consistently. All schedules
-// share the partition SCH, as runs share RUN: each fire writes SCH once and
-// RUN at least once, so SCH is never the tighter limit. next_fire_times is
+// share the partition SCH: each fire writes it once, and a partition takes
+// 1,000 writes a second, far more than schedules fire. next_fire_times is
 // computed on read and never stored.
 //
 //	CreateSchedule   PutItem, attribute_not_exists(pk); ErrConflict when the id exists

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"reflect"
 	"sort"
 	"strconv"
@@ -17,20 +18,52 @@ import (
 
 // Partition and sort keys of each item type (see doc.go).
 const (
-	runPK       = "RUN"  // every run: pk RUN, sk <run id>
+	runPKPrefix = "R#"   // a run: pk R#<shard>, sk <run id>
 	defAliasPK  = "DEF"  // current definition by alias: pk DEF, sk <alias>
 	defIDPrefix = "D#"   // current definition by id: pk D#<id>, sk D; revisions: sk V#<n>
 	defCurSK    = "D"    //
 	defRevSK    = "V#"   //
 	idemPrefix  = "I#"   // idempotency key: pk I#<len(owner)>:<owner>#<key>, sk I
 	idemSK      = "I"    //
-	clusterPK   = "CL#"  // slot counters: pk CL#<cluster>, sk C
-	clusterSK   = "C"    //
-	queuePrefix = "Q#"   // gsi1pk of a QUEUED run
-	defRunsPfx  = "D#"   // gsi2pk of every run: its definition
+	clustersPK  = "CL"   // counters: pk CL, sk <cluster> (one Query lists the clusters)
+	queuePrefix = "Q#"   // gsi1pk of a QUEUED run: Q#<len(cluster)>:<cluster>#<owner>
+	activePfx   = "A#"   // gsi1pk of a PENDING or RUNNING run: A#<cluster>
+	endedPfx    = "E#"   // gsi1pk of a FAILED or STOPPED run: E#<status>#<shard>
+	defRunsPfx  = "D#"   // gsi2pk of a run: D#<definition id>#<shard>
+	ownerRunsPf = "O#"   // gsi3pk of a run: O#<owner>#<shard>
 	ownerSlot   = "o:"   // counter item attribute per owner holding slots
+	ownerQueued = "w:"   // counter item attribute per owner with QUEUED runs
 	usedSlots   = "used" // counter item attribute: slots held in the cluster
 )
+
+// shards is how many partitions the runs, and each history index, are
+// spread over: a partition takes at most 1,000 write units a second
+// (DynamoDB Developer Guide, "Best practices for designing and using
+// partition keys effectively" and "Using write sharding to distribute
+// workloads evenly"), so the table takes 8,000. Reads of history merge the
+// shards newest first. Changing it changes every run's key: see doc.go.
+const shards = 8
+
+// shardOf places a run by a hash of its id, so consecutive ids (ULIDs made
+// in the same millisecond) land on different partitions.
+func shardOf(id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return strconv.Itoa(int(h.Sum32() % shards))
+}
+
+// allShards are the shard suffixes, in order.
+var allShards = func() []string {
+	out := make([]string, shards)
+	for i := range out {
+		out[i] = strconv.Itoa(i)
+	}
+	return out
+}()
+
+// attrTTL is the run item's expiry (Unix seconds), set when a run ends and
+// Options.Retention is on; the table's TTL setting names it (infra/).
+const attrTTL = "ttl"
 
 // The run item's attribute names: short, because every byte of a run item is
 // paid on every status change (a write costs 1 unit per KB of the whole item).
@@ -58,6 +91,7 @@ const (
 	aTaskRole  = "trl"  // the definition's task role ARN, when it names one
 	aOOMFactor = "oomf" // on_out_of_memory.retry_with_memory_factor, when set
 	aNotify    = "nt"   // notify targets, as JSON, when any
+	aParent    = "par"  // the run it was launched from, when any
 	aTags      = "tg"
 	aEngine    = "en"
 	aAttempt   = "at"
@@ -85,7 +119,14 @@ func key(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: sv(pk), attrSK: sv(sk)}
 }
 
-func runKey(id string) map[string]types.AttributeValue { return key(runPK, id) }
+func runKey(id string) map[string]types.AttributeValue { return key(runPKPrefix+shardOf(id), id) }
+
+// queuePK is the queue partition of one owner's QUEUED runs on a cluster.
+// The cluster's length comes first, so no cluster and owner pair can
+// collide with another.
+func queuePK(cluster, owner string) string {
+	return fmt.Sprintf("%s%d:%s#%s", queuePrefix, len(cluster), cluster, owner)
+}
 
 func defIDKey(id string) map[string]types.AttributeValue { return key(defIDPrefix+id, defCurSK) }
 
@@ -95,19 +136,20 @@ func defRevKey(id string, rev int) map[string]types.AttributeValue {
 
 func defAliasKey(alias string) map[string]types.AttributeValue { return key(defAliasPK, alias) }
 
+// clusterKey is a cluster's counter item. All counter items share the
+// partition CL, so one Query lists the clusters that ever had a run. Each
+// is its own item, and DynamoDB isolates items that take much traffic onto
+// partitions of their own (DynamoDB Developer Guide, "Burst and adaptive
+// capacity": isolate frequently accessed items), so the item's own limit,
+// 1,000 write units a second, is what binds.
 func clusterKey(cluster string) map[string]types.AttributeValue {
-	return key(clusterPK+cluster, clusterSK)
+	return key(clustersPK, cluster)
 }
 
 // idemKey is unambiguous for any owner and key: the owner's length comes
 // first, so "a#b"+"c" and "a"+"b#c" differ.
 func idemKey(owner, k string) map[string]types.AttributeValue {
 	return key(fmt.Sprintf("%s%d:%s#%s", idemPrefix, len(owner), owner, k), idemSK)
-}
-
-// queueKey orders a cluster's queue by queued_at, then id.
-func queueKey(r flotilla.Run) string {
-	return fmt.Sprintf("%019d#%s", r.QueuedAt.UnixNano(), r.ID)
 }
 
 func sv(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
@@ -241,10 +283,14 @@ func strMap(it map[string]types.AttributeValue, name string) map[string]string {
 }
 
 // runItem is the run's item without its version and life story, which the
-// store writes separately. Index keys follow from the run: gsi1 only while
-// QUEUED (a sparse queue), gsi2 always (the definition's history).
+// store writes separately. Index keys follow from the run (see doc.go):
+// gsi1 by state (the owner's queue while QUEUED, the cluster's active runs
+// while PENDING or RUNNING, the status's history once FAILED or STOPPED,
+// nothing once SUCCEEDED), gsi2 by definition and gsi3 by owner, both
+// written once, at create.
 func runItem(r flotilla.Run) item {
-	it := item{attrPK: sv(runPK), attrSK: sv(r.ID)}
+	shard := shardOf(r.ID)
+	it := item{attrPK: sv(runPKPrefix + shard), attrSK: sv(r.ID)}
 	it.s(aDefID, r.DefinitionID)
 	it.s(aAlias, r.Alias)
 	it.n(aRevision, int64(r.Revision))
@@ -266,6 +312,7 @@ func runItem(r flotilla.Run) item {
 	it.s(aTaskRole, r.TaskRoleARN)
 	it.oomPolicy(r.OnOutOfMemory)
 	it.notify(r.Notify)
+	it.s(aParent, r.Parent)
 	it.strs(aTags, r.Tags)
 	it.s(aEngine, r.Engine)
 	it.n(aAttempt, int64(r.Attempt))
@@ -308,13 +355,19 @@ func runItem(r flotilla.Run) item {
 	}
 	it.f(aEstimate, r.EstimatedCostUSD)
 	it.f(aCost, r.CostUSD)
-	if r.Status == flotilla.StatusQueued {
-		it[attrGSI1PK] = sv(queuePrefix + r.Cluster)
-		it[attrGSI1SK] = sv(queueKey(r))
+	switch r.Status {
+	case flotilla.StatusQueued:
+		it[attrGSI1PK] = sv(queuePK(r.Cluster, r.Owner))
+	case flotilla.StatusPending, flotilla.StatusRunning:
+		it[attrGSI1PK] = sv(activePfx + r.Cluster)
+	case flotilla.StatusFailed, flotilla.StatusStopped:
+		it[attrGSI1PK] = sv(endedPfx + string(r.Status) + "#" + shard)
 	}
 	if r.DefinitionID != "" {
-		it[attrGSI2PK] = sv(defRunsPfx + r.DefinitionID)
-		it[attrGSI2SK] = sv(r.ID)
+		it[attrGSI2PK] = sv(defRunsPfx + r.DefinitionID + "#" + shard)
+	}
+	if r.Owner != "" {
+		it[attrGSI3PK] = sv(ownerRunsPf + r.Owner + "#" + shard)
 	}
 	return it
 }
@@ -343,6 +396,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		TaskRoleARN:      str(it, aTaskRole),
 		OnOutOfMemory:    oomPolicy(it),
 		Notify:           notifyTargets(it),
+		Parent:           str(it, aParent),
 		Tags:             strList(it, aTags),
 		Engine:           str(it, aEngine),
 		Attempt:          int(num(it, aAttempt)),

@@ -7,23 +7,22 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/oklog/ulid/v2"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
-	"github.com/flotilla-run/flotilla/internal/ids"
 )
 
 // maxTries bounds the optimistic retries of one write that lost a race to
 // another writer of the same item.
 const maxTries = 8
 
-// CreateRun stores a new run with its first life-story event: one PutItem,
-// or, with an idempotency key, one transaction that also claims the key.
+// CreateRun stores a new run with its first life-story event, and counts
+// it in its owner's queue on the cluster's counter item, in one
+// transaction: {Put run, Update counter}, or, with an idempotency key,
+// {Put key, Put run, Update counter}.
 func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bool, error) {
 	it := runItem(r)
 	it[aVersion] = nv(1)
@@ -35,54 +34,94 @@ func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bo
 	it[aEvents] = &types.AttributeValueMemberL{Value: []types.AttributeValue{encodeEvent(first)}}
 	notExists := aws.String("attribute_not_exists(" + attrPK + ")")
 
-	if r.IdempotencyKey == "" {
-		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table, Item: it, ConditionExpression: notExists})
-		if err != nil {
-			return flotilla.Run{}, false, fmt.Errorf("create run %s: %w", r.ID, translate(err))
+	var actions []types.TransactWriteItem
+	var ik map[string]types.AttributeValue
+	if r.IdempotencyKey != "" {
+		ik = idemKey(r.Owner, r.IdempotencyKey)
+		claim := item{aRunID: sv(r.ID)}
+		for k, v := range ik {
+			claim[k] = v
 		}
-		return r, true, nil
+		actions = append(actions, types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: claim, ConditionExpression: notExists}})
 	}
-
-	ik := idemKey(r.Owner, r.IdempotencyKey)
-	claim := item{aRunID: sv(r.ID)}
-	for k, v := range ik {
-		claim[k] = v
+	runAt := len(actions)
+	actions = append(actions, types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: it, ConditionExpression: notExists}})
+	if r.Status == flotilla.StatusQueued {
+		actions = append(actions, s.counterAction(r, 0, 1, flotilla.Transition{}))
 	}
 	for try := 0; ; try++ {
-		_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Put: &types.Put{TableName: s.table, Item: claim, ConditionExpression: notExists}},
-			{Put: &types.Put{TableName: s.table, Item: it, ConditionExpression: notExists}},
-		}})
+		var err error
+		if len(actions) == 1 {
+			_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table, Item: it, ConditionExpression: notExists})
+			if err != nil {
+				return flotilla.Run{}, false, fmt.Errorf("create run %s: %w", r.ID, translate(err))
+			}
+			return r, true, nil
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: actions})
 		if err == nil {
 			return r, true, nil
 		}
 		reasons := cancelReasons(err)
 		switch {
-		case failedAt(reasons, 0):
+		case ik != nil && failedAt(reasons, 0):
 			got, err := s.getItem(ctx, str(ik, attrPK), idemSK, true)
+			if errors.Is(err, flotilla.ErrNotFound) && try < maxTries {
+				continue // the key was released in between: claim it again
+			}
 			if err != nil {
 				return flotilla.Run{}, false, fmt.Errorf("create run %s: read idempotency key: %w", r.ID, err)
 			}
 			prev, err := s.GetRun(ctx, str(got, aRunID))
+			if errors.Is(err, flotilla.ErrNotFound) && try < maxTries {
+				// The run the key named has expired (Options.Retention)
+				// and its key outlived it: release the key and claim it.
+				if err := s.releaseKey(ctx, ik, str(got, aRunID)); err != nil {
+					return flotilla.Run{}, false, fmt.Errorf("create run %s: %w", r.ID, err)
+				}
+				continue
+			}
 			if err != nil {
 				return flotilla.Run{}, false, fmt.Errorf("create run %s: idempotency key %q: %w", r.ID, r.IdempotencyKey, err)
 			}
 			return prev, false, nil
-		case failedAt(reasons, 1):
+		case failedAt(reasons, runAt):
 			return flotilla.Run{}, false, fmt.Errorf("create run %s: the id exists: %w", r.ID, flotilla.ErrConflict)
 		case contended(reasons) && try < maxTries:
 			if err := sleep(ctx, backoff(try)); err != nil {
 				return flotilla.Run{}, false, err
 			}
+		case contended(reasons):
+			// Other launches and admissions on the cluster kept its
+			// counter item busy: nothing was written, the caller may
+			// try again (429), which is not a conflict with a run.
+			return flotilla.Run{}, false, fmt.Errorf("create run %s: cluster %s's counter still contended after %d tries: %w", r.ID, r.Cluster, maxTries, flotilla.ErrThrottled)
 		default:
 			return flotilla.Run{}, false, fmt.Errorf("create run %s: %w", r.ID, translate(err))
 		}
 	}
 }
 
+// releaseKey deletes an idempotency key item whose run no longer exists,
+// on the condition that it still names that run.
+func (s *Store) releaseKey(ctx context.Context, ik map[string]types.AttributeValue, runID string) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 s.table,
+		Key:                       ik,
+		ConditionExpression:       aws.String("#r = :r"),
+		ExpressionAttributeNames:  map[string]string{"#r": aRunID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":r": sv(runID)},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("release idempotency key of expired run %s: %w", runID, translate(err))
+	}
+	return nil
+}
+
 // GetRun reads a run (strongly consistent).
 func (s *Store) GetRun(ctx context.Context, id string) (flotilla.Run, error) {
-	it, err := s.getItem(ctx, runPK, id, true)
+	it, err := s.getItem(ctx, str(runKey(id), attrPK), id, true)
 	if err != nil {
 		return flotilla.Run{}, fmt.Errorf("get run %s: %w", id, err)
 	}
@@ -99,7 +138,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (flotilla.Run, error) {
 // t.From when it is written.
 func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (flotilla.Run, error) {
 	for try := 0; try < maxTries; try++ {
-		old, err := s.getItem(ctx, runPK, t.RunID, true)
+		old, err := s.getItem(ctx, str(runKey(t.RunID), attrPK), t.RunID, true)
 		if err != nil {
 			return flotilla.Run{}, fmt.Errorf("transition run %s: %w", t.RunID, err)
 		}
@@ -111,12 +150,13 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 
 		w := s.runWrite(old, next, ev)
 		delta := flotilla.SlotDelta(cur.Status, next.Status)
+		queued := queueDelta(cur.Status, next.Status)
 		if w.noop {
 			// Nothing to record (a repeated annotation): the strongly
 			// consistent read already showed the run as t leaves it.
 			return next, nil
 		}
-		if delta == 0 {
+		if delta == 0 && queued == 0 {
 			err = w.write(ctx, s.db)
 			var ccf *types.ConditionalCheckFailedException
 			if errors.As(err, &ccf) {
@@ -128,18 +168,9 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 			return next, nil
 		}
 
-		counter := slotUpdate(cur, delta, t)
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			w.action(),
-			{Update: &types.Update{
-				TableName:                 s.table,
-				Key:                       clusterKey(cur.Cluster),
-				UpdateExpression:          aws.String(counter.expression()),
-				ConditionExpression:       counter.condition(),
-				ExpressionAttributeNames:  counter.names,
-				ExpressionAttributeValues: counter.values,
-			}},
-		}})
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems: append([]types.TransactWriteItem{w.action()}, s.counterActions(cur, next, delta, queued, t)...),
+		})
 		if err == nil {
 			return next, nil
 		}
@@ -147,7 +178,8 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 		switch {
 		case failedAt(reasons, 0):
 			continue
-		case failedAt(reasons, 1):
+		case slices.ContainsFunc(reasons[min(1, len(reasons)):], func(r string) bool { return r == "ConditionalCheckFailed" }):
+			// Only taking a slot is conditional.
 			return flotilla.Run{}, fmt.Errorf("admit run %s to cluster %s: %w", t.RunID, cur.Cluster, s.noRoom(ctx, cur, t))
 		case contended(reasons):
 			if err := sleep(ctx, backoff(try)); err != nil {
@@ -179,6 +211,10 @@ func (s *Store) runWrite(old map[string]types.AttributeValue, next flotilla.Run,
 	w := runWrite{table: s.table, key: runKey(next.ID), u: newUpdate()}
 	u := w.u
 	it := runItem(next)
+	if s.opts.Retention > 0 && next.Status.Terminal() && next.FinishedAt != nil {
+		// Expire the run Retention after it ended (DynamoDB TTL; Unix seconds).
+		it[attrTTL] = nv(next.FinishedAt.Add(s.opts.Retention).Unix())
+	}
 	diff(u, old, it)
 	w.noop = len(u.sets) == 0 && len(u.removes) == 0 && ev == nil
 	version := num(old, aVersion)
@@ -242,14 +278,66 @@ func (w runWrite) write(ctx context.Context, db Client) error {
 	return err
 }
 
-// slotUpdate changes the cluster's counter item: "used" and the owner's
-// "o:<owner>" move by delta; taking a slot is conditional on the limits.
-func slotUpdate(r flotilla.Run, delta int, t flotilla.Transition) *update {
+// queueDelta is the change to an owner's queue count when a run moves
+// from one status to another: +1 on entering QUEUED (a new attempt), -1 on
+// leaving it (admission, a stop or a queue timeout), else 0.
+func queueDelta(from, to flotilla.RunStatus) int {
+	switch {
+	case from != flotilla.StatusQueued && to == flotilla.StatusQueued:
+		return 1
+	case from == flotilla.StatusQueued && to != flotilla.StatusQueued:
+		return -1
+	}
+	return 0
+}
+
+// counterActions are the counter updates of a transition: a slot is
+// released on the cluster the run leaves and taken on the one it is
+// admitted to, and the queue count moves on the cluster whose queue the
+// run leaves or enters. A new attempt may move the run to another cluster
+// (Transition.Cluster): then the old cluster gets its slot back and the
+// new one counts the run in its queue, in the same transaction.
+func (s *Store) counterActions(cur, next flotilla.Run, slots, queued int, t flotilla.Transition) []types.TransactWriteItem {
+	type change struct{ slots, queued int }
+	changes := map[string]*change{cur.Cluster: {}, next.Cluster: {}}
+	if slots < 0 {
+		changes[cur.Cluster].slots += slots
+	} else {
+		changes[next.Cluster].slots += slots
+	}
+	if queued < 0 {
+		changes[cur.Cluster].queued += queued
+	} else {
+		changes[next.Cluster].queued += queued
+	}
+	var out []types.TransactWriteItem
+	for _, c := range []string{cur.Cluster, next.Cluster} {
+		ch := changes[c]
+		if ch == nil || (ch.slots == 0 && ch.queued == 0) {
+			continue
+		}
+		r := next
+		r.Cluster = c
+		out = append(out, s.counterAction(r, ch.slots, ch.queued, t))
+		delete(changes, c)
+	}
+	return out
+}
+
+// counterAction changes the cluster's counter item: "used" and the owner's
+// "o:<owner>" move by slots, the owner's queue count "w:<owner>" by queued;
+// taking a slot is conditional on the limits.
+func (s *Store) counterAction(r flotilla.Run, slots, queued int, t flotilla.Transition) types.TransactWriteItem {
 	u := newUpdate()
-	d := nv(int64(delta))
-	u.add(usedSlots, d)
-	u.add(ownerSlot+r.Owner, d)
-	if delta > 0 {
+	if slots != 0 {
+		d := nv(int64(slots))
+		u.add(usedSlots, d)
+		u.add(ownerSlot+r.Owner, d)
+	}
+	if queued != 0 {
+		u.add(ownerQueued+r.Owner, nv(int64(queued)))
+	}
+	if slots > 0 {
 		below := func(attr string, max int) {
 			n := u.name(attr)
 			u.conds = append(u.conds, fmt.Sprintf("(attribute_not_exists(%s) OR %s < %s)", n, n, u.value(nv(int64(max)))))
@@ -261,13 +349,20 @@ func slotUpdate(r flotilla.Run, delta int, t flotilla.Transition) *update {
 			below(ownerSlot+r.Owner, t.MaxRunningPerOwner)
 		}
 	}
-	return u
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:                 s.table,
+		Key:                       clusterKey(r.Cluster),
+		UpdateExpression:          aws.String(u.expression()),
+		ConditionExpression:       u.condition(),
+		ExpressionAttributeNames:  u.names,
+		ExpressionAttributeValues: u.values,
+	}}
 }
 
 // noRoom says which limit refused an admission, from a fresh read of the
 // counters, so the dispatcher can record the right wait reason.
 func (s *Store) noRoom(ctx context.Context, r flotilla.Run, t flotilla.Transition) error {
-	it, err := s.getItem(ctx, clusterPK+r.Cluster, clusterSK, true)
+	it, err := s.getItem(ctx, clustersPK, r.Cluster, true)
 	if err == nil && t.MaxRunning > 0 && num(it, usedSlots) >= int64(t.MaxRunning) {
 		return &flotilla.CapacityError{Wait: flotilla.WaitNoFreeSlot, Detail: fmt.Sprintf("all %d slots of cluster %s are taken", t.MaxRunning, r.Cluster)}
 	}
@@ -335,313 +430,6 @@ func decodeToken(kind, tok string) (string, error) {
 		return "", flotilla.Invalid("next_token", "is not a token this list returned")
 	}
 	return last, nil
-}
-
-// idSlack widens the run-id range derived from since/until: ids are made at
-// queue time, and the exact bound is checked on queued_at after the read.
-const idSlack = time.Hour
-
-// idBound is the smallest (or largest) run id made at t.
-func idBound(t time.Time, upper bool) string {
-	var u ulid.ULID
-	if t.UnixMilli() > 0 {
-		_ = u.SetTime(uint64(t.UnixMilli()))
-	}
-	if upper {
-		for i := 6; i < len(u); i++ {
-			u[i] = 0xff
-		}
-	}
-	return ids.Run + u.String()
-}
-
-func matchRun(r flotilla.Run, f flotilla.RunFilter) bool {
-	return (len(f.Statuses) == 0 || slices.Contains(f.Statuses, r.Status)) &&
-		(f.Cluster == "" || r.Cluster == f.Cluster) &&
-		(f.DefinitionID == "" || r.DefinitionID == f.DefinitionID) &&
-		(f.Owner == "" || r.Owner == f.Owner) &&
-		(f.Tag == "" || slices.Contains(r.Tags, f.Tag)) &&
-		(f.ScheduleID == "" || r.ScheduleID == f.ScheduleID) &&
-		(f.Since.IsZero() || !r.QueuedAt.Before(f.Since)) &&
-		(f.Until.IsZero() || r.QueuedAt.Before(f.Until))
-}
-
-// ListRuns pages through runs newest first. With a definition it queries
-// that definition's runs on gsi2; otherwise the run partition of the table.
-// Both read in run-id order (ids sort by queue time), bounded by
-// since/until and the token; the other filters apply after the read, and
-// reading goes on until the page is full or the range ends.
-func (s *Store) ListRuns(ctx context.Context, f flotilla.RunFilter) (flotilla.Page[flotilla.Run], error) {
-	limit := pageLimit(f.Limit)
-	after, err := decodeToken("r", f.NextToken)
-	if err != nil {
-		return flotilla.Page[flotilla.Run]{}, err
-	}
-	u := newUpdate()
-	q := &dynamodb.QueryInput{TableName: s.table, ScanIndexForward: aws.Bool(false)}
-	pkName, skName, pkValue := attrPK, attrSK, runPK
-	if f.DefinitionID != "" {
-		q.IndexName = aws.String(indexGSI2)
-		pkName, skName, pkValue = attrGSI2PK, attrGSI2SK, defRunsPfx+f.DefinitionID
-	}
-	var lo, hi string
-	if !f.Since.IsZero() {
-		lo = idBound(f.Since.Add(-idSlack), false)
-	}
-	if !f.Until.IsZero() {
-		hi = idBound(f.Until.Add(idSlack), true)
-	}
-	if after != "" && (hi == "" || after < hi) {
-		hi = after
-	}
-	kc := u.name(pkName) + " = " + u.value(sv(pkValue))
-	sk := func() string { return u.name(skName) }
-	switch {
-	case lo != "" && hi != "":
-		if lo > hi {
-			return flotilla.Page[flotilla.Run]{Items: []flotilla.Run{}}, nil
-		}
-		kc += fmt.Sprintf(" AND %s BETWEEN %s AND %s", sk(), u.value(sv(lo)), u.value(sv(hi)))
-	case lo != "":
-		kc += fmt.Sprintf(" AND %s >= %s", sk(), u.value(sv(lo)))
-	case hi != "":
-		kc += fmt.Sprintf(" AND %s <= %s", sk(), u.value(sv(hi)))
-	}
-	q.KeyConditionExpression = aws.String(kc)
-	q.ExpressionAttributeNames = u.names
-	q.ExpressionAttributeValues = u.values
-	q.Limit = aws.Int32(int32(limit + 1))
-	if len(f.Statuses) > 0 || f.Cluster != "" || f.Owner != "" || f.Tag != "" || f.ScheduleID != "" {
-		q.Limit = aws.Int32(int32(min(4*(limit+1), 1000)))
-	}
-
-	runs := []flotilla.Run{}
-	for len(runs) <= limit {
-		out, err := s.db.Query(ctx, q)
-		if err != nil {
-			return flotilla.Page[flotilla.Run]{}, fmt.Errorf("list runs: %w", translate(err))
-		}
-		items := out.Items
-		if q.IndexName != nil {
-			if items, err = s.batchGet(ctx, tableKeys(items), false); err != nil {
-				return flotilla.Page[flotilla.Run]{}, fmt.Errorf("list runs: %w", err)
-			}
-		}
-		for _, it := range items {
-			r := decodeRun(it)
-			if r.ID != after && matchRun(r, f) && len(runs) <= limit {
-				runs = append(runs, r)
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			break
-		}
-		q.ExclusiveStartKey = out.LastEvaluatedKey
-	}
-	page := flotilla.Page[flotilla.Run]{Items: runs}
-	if len(runs) > limit {
-		page.Items = runs[:limit]
-		page.NextToken = encodeToken("r", runs[limit-1].ID)
-	}
-	return page, nil
-}
-
-func tableKeys(items []map[string]types.AttributeValue) []map[string]types.AttributeValue {
-	keys := make([]map[string]types.AttributeValue, len(items))
-	for i, it := range items {
-		keys[i] = key(str(it, attrPK), str(it, attrSK))
-	}
-	return keys
-}
-
-// ListQueued reads the cluster's queue on gsi1 (sparse: only QUEUED runs
-// have its keys), oldest first, and the runs themselves by key.
-func (s *Store) ListQueued(ctx context.Context, cluster string, limit int) ([]flotilla.Run, error) {
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	q := &dynamodb.QueryInput{
-		TableName:                 s.table,
-		IndexName:                 aws.String(indexGSI1),
-		KeyConditionExpression:    aws.String("#p = :p"),
-		ExpressionAttributeNames:  map[string]string{"#p": attrGSI1PK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sv(queuePrefix + cluster)},
-		Limit:                     aws.Int32(int32(limit)),
-	}
-	runs := []flotilla.Run{}
-	for len(runs) < limit {
-		out, err := s.db.Query(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("list queued runs of %s: %w", cluster, translate(err))
-		}
-		items, err := s.batchGet(ctx, tableKeys(out.Items), true)
-		if err != nil {
-			return nil, fmt.Errorf("list queued runs of %s: %w", cluster, err)
-		}
-		for _, it := range items {
-			// The index is eventually consistent: a run admitted a moment
-			// ago may still be listed there.
-			if r := decodeRun(it); r.Status == flotilla.StatusQueued && len(runs) < limit {
-				runs = append(runs, r)
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			break
-		}
-		q.ExclusiveStartKey = out.LastEvaluatedKey
-	}
-	return runs, nil
-}
-
-// OldestQueuedPerOwner walks the cluster's queue on gsi1, oldest first,
-// taking each owner's first run until it has limit owners or the queue
-// ends; gsi1 projects the owner, so only the chosen runs are read (by key,
-// consistently). An owner whose head was admitted a moment ago but is still
-// in the lagging index is left out of this round rather than answered with
-// a run that is no longer QUEUED.
-func (s *Store) OldestQueuedPerOwner(ctx context.Context, cluster string, limit int) ([]flotilla.Run, error) {
-	if limit <= 0 {
-		limit = defaultLimit
-	}
-	q := &dynamodb.QueryInput{
-		TableName:                 s.table,
-		IndexName:                 aws.String(indexGSI1),
-		KeyConditionExpression:    aws.String("#p = :p"),
-		ExpressionAttributeNames:  map[string]string{"#p": attrGSI1PK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sv(queuePrefix + cluster)},
-	}
-	seen := map[string]bool{}
-	var heads []map[string]types.AttributeValue
-	for len(heads) < limit {
-		out, err := s.db.Query(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("queue heads of %s: %w", cluster, translate(err))
-		}
-		entries := out.Items
-		if len(entries) > 0 {
-			if _, projected := entries[0][aOwner]; !projected {
-				// An index projecting keys only: read the owners from the
-				// runs (correct, but it reads the whole queue walked).
-				if entries, err = s.batchGet(ctx, tableKeys(entries), false); err != nil {
-					return nil, fmt.Errorf("queue heads of %s: %w", cluster, err)
-				}
-			}
-		}
-		for _, it := range entries {
-			if owner := str(it, aOwner); !seen[owner] && len(heads) < limit {
-				seen[owner] = true
-				heads = append(heads, key(str(it, attrPK), str(it, attrSK)))
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			break
-		}
-		q.ExclusiveStartKey = out.LastEvaluatedKey
-	}
-	items, err := s.batchGet(ctx, heads, true)
-	if err != nil {
-		return nil, fmt.Errorf("queue heads of %s: %w", cluster, err)
-	}
-	runs := []flotilla.Run{}
-	for _, it := range items {
-		if r := decodeRun(it); r.Status == flotilla.StatusQueued {
-			runs = append(runs, r)
-		}
-	}
-	return runs, nil
-}
-
-// QueuedAhead counts, on gsi1, the cluster's QUEUED runs before r.
-func (s *Store) QueuedAhead(ctx context.Context, r flotilla.Run) (int, error) {
-	return s.countQueued(ctx, r.Cluster, queueKey(r))
-}
-
-// countQueued counts the cluster's queue before the given queue key, or
-// all of it when before is empty (Select COUNT: no items are returned).
-func (s *Store) countQueued(ctx context.Context, cluster, before string) (int, error) {
-	q := &dynamodb.QueryInput{
-		TableName:                 s.table,
-		IndexName:                 aws.String(indexGSI1),
-		Select:                    types.SelectCount,
-		KeyConditionExpression:    aws.String("#p = :p"),
-		ExpressionAttributeNames:  map[string]string{"#p": attrGSI1PK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sv(queuePrefix + cluster)},
-	}
-	if before != "" {
-		q.KeyConditionExpression = aws.String("#p = :p AND #s < :s")
-		q.ExpressionAttributeNames["#s"] = attrGSI1SK
-		q.ExpressionAttributeValues[":s"] = sv(before)
-	}
-	n := 0
-	for {
-		out, err := s.db.Query(ctx, q)
-		if err != nil {
-			return 0, fmt.Errorf("count queued runs of %s: %w", cluster, translate(err))
-		}
-		n += int(out.Count)
-		if len(out.LastEvaluatedKey) == 0 {
-			return n, nil
-		}
-		q.ExclusiveStartKey = out.LastEvaluatedKey
-	}
-}
-
-// ClusterUsage reads the cluster's counter item and counts its queue.
-func (s *Store) ClusterUsage(ctx context.Context, cluster string) (flotilla.Usage, error) {
-	queued, err := s.countQueued(ctx, cluster, "")
-	if err != nil {
-		return flotilla.Usage{}, err
-	}
-	u := flotilla.Usage{Queued: queued, RunningOwner: map[string]int{}}
-	it, err := s.getItem(ctx, clusterPK+cluster, clusterSK, true)
-	if errors.Is(err, flotilla.ErrNotFound) {
-		return u, nil
-	}
-	if err != nil {
-		return flotilla.Usage{}, fmt.Errorf("cluster usage of %s: %w", cluster, err)
-	}
-	u.Running = int(num(it, usedSlots))
-	var idle []string
-	for name := range it {
-		owner, ok := strings.CutPrefix(name, ownerSlot)
-		if !ok {
-			continue
-		}
-		if n := int(num(it, name)); n > 0 {
-			u.RunningOwner[owner] = n
-		} else {
-			idle = append(idle, name)
-		}
-	}
-	if len(idle) >= pruneIdleOwners {
-		s.pruneOwners(ctx, cluster, idle)
-	}
-	return u, nil
-}
-
-// pruneIdleOwners is how many owners' counters at zero the counter item
-// keeps before ClusterUsage removes them: each costs ~30 bytes on every
-// admission and release, a removal costs a write, so they go in batches.
-const pruneIdleOwners = 8
-
-// pruneOwners removes owners' counters while they are all zero. Losing the
-// race to an admission is fine: a counter is in use again, and the next
-// ClusterUsage tries again.
-func (s *Store) pruneOwners(ctx context.Context, cluster string, attrs []string) {
-	u := newUpdate()
-	zero := u.value(nv(0))
-	for _, a := range attrs {
-		u.remove(a)
-		u.conds = append(u.conds, u.name(a)+" = "+zero)
-	}
-	_, _ = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 s.table,
-		Key:                       clusterKey(cluster),
-		UpdateExpression:          aws.String(u.expression()),
-		ConditionExpression:       u.condition(),
-		ExpressionAttributeNames:  u.names,
-		ExpressionAttributeValues: u.values,
-	})
 }
 
 // AppendRunEvent implements flotilla.Store: one UpdateItem appending to the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,6 +22,7 @@ type Client interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
@@ -45,6 +47,12 @@ type Options struct {
 	// write is billed on the size of the whole item), but the Put carries
 	// the whole item over the wire.
 	PutOnRemove bool
+	// Retention, when positive, gives every run that ends an expiry time
+	// (attribute ttl, Unix seconds) Retention after it ended, in the same
+	// write that ends it, so DynamoDB's TTL deletes ended runs once the
+	// table's TTL setting names that attribute (infra: cdk.json
+	// flotilla:run_retention_days). Zero keeps runs for ever.
+	Retention time.Duration
 }
 
 // New returns a Store on an existing table (see CreateTable for its schema).
@@ -54,19 +62,30 @@ func New(db Client, table string, o Options) *Store {
 
 // The table's key attributes and indexes. The CDK stack declares the same.
 const (
-	attrPK     = "pk"
-	attrSK     = "sk"
+	attrPK = "pk"
+	attrSK = "sk"
+	// Every index sorts by the table's sort key, the run id: a second
+	// copy of the id in each run item would cost its bytes on every
+	// write of the run.
 	attrGSI1PK = "gsi1pk"
-	attrGSI1SK = "gsi1sk"
 	attrGSI2PK = "gsi2pk"
-	attrGSI2SK = "gsi2sk"
+	attrGSI3PK = "gsi3pk"
 	indexGSI1  = "gsi1"
 	indexGSI2  = "gsi2"
+	indexGSI3  = "gsi3"
 )
 
-// CreateTable creates the store's table, on demand, with its two indexes
-// (gsi1 projects the keys and the owner, gsi2 the keys only), and waits until it can be used. It is for tests and
-// local use; in AWS the CDK stack owns the table.
+// indexProjection are the run attributes every index projects besides its
+// keys: the ones that never change after create, so an index entry is
+// written only when it enters, moves or leaves its index, never on a status
+// change, and the history filters (cluster, owner, definition, schedule,
+// tag, since/until) can be applied to index entries before any run item is
+// read. The CDK stack declares the same list.
+var indexProjection = []string{aOwner, aCluster, aDefID, aSchedule, aTags, aQueuedAt}
+
+// CreateTable creates the store's table, on demand, with its three indexes
+// (each projecting the keys and indexProjection), and waits until it can be
+// used. It is for tests and local use; in AWS the CDK stack owns the table.
 func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
 	str := func(n string) types.AttributeDefinition {
 		return types.AttributeDefinition{AttributeName: aws.String(n), AttributeType: types.ScalarAttributeTypeS}
@@ -88,14 +107,13 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
-			str(attrPK), str(attrSK), str(attrGSI1PK), str(attrGSI1SK), str(attrGSI2PK), str(attrGSI2SK),
+			str(attrPK), str(attrSK), str(attrGSI1PK), str(attrGSI2PK), str(attrGSI3PK),
 		},
 		KeySchema: key(attrPK, attrSK),
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
-			// The owner never changes, so projecting it costs no index
-			// writes, and OldestQueuedPerOwner reads owners off the index.
-			gsi(indexGSI1, attrGSI1PK, attrGSI1SK, aOwner),
-			gsi(indexGSI2, attrGSI2PK, attrGSI2SK),
+			gsi(indexGSI1, attrGSI1PK, attrSK, indexProjection...),
+			gsi(indexGSI2, attrGSI2PK, attrSK, indexProjection...),
+			gsi(indexGSI3, attrGSI3PK, attrSK, indexProjection...),
 		},
 	})
 	if err != nil {
@@ -231,9 +249,12 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 }
 
 // backoff is the pause before retry try of a contended write or of
-// unprocessed keys: 10 ms doubling up to 320 ms.
+// unprocessed keys: 10 ms doubling up to 320 ms, each drawn at random
+// between half and all of it, so writers that lost the same race (every
+// launch on a cluster updates its counter item) do not meet again in step.
 func backoff(try int) time.Duration {
-	return time.Duration(1<<min(try, 6)) * 5 * time.Millisecond
+	d := time.Duration(1<<min(try, 6)) * 5 * time.Millisecond
+	return d/2 + rand.N(d/2+1)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	miniserver "github.com/truora/minidyn/server"
 
 	"github.com/flotilla-run/flotilla/internal/awsclient"
@@ -239,53 +237,6 @@ func TestUpdateItemForm(t *testing.T) {
 	}
 	if u, err := b.store.ClusterUsage(ctx, "default"); err != nil || u.Running != 0 {
 		t.Fatalf("usage = %+v, %v; want the slot back", u, err)
-	}
-}
-
-// TestQueueHeadsOnKeysOnlyIndex checks OldestQueuedPerOwner on a table
-// whose gsi1 projects keys only (a stack that did not project the owner):
-// slower, still right.
-func TestQueueHeadsOnKeysOnlyIndex(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	ctx := context.Background()
-	name := b.table + "-keys-only"
-	s := func(n string) types.AttributeDefinition {
-		return types.AttributeDefinition{AttributeName: aws.String(n), AttributeType: types.ScalarAttributeTypeS}
-	}
-	ks := func(pk, sk string) []types.KeySchemaElement {
-		return []types.KeySchemaElement{{AttributeName: aws.String(pk), KeyType: types.KeyTypeHash}, {AttributeName: aws.String(sk), KeyType: types.KeyTypeRange}}
-	}
-	keysOnly := &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}
-	_, err := b.raw.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest, KeySchema: ks("pk", "sk"),
-		AttributeDefinitions: []types.AttributeDefinition{s("pk"), s("sk"), s("gsi1pk"), s("gsi1sk"), s("gsi2pk"), s("gsi2sk")},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
-			{IndexName: aws.String("gsi1"), KeySchema: ks("gsi1pk", "gsi1sk"), Projection: keysOnly},
-			{IndexName: aws.String("gsi2"), KeySchema: ks("gsi2pk", "gsi2sk"), Projection: keysOnly},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := awsdynamodb.New(b.db, name, awsdynamodb.Options{PutOnRemove: true})
-	var want []string
-	for i, owner := range []string{"alice", "alice", "bob", "alice", "carol", "bob"} {
-		r := flotillatest.NewRun("default", owner, time.Duration(i)*time.Second)
-		if _, _, err := store.CreateRun(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 || i == 2 || i == 4 {
-			want = append(want, r.ID)
-		}
-	}
-	heads, err := store.OldestQueuedPerOwner(ctx, "default", 10)
-	var got []string
-	for _, r := range heads {
-		got = append(got, r.ID)
-	}
-	if err != nil || !slices.Equal(got, want) {
-		t.Fatalf("OldestQueuedPerOwner = %v, %v; want %v", got, err, want)
 	}
 }
 

@@ -13,8 +13,10 @@ import (
 
 // The write of each hot-path transition, as DynamoDB receives it (the
 // minidyn tests run with PutOnRemove, so this is where the UpdateItem form
-// is pinned): only the changed attributes are SET, the queue-index keys are
-// REMOVEd when a run leaves QUEUED, and the second index is never touched.
+// is pinned): only the changed attributes are SET, the state index's keys
+// move from the owner's queue to the cluster's active runs on admission and
+// are REMOVEd when the run SUCCEEDS, and the definition and owner indexes
+// are never touched.
 func TestTransitionWrites(t *testing.T) {
 	r := flotillatest.NewRun("default", "alice", 0)
 	stored := runItem(r)
@@ -28,12 +30,12 @@ func TestTransitionWrites(t *testing.T) {
 		sets, remove []string
 	}{
 		{"admit", flotilla.Transition{From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusPending, At: at, Reason: "starting"},
-			[]string{aEvents, aReason, aStatus, aVersion}, []string{attrGSI1PK, attrGSI1SK}},
+			[]string{aEvents, attrGSI1PK, aReason, aStatus, aVersion}, nil},
 		{"running", flotilla.Transition{From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusRunning, At: at, TaskID: "task"},
 			[]string{aAttempts, aEvents, aStartedAt, aStatus, aVersion}, []string{aReason}},
 		{"succeeded", flotilla.Transition{From: []flotilla.RunStatus{flotilla.StatusRunning}, To: flotilla.StatusSucceeded, At: at,
 			Reason: "exit code 0", ReasonCode: flotilla.ReasonSucceeded, ExitCode: &code},
-			[]string{aAttempts, aCode, aEvents, aExitCode, aFinished, aReason, aStatus, aVersion}, nil},
+			[]string{aAttempts, aCode, aEvents, aExitCode, aFinished, aReason, aStatus, aVersion}, []string{attrGSI1PK}},
 	}
 	s := &Store{table: new("t")}
 	for _, c := range cases {

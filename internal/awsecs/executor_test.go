@@ -114,7 +114,8 @@ func TestStartSendsWhatTheRunNeeds(t *testing.T) {
 	if co.Name != "job" || fmt.Sprint(co.Command) != "[sh -c echo hi; echo there]" {
 		t.Errorf("container override = %+v", co)
 	}
-	if fmt.Sprint(co.Environment) != "[{A 1} {B 2}]" {
+	// The run's own variables, then what the job knows of itself.
+	if want := fmt.Sprintf("[{A 1} {B 2} {FLOTILLA_ATTEMPT 1} {FLOTILLA_DEFINITION %s} {FLOTILLA_RUN_ID %s}]", r.Alias, r.ID); fmt.Sprint(co.Environment) != want {
 		t.Errorf("environment = %+v", co.Environment)
 	}
 	tags := map[string]string{}

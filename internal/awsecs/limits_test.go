@@ -34,7 +34,7 @@ func TestOverridesLimitCheckedAtLaunch(t *testing.T) {
 	}{
 		{"small", "echo hi", map[string]string{"A": "1"}, ""},
 		{"100 env values of 40 bytes", "echo hi", env(100, 40), ""},
-		{"a command of 8,000 (fits: 8,108 with the JSON)", strings.Repeat("e", 8000), nil, ""},
+		{"a command of 7,850 (fits: 8,107 with the JSON and the run's own variables)", strings.Repeat("e", 7850), nil, ""},
 		{"100 env values of 4 KB", "echo hi", env(100, 4096), "env"},
 		{"a 4 KB command and 2 env values of 2 KB", strings.Repeat("e", 4096), env(2, 2048), "command"},
 		{"a command of 8,100", strings.Repeat("e", 8100), nil, "command"},

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -96,6 +97,10 @@ const (
 	EnvAccountID         = "FLOTILLA_ACCOUNT_ID"
 	EnvStaticCredentials = "FLOTILLA_AWS_STATIC_CREDENTIALS"
 	EnvPutOnRemove       = "FLOTILLA_DYNAMODB_PUT_ON_REMOVE"
+	// EnvRunRetentionDays is how many days ended runs are kept before
+	// DynamoDB's TTL deletes them (0 or unset: for ever). The stack sets it
+	// from cdk.json's flotilla:run_retention_days, with the table's TTL.
+	EnvRunRetentionDays = "FLOTILLA_RUN_RETENTION_DAYS"
 	// EnvIAMRecord names a folder where a Lambda records the IAM requests
 	// of its AWS calls (tests only; see awsclient.Recorder).
 	EnvIAMRecord = "FLOTILLA_IAM_RECORD"
@@ -175,6 +180,9 @@ type Config struct {
 	// (FLOTILLA_DYNAMODB_PUT_ON_REMOVE=1 or 0; default: on when
 	// DynamoDBEndpoint is set, off against DynamoDB itself).
 	PutOnRemove bool
+	// RunRetentionDays is awsdynamodb.Options.Retention in days
+	// (FLOTILLA_RUN_RETENTION_DAYS; 0: ended runs are kept for ever).
+	RunRetentionDays int
 }
 
 // Cluster is one element of FLOTILLA_CLUSTERS.
@@ -245,6 +253,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if c.PutOnRemove, err = envBool(getenv, EnvPutOnRemove, c.DynamoDBEndpoint != ""); err != nil {
 		return Config{}, err
+	}
+	if v := strings.TrimSpace(getenv(EnvRunRetentionDays)); v != "" {
+		if c.RunRetentionDays, err = strconv.Atoi(v); err != nil || c.RunRetentionDays < 0 {
+			return Config{}, fmt.Errorf("%s=%q: want a whole number of days, 0 or more", EnvRunRetentionDays, v)
+		}
 	}
 	queuePrefix, namePrefix := getenv(EnvQueueURLPrefix), getenv(EnvNamePrefix)
 	subnets, groups := splitList(getenv(EnvSubnets)), splitList(getenv(EnvSecurityGroups))
@@ -423,7 +436,10 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 		Executor: awsecs.Clusters{},
 		Decoder:  awsevents.Decoder{Clusters: map[string]string{}},
 	}
-	w.Store = awsdynamodb.New(w.DynamoDB, c.TableName, awsdynamodb.Options{PutOnRemove: c.PutOnRemove})
+	w.Store = awsdynamodb.New(w.DynamoDB, c.TableName, awsdynamodb.Options{
+		PutOnRemove: c.PutOnRemove,
+		Retention:   time.Duration(c.RunRetentionDays) * 24 * time.Hour,
+	})
 	urls := make(map[string]string, len(c.Clusters))
 	clusters := make(map[string]flotilla.Cluster, len(c.Clusters))
 	for _, cl := range c.Clusters {

@@ -33,7 +33,7 @@ func TestFromEnv(t *testing.T) {
 	if awswire.DefaultLogGroup != awslogs.DefaultLogGroup || awswire.DefaultScheduleGroup != awsscheduler.DefaultGroup {
 		t.Errorf("awswire's defaults drifted from the adapters'")
 	}
-	if c.LogGroup != "/flotilla/runs" || c.ScheduleGroup != "flotilla" || c.PutOnRemove || c.StaticCredentials {
+	if c.LogGroup != "/flotilla/runs" || c.ScheduleGroup != "flotilla" || c.PutOnRemove || c.StaticCredentials || c.RunRetentionDays != 0 {
 		t.Errorf("defaults: %+v", c)
 	}
 	if len(c.Clusters) != 2 || c.Clusters[0].Name != "default" || !c.Clusters[0].AssignPublicIP || c.Clusters[1].LaunchType != "FARGATE_SPOT" {
@@ -43,11 +43,12 @@ func TestFromEnv(t *testing.T) {
 	c, err = awswire.FromEnv(env(map[string]string{
 		"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": twoClusters,
 		"FLOTILLA_DYNAMODB_ENDPOINT": "http://127.0.0.1:1", "FLOTILLA_AWS_STATIC_CREDENTIALS": "1",
+		"FLOTILLA_RUN_RETENTION_DAYS": "90",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.PutOnRemove || !c.StaticCredentials || c.DynamoDBEndpoint != "http://127.0.0.1:1" {
+	if !c.PutOnRemove || !c.StaticCredentials || c.DynamoDBEndpoint != "http://127.0.0.1:1" || c.RunRetentionDays != 90 {
 		t.Errorf("emulator config: %+v", c)
 	}
 }
@@ -74,6 +75,8 @@ func TestFromEnvErrorsNameTheVariable(t *testing.T) {
 		{"fallback unknown", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": `[{"name":"a","max_running":1,"queue_url":"https://q/a.fifo","ecs_cluster":"c","launch_type":"FARGATE_SPOT","spot_fallback":"z"}]`}, `spot_fallback "z" is not a cluster`},
 		{"fallback spot too", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": `[{"name":"a","max_running":1,"queue_url":"https://q/a.fifo","ecs_cluster":"c","launch_type":"FARGATE_SPOT","spot_fallback":"b"},{"name":"b","max_running":1,"queue_url":"https://q/b.fifo","ecs_cluster":"c","launch_type":"FARGATE_SPOT"}]`}, "FARGATE_SPOT cluster too"},
 		{"bad bool", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": "[" + ok + "]", "FLOTILLA_AWS_STATIC_CREDENTIALS": "yes"}, "FLOTILLA_AWS_STATIC_CREDENTIALS"},
+		{"bad retention", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": "[" + ok + "]", "FLOTILLA_RUN_RETENTION_DAYS": "30d"}, "FLOTILLA_RUN_RETENTION_DAYS"},
+		{"negative retention", map[string]string{"FLOTILLA_TABLE_NAME": "t", "FLOTILLA_CLUSTERS": "[" + ok + "]", "FLOTILLA_RUN_RETENTION_DAYS": "-1"}, "FLOTILLA_RUN_RETENTION_DAYS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := awswire.FromEnv(env(tc.env))

@@ -320,7 +320,7 @@ func validateEnv(v *ValidationError, field string, env map[string]string) {
 		f := field + "." + k
 		switch {
 		case !envPattern.MatchString(k):
-			v.Add(f, "name must match [A-Za-z_][A-Za-z0-9_]*")
+			v.Add(f, "name must start with a letter or _ and hold only letters, digits and _ (at most 128)")
 		case strings.HasPrefix(k, "FLOTILLA_"):
 			v.Add(f, "names starting with FLOTILLA_ are reserved")
 		case len(val) > MaxEnvValueBytes:
@@ -372,7 +372,7 @@ func validateSecrets(v *ValidationError, field string, secrets, env map[string]s
 		_, inEnv := env[k]
 		switch {
 		case !envPattern.MatchString(k):
-			v.Add(f, "name must match [A-Za-z_][A-Za-z0-9_]*")
+			v.Add(f, "name must start with a letter or _ and hold only letters, digits and _ (at most 128)")
 		case strings.HasPrefix(k, "FLOTILLA_"):
 			v.Add(f, "names starting with FLOTILLA_ are reserved")
 		case inEnv:

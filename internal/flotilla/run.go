@@ -187,18 +187,22 @@ type Run struct {
 	OnOutOfMemory *OOMPolicy `json:"on_out_of_memory,omitempty"`
 	// Notify are told when it ends: the definition's targets and the
 	// launch's.
-	Notify         []NotifyTarget `json:"notify,omitempty"`
-	Tags           []string       `json:"tags"`
-	Engine         string         `json:"engine,omitempty"`
-	Attempt        int            `json:"attempt"`
-	MaxAttempts    int            `json:"max_attempts"`
-	Attempts       []Attempt      `json:"attempts"`
-	ExitCode       *int           `json:"exit_code,omitempty"`
-	QueuedAt       time.Time      `json:"queued_at"`
-	StartedAt      *time.Time     `json:"started_at,omitempty"`
-	FinishedAt     *time.Time     `json:"finished_at,omitempty"`
-	TimeoutSeconds int            `json:"timeout_seconds"`
-	IdempotencyKey string         `json:"idempotency_key,omitempty"`
+	Notify []NotifyTarget `json:"notify,omitempty"`
+	// Parent is the run this one was launched from (a job launching its
+	// own runs passes its FLOTILLA_RUN_ID): stopping the parent stops it.
+	// It is also the run's tag ParentTag(parent), which indexes it.
+	Parent         string     `json:"parent,omitempty"`
+	Tags           []string   `json:"tags"`
+	Engine         string     `json:"engine,omitempty"`
+	Attempt        int        `json:"attempt"`
+	MaxAttempts    int        `json:"max_attempts"`
+	Attempts       []Attempt  `json:"attempts"`
+	ExitCode       *int       `json:"exit_code,omitempty"`
+	QueuedAt       time.Time  `json:"queued_at"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
+	TimeoutSeconds int        `json:"timeout_seconds"`
+	IdempotencyKey string     `json:"idempotency_key,omitempty"`
 	// RequestHash fingerprints the launch request that used
 	// IdempotencyKey, so the key reused with another request is refused
 	// instead of answered with this unrelated run.
@@ -396,3 +400,7 @@ func (t Transition) Apply(r Run) (Run, *RunEvent) {
 	}
 	return r, &RunEvent{RunID: r.ID, Time: at, Source: t.Source, From: from, To: t.To, Reason: t.Reason, Attempt: r.Attempt}
 }
+
+// ParentTag is the tag a run launched from parent carries, so that the
+// history's tag index finds a run's children.
+func ParentTag(parent string) string { return "parent:" + parent }

@@ -27,11 +27,193 @@ func TestStore(t *testing.T, newStore func(t *testing.T) flotilla.Store) {
 	t.Run("ConcurrentAdmission", func(t *testing.T) { t.Parallel(); testConcurrentAdmission(t, newStore(t)) })
 	t.Run("QueueOrder", func(t *testing.T) { t.Parallel(); testQueueOrder(t, newStore(t)) })
 	t.Run("ArchitectureAndCapacity", func(t *testing.T) { t.Parallel(); testArchitectureAndCapacity(t, newStore(t)) })
+	t.Run("HistoryFilters", func(t *testing.T) { t.Parallel(); testHistoryFilters(t, newStore(t)) })
+	t.Run("QueueCountsAndTurns", func(t *testing.T) { t.Parallel(); testQueueCountsAndTurns(t, newStore(t)) })
 	t.Run("TaskRole", func(t *testing.T) { t.Parallel(); testTaskRole(t, newStore(t)) })
 	t.Run("OutOfMemoryRetry", func(t *testing.T) { t.Parallel(); testOutOfMemoryRetry(t, newStore(t)) })
 	t.Run("TemplateParams", func(t *testing.T) { t.Parallel(); testTemplateParams(t, newStore(t)) })
 	t.Run("RetryOnAnotherCluster", func(t *testing.T) { t.Parallel(); testRetryOnAnotherCluster(t, newStore(t)) })
 	t.Run("NotifyAndAppendedEvents", func(t *testing.T) { t.Parallel(); testNotifyAndAppendedEvents(t, newStore(t)) })
+}
+
+// testHistoryFilters builds a history of 120 runs (ended, active and
+// queued, over 3 clusters, 5 owners, 4 definitions, 3 tags, 2 schedules)
+// and checks every filter, alone and combined, against the runs
+// themselves, walking the pages with small limits: each run that matches
+// comes exactly once, newest first, and the last page has no token.
+// Pages may be short (a store may stop reading at a budget), never wrong.
+func testHistoryFilters(t *testing.T, s flotilla.Store) {
+	var all []flotilla.Run
+	for i := range 120 {
+		r := NewRun([]string{"default", "gpu", "batch"}[i%3], []string{"ana", "ben", "cy", "dee", "eve"}[i%5], time.Duration(i)*time.Minute)
+		r.DefinitionID = fmt.Sprintf("def_%d", i%4)
+		r.Tags = []string{fmt.Sprintf("tag%d", i%3)}
+		if i%7 == 0 {
+			r.Tags = append(r.Tags, "rare")
+		}
+		if i%10 == 0 {
+			r.ScheduleID = fmt.Sprintf("sch_%d", i%20)
+		}
+		mustCreateRun(t, s, r)
+		switch {
+		case i >= 110: // the newest stay QUEUED
+		case i >= 100: // active
+			mustTransition(t, s, admit(r.ID, 0))
+			if i%2 == 0 {
+				mustTransition(t, s, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, To: flotilla.StatusRunning,
+					At: Epoch.Add(2 * time.Minute), Source: flotilla.SourceEngine})
+			}
+		case i%13 == 0: // stopped while queued
+			mustTransition(t, s, flotilla.Transition{RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusStopped,
+				At: Epoch.Add(time.Minute), Source: flotilla.SourceAPI, ReasonCode: flotilla.ReasonStopped})
+		default:
+			mustTransition(t, s, admit(r.ID, 0))
+			if i%9 == 0 {
+				mustTransition(t, s, finish(r.ID, flotilla.StatusFailed, 1))
+			} else {
+				mustTransition(t, s, finish(r.ID, flotilla.StatusSucceeded, 0))
+			}
+		}
+	}
+	ctx := context.Background()
+	// The runs as stored, newest first.
+	page, err := s.ListRuns(ctx, flotilla.RunFilter{Limit: 500})
+	if err != nil {
+		t.Fatalf("ListRuns: %v", err)
+	}
+	for page.NextToken != "" {
+		more, err := s.ListRuns(ctx, flotilla.RunFilter{Limit: 500, NextToken: page.NextToken})
+		if err != nil {
+			t.Fatalf("ListRuns: %v", err)
+		}
+		page.Items = append(page.Items, more.Items...)
+		page.NextToken = more.NextToken
+	}
+	all = page.Items
+	if len(all) != 120 {
+		t.Fatalf("ListRuns listed %d runs, want 120", len(all))
+	}
+	st := func(ss ...flotilla.RunStatus) []flotilla.RunStatus { return ss }
+	filters := []flotilla.RunFilter{
+		{Statuses: st(flotilla.StatusFailed)},
+		{Statuses: st(flotilla.StatusStopped)},
+		{Statuses: st(flotilla.StatusSucceeded)},
+		{Statuses: st(flotilla.StatusQueued)},
+		{Statuses: st(flotilla.StatusPending, flotilla.StatusRunning), Cluster: "gpu"},
+		{Statuses: st(flotilla.StatusRunning), Cluster: "default"},
+		{Statuses: st(flotilla.StatusFailed, flotilla.StatusStopped)},
+		{Statuses: st(flotilla.StatusFailed, flotilla.StatusSucceeded)},
+		{Statuses: st(flotilla.StatusFailed), Cluster: "batch"},
+		{Statuses: st(flotilla.StatusFailed), DefinitionID: "def_1"},
+		{Statuses: st(flotilla.StatusQueued), Owner: "eve"},
+		{Statuses: st(flotilla.StatusQueued), Cluster: "gpu"},
+		{Statuses: st(flotilla.StatusQueued, flotilla.StatusPending, flotilla.StatusRunning)},
+		{Statuses: st(flotilla.StatusQueued, flotilla.StatusPending, flotilla.StatusRunning), Owner: "ana"},
+		{Statuses: st(flotilla.StatusQueued, flotilla.StatusFailed), DefinitionID: "def_2"},
+		{Statuses: st(flotilla.StatusSucceeded), DefinitionID: "def_2", Owner: "ben"},
+		{Cluster: "gpu"},
+		{DefinitionID: "def_3"},
+		{Owner: "cy"},
+		{Owner: "cy", Tag: "rare"},
+		{Tag: "rare"},
+		{ScheduleID: "sch_10"},
+		{DefinitionID: "def_0", Since: Epoch.Add(30 * time.Minute), Until: Epoch.Add(90 * time.Minute)},
+		{Statuses: st(flotilla.StatusFailed), Since: Epoch.Add(50 * time.Minute)},
+		{Owner: "nobody"},
+	}
+	for _, f := range filters {
+		var want []string
+		for _, r := range all {
+			if matches(r, f) {
+				want = append(want, r.ID)
+			}
+		}
+		for _, limit := range []int{3, 50} {
+			f.Limit = limit
+			if got := collectRuns(t, s, f); !slices.Equal(got, want) {
+				t.Errorf("%+v: got %d runs %v, want %d %v", f, len(got), got, len(want), want)
+			}
+		}
+	}
+}
+
+// matches is what a RunFilter means, for the suite's expectations.
+func matches(r flotilla.Run, f flotilla.RunFilter) bool {
+	return (len(f.Statuses) == 0 || slices.Contains(f.Statuses, r.Status)) &&
+		(f.Cluster == "" || r.Cluster == f.Cluster) &&
+		(f.DefinitionID == "" || r.DefinitionID == f.DefinitionID) &&
+		(f.Owner == "" || r.Owner == f.Owner) &&
+		(f.Tag == "" || slices.Contains(r.Tags, f.Tag)) &&
+		(f.ScheduleID == "" || r.ScheduleID == f.ScheduleID) &&
+		(f.Since.IsZero() || !r.QueuedAt.Before(f.Since)) &&
+		(f.Until.IsZero() || r.QueuedAt.Before(f.Until))
+}
+
+// testQueueCountsAndTurns: the queued count of ClusterUsage follows every
+// way into and out of the queue (launch, admission, a stop, a queue
+// timeout, a new attempt), per cluster; each owner's head moves on when
+// the head leaves; and the queue position counts only runs still queued.
+func testQueueCountsAndTurns(t *testing.T, s flotilla.Store) {
+	ctx := context.Background()
+	a1 := mustCreateRun(t, s, NewRun("default", "alice", 0))
+	a2 := mustCreateRun(t, s, NewRun("default", "alice", time.Second))
+	b1 := mustCreateRun(t, s, NewRun("default", "bob", 2*time.Second))
+	b2 := mustCreateRun(t, s, NewRun("default", "bob", 3*time.Second))
+	c1 := mustCreateRun(t, s, NewRun("default", "carol", 4*time.Second))
+	mustCreateRun(t, s, NewRun("gpu", "alice", 5*time.Second))
+	heads := func(want ...flotilla.Run) {
+		t.Helper()
+		got, err := s.OldestQueuedPerOwner(ctx, "default", 10)
+		if err != nil {
+			t.Fatalf("OldestQueuedPerOwner: %v", err)
+		}
+		var g, w []string
+		for _, r := range got {
+			g = append(g, r.ID)
+		}
+		for _, r := range want {
+			w = append(w, r.ID)
+		}
+		if !slices.Equal(g, w) {
+			t.Fatalf("heads = %v, want %v", g, w)
+		}
+	}
+	queued := func(cluster string, want int) {
+		t.Helper()
+		if u := usage(t, s, cluster); u.Queued != want {
+			t.Fatalf("usage(%s).Queued = %d, want %d", cluster, u.Queued, want)
+		}
+	}
+	queued("default", 5)
+	queued("gpu", 1)
+	heads(a1, b1, c1)
+
+	mustTransition(t, s, admit(a1.ID, 0)) // admitted
+	queued("default", 4)
+	heads(a2, b1, c1)
+	mustTransition(t, s, flotilla.Transition{RunID: b1.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusStopped,
+		At: Epoch.Add(time.Minute), Source: flotilla.SourceAPI, ReasonCode: flotilla.ReasonStopped}) // stopped while queued
+	queued("default", 3)
+	heads(a2, b2, c1)
+	mustTransition(t, s, flotilla.Transition{RunID: c1.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, To: flotilla.StatusFailed,
+		At: Epoch.Add(time.Minute), Source: flotilla.SourceSweep, ReasonCode: flotilla.ReasonQueueTimeout}) // queue timeout
+	queued("default", 2)
+	heads(a2, b2)
+	if n, err := s.QueuedAhead(ctx, b2); err != nil || n != 1 {
+		t.Fatalf("QueuedAhead(b2) = %d, %v; want 1 (a2)", n, err)
+	}
+	// A new attempt goes back into the queue, in its original place.
+	mustTransition(t, s, flotilla.Transition{RunID: a1.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, Attempt: 1, To: flotilla.StatusQueued,
+		NewAttempt: true, At: Epoch.Add(2 * time.Minute), Source: flotilla.SourceEngine, Reason: "retrying"})
+	queued("default", 3)
+	heads(a1, b2)
+	if u := usage(t, s, "default"); u.Running != 0 {
+		t.Fatalf("usage = %+v, want no slot held", u)
+	}
+	if q, err := s.ListQueued(ctx, "default", 10); err != nil || len(q) != 3 || q[0].ID != a1.ID || q[1].ID != a2.ID || q[2].ID != b2.ID {
+		t.Fatalf("ListQueued = %v, %v; want a1, a2, b2", q, err)
+	}
+	queued("gpu", 1)
 }
 
 func mustCreateRun(t *testing.T, s flotilla.Store, r flotilla.Run) flotilla.Run {
@@ -781,8 +963,15 @@ func testNotifyAndAppendedEvents(t *testing.T, s flotilla.Store) {
 		t.Fatalf("definition notify %+v (%v), want %+v", got.Notify, err, targets)
 	}
 	r := NewRun("default", "alice", 0)
-	r.Notify = targets
+	r.Notify, r.Parent = targets, "run_01PARENT0000000000000000AB"
+	r.Tags = append(r.Tags, flotilla.ParentTag(r.Parent))
 	r = mustCreateRun(t, s, r)
+	if got, _ := s.GetRun(ctx, r.ID); got.Parent != r.Parent {
+		t.Errorf("parent %q, want %q", got.Parent, r.Parent)
+	}
+	if page, err := s.ListRuns(ctx, flotilla.RunFilter{Tag: flotilla.ParentTag(r.Parent)}); err != nil || len(page.Items) != 1 || page.Items[0].ID != r.ID {
+		t.Errorf("children of %s: %v %v, want %s", r.Parent, page.Items, err, r.ID)
+	}
 	mustTransition(t, s, admit(r.ID, 10))
 	mustTransition(t, s, finish(r.ID, flotilla.StatusSucceeded, 0))
 	before, _ := s.GetRun(ctx, r.ID)

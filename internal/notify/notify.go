@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,9 +75,10 @@ func (d *Deliverer) now() time.Time {
 }
 
 // Deliver tells every target of the change's run, one after the other,
-// and records each outcome. It returns an error only when the run cannot
-// be read (a failed target is an outcome, recorded, not an error: a
-// retried Deliver would tell the others twice).
+// and records each outcome. A target the life story already records as
+// told (a delivery retried after the function died midway) is not told
+// again. It returns an error only when the run cannot be read (a failed
+// target is an outcome, recorded, not an error).
 func (d *Deliverer) Deliver(ctx context.Context, c flotilla.RunChange) error {
 	r, err := d.Store.GetRun(ctx, c.RunID)
 	if err != nil {
@@ -86,7 +88,18 @@ func (d *Deliverer) Deliver(ctx context.Context, c flotilla.RunChange) error {
 	if err != nil {
 		return fmt.Errorf("notify run %s: %w", c.RunID, err)
 	}
+	told := map[string]bool{}
+	if evs, err := d.Store.ListRunEvents(ctx, c.RunID); err == nil {
+		for _, e := range evs {
+			if e.Source == flotilla.SourceNotifier && e.Attempt == c.Attempt && e.To == c.Status {
+				told[e.Reason] = true
+			}
+		}
+	}
 	for _, t := range r.Notify {
+		if (t.Email != "" && told["e-mailed "+t.Email]) || toldWebhook(told, t) {
+			continue
+		}
 		var note string
 		if t.Webhook != "" {
 			note = d.webhook(ctx, c, t, body)
@@ -240,4 +253,17 @@ func (a *Async) Close(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 	}
+}
+
+// toldWebhook reports whether a note says t was notified (any attempt).
+func toldWebhook(told map[string]bool, t flotilla.NotifyTarget) bool {
+	if t.Webhook == "" {
+		return false
+	}
+	for note := range told {
+		if strings.HasPrefix(note, "notified "+t.String()+" (") {
+			return true
+		}
+	}
+	return false
 }

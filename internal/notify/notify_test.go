@@ -130,3 +130,39 @@ func TestDeliver(t *testing.T) {
 		}
 	}
 }
+
+// A delivery run again for the same end (the notifier retried after it died
+// midway) tells only the targets not yet told.
+func TestDeliverAgainSkipsWhoWasTold(t *testing.T) {
+	db, err := embedded.OpenDB(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store := embedded.NewStore(db)
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	r := flotillatest.NewRun("default", "alice", 0)
+	r.Notify = []flotilla.NotifyTarget{{Webhook: srv.URL + "/a"}, {Email: "ann@example.com"}}
+	if _, _, err := store.CreateRun(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	r.Status = flotilla.StatusSucceeded
+	m := &mailer{}
+	d := &notify.Deliverer{Store: store, Mailer: m}
+	c := flotilla.NewRunChange(r, time.Now(), "")
+	for range 2 {
+		if err := d.Deliver(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls != 1 || len(m.sent) != 1 {
+		t.Errorf("told the webhook %d times and mailed %d times, want once each", calls, len(m.sent))
+	}
+}

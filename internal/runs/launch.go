@@ -41,6 +41,8 @@ type LaunchRequest struct {
 	DryRun bool `json:"dry_run,omitempty"`
 	// Notify adds targets to the definition's, for this run.
 	Notify []flotilla.NotifyTarget `json:"notify,omitempty"`
+	// Parent links the run to the run it is launched from (its id).
+	Parent string `json:"parent,omitempty"`
 	// ScheduleID is set by the scheduler, never by API callers.
 	ScheduleID string `json:"-"`
 	// OwnerName is the caller's display name (a verified e-mail), set by
@@ -143,6 +145,17 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 	}
 	if req.TimeoutSeconds != nil {
 		r.TimeoutSeconds = *req.TimeoutSeconds
+	}
+	if req.Parent != "" {
+		parent, err := s.Store.GetRun(ctx, req.Parent)
+		switch {
+		case errors.Is(err, flotilla.ErrNotFound):
+			return flotilla.Run{}, false, flotilla.Invalid("parent", "no run %q", req.Parent)
+		case err != nil:
+			return flotilla.Run{}, false, fmt.Errorf("launch %s: parent: %w", req.Definition, err)
+		}
+		r.Parent = parent.ID
+		r.Tags = append(r.Tags, flotilla.ParentTag(parent.ID))
 	}
 	r.Notify = append(slices.Clone(def.Notify), req.Notify...)
 	if len(r.Notify) > flotilla.MaxNotifyTargets {

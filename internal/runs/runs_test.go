@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -604,5 +605,40 @@ func TestSpotFallback(t *testing.T) {
 	}
 	if got := f.get(t, other.ID); got.Cluster != "default" {
 		t.Errorf("without a twin the run moved to %s", got.Cluster)
+	}
+}
+
+// A run launched from another (its parent) is found by the parent's tag
+// and stopped with it, and so are its own children; an unknown parent is
+// refused at launch.
+func TestCascadeStop(t *testing.T) {
+	t.Parallel()
+	f := setup(t, flotilla.Cluster{Name: "default", MaxRunning: 1})
+	ctx := context.Background()
+	parent := f.launch(t, "alice", runs.LaunchRequest{})
+	f.drain(t)
+	child := f.launch(t, "bob", runs.LaunchRequest{Parent: parent.ID})
+	grandchild := f.launch(t, "carol", runs.LaunchRequest{Parent: child.ID})
+	other := f.launch(t, "dave", runs.LaunchRequest{})
+	if child.Parent != parent.ID || !slices.Contains(child.Tags, "parent:"+parent.ID) {
+		t.Fatalf("child parent %q tags %v", child.Parent, child.Tags)
+	}
+	if _, _, err := f.svc.Launch(ctx, "bob", runs.LaunchRequest{Definition: "job", Parent: "run_01NOSUCHRUN00000000000000"}); !errors.Is(err, flotilla.ErrInvalid) || !strings.Contains(err.Error(), "parent") {
+		t.Errorf("unknown parent: %v", err)
+	}
+	if _, err := f.svc.Stop(ctx, parent.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{child.ID, grandchild.ID} {
+		r := f.get(t, id)
+		if r.Status != flotilla.StatusStopped || !strings.Contains(r.StatusReason, "with its parent") {
+			t.Errorf("descendant %s: %s (%s), want STOPPED with its parent", id, r.Status, r.StatusReason)
+		}
+	}
+	if r := f.get(t, other.ID); r.Status != flotilla.StatusQueued {
+		t.Errorf("an unrelated run is %s", r.Status)
+	}
+	if r := f.get(t, parent.ID); r.StopRequest == nil {
+		t.Errorf("the parent was not asked to stop: %+v", r)
 	}
 }

@@ -10,8 +10,50 @@ import (
 
 // Stop stops a run for who. A QUEUED run becomes STOPPED at once; a started
 // one is asked to stop and becomes STOPPED when its task ends. A finished
-// run is a conflict.
+// run is a conflict. The runs launched from it (its children, theirs, …)
+// that have not ended are stopped too.
 func (s *Service) Stop(ctx context.Context, runID, who string) (flotilla.Run, error) {
+	r, err := s.stopOne(ctx, runID, who)
+	if err != nil {
+		return r, err
+	}
+	s.stopDescendants(ctx, r.ID, who, map[string]bool{r.ID: true})
+	return r, nil
+}
+
+// maxCascade bounds the runs one stop reaches through its descendants.
+const maxCascade = 10000
+
+// stopDescendants stops the children of parent that have not ended, and
+// theirs; seen guards against a run met twice. A child that cannot be
+// stopped is logged and skipped: the parent's stop stands.
+func (s *Service) stopDescendants(ctx context.Context, parent, who string, seen map[string]bool) {
+	f := flotilla.RunFilter{Tag: flotilla.ParentTag(parent), Limit: 500,
+		Statuses: []flotilla.RunStatus{flotilla.StatusQueued, flotilla.StatusPending, flotilla.StatusRunning}}
+	for len(seen) < maxCascade {
+		page, err := s.Store.ListRuns(ctx, f)
+		if err != nil {
+			s.log().Warn("the children of a stopped run could not be listed", "run_id", parent, "err", err)
+			return
+		}
+		for _, c := range page.Items {
+			if seen[c.ID] || c.Parent != parent {
+				continue
+			}
+			seen[c.ID] = true
+			if _, err := s.stopOne(ctx, c.ID, who+" (with its parent "+parent+")"); err != nil && !errors.Is(err, flotilla.ErrConflict) {
+				s.log().Warn("a child of a stopped run was not stopped", "run_id", c.ID, "parent", parent, "err", err)
+			}
+			s.stopDescendants(ctx, c.ID, who, seen)
+		}
+		if page.NextToken == "" {
+			return
+		}
+		f.NextToken = page.NextToken
+	}
+}
+
+func (s *Service) stopOne(ctx context.Context, runID, who string) (flotilla.Run, error) {
 	for range 5 { // the run may move while we look at it
 		r, err := s.Store.GetRun(ctx, runID)
 		if err != nil {

@@ -228,3 +228,64 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestRunNowAndPreview: "run now" launches the schedule's definition at
+// once with its env, as the caller, listed among the schedule's runs even
+// while paused, one run per idempotency key, without moving last_fire_time;
+// the preview answers a zone's next fire times and names a bad field.
+func TestRunNowAndPreview(t *testing.T) {
+	t.Parallel()
+	b := setup(t, now)
+	c := newClient(t, b.server())
+
+	var sch flotilla.Schedule
+	c.must(201, "POST", "/v1/schedules", `{"name":"nightly","definition":"hello","expression":"cron(0 3 * * ? *)","timezone":"Europe/Paris","enabled":false,"env":{"MODE":"now"}}`, &sch)
+	var run flotilla.Run
+	c.must(202, "POST", "/v1/schedules/"+sch.ID+"/run", `{"idempotency_key":"click-1"}`, &run)
+	if run.ScheduleID != sch.ID || run.Env["MODE"] != "now" || run.Owner != owner || run.Status != flotilla.StatusQueued {
+		t.Fatalf("run now = %+v", run)
+	}
+	var again flotilla.Run
+	c.must(200, "POST", "/v1/schedules/"+sch.ID+"/run", `{"idempotency_key":"click-1"}`, &again)
+	if again.ID != run.ID {
+		t.Fatalf("the same key made a second run: %s then %s", run.ID, again.ID)
+	}
+	var other flotilla.Run
+	c.must(202, "POST", "/v1/schedules/"+sch.ID+"/run", "", &other)
+	if other.ID == run.ID {
+		t.Fatalf("an empty body reused run %s", run.ID)
+	}
+	var page flotilla.Page[flotilla.Run]
+	c.must(200, "GET", "/v1/runs?schedule_id="+sch.ID, "", &page)
+	if len(page.Items) != 2 {
+		t.Fatalf("the schedule's runs = %d, want 2", len(page.Items))
+	}
+	var one flotilla.Schedule
+	c.must(200, "GET", "/v1/schedules/"+sch.ID, "", &one)
+	if one.LastFireTime != nil {
+		t.Fatalf("run now moved last_fire_time to %v", one.LastFireTime)
+	}
+	c.problem(404, "POST", "/v1/schedules/sch_missing/run", "", "", "")
+	c.problem(400, "POST", "/v1/schedules/"+sch.ID+"/run", `{"cluster":"x"}`, "cluster", "not a known field")
+
+	// 03:00 in Paris is 02:00 UTC in winter; now is 2026-11-26 12:00 UTC.
+	var prev struct {
+		Timezone      string      `json:"timezone"`
+		NextFireTimes []time.Time `json:"next_fire_times"`
+	}
+	code, _, body := c.do("GET", "/v1/schedules/preview?expression=cron(0+3+*+*+%3F+*)&timezone=Europe/Paris", "")
+	if code != 200 {
+		t.Fatalf("preview = %d %s", code, body)
+	}
+	c.conform("SchedulePreview", body)
+	if err := json.Unmarshal(body, &prev); err != nil {
+		t.Fatal(err)
+	}
+	if prev.Timezone != "Europe/Paris" || len(prev.NextFireTimes) != flotilla.NextFireTimesShown ||
+		!prev.NextFireTimes[0].Equal(time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)) {
+		t.Fatalf("preview = %s", body)
+	}
+	c.problem(400, "GET", "/v1/schedules/preview?expression=cron(60+3+*+*+%3F+*)", "", "expression", `cron minutes field "60"`)
+	c.problem(400, "GET", "/v1/schedules/preview?expression=rate(5+minutes)&timezone=Mars/Olympus", "", "timezone", `"Mars/Olympus"`)
+	c.problem(400, "GET", "/v1/schedules/preview", "", "expression", "required")
+}

@@ -347,3 +347,70 @@ func hasField(v *flotilla.ValidationError, field string) bool {
 	}
 	return false
 }
+
+// RunNowRequest is the body of POST /v1/schedules/{id}/run (it may be empty).
+type RunNowRequest struct {
+	// IdempotencyKey makes a repeated click or a retried request one run.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// RunNow launches a schedule's definition at once with the schedule's
+// cluster and env, as caller (who clicked, not the schedule's owner: the run
+// is theirs to stop), carrying the schedule's id so it is listed among the
+// schedule's runs. A paused schedule runs too: trying it before enabling it
+// is what the button is for. It does not move last_fire_time, which records
+// scheduled fires only. ErrNotFound: no such schedule.
+func (s *Service) RunNow(ctx context.Context, caller, callerName, scheduleID string, req RunNowRequest) (flotilla.Run, bool, error) {
+	sch, err := s.Store.GetSchedule(ctx, scheduleID)
+	if err != nil {
+		return flotilla.Run{}, false, fmt.Errorf("run schedule %s now: %w", scheduleID, err)
+	}
+	run, created, err := s.Runs.Launch(ctx, caller, runs.LaunchRequest{
+		Definition:     sch.Definition,
+		Cluster:        sch.Cluster,
+		Env:            maps.Clone(sch.Env),
+		IdempotencyKey: req.IdempotencyKey,
+		ScheduleID:     sch.ID,
+		OwnerName:      callerName,
+	})
+	if err != nil {
+		return flotilla.Run{}, false, fmt.Errorf("run schedule %s now: %w", sch.ID, err)
+	}
+	return run, created, nil
+}
+
+// Preview returns the next n fire times (UTC) of an expression read in a
+// time zone, as a schedule created now would fire, without storing
+// anything; a validation error names "expression" or "timezone".
+func (s *Service) Preview(expr, timezone string, n int) ([]time.Time, error) {
+	now := s.now()
+	sch := flotilla.Schedule{Expression: expr, Timezone: timezone, CreatedAt: now}
+	sch.Normalize()
+	v := &flotilla.ValidationError{}
+	loc, lerr := sch.Location()
+	var fields *flotilla.ValidationError
+	if errors.As(lerr, &fields) {
+		v.Fields = append(v.Fields, fields.Fields...)
+	}
+	var parsed cron.Expression
+	switch {
+	case sch.Expression == "":
+		v.Add("expression", "is required: cron(…), rate(…) or at(…)")
+	case len(sch.Expression) > flotilla.MaxScheduleExpressionBytes:
+		v.Add("expression", "must be at most %d bytes", flotilla.MaxScheduleExpressionBytes)
+	default:
+		e, err := cron.Parse(sch.Expression)
+		if err != nil {
+			v.Add("expression", "%s", err.Error())
+		}
+		parsed = e
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	times := []time.Time{}
+	for _, t := range expression(sch, parsed).NextN(now, loc, n) {
+		times = append(times, t.UTC())
+	}
+	return times, nil
+}

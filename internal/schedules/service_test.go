@@ -37,7 +37,7 @@ func TestCreateValidation(t *testing.T) {
 		{"unknown definition", func(r *schedules.CreateRequest) { r.Definition = "nope" }, "definition", `"nope"`},
 		{"unknown cluster", func(r *schedules.CreateRequest) { r.Cluster = "mars" }, "cluster", `"mars"`},
 		{"catch_up", func(r *schedules.CreateRequest) { r.CatchUp = "all" }, "catch_up", `"none" or "latest"`},
-		{"env name", func(r *schedules.CreateRequest) { r.Env = map[string]string{"1X": "y"} }, "env.1X", "name must match"},
+		{"env name", func(r *schedules.CreateRequest) { r.Env = map[string]string{"1X": "y"} }, "env.1X", "name must start with a letter or _"},
 		{"reserved env", func(r *schedules.CreateRequest) { r.Env = map[string]string{"FLOTILLA_X": "y"} }, "env.FLOTILLA_X", "reserved"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

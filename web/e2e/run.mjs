@@ -6,21 +6,14 @@
 // under web/e2e-screenshots/, and stops everything at the end.
 //
 //   npm run e2e          (after `npm run build`; or `make web-e2e` from the repo root)
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { CHROMIUM, launchBrowser, shots, startServer as startServerIn, stopServer as stopServerOf, webDir } from './harness.mjs';
 import { templateJourneys } from './templates.mjs';
-
-const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const repoRoot = resolve(webDir, '..');
-const shots = join(webDir, 'e2e-screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const suffix = Date.now().toString(36);
 const alias = `e2e-hello-${suffix}`;
 
@@ -32,57 +25,8 @@ let profileDir;
 const pageErrors = [];
 const cspViolations = [];
 
-function serverCommand() {
-  const bin = process.env.FLOTILLA_BIN || join(repoRoot, 'bin', 'flotilla');
-  const args = ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--ui-dir', join(webDir, 'dist')];
-  if (existsSync(bin)) return { cmd: bin, args };
-  return { cmd: 'go', args: ['run', './cmd/flotilla', ...args] };
-}
-
-/** startServer runs flotilla in its own process group and resolves with its URL from the "listening on" line. */
-function startServer() {
-  const { cmd, args } = serverCommand();
-  const proc = spawn(cmd, args, { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  return new Promise((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`flotilla did not say "listening on" within 240s:\n${stderr}`)), 240_000);
-    proc.stdout.on('data', (b) => (stderr += b));
-    proc.stderr.on('data', (b) => {
-      stderr += b;
-      const m = /flotilla: listening on (http:\/\/[^\s]+)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolveUrl({ proc, url: m[1].replace(/\/$/, ''), get stderr() { return stderr; } });
-      }
-    });
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${cmd} ${args.join(' ')} exited with ${code} before listening:\n${stderr}`));
-    });
-    proc.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
-
-async function stopServer() {
-  if (!server?.proc || server.proc.exitCode !== null) return;
-  const gone = new Promise((r) => server.proc.once('exit', r));
-  try {
-    process.kill(-server.proc.pid, 'SIGTERM'); // the whole group: `go run` and its child
-  } catch {
-    /* already gone */
-  }
-  const timeout = new Promise((r) => setTimeout(() => r('timeout'), 10_000));
-  if ((await Promise.race([gone, timeout])) === 'timeout') {
-    try {
-      process.kill(-server.proc.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-}
+const startServer = () => startServerIn(dataDir);
+const stopServer = () => stopServerOf(server);
 
 async function shot(name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
@@ -122,23 +66,8 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
   mkdirSync(shots, { recursive: true });
   dataDir = mkdtempSync(join(tmpdir(), 'flotilla-e2e-data-'));
-  profileDir = mkdtempSync(join(tmpdir(), 'flotilla-e2e-chromium-'));
   server = await startServer();
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    viewport: { width: 1280, height: 900 },
-  });
+  ({ context, profileDir } = await launchBrowser({ width: 1280, height: 900 }));
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15_000);
   page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -211,11 +140,11 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await page.locator('.log-end', { hasText: 'end of logs · SUCCEEDED' }).waitFor({ timeout: 15_000 });
     for (let i = 1; i <= 6; i++) await page.locator('.log-line', { hasText: `line ${i} of the e2e test` }).waitFor();
     // ANSI colour applied; markup in the output stays text.
-    const green = page.locator('.log-line span', { hasText: 'all green' });
+    const green = page.locator('.log-text span', { hasText: 'all green' });
     assert.equal(await green.evaluate((el) => getComputedStyle(el).color), 'rgb(13, 188, 121)');
     assert.equal(await page.locator('.log-line b').count(), 0);
     await page.locator('.log-line', { hasText: '<b>not bold</b>' }).waitFor();
-    assert.match(await page.locator('dl.props').textContent(), /Exit code0/);
+    assert.match(await page.locator('dl.facts').textContent(), /Exit code0/);
     await shot('07-run-succeeded');
 
     // The run's URL survives a reload (the server falls back to the app).
@@ -227,7 +156,6 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await nav('Runs').click();
     await page.getByRole('checkbox', { name: 'SUCCEEDED' }).check();
     await page.getByLabel('Definition').fill(alias);
-    await page.getByRole('button', { name: 'Apply filters' }).click();
     await page.waitForURL((u) => u.searchParams.get('status') === 'SUCCEEDED' && u.searchParams.get('definition') === alias);
     const history = page.getByRole('table', { name: /finished runs/i });
     await history.getByRole('link', { name: alias }).waitFor();
@@ -296,7 +224,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await waitForStatus(/^STOPPED/, 20_000);
   });
 
-  journey('shows the API validation error for a bad cpu value at the field', { timeout: 30_000 }, async () => {
+  journey('shows the error for a bad cpu value at the field (checked by the form itself)', { timeout: 30_000 }, async () => {
     await page.goto(`${server.url}/launch/${alias}`);
     const cpu = page.getByLabel('CPU units');
     await cpu.fill('-1');
@@ -400,7 +328,7 @@ describe('flotilla web UI', { concurrency: false }, () => {
     await shot('15-schedules');
     await row.getByRole('link', { name: alias }).waitFor();
     await row.getByRole('checkbox').click();
-    await row.getByText('paused').waitFor();
+    await row.locator('label', { hasText: 'paused' }).waitFor();
     await page.waitForFunction(() => !document.querySelector('tbody input[type=checkbox]:disabled'));
     assert.equal((await api('/v1/schedules')).body.items.find((x) => x.name === `nightly-${suffix}`).enabled, false);
     await row.getByRole('button', { name: 'Delete' }).click();

@@ -3,7 +3,7 @@ import { Component, type ErrorInfo, type ReactNode } from 'react';
 import { Link, NavLink, Route, Routes, useLocation } from 'react-router';
 import { ApiError, type Api } from './api/client';
 import { ApiProvider } from './api/context';
-import { ErrorNotice } from './components/common';
+import { ErrorNotice, useTitle } from './components/common';
 import { ClustersPage } from './pages/ClustersPage';
 import { CostsPage } from './pages/CostsPage';
 import { DefinitionFormPage } from './pages/DefinitionFormPage';
@@ -51,6 +51,7 @@ export function newQueryClient(): QueryClient {
 }
 
 function NotFound() {
+  useTitle('Page not found');
   return (
     <section>
       <h1>Page not found</h1>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, fromLocalInput, plainWords, runDuration, toLocalInput } from './format';
+import { formatDuration, fromLocalInput, plainWords, runDuration, toLocalInput, formatTimeIn, median, outcome, relativeTime } from './format';
 
 describe('format', () => {
   it.each([
@@ -31,5 +31,32 @@ describe('format', () => {
     expect(plainWords('out_of_memory')).toBe('out of memory');
     expect(plainWords('SOMETHING_NEW')).toBe('something new');
     expect(plainWords(undefined)).toBe('');
+  });
+});
+
+describe('issue 15 helpers', () => {
+  const now = Date.parse('2026-11-26T12:00:00Z');
+  it('says times relative to now', () => {
+    expect(relativeTime('2026-11-26T11:59:30Z', now)).toBe('just now');
+    expect(relativeTime('2026-11-26T11:57:00Z', now)).toBe('3 min. ago');
+    expect(relativeTime('2026-11-26T09:00:00Z', now)).toBe('3 hr. ago');
+    expect(relativeTime('2026-11-24T12:00:00Z', now)).toBe('2 days ago');
+    expect(relativeTime('2026-11-26T14:00:00Z', now)).toBe('in 2 hr.');
+    expect(relativeTime(undefined, now)).toBe('—');
+  });
+  it('says a run outcome with its exit code', () => {
+    expect(outcome({ status: 'FAILED', exit_code: 3, reason_code: 'exit_code' })).toBe('exit 3');
+    expect(outcome({ status: 'FAILED', exit_code: 137, reason_code: 'out_of_memory' })).toBe('exit 137 · out of memory');
+    expect(outcome({ status: 'FAILED', reason_code: 'image_pull' })).toBe('the image could not be pulled');
+    expect(outcome({ status: 'SUCCEEDED', exit_code: 0 })).toBe('exit 0');
+    expect(outcome({ status: 'QUEUED', queue_position: 2 })).toBe('#2 in line');
+    expect(outcome({ status: 'RUNNING' })).toBe('');
+  });
+  it('shows a time in a named zone and takes medians', () => {
+    expect(formatTimeIn('2026-11-27T02:00:00Z', 'Europe/Paris')).toBe('2026-11-27 03:00');
+    expect(formatTimeIn('2026-11-27T02:00:00Z', 'America/New_York')).toBe('2026-11-26 21:00');
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNull();
   });
 });

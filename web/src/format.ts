@@ -79,7 +79,7 @@ const words: Record<string, string> = {
   launch_throttle: 'launches are being throttled',
   // reason_code
   succeeded: 'succeeded',
-  exit_code: 'exited with a non-zero code',
+  exit_code: 'non-zero exit',
   out_of_memory: 'out of memory',
   image_pull: 'the image could not be pulled',
   could_not_start: 'could not start',
@@ -93,4 +93,87 @@ const words: Record<string, string> = {
 export function plainWords(code?: string | null): string {
   if (!code) return '';
   return words[code.toLowerCase()] ?? code.replace(/_/g, ' ').toLowerCase();
+}
+
+const rtf = new Intl.RelativeTimeFormat('en', { numeric: 'auto', style: 'short' });
+
+/**
+ * relativeTime says "3 min ago", "in 2 hr", "now" (Intl.RelativeTimeFormat:
+ * the platform's wording, no date library needed), or "—".
+ */
+export function relativeTime(t?: string | number | null, now = Date.now()): string {
+  const ms = parseTime(t);
+  if (ms === null) return '—';
+  const diff = ms - now;
+  const abs = Math.abs(diff);
+  if (abs < 45_000) return 'just now';
+  const units: [Intl.RelativeTimeFormatUnit, number][] = [
+    ['minute', 60_000],
+    ['hour', 3_600_000],
+    ['day', 86_400_000],
+  ];
+  let unit: Intl.RelativeTimeFormatUnit = 'day';
+  let size = 86_400_000;
+  for (const [u, n] of units) {
+    unit = u;
+    size = n;
+    if (abs < n * (u === 'minute' ? 60 : u === 'hour' ? 24 : Infinity)) break;
+  }
+  return rtf.format(Math.round(diff / size), unit);
+}
+
+/** zoneLabel names the viewer's time zone briefly, as times are shown in it: "Europe/Paris (UTC+1)". */
+export function zoneLabel(zone?: string): string {
+  const tz = zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC';
+  const part = new Intl.DateTimeFormat('en', { timeZone: tz, timeZoneName: 'shortOffset' })
+    .formatToParts(new Date())
+    .find((p) => p.type === 'timeZoneName')?.value;
+  const offset = part === 'GMT' ? 'UTC' : part?.replace('GMT', 'UTC');
+  return offset && offset !== tz ? `${tz} (${offset})` : tz;
+}
+
+/** formatTimeIn shows a time in a named IANA zone, "2026-11-27 03:00". */
+export function formatTimeIn(t: string | number | null | undefined, zone: string): string {
+  const ms = parseTime(t);
+  if (ms === null) return '—';
+  try {
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })
+        .formatToParts(new Date(ms))
+        .map((p) => [p.type, p.value]),
+    );
+    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
+  } catch {
+    return formatTime(ms);
+  }
+}
+
+/** outcome is a run's result in a few words (empty while it runs): "exit 3", "succeeded", "out of memory", "#2 in line". */
+export function outcome(r: { status: string; exit_code?: number | null; reason_code?: string; queue_position?: number }): string {
+  const code = r.exit_code !== undefined && r.exit_code !== null ? `exit ${r.exit_code}` : '';
+  switch (r.status) {
+    case 'SUCCEEDED':
+      return code || 'succeeded';
+    case 'FAILED': {
+      const why = r.reason_code && r.reason_code.toLowerCase() !== 'exit_code' ? plainWords(r.reason_code) : '';
+      return [code, why].filter(Boolean).join(' · ') || 'failed';
+    }
+    case 'STOPPED':
+      return r.reason_code && r.reason_code.toLowerCase() !== 'stopped' ? plainWords(r.reason_code) : 'stopped on request';
+    case 'QUEUED':
+      return r.queue_position ? `#${r.queue_position} in line` : 'waiting';
+    case 'PENDING':
+      return 'starting';
+    default:
+      // RUNNING: the badge says it all; the duration column says for how long.
+      return '';
+  }
+}
+
+/** median of a list of numbers, or null when empty. */
+export function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }

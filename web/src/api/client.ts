@@ -162,6 +162,17 @@ export class Api {
   deleteSchedule(id: string) {
     return this.request<void>('DELETE', `/v1/schedules/${enc(id)}`);
   }
+  /** runScheduleNow launches the schedule's definition at once, as the caller. */
+  runScheduleNow(id: string, idempotencyKey?: string) {
+    return this.request<Run>('POST', `/v1/schedules/${enc(id)}/run`, idempotencyKey ? { idempotency_key: idempotencyKey } : {});
+  }
+  /** previewSchedule answers an expression's next fire times in a zone, storing nothing. */
+  previewSchedule(expression: string, timezone: string) {
+    return this.request<{ expression: string; timezone: string; next_fire_times: string[] }>(
+      'GET',
+      `/v1/schedules/preview${queryString({ expression, timezone })}`,
+    );
+  }
 }
 
 const statusTitles: Record<number, string> = {

@@ -27,16 +27,30 @@ export interface Definition {
   retry?: { max_attempts?: number };
   /** A JSON Schema of typed parameters; the command is then a template (see ParamsForm). */
   parameters_schema?: ParametersSchema | null;
+  /** The IAM role its jobs run as on ECS (deployed only). */
+  task_role_arn?: string;
+  /** Retry an attempt that ran out of memory with more memory (ECS only). */
+  on_out_of_memory?: { retry_with_memory_factor?: number };
+  /** Told when a run ends. */
+  notify?: NotifyTarget[];
   revision: number;
   created_at: string;
   updated_at: string;
+}
+
+/** Where a run's end is told: a webhook (signed with secret's value) or an e-mail address. */
+export interface NotifyTarget {
+  webhook?: string;
+  secret?: string;
+  email?: string;
 }
 
 /** The writable fields of a definition (POST body; PATCH takes any subset). */
 export type DefinitionInput = Partial<
   Pick<
     Definition,
-    'alias' | 'group_name' | 'image' | 'command' | 'cpu' | 'memory' | 'gpu' | 'env' | 'tags' | 'timeout_seconds' | 'retry' | 'parameters_schema'
+    'alias' | 'group_name' | 'image' | 'command' | 'cpu' | 'memory' | 'gpu' | 'env' | 'tags' | 'timeout_seconds' | 'retry'
+    | 'task_role_arn' | 'on_out_of_memory' | 'notify' | 'parameters_schema'
   >
 >;
 
@@ -190,6 +204,8 @@ export interface RunFilter {
   tag?: string;
   since?: string;
   until?: string;
+  /** schedule_id: only the runs a schedule launched. */
+  schedule_id?: string;
   limit?: number;
   next_token?: string;
 }

@@ -56,7 +56,7 @@ describe('LogViewer', () => {
   it('lets autoscroll be turned off', () => {
     const b = buffer(10);
     render(<LogViewer lines={b.lines} version={1} complete={false} />);
-    const follow = screen.getByLabelText('Follow (autoscroll)') as HTMLInputElement;
+    const follow = screen.getByLabelText('Follow') as HTMLInputElement;
     expect(follow.checked).toBe(true);
     fireEvent.click(follow);
     expect(follow.checked).toBe(false);
@@ -71,7 +71,7 @@ describe('LogViewer', () => {
     fireEvent.click(screen.getByRole('button', { name: 'Next' }));
     expect(screen.getByText('2 of 4')).toBeTruthy();
     expect(container.querySelector('.log-hit')?.textContent).toContain('ERROR at step 25007');
-    expect((screen.getByLabelText('Follow (autoscroll)') as HTMLInputElement).checked).toBe(false);
+    expect((screen.getByLabelText('Follow') as HTMLInputElement).checked).toBe(false);
     fireEvent.click(screen.getByRole('button', { name: 'Previous' }));
     expect(container.querySelector('.log-hit')?.textContent).toContain('ERROR at step 7');
   });

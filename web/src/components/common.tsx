@@ -1,7 +1,7 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import { ApiError } from '../api/client';
 import type { RunStatus } from '../api/types';
-import { formatUsd } from '../format';
+import { formatTime, formatUsd, relativeTime, zoneLabel } from '../format';
 
 export function StatusBadge({ status }: { status: RunStatus | string }) {
   return <span className={`status status-${status.toLowerCase()}`}>{status}</span>;
@@ -267,4 +267,69 @@ export function EnvEditor({
 export function Money({ usd }: { usd?: number | null }) {
   if (usd === undefined || usd === null) return <span className="muted">unknown</span>;
   return <span>{formatUsd(usd)}</span>;
+}
+
+/**
+ * useTitle sets the tab's title, "▶ train-model · RUNNING — Flotilla", so a
+ * row of tabs says which is which; it is put back when the page goes.
+ */
+export function useTitle(title: string | null | undefined) {
+  useEffect(() => {
+    if (!title) return;
+    const before = document.title;
+    document.title = `${title} — Flotilla`;
+    return () => {
+      document.title = before;
+    };
+  }, [title]);
+}
+
+/** useNow re-renders every `ms` so relative times ("3 min ago") stay true. */
+export function useNow(ms = 15_000): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(t);
+  }, [ms]);
+  return now;
+}
+
+/** RelTime is "3 min ago", with the absolute time (and zone) on hover and for machines. */
+export function RelTime({ at, now }: { at?: string | null; now?: number }) {
+  if (!at) return <span className="muted">—</span>;
+  return (
+    <time dateTime={at} title={`${formatTime(at)} ${zoneLabel()}`}>
+      {relativeTime(at, now)}
+    </time>
+  );
+}
+
+/** TableScroll lets a wide table scroll inside its own box instead of widening the page. */
+export function TableScroll({ children, label }: { children: ReactNode; label?: string }) {
+  return (
+    <div className="table-scroll" role={label ? 'region' : undefined} aria-label={label} tabIndex={label ? 0 : undefined}>
+      {children}
+    </div>
+  );
+}
+
+/**
+ * StaleNotice says the server could not be reached while what was last
+ * loaded stays on screen: a brief outage should not blank a page people
+ * keep open.
+ */
+export function StaleNotice({ error, updatedAt, retry }: { error: unknown; updatedAt?: number; retry?: () => void }) {
+  if (!error) return null;
+  const { title } = describeError(error);
+  return (
+    <div className="notice notice-stale" role="status">
+      <strong>{title}.</strong> Showing what was loaded {updatedAt ? <RelTime at={new Date(updatedAt).toISOString()} /> : 'earlier'}; retrying
+      every few seconds.{' '}
+      {retry && (
+        <button type="button" onClick={retry}>
+          Retry now
+        </button>
+      )}
+    </div>
+  );
 }

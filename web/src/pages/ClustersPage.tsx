@@ -1,22 +1,25 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { useApi } from '../api/context';
-import { ErrorNotice, Loading } from '../components/common';
+import { ErrorNotice, Loading, StaleNotice, TableScroll, useTitle } from '../components/common';
 import { POLL_MS } from './RunsPage';
 
 export function ClustersPage() {
   const api = useApi();
   const clusters = useQuery({ queryKey: ['clusters'], queryFn: () => api.listClusters(), refetchInterval: POLL_MS });
+  useTitle('Clusters');
   return (
     <section aria-labelledby="clusters-h">
       <h1 id="clusters-h">Clusters</h1>
-      {clusters.error ? (
+      {clusters.data && <StaleNotice error={clusters.error} updatedAt={clusters.dataUpdatedAt} retry={() => clusters.refetch()} />}
+      {!clusters.data && clusters.error ? (
         <ErrorNotice error={clusters.error} what="Could not load clusters" retry={() => clusters.refetch()} />
-      ) : clusters.isPending ? (
+      ) : !clusters.data ? (
         <Loading />
       ) : clusters.data.items.length === 0 ? (
         <p className="muted">No cluster is configured.</p>
       ) : (
+        <TableScroll>
         <table>
           <caption className="sr-only">Clusters and their load</caption>
           <thead>
@@ -42,7 +45,16 @@ export function ClustersPage() {
                 </td>
                 <td>{c.max_running}</td>
                 <td>
-                  <meter min={0} max={Math.max(1, c.max_running)} value={c.running} aria-label={`${c.name}: ${c.running} of ${c.max_running} slots in use`}>
+                  <meter
+                    min={0}
+                    max={Math.max(1, c.max_running)}
+                    // Spare slots are what is good: the meter turns amber near full and red when full.
+                    low={Math.max(1, c.max_running) * 0.5}
+                    high={Math.max(1, c.max_running) * 0.99}
+                    optimum={0}
+                    className={c.running >= c.max_running ? 'full' : undefined}
+                    value={c.running}
+                    aria-label={`${c.name}: ${c.running} of ${c.max_running} slots in use`}>
                     {c.running}/{c.max_running}
                   </meter>{' '}
                   {c.running}/{c.max_running}
@@ -51,6 +63,7 @@ export function ClustersPage() {
             ))}
           </tbody>
         </table>
+        </TableScroll>
       )}
     </section>
   );

@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link, useSearchParams } from 'react-router';
 import { useApi } from '../api/context';
 import type { CostGroupBy } from '../api/types';
-import { ErrorNotice, Loading, Money } from '../components/common';
+import { ErrorNotice, Loading, Money, TableScroll, useTitle } from '../components/common';
 
 const PERIODS: Record<string, string> = { '24h': 'last 24 hours', '168h': 'last 7 days', '720h': 'last 30 days', '': 'all time' };
 const GROUPS: CostGroupBy[] = ['owner', 'definition', 'cluster'];
@@ -10,6 +10,7 @@ const GROUPS: CostGroupBy[] = ['owner', 'definition', 'cluster'];
 /** CostsPage sums finished runs' cost per owner, definition or cluster over a period kept in the URL. */
 export function CostsPage() {
   const api = useApi();
+  useTitle('Costs');
   const [params, setParams] = useSearchParams();
   const groupBy = (GROUPS as string[]).includes(params.get('group_by') ?? '') ? (params.get('group_by') as CostGroupBy) : 'owner';
   const since = params.get('since') ?? '720h';
@@ -52,6 +53,7 @@ export function CostsPage() {
       ) : costs.data.items.length === 0 ? (
         <p className="muted">No finished run with a cost in this period.</p>
       ) : (
+        <TableScroll>
         <table>
           <caption>
             Total <Money usd={costs.data.total_usd} />, {PERIODS[since] ?? since}
@@ -75,6 +77,7 @@ export function CostsPage() {
             ))}
           </tbody>
         </table>
+        </TableScroll>
       )}
     </section>
   );

@@ -3,8 +3,8 @@ import { useState, type FormEvent } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { ApiError } from '../api/client';
 import { useApi } from '../api/context';
-import type { Definition, DefinitionInput } from '../api/types';
-import { EnvEditor, envRows, ErrorNotice, Field, Loading, rowsToEnv, type EnvRow } from '../components/common';
+import type { Definition, DefinitionInput, NotifyTarget } from '../api/types';
+import { EnvEditor, envRows, ErrorNotice, Field, Loading, rowsToEnv, useTitle, type EnvRow } from '../components/common';
 
 interface FormValues {
   alias: string;
@@ -18,6 +18,9 @@ interface FormValues {
   max_attempts: string;
   tags: string;
   env: EnvRow[];
+  task_role_arn: string;
+  oom_factor: string;
+  notify: string;
   /** JSON text of the parameters_schema; empty for none. */
   parameters_schema: string;
 }
@@ -34,8 +37,30 @@ const blank: FormValues = {
   max_attempts: '',
   tags: '',
   env: [],
+  task_role_arn: '',
+  oom_factor: '',
+  notify: '',
   parameters_schema: '',
 };
+
+/** notifyLines writes targets one per line: a webhook (",secret=<ref>" when signed) or an address. */
+export function notifyLines(ts: NotifyTarget[] | undefined): string {
+  return (ts ?? []).map((t) => (t.email ? t.email : t.secret ? `${t.webhook},secret=${t.secret}` : (t.webhook ?? ''))).join('\n');
+}
+
+/** parseNotify reads those lines back: a line with "@" and no "://" is an address. */
+export function parseNotify(text: string): NotifyTarget[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      if (!l.includes('://') && l.includes('@')) return { email: l };
+      const [webhook, opt] = l.split(/,(.*)/s, 2);
+      const secret = opt?.trim().startsWith('secret=') ? opt.trim().slice('secret='.length) : undefined;
+      return secret ? { webhook: webhook.trim(), secret } : { webhook: webhook.trim() };
+    });
+}
 
 function fromDefinition(d: Definition, copy: boolean): FormValues {
   const s = (n?: number) => (n === undefined || n === null ? '' : String(n));
@@ -51,6 +76,9 @@ function fromDefinition(d: Definition, copy: boolean): FormValues {
     max_attempts: s(d.retry?.max_attempts),
     tags: (d.tags ?? []).join(', '),
     env: envRows(d.env),
+    task_role_arn: d.task_role_arn ?? '',
+    oom_factor: s(d.on_out_of_memory?.retry_with_memory_factor),
+    notify: notifyLines(d.notify),
     parameters_schema: d.parameters_schema ? JSON.stringify(d.parameters_schema, null, 2) : '',
   };
 }
@@ -89,6 +117,10 @@ export function toInput(v: FormValues): DefinitionInput {
       .map((t) => t.trim())
       .filter(Boolean),
     env: rowsToEnv(v.env),
+    task_role_arn: v.task_role_arn.trim(),
+    // {} turns the policy off; a factor that is not a number goes as typed, for the API to name.
+    on_out_of_memory: v.oom_factor.trim() === '' ? {} : { retry_with_memory_factor: n(v.oom_factor) },
+    notify: parseNotify(v.notify),
     parameters_schema: schemaInput(v.parameters_schema),
   };
 }
@@ -99,12 +131,15 @@ export function changedFields(next: DefinitionInput, cur: Definition): Definitio
   const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
   for (const [k, v] of Object.entries(next)) {
     const old = (cur as unknown as Record<string, unknown>)[k];
-    if (k === 'env' || k === 'tags') {
+    if (k === 'env' || k === 'tags' || k === 'notify' || k === 'on_out_of_memory') {
       const empty = (x: unknown) => x === undefined || x === null || (Array.isArray(x) ? x.length === 0 : Object.keys(x as object).length === 0);
       if (!(empty(v) && empty(old)) && !same(v, old)) out[k] = v;
     } else if (k === 'gpu' || k === 'timeout_seconds') {
       // An empty box means none: the same as 0.
       if (!same(v || null, old || null)) out[k] = v ?? 0;
+    } else if (k === 'task_role_arn') {
+      // An empty box means the shared role: the same as no value.
+      if (!same(v || null, old || null)) out[k] = v ?? '';
     } else if (!same(v, old)) out[k] = v;
   }
   return out as DefinitionInput;
@@ -185,6 +220,22 @@ function DefinitionForm({ initial, existing, mode }: { initial: FormValues; exis
         {(p) => <input {...p} name="tags" value={v.tags} onChange={(e) => set({ tags: e.target.value })} />}
       </Field>
       <EnvEditor rows={v.env} onChange={(env) => set({ env })} errorFor={err} />
+      <fieldset className="day-two">
+        <legend>When it runs</legend>
+        <Field label="Task role ARN" error={err('task_role_arn')} hint="Deployed: the IAM role its jobs run as (flotilla-job-<stage>-…). Locally not used.">
+          {(p) => <input {...p} name="task_role_arn" value={v.task_role_arn} onChange={(e) => set({ task_role_arn: e.target.value })} className="mono" placeholder="the deployment's shared task role" />}
+        </Field>
+        <Field label="Out of memory: retry with × memory" error={err('on_out_of_memory.retry_with_memory_factor')} hint="e.g. 2; on ECS only (locally memory is not enforced)">
+          {(p) => <input {...p} name="oom_factor" inputMode="decimal" value={v.oom_factor} onChange={(e) => set({ oom_factor: e.target.value })} placeholder="no retry" />}
+        </Field>
+        <Field
+          label="Notify when a run ends"
+          error={apiErr?.fieldErrors.filter((e) => e.field.startsWith('notify')).map((e) => `${e.field}: ${e.message}`).join('; ') || undefined}
+          hint="One per line: a webhook URL (add ,secret=ssm:/… to sign it) or an e-mail address"
+        >
+          {(p) => <textarea {...p} name="notify" rows={2} value={v.notify} onChange={(e) => set({ notify: e.target.value })} className="mono" />}
+        </Field>
+      </fieldset>
       <Field
         label="Parameters schema (JSON)"
         error={schemaErr}
@@ -213,6 +264,7 @@ export function DefinitionFormPage({ mode }: { mode: 'create' | 'edit' }) {
   const [params] = useSearchParams();
   const source = mode === 'edit' ? ref : (params.get('copy') ?? undefined);
   const def = useQuery({ queryKey: ['definition', source], queryFn: () => api.getDefinition(source!), enabled: !!source });
+  useTitle(mode === 'edit' ? `Edit ${source}` : source ? `Copy of ${source}` : 'New definition');
   if (!source) return <DefinitionForm initial={blank} mode="create" />;
   if (def.error) return <ErrorNotice error={def.error} what={`Definition ${source}`} retry={() => def.refetch()} />;
   if (def.isPending) return <Loading />;

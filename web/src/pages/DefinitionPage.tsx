@@ -3,7 +3,8 @@ import { useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { useApi } from '../api/context';
 import type { CostReport, Definition } from '../api/types';
-import { ConfirmButton, ErrorNotice, Loading, Money } from '../components/common';
+import { ConfirmButton, ErrorNotice, Loading, Money, StatusBadge, useTitle } from '../components/common';
+import { RunStrip } from '../components/RunStrip';
 import { formatCpu, formatDuration, formatMemory, formatTime } from '../format';
 import { RunsTable } from './RunsPage';
 
@@ -18,6 +19,17 @@ const SHOWN: { key: keyof Definition; label: string; show: (d: Definition) => st
   { key: 'timeout_seconds', label: 'Timeout', show: (d) => (d.timeout_seconds ? formatDuration(d.timeout_seconds * 1000) : 'none') },
   { key: 'retry', label: 'Max attempts', show: (d) => String(d.retry?.max_attempts ?? 1) },
   { key: 'tags', label: 'Tags', show: (d) => d.tags?.join(', ') || '—' },
+  { key: 'task_role_arn', label: 'Task role', show: (d) => d.task_role_arn || "the deployment's shared role" },
+  {
+    key: 'on_out_of_memory',
+    label: 'Out of memory',
+    show: (d) => (d.on_out_of_memory?.retry_with_memory_factor ? `retry with ${d.on_out_of_memory.retry_with_memory_factor}× the memory` : 'fails the run'),
+  },
+  {
+    key: 'notify',
+    label: 'Notify',
+    show: (d) => (d.notify ?? []).map((t) => t.email ?? `${t.webhook?.split('?')[0]}${t.secret ? ' (signed)' : ''}`).join('\n') || '—',
+  },
   {
     key: 'env',
     label: 'Environment',
@@ -120,7 +132,7 @@ export function DefinitionPage() {
   const def = useQuery({ queryKey: ['definition', ref], queryFn: () => api.getDefinition(ref) });
   const runs = useQuery({
     queryKey: ['runs', 'definition', def.data?.definition_id],
-    queryFn: () => api.listRuns({ definition: def.data!.definition_id, limit: 10 }),
+    queryFn: () => api.listRuns({ definition: def.data!.definition_id, limit: 20 }),
     enabled: !!def.data,
     refetchInterval: 5000,
   });
@@ -131,6 +143,7 @@ export function DefinitionPage() {
     enabled: !!def.data,
     retry: false,
   });
+  useTitle(def.data ? def.data.alias : `Definition ${ref}`);
   if (def.error)
     return (
       <>
@@ -186,7 +199,10 @@ export function DefinitionPage() {
           <p className="muted">Never run yet.</p>
         ) : (
           <>
-            <RunsTable runs={runs.data.items} caption="Latest 10 runs" showDefinition={false} />
+            <p className="recent-summary">
+              Last: <StatusBadge status={runs.data.items[0].status} /> <RunStrip runs={runs.data.items} label={d.alias} />
+            </p>
+            <RunsTable runs={runs.data.items.slice(0, 10)} caption="Latest 10 runs" showDefinition={false} />
             <Link to={`/runs?definition=${encodeURIComponent(d.definition_id)}`}>All runs of {d.alias}</Link>
           </>
         )}

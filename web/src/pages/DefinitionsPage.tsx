@@ -1,8 +1,9 @@
-import { useInfiniteQuery } from '@tanstack/react-query';
+import { useInfiniteQuery, useQueries } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { useApi } from '../api/context';
-import { ErrorNotice, Loading } from '../components/common';
+import { ErrorNotice, Loading, StaleNotice, StatusBadge, TableScroll, useTitle } from '../components/common';
+import { RunStrip } from '../components/RunStrip';
 import { formatMemory, formatTime } from '../format';
 
 /** useDebounced returns value once it has stopped changing for ms. */
@@ -37,6 +38,15 @@ export function DefinitionsPage() {
     getNextPageParam: (last) => last.next_token || undefined,
   });
   const items = defs.data?.pages.flatMap((p) => p.items) ?? [];
+  useTitle('Definitions');
+  // Each shown definition's last 20 runs, for its strip (one request each; the first 50 shown).
+  const recent = useQueries({
+    queries: items.slice(0, 50).map((d) => ({
+      queryKey: ['runs', 'definition', d.definition_id],
+      queryFn: () => api.listRuns({ definition: d.definition_id, limit: 20 }),
+      refetchInterval: 15_000,
+    })),
+  });
 
   return (
     <section aria-labelledby="defs-h">
@@ -60,19 +70,23 @@ export function DefinitionsPage() {
           <input type="search" name="tag" value={text.tag} onChange={(e) => setText({ ...text, tag: e.target.value })} />
         </label>
       </form>
-      {defs.error ? (
+      {defs.data && <StaleNotice error={defs.error} updatedAt={defs.dataUpdatedAt} retry={() => defs.refetch()} />}
+      {!defs.data && defs.error ? (
         <ErrorNotice error={defs.error} what="Could not load definitions" retry={() => defs.refetch()} />
-      ) : defs.isPending ? (
+      ) : !defs.data ? (
         <Loading />
       ) : items.length === 0 ? (
         <p className="muted">{params.toString() ? 'No definition matches.' : 'No definitions yet. Create one to launch jobs.'}</p>
       ) : (
         <>
+          <TableScroll>
           <table>
             <caption className="sr-only">Definitions</caption>
             <thead>
               <tr>
                 <th scope="col">Alias</th>
+                <th scope="col">Last run</th>
+                <th scope="col">Recent runs</th>
                 <th scope="col">Group</th>
                 <th scope="col">Image</th>
                 <th scope="col">CPU</th>
@@ -86,11 +100,13 @@ export function DefinitionsPage() {
               </tr>
             </thead>
             <tbody>
-              {items.map((d) => (
+              {items.map((d, i) => (
                 <tr key={d.definition_id}>
-                  <td>
+                  <td className="nowrap">
                     <Link to={`/definitions/${encodeURIComponent(d.alias)}`}>{d.alias}</Link>
                   </td>
+                  <td>{recent[i]?.data?.items[0] ? <StatusBadge status={recent[i].data!.items[0].status} /> : recent[i]?.data ? <span className="muted">—</span> : null}</td>
+                  <td className="nowrap">{recent[i]?.data ? <RunStrip runs={recent[i].data!.items} label={d.alias} /> : null}</td>
                   <td>{d.group_name}</td>
                   <td className="mono">{d.image}</td>
                   <td>{d.cpu}</td>
@@ -107,6 +123,7 @@ export function DefinitionsPage() {
               ))}
             </tbody>
           </table>
+          </TableScroll>
           {defs.hasNextPage && (
             <button type="button" onClick={() => defs.fetchNextPage()} disabled={defs.isFetchingNextPage}>
               Load more

@@ -1,10 +1,10 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router';
 import { ApiError } from '../api/client';
 import { useApi } from '../api/context';
 import type { Cluster, Definition, LaunchInput, Run } from '../api/types';
-import { EnvEditor, envRows, ErrorNotice, Field, Loading, rowsToEnv, type EnvRow } from '../components/common';
+import { EnvEditor, envRows, ErrorNotice, Field, Loading, rowsToEnv, useTitle, type EnvRow } from '../components/common';
 import { initialParamValues, paramsBody, ParamsForm, paramSpecs, type ParamValues } from '../components/ParamsForm';
 import { formatCpu, formatMemory } from '../format';
 import { POLL_MS } from './RunsPage';
@@ -58,6 +58,50 @@ export function launchBody(def: Definition, v: LaunchValues, idempotencyKey: str
   return body;
 }
 
+/** The API's limits (flotilla/definition.go), checked here too so every mistake shows at once, before a round trip. */
+const LIMITS = { cpu: [128, 16384], memory: [128, 122880], timeout_seconds: [1, 7 * 24 * 3600] } as const;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const TAG = /^[A-Za-z0-9][A-Za-z0-9:._/=+@-]{0,63}$/;
+
+/**
+ * validateLaunch checks the form as the API would and names every bad field
+ * in plain words; the API stays the judge (its errors show the same way).
+ */
+export function validateLaunch(v: LaunchValues): Record<string, string> {
+  const errs: Record<string, string> = {};
+  const whole = (field: keyof typeof LIMITS, label: string, optional: boolean) => {
+    const raw = (v[field] as string).trim();
+    if (raw === '') {
+      if (!optional) errs[field] = `${label} is required`;
+      return;
+    }
+    const [lo, hi] = LIMITS[field];
+    if (!/^\d+$/.test(raw)) errs[field] = `must be a whole number from ${lo} to ${hi}, not “${raw}”`;
+    else if (Number(raw) < lo || Number(raw) > hi) errs[field] = `must be from ${lo.toLocaleString('en-US')} to ${hi.toLocaleString('en-US')}`;
+  };
+  whole('cpu', 'CPU', false);
+  whole('memory', 'Memory', false);
+  whole('timeout_seconds', 'Timeout', true);
+  const seen = new Set<string>();
+  for (const r of v.env) {
+    const k = r.key.trim();
+    if (!k) {
+      if (r.value) errs['env'] = 'a variable with a value needs a name';
+      continue;
+    }
+    if (!ENV_NAME.test(k)) errs[`env.${k}`] = 'name must start with a letter or _ and hold only letters, digits and _';
+    else if (k.startsWith('FLOTILLA_')) errs[`env.${k}`] = 'names starting with FLOTILLA_ are reserved';
+    else if (seen.has(k)) errs[`env.${k}`] = 'is set twice';
+    seen.add(k);
+  }
+  const bad = v.tags
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t && !TAG.test(t));
+  if (bad.length) errs.tags = `“${bad[0]}” is not a tag: use letters, digits or :._/=+@- and start with a letter or digit`;
+  return errs;
+}
+
 /** newKey makes an idempotency key (randomUUID needs a secure context; getRandomValues does not). */
 function newKey(): string {
   if (typeof crypto.randomUUID === 'function' && window.isSecureContext) return crypto.randomUUID();
@@ -100,17 +144,31 @@ function LaunchForm({ def, from }: { def: Definition; from?: Run }) {
   });
   const failed = launch.error ?? preview.error;
   const apiErr = failed instanceof ApiError ? failed : null;
-  const err = (f: string) => apiErr?.fieldError(f);
+  const [local, setLocal] = useState<Record<string, string>>({});
+  const [tries, setTries] = useState(0);
+  const formRef = useRef<HTMLFormElement>(null);
+  // What the user typed since is checked again as they fix it; the API's answer stands until the next submit.
+  const err = (f: string) => (tries > 0 ? validateLaunch(v)[f] : undefined) ?? (Object.keys(local).length ? undefined : apiErr?.fieldError(f));
   const submit = (e: FormEvent) => {
     e.preventDefault();
     preview.reset();
-    launch.mutate();
+    const errs = validateLaunch(v);
+    setLocal(errs);
+    setTries((n) => n + 1);
+    if (Object.keys(errs).length === 0) launch.mutate();
   };
+  // After a failed submit, focus goes to the first field in error (not to <body>).
+  useEffect(() => {
+    if (tries === 0 && !launch.error) return;
+    const first = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
+    first?.focus();
+  }, [tries, launch.error]);
+  const localCount = Object.keys(local).length;
   const items = clusters.data?.items ?? [];
   const chosen = items.find((c) => c.name === v.cluster);
 
   return (
-    <form className="form" onSubmit={submit} aria-labelledby="launch-h" noValidate>
+    <form className="form" onSubmit={submit} aria-labelledby="launch-h" noValidate ref={formRef}>
       <p className="breadcrumb">
         <Link to="/definitions">Definitions</Link> / <Link to={`/definitions/${encodeURIComponent(def.alias)}`}>{def.alias}</Link> / launch
       </p>
@@ -124,7 +182,13 @@ function LaunchForm({ def, from }: { def: Definition; from?: Run }) {
           </>
         )}
       </p>
-      {failed && <ErrorNotice error={failed} what={launch.error ? 'Not launched' : 'Not rendered'} />}
+      {localCount > 0 ? (
+        <div className="notice notice-error" role="alert">
+          <strong>Not launched: {localCount === 1 ? 'one field needs' : `${localCount} fields need`} a fix.</strong>
+        </div>
+      ) : (
+        failed && <ErrorNotice error={failed} what={launch.error ? 'Not launched' : 'Not rendered'} />
+      )}
       <Field
         label="Cluster"
         error={err('cluster')}
@@ -192,6 +256,7 @@ export function LaunchPage() {
   const api = useApi();
   const def = useQuery({ queryKey: ['definition', ref], queryFn: () => api.getDefinition(ref) });
   const from = useQuery({ queryKey: ['run', fromId], queryFn: () => api.getRun(fromId!), enabled: !!fromId });
+  useTitle(`Launch ${def.data?.alias ?? ref}`);
   if (def.error) return <ErrorNotice error={def.error} what={`Definition ${ref}`} retry={() => def.refetch()} />;
   if (from.error) return <ErrorNotice error={from.error} what={`Run ${fromId}`} />;
   if (def.isPending || (fromId && from.isPending)) return <Loading />;

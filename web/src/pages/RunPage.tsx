@@ -4,9 +4,9 @@ import { Link, useParams } from 'react-router';
 import { stripAnsi } from '../ansi';
 import { useApi } from '../api/context';
 import { isActive, type Run, type RunEvent } from '../api/types';
-import { ConfirmButton, ErrorNotice, Loading, Money, StatusBadge } from '../components/common';
+import { ConfirmButton, ErrorNotice, Loading, Money, RelTime, StaleNotice, StatusBadge, TableScroll, useNow, useTitle } from '../components/common';
 import { LogViewer } from '../components/LogViewer';
-import { formatCpu, formatDuration, formatMemory, formatTime, parseTime, plainWords, runDuration } from '../format';
+import { formatCpu, formatDuration, formatMemory, formatTime, parseTime, plainWords, runDuration, zoneLabel } from '../format';
 import { useRunLogs, type LogLine } from '../logs';
 import { POLL_MS } from './RunsPage';
 
@@ -22,9 +22,9 @@ function Timeline({ run, events }: { run: Run; events: RunEvent[] }) {
     { name: ended ? run.status.charAt(0) + run.status.slice(1).toLowerCase() : 'Ended', at: run.finished_at, reached: ended },
   ];
   return (
-    <ol className="timeline" aria-label={`Attempt ${attempt} timeline`}>
+    <ol className={`timeline timeline-${run.status.toLowerCase()}`} aria-label={`Attempt ${attempt} timeline`}>
       {steps.map((s) => (
-        <li key={s.name} className={s.reached ? 'reached' : 'todo'} aria-current={s.reached ? undefined : undefined}>
+        <li key={s.name} className={s.reached ? 'reached' : 'todo'}>
           <span className="step">{s.name}</span>
           <time dateTime={s.at}>{s.reached ? formatTime(s.at) : 'not yet'}</time>
         </li>
@@ -87,26 +87,48 @@ function LifeStory({ events }: { events: RunEvent[] }) {
   );
 }
 
-/** statusWords says in plain words why a run is where it is. */
+/** statusWords says in plain words why a run is where it is, without repeating the status itself. */
 export function statusWords(run: Run, now = Date.now()): string {
   const parts: string[] = [];
+  const waited = formatDuration(now - (parseTime(run.queued_at) ?? now));
   if (run.status === 'QUEUED') {
     if (run.queue_position) parts.push(`#${run.queue_position} in line on ${run.cluster}`);
-    if (run.wait_reason) parts.push(`waiting: ${plainWords(run.wait_reason)}`);
+    if (run.wait_reason) parts.push(`waiting for ${waited}: ${plainWords(run.wait_reason)}`);
   }
-  if (run.status_reason) parts.push(run.status_reason);
+  // The wait reason says it better than a generic "waiting to be dispatched"; a reason
+  // that only repeats the status ("RUNNING: running") says nothing.
+  const reason = run.status_reason?.trim();
+  const repeats = !reason || reason.toLowerCase() === run.status.toLowerCase() || (run.status === 'QUEUED' && !!run.wait_reason);
+  if (!repeats) parts.push(reason!);
   else if (run.reason_code && !['succeeded', 'stopped', 'exit_code'].includes(run.reason_code.toLowerCase())) parts.push(plainWords(run.reason_code));
+  const exit = run.exit_code !== undefined && run.exit_code !== null ? `exit code ${run.exit_code}` : '';
+  if (run.status === 'FAILED' && exit && !parts.some((p) => p.includes(exit))) parts.unshift(exit);
   if (parts.length > 0) return parts.join(' · ');
   const took = formatDuration(runDuration(run, now));
   const code = run.exit_code !== undefined && run.exit_code !== null ? ` with exit code ${run.exit_code}` : '';
   return {
-    QUEUED: `waiting for a slot on ${run.cluster}`,
+    QUEUED: `waiting for a slot on ${run.cluster} for ${waited}`,
     PENDING: 'starting: provisioning and pulling the image',
     RUNNING: `running for ${took}`,
     SUCCEEDED: `finished successfully in ${took}`,
     FAILED: `failed${code}`,
     STOPPED: 'stopped on request',
   }[run.status];
+}
+
+/** statusIcon starts a run page's tab title. */
+const statusIcon: Record<string, string> = { QUEUED: '⏳', PENDING: '⏳', RUNNING: '▶', SUCCEEDED: '✓', FAILED: '✗', STOPPED: '■' };
+
+/** CostWords: the actual cost once known, else the estimate marked as one, else why there is none. */
+function CostWords({ run }: { run: Run }) {
+  if (run.cost_usd !== undefined && run.cost_usd !== null) return <Money usd={run.cost_usd} />;
+  if (run.estimated_cost_usd !== undefined && run.estimated_cost_usd !== null)
+    return (
+      <span>
+        ~<Money usd={run.estimated_cost_usd} /> <span className="muted">(estimate)</span>
+      </span>
+    );
+  return <span className="muted">{isActive(run.status) ? 'known when it ends' : 'not recorded'}</span>;
 }
 
 function download(lines: LogLine[], name: string) {
@@ -125,6 +147,7 @@ export function RunPage() {
   const { runId = '' } = useParams();
   const api = useApi();
   const qc = useQueryClient();
+  const now = useNow(1000);
   const run = useQuery({
     queryKey: ['run', runId],
     queryFn: () => api.getRun(runId),
@@ -139,28 +162,29 @@ export function RunPage() {
   });
   const logs = useRunLogs(api, runId);
   const eventItems = useMemo(() => events.data?.items ?? [], [events.data]);
+  useTitle(run.data ? `${statusIcon[run.data.status] ?? ''} ${run.data.alias || run.data.definition_id} · ${run.data.status}`.trim() : `Run ${runId}`);
 
-  if (run.error)
+  if (!run.data && run.error)
     return (
       <>
         <ErrorNotice error={run.error} what={`Run ${runId}`} retry={() => run.refetch()} />
         <Link to="/runs">All runs</Link>
       </>
     );
-  if (run.isPending) return <Loading what="Loading the run" />;
+  if (!run.data) return <Loading what="Loading the run" />;
   const r = run.data;
   const env = Object.entries(r.env ?? {}).sort(([a], [b]) => a.localeCompare(b));
   const endLabel = `end of logs · ${r.status}${r.exit_code !== undefined && r.exit_code !== null ? ` · exit code ${r.exit_code}` : ''}`;
   const lines = logs.buffer.lines;
 
   return (
-    <article aria-labelledby="run-h">
+    <article aria-labelledby="run-h" className="run-page">
       <p className="breadcrumb">
         <Link to="/runs">Runs</Link> / <span className="mono">{r.run_id}</span>
       </p>
       <div className="page-head">
         <h1 id="run-h">
-          {r.alias || r.definition_id} <StatusBadge status={r.status} />
+          <span className="ellipsis">{r.alias || r.definition_id}</span> <StatusBadge status={r.status} />
         </h1>
         <div className="actions">
           {isActive(r.status) && (
@@ -188,129 +212,169 @@ export function RunPage() {
       <span className="sr-only" aria-live="polite">
         Status {r.status}
       </span>
+      <StaleNotice error={run.error} updatedAt={run.dataUpdatedAt} retry={() => run.refetch()} />
       <p className={`status-line status-line-${r.status.toLowerCase()}`} data-testid="status-line">
-        <strong>{r.status}</strong>: {statusWords(r)}
+        <strong>{r.status}</strong>: {statusWords(r, now)}
       </p>
-
-      <Timeline run={r} events={eventItems} />
-
-      <dl className="props">
-        <dt>Exit code</dt>
-        <dd>{r.exit_code ?? '—'}</dd>
-        <dt>Duration</dt>
-        <dd>{formatDuration(runDuration(r))}</dd>
-        <dt>Cluster</dt>
-        <dd>{r.cluster}</dd>
-        <dt>Owner</dt>
-        <dd title={r.owner}>{r.owner_name || r.owner || "—"}</dd>
-        <dt>Definition</dt>
-        <dd>
-          <Link to={`/definitions/${encodeURIComponent(r.definition_id)}`}>{r.alias || r.definition_id}</Link> revision {r.revision}
-        </dd>
-        <dt>Attempt</dt>
-        <dd>{r.attempt ?? 1}</dd>
-        <dt>Image</dt>
-        <dd className="mono">{r.image}</dd>
-        <dt>Command</dt>
-        <dd>
-          <pre className="command">{r.command}</pre>
-        </dd>
-        {r.params && Object.keys(r.params).length > 0 && (
-          <>
-            <dt>Params</dt>
-            <dd className="mono" aria-label="Params">
-              {Object.entries(r.params)
-                .map(([k, x]) => `${k}=${JSON.stringify(x)}`)
-                .join(' ')}
-            </dd>
-          </>
-        )}
-        <dt>CPU</dt>
-        <dd>{formatCpu(r.cpu)}</dd>
-        <dt>Memory</dt>
-        <dd>{formatMemory(r.memory)}</dd>
-        {r.gpu ? (
-          <>
-            <dt>GPU</dt>
-            <dd>{r.gpu}</dd>
-          </>
-        ) : null}
-        <dt>Timeout</dt>
-        <dd>{r.timeout_seconds ? formatDuration(r.timeout_seconds * 1000) : 'none'}</dd>
-        <dt>Cost</dt>
-        <dd>
-          {r.cost_usd !== undefined && r.cost_usd !== null ? (
-            <Money usd={r.cost_usd} />
-          ) : (
-            <>
-              estimated <Money usd={r.estimated_cost_usd} />
-            </>
-          )}
-        </dd>
-        {r.tags && r.tags.length > 0 && (
-          <>
-            <dt>Tags</dt>
-            <dd>{r.tags.join(', ')}</dd>
-          </>
-        )}
-        {r.engine && (
-          <>
-            <dt>Engine</dt>
-            <dd>{r.engine}</dd>
-          </>
-        )}
-        {r.schedule_id && (
-          <>
-            <dt>Schedule</dt>
-            <dd className="mono">{r.schedule_id}</dd>
-          </>
-        )}
-        {r.idempotency_key && (
-          <>
-            <dt>Idempotency key</dt>
-            <dd className="mono">{r.idempotency_key}</dd>
-          </>
-        )}
+      <dl className="facts">
+        <div>
+          <dt>Exit code</dt>
+          <dd>{r.exit_code ?? '—'}</dd>
+        </div>
+        <div>
+          <dt>Duration</dt>
+          <dd>{formatDuration(runDuration(r, now))}</dd>
+        </div>
+        <div>
+          <dt>Queued</dt>
+          <dd>
+            <RelTime at={r.queued_at} now={now} />
+          </dd>
+        </div>
+        <div>
+          <dt>Cluster</dt>
+          <dd>{r.cluster}</dd>
+        </div>
+        <div>
+          <dt>Cost</dt>
+          <dd>
+            <CostWords run={r} />
+          </dd>
+        </div>
       </dl>
 
-      <section aria-labelledby="env-h">
-        <h2 id="env-h">Environment</h2>
-        {env.length === 0 ? (
-          <p className="muted">No variables.</p>
-        ) : (
-          <table className="env">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Value</th>
-              </tr>
-            </thead>
-            <tbody>
-              {env.map(([k, v]) => (
-                <tr key={k}>
-                  <td className="mono">{k}</td>
-                  <td className="mono">{v}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+      <section aria-labelledby="logs-h" className="logs">
+        <h2 id="logs-h" className="sr-only">
+          Logs
+        </h2>
+        {logs.error &&
+          (lines.length > 0 ? (
+            <StaleNotice error={logs.error} retry={undefined} />
+          ) : (
+            <ErrorNotice error={logs.error} what="Logs (retrying)" />
+          ))}
+        <LogViewer
+          lines={lines}
+          version={logs.version}
+          complete={logs.complete}
+          endLabel={endLabel}
+          actions={
+            <button type="button" onClick={() => download(lines, `${r.run_id}.log`)} disabled={lines.length === 0}>
+              Download{logs.complete ? '' : ' (so far)'}
+            </button>
+          }
+        />
       </section>
 
-      <section aria-labelledby="logs-h">
-        <div className="page-head">
-          <h2 id="logs-h">Logs</h2>
-          <button type="button" onClick={() => download(lines, `${r.run_id}.log`)} disabled={lines.length === 0}>
-            Download{logs.complete ? '' : ' (so far)'}
-          </button>
-        </div>
-        {logs.error && <ErrorNotice error={logs.error} what="Logs (retrying)" />}
-        <LogViewer lines={lines} version={logs.version} complete={logs.complete} endLabel={endLabel} />
+      <section aria-labelledby="details-h">
+        <h2 id="details-h">Details</h2>
+        <Timeline run={r} events={eventItems} />
+        <dl className="props">
+          <dt>Owner</dt>
+          <dd title={r.owner}>{r.owner_name || r.owner || '—'}</dd>
+          <dt>Definition</dt>
+          <dd>
+            <Link to={`/definitions/${encodeURIComponent(r.definition_id)}`}>{r.alias || r.definition_id}</Link> revision {r.revision}
+          </dd>
+          <dt>Attempt</dt>
+          <dd>{r.attempt ?? 1}</dd>
+          <dt>Image</dt>
+          <dd className="mono">{r.image}</dd>
+          <dt>Command</dt>
+          <dd>
+            <pre className="command">{r.command}</pre>
+          </dd>
+          {r.params && Object.keys(r.params).length > 0 && (
+            <>
+              <dt>Params</dt>
+              <dd className="mono" aria-label="Params">
+                {Object.entries(r.params)
+                  .map(([k, x]) => `${k}=${JSON.stringify(x)}`)
+                  .join(' ')}
+              </dd>
+            </>
+          )}
+          <dt>CPU</dt>
+          <dd>{formatCpu(r.cpu)}</dd>
+          <dt>Memory</dt>
+          <dd>{formatMemory(r.memory)}</dd>
+          {r.gpu ? (
+            <>
+              <dt>GPU</dt>
+              <dd>{r.gpu}</dd>
+            </>
+          ) : null}
+          <dt>Timeout</dt>
+          <dd>{r.timeout_seconds ? formatDuration(r.timeout_seconds * 1000) : 'none'}</dd>
+          <dt>Times</dt>
+          <dd>
+            queued {formatTime(r.queued_at)}, started {formatTime(r.started_at)}, finished {formatTime(r.finished_at)} <span className="muted">({zoneLabel()})</span>
+          </dd>
+          {r.tags && r.tags.length > 0 && (
+            <>
+              <dt>Tags</dt>
+              <dd>
+                {r.tags.map((t) => (
+                  <Link key={t} className="tag" to={`/runs?tag=${encodeURIComponent(t)}`}>
+                    #{t}
+                  </Link>
+                ))}
+              </dd>
+            </>
+          )}
+          {r.engine && (
+            <>
+              <dt>Engine</dt>
+              <dd>{r.engine}</dd>
+            </>
+          )}
+          {r.schedule_id && (
+            <>
+              <dt>Schedule</dt>
+              <dd className="mono">
+                <Link to={`/schedules#${encodeURIComponent(r.schedule_id)}`}>{r.schedule_id}</Link>
+              </dd>
+            </>
+          )}
+          {r.idempotency_key && (
+            <>
+              <dt>Idempotency key</dt>
+              <dd className="mono">{r.idempotency_key}</dd>
+            </>
+          )}
+        </dl>
+        <details className="env-details">
+          <summary>Environment ({env.length} {env.length === 1 ? 'variable' : 'variables'})</summary>
+          {env.length === 0 ? (
+            <p className="muted">No variables.</p>
+          ) : (
+            <TableScroll>
+              <table className="env">
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Value</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {env.map(([k, v]) => (
+                    <tr key={k}>
+                      <td className="mono">{k}</td>
+                      <td className="mono">{v}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </TableScroll>
+          )}
+        </details>
       </section>
 
       <section aria-labelledby="history-h">
         <h2 id="history-h">History</h2>
-        <Attempts run={r} />
+        <TableScroll>
+          <Attempts run={r} />
+        </TableScroll>
         <LifeStory events={eventItems} />
         {r.queued_at && r.started_at && (
           <p className="muted">Waited {formatDuration((parseTime(r.started_at) ?? 0) - (parseTime(r.queued_at) ?? 0))} before starting.</p>

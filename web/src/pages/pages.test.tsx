@@ -37,8 +37,10 @@ describe('runs page', () => {
     expect(q.get('owner')).toBe('ada');
     expect((screen.getByRole('checkbox', { name: 'FAILED' }) as HTMLInputElement).checked).toBe(true);
 
+    // Filters apply without a button: a tick at once, typing once it pauses.
+    fireEvent.click(screen.getByRole('checkbox', { name: 'STOPPED' }));
+    await waitFor(() => expect(calls.some((c) => c.path === '/v1/runs' && c.query.getAll('status').join() === 'FAILED,STOPPED')).toBe(true));
     fireEvent.change(screen.getByLabelText('Definition'), { target: { value: 'hello' } });
-    fireEvent.click(screen.getByRole('button', { name: 'Apply filters' }));
     await waitFor(() => expect(calls.some((c) => c.path === '/v1/runs' && c.query.get('definition') === 'hello')).toBe(true));
     expect(calls.at(-1)!.query.get('owner')).toBe('ada');
   });
@@ -79,7 +81,7 @@ describe('run page', () => {
       routes(run({ status: 'FAILED', exit_code: 137, reason_code: 'out_of_memory', status_reason: 'out of memory (limit 512 MiB)', finished_at: '2026-11-26T10:00:12Z' })),
     );
     renderApp('/runs/run_01', api);
-    expect((await screen.findByTestId('status-line')).textContent).toBe('FAILED: out of memory (limit 512 MiB)');
+    expect((await screen.findByTestId('status-line')).textContent).toBe('FAILED: exit code 137 · out of memory (limit 512 MiB)');
     expect(screen.getByText('137')).toBeTruthy();
     expect(screen.getByText('GREETING')).toBeTruthy();
     expect(screen.getByText('10s')).toBeTruthy();
@@ -127,15 +129,39 @@ describe('launch page', () => {
     expect(await screen.findByRole('option', { name: 'default — 1 queued, 2/4 running' })).toBeTruthy();
     const cpu = screen.getByLabelText('CPU units') as HTMLInputElement;
     expect(cpu.value).toBe('256');
-    fireEvent.change(cpu, { target: { value: '3' } });
+    fireEvent.change(cpu, { target: { value: '300' } });
     fireEvent.click(screen.getByRole('button', { name: 'Launch' }));
     const msg = await screen.findByText('cpu must be 256, 512, 1024, 2048, 4096, 8192 or 16384', { selector: '.field-error' });
     expect(cpu.getAttribute('aria-describedby')).toContain(msg.id);
     expect(cpu.getAttribute('aria-invalid')).toBe('true');
-    expect(launches[0]).toMatchObject({ definition: 'def_01', cpu: 3 });
+    expect(launches[0]).toMatchObject({ definition: 'def_01', cpu: 300 });
     expect(launches[0]).not.toHaveProperty('env');
     expect(launches[0]).not.toHaveProperty('memory');
     expect((launches[0] as { idempotency_key: string }).idempotency_key).toBeTruthy();
+  });
+
+  it('checks the form before sending: every bad field at once, in words, focus on the first', async () => {
+    const launches: unknown[] = [];
+    const { api } = fakeApi({
+      'GET /v1/definitions/:ref': () => definition,
+      'GET /v1/clusters': () => clusters,
+      'POST /v1/runs': (c) => {
+        launches.push(c.body);
+        return { run_id: 'run_x' };
+      },
+    });
+    renderApp('/launch/hello', api);
+    const cpu = (await screen.findByLabelText('CPU units')) as HTMLInputElement;
+    fireEvent.change(cpu, { target: { value: 'abc' } });
+    fireEvent.change(screen.getByLabelText('Memory (MiB)'), { target: { value: '99999999' } });
+    fireEvent.change(screen.getByLabelText('Tags'), { target: { value: 'ok, -bad' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Launch' }));
+    expect((await screen.findByText(/must be a whole number from 128 to 16384/)).className).toContain('field-error');
+    expect(screen.getByText(/must be from 128 to 122,880/)).toBeTruthy();
+    expect(screen.getByText(/“-bad” is not a tag/)).toBeTruthy();
+    expect(screen.getByText('Not launched: 3 fields need a fix.')).toBeTruthy();
+    await waitFor(() => expect(document.activeElement).toBe(cpu));
+    expect(launches).toEqual([]);
   });
 
   it('shows an env error on its row and launches the overrides', async () => {
@@ -213,6 +239,43 @@ describe('definitions', () => {
     fireEvent.change(screen.getByLabelText('Alias'), { target: { value: 'hello2' } });
     fireEvent.click(screen.getByRole('button', { name: 'Create definition' }));
     expect(await screen.findByRole('heading', { name: 'hello2', level: 1 })).toBeTruthy();
+  });
+
+  it("sets a definition's task role, out-of-memory retry and notify targets, and shows them", async () => {
+    const patches: Record<string, unknown>[] = [];
+    let current = definition;
+    const { api } = fakeApi({
+      'GET /v1/definitions/:ref': () => current,
+      'PATCH /v1/definitions/:ref': (c) => {
+        patches.push(c.body as Record<string, unknown>);
+        if (patches.length === 1) {
+          return problem(400, 'Invalid input', [{ field: 'notify[1].email', message: 'must be one e-mail address, like ann@example.com' }]);
+        }
+        current = { ...definition, ...(c.body as object), revision: 4 };
+        return current;
+      },
+      'GET /v1/runs': () => ({ items: [] }),
+    });
+    renderApp('/definitions/hello/edit', api);
+    fireEvent.change(await screen.findByLabelText('Task role ARN'), { target: { value: 'arn:aws:iam::123456789012:role/flotilla-job-prod-reports' } });
+    fireEvent.change(screen.getByLabelText('Out of memory: retry with × memory'), { target: { value: '2' } });
+    fireEvent.change(screen.getByLabelText('Notify when a run ends'), {
+      target: { value: 'https://hooks.example/x?t=1,secret=ssm:/flotilla/prod/hook\nann(at)example.com' },
+    });
+    fireEvent.click(screen.getByRole('button', { name: 'Save revision' }));
+    expect(await screen.findByText(/notify\[1\]\.email: must be one e-mail address/)).toBeTruthy();
+    expect(patches[0]).toEqual({
+      task_role_arn: 'arn:aws:iam::123456789012:role/flotilla-job-prod-reports',
+      on_out_of_memory: { retry_with_memory_factor: 2 },
+      notify: [{ webhook: 'https://hooks.example/x?t=1', secret: 'ssm:/flotilla/prod/hook' }, { webhook: 'ann(at)example.com' }],
+    });
+    fireEvent.change(screen.getByLabelText('Notify when a run ends'), {
+      target: { value: 'https://hooks.example/x?t=1,secret=ssm:/flotilla/prod/hook\nann@example.com' },
+    });
+    fireEvent.click(screen.getByRole('button', { name: 'Save revision' }));
+    expect(await screen.findByText('retry with 2× the memory')).toBeTruthy();
+    expect(screen.getByText(/https:\/\/hooks\.example\/x \(signed\)/)).toBeTruthy();
+    expect(screen.queryByText(/t=1/)).toBeNull();
   });
 
   it('edits with a PATCH of only the changed fields', async () => {
@@ -317,6 +380,40 @@ describe('other pages', () => {
     expect(await screen.findByRole('rowheader', { name: 'hourly' })).toBeTruthy();
   });
 
+  it('edits a schedule with a PATCH of the changed fields, previews fire times, runs it now and lists its runs', async () => {
+    const patches: unknown[] = [];
+    const sch = { schedule_id: 'sch_1', name: 'nightly', definition: 'def_01', cluster: 'default', expression: 'cron(0 3 * * ? *)', timezone: 'Europe/Paris', env: {}, enabled: true, catch_up: 'none', next_fire_times: ['2026-11-27T02:00:00Z'] };
+    const { api, calls } = fakeApi({
+      'GET /v1/schedules': () => ({ items: [sch] }),
+      'GET /v1/definitions': () => ({ items: [definition] }),
+      'GET /v1/schedules/preview': (c) => ({ expression: c.query.get('expression'), timezone: c.query.get('timezone'), next_fire_times: ['2026-11-27T05:30:00Z'] }),
+      'PATCH /v1/schedules/:id': (c) => {
+        patches.push(c.body);
+        return { ...sch, ...(c.body as object) };
+      },
+      'POST /v1/schedules/:id/run': () => run({ run_id: 'run_now', schedule_id: 'sch_1' }),
+      'GET /v1/runs': (c) => ({ items: c.query.get('schedule_id') === 'sch_1' ? [run({ run_id: 'run_now', schedule_id: 'sch_1' })] : [] }),
+    });
+    renderApp('/schedules', api);
+    const row = (await screen.findByRole('rowheader', { name: 'nightly' })).closest('tr')!;
+    // The next fire time in the schedule's own zone, which the row names.
+    expect(within(row).getByText('2026-11-27 03:00')).toBeTruthy();
+    expect(within(row).getByText('in Europe/Paris')).toBeTruthy();
+    fireEvent.click(within(row).getByRole('button', { name: 'Edit' }));
+    fireEvent.change(screen.getByLabelText('Expression'), { target: { value: 'cron(30 6 * * ? *)' } });
+    expect(await screen.findByText('2026-11-27 06:30')).toBeTruthy();
+    await waitFor(() =>
+      expect(calls.some((c) => c.path === '/v1/schedules/preview' && c.query.get('expression') === 'cron(30 6 * * ? *)' && c.query.get('timezone') === 'Europe/Paris')).toBe(true),
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'Save schedule' }));
+    await waitFor(() => expect(patches).toEqual([{ expression: 'cron(30 6 * * ? *)' }]));
+    fireEvent.click(within(row).getByRole('button', { name: 'Run now' }));
+    expect(await within(row).findByRole('link', { name: 'run_now' })).toBeTruthy();
+    fireEvent.click(within(row).getByRole('button', { name: 'Runs' }));
+    const table = await screen.findByRole('table', { name: /runs of nightly/ });
+    expect(table.querySelector('tr[data-run-id="run_now"]')).not.toBeNull();
+  });
+
   it('shows costs grouped as the URL says', async () => {
     const { api, calls } = fakeApi({
       'GET /v1/costs': () => ({ group_by: 'owner', items: [{ key: 'ada', cost_usd: 1.5, runs: 3 }, { key: 'bob', cost_usd: 0.004, runs: 1 }], total_usd: 1.504 }),
@@ -334,5 +431,27 @@ describe('other pages', () => {
     const { api } = fakeApi({});
     renderApp('/nope', api);
     expect(screen.getByRole('heading', { name: 'Page not found' })).toBeTruthy();
+  });
+});
+
+describe('issue 15 list logic', () => {
+  it('matches a definition by exact alias, then a part of it, then its letters in order', async () => {
+    const { matchDefinitions } = await import('./RunsPage');
+    const defs = [
+      { definition_id: 'def_1', alias: 'train-model' },
+      { definition_id: 'def_2', alias: 'train-eval' },
+      { definition_id: 'def_3', alias: 'etl-daily' },
+    ];
+    expect(matchDefinitions('train-model', defs).map((d) => d.alias)).toEqual(['train-model']);
+    expect(matchDefinitions('def_3', defs).map((d) => d.alias)).toEqual(['etl-daily']);
+    expect(matchDefinitions('TRAIN', defs).map((d) => d.alias)).toEqual(['train-model', 'train-eval']);
+    expect(matchDefinitions('etldly', defs).map((d) => d.alias)).toEqual(['etl-daily']);
+    expect(matchDefinitions('zzz', defs)).toEqual([]);
+  });
+  it('puts running runs first, then the queue #1 first', async () => {
+    const { activeOrder } = await import('./RunsPage');
+    const r = (run_id: string, status: string, extra = {}) => ({ run_id, status, queued_at: '2026-11-26T10:00:00Z', ...extra }) as never;
+    const got = activeOrder([r('q2', 'QUEUED', { queue_position: 2 }), r('run', 'RUNNING', { started_at: '2026-11-26T10:01:00Z' }), r('q1', 'QUEUED', { queue_position: 1 })]);
+    expect(got.map((x: { run_id: string }) => x.run_id)).toEqual(['run', 'q1', 'q2']);
   });
 });
