@@ -281,9 +281,9 @@ func (e *Executor) launch(r flotilla.Run, t *task, wd string) error {
 		w.write(fmt.Sprintf(TaskRoleNotice, r.TaskRoleARN))
 	}
 	var copies sync.WaitGroup
-	for _, rd := range []io.Reader{stdout, stderr} {
+	for i, rd := range []io.Reader{stdout, stderr} {
 		copies.Add(1)
-		go func() { defer copies.Done(); w.copyLines(rd) }()
+		go func() { defer copies.Done(); w.copyLines(rd, i == 1) }()
 	}
 	e.wg.Add(1)
 	go func() {
@@ -592,7 +592,7 @@ type lineWriter struct {
 // maxLine splits absurdly long lines so one line cannot exhaust memory.
 const maxLine = 256 << 10
 
-func (w *lineWriter) copyLines(r io.Reader) {
+func (w *lineWriter) copyLines(r io.Reader, stderr bool) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var buf []byte
 	for {
@@ -602,7 +602,7 @@ func (w *lineWriter) copyLines(r io.Reader) {
 			continue
 		}
 		if len(buf) > 0 {
-			w.write(strings.TrimSuffix(string(buf), "\n"))
+			w.writeStream(strings.TrimSuffix(string(buf), "\n"), stderr)
 			buf = buf[:0]
 		}
 		if err != nil && err != bufio.ErrBufferFull {
@@ -611,8 +611,18 @@ func (w *lineWriter) copyLines(r io.Reader) {
 	}
 }
 
-func (w *lineWriter) write(line string) {
+func (w *lineWriter) write(line string) { w.writeStream(line, false) }
+
+// StderrMark starts a log file's line that the job wrote to its standard
+// error: "!<time>\t<text>". A line's time starts with a digit, so the files
+// written before streams were marked read as they were.
+const StderrMark = "!"
+
+func (w *lineWriter) writeStream(line string, stderr bool) {
 	rec := time.Now().UTC().Format(time.RFC3339Nano) + "\t" + strings.ToValidUTF8(line, "\uFFFD") + "\n"
+	if stderr {
+		rec = StderrMark + rec
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.capped {

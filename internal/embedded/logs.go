@@ -157,6 +157,10 @@ func matchesQuery(q flotilla.LogQuery, ev flotilla.LogEvent) bool {
 
 func parseLogLine(line string) (flotilla.LogEvent, bool) {
 	line = strings.TrimSuffix(line, "\n")
+	stream := ""
+	if rest, ok := strings.CutPrefix(line, StderrMark); ok {
+		line, stream = rest, "stderr"
+	}
 	ts, msg, ok := strings.Cut(line, "\t")
 	if !ok {
 		return flotilla.LogEvent{}, false
@@ -165,7 +169,7 @@ func parseLogLine(line string) (flotilla.LogEvent, bool) {
 	if err != nil {
 		return flotilla.LogEvent{}, false
 	}
-	return flotilla.LogEvent{Timestamp: t, Message: msg}, true
+	return flotilla.LogEvent{Timestamp: t, Message: msg, Stream: stream}, true
 }
 
 func encodeLogToken(offset int64) string {

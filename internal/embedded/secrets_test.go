@@ -93,3 +93,34 @@ func TestExecutorTaskRoleNotice(t *testing.T) {
 		t.Errorf("log %q, want the notice and then the job's line", out)
 	}
 }
+
+// A line the job writes to its standard error is read back as such; its
+// standard output's lines carry no stream.
+func TestLogsTellStderr(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	events := make(chan flotilla.TaskEvent, 100)
+	ex := embedded.NewExecutor(dir, false, func(ev flotilla.TaskEvent) { events <- ev }, nil)
+	t.Cleanup(ex.Close)
+	r := flotilla.Run{ID: "run_01JDSTDERR", Alias: "s", Cluster: "default", Attempt: 1,
+		Command: "echo out; sleep 0.05; echo err >&2", CPU: 256, Memory: 128, Env: map[string]string{}}
+	if _, err := ex.Start(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range events {
+		if ev.State == flotilla.TaskStopped {
+			break
+		}
+	}
+	page, err := embedded.NewLogReader(dir).ReadLogs(context.Background(), flotilla.Run{ID: r.ID, Attempt: 1, Attempts: []flotilla.Attempt{{Attempt: 1}}}, flotilla.LogQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range page.Events {
+		got[e.Message] = e.Stream
+	}
+	if len(got) != 2 || got["out"] != "" || got["err"] != "stderr" {
+		t.Errorf("events %+v, want out without a stream and err on stderr", page.Events)
+	}
+}

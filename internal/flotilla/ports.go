@@ -137,6 +137,11 @@ type Executor interface {
 type LogEvent struct {
 	Timestamp time.Time `json:"timestamp"`
 	Message   string    `json:"message"`
+	// Stream is "stderr" for a line the job wrote to its standard error,
+	// when the engine tells them apart (the local executor does; ECS's
+	// awslogs driver sends both streams to one log stream unmarked, so
+	// there every line has no stream).
+	Stream string `json:"stream,omitempty"`
 }
 
 // LogQuery pages through a run's log lines.

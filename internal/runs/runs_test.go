@@ -260,6 +260,10 @@ func TestCapacityAndHandOff(t *testing.T) {
 	var ids []string
 	for range 5 {
 		ids = append(ids, f.launch(t, "alice", runs.LaunchRequest{}).ID)
+		// Launched one after the other: runs queued in the same instant
+		// have no order between them (their ids' random parts decide), and
+		// this test is about the order.
+		f.advance(time.Millisecond)
 	}
 	f.drain(t)
 	want := []flotilla.RunStatus{flotilla.StatusPending, flotilla.StatusPending, flotilla.StatusQueued, flotilla.StatusQueued, flotilla.StatusQueued}

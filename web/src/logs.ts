@@ -8,6 +8,7 @@ export interface LogLine {
   timestamp: string | number;
   raw: string;
   segments: Segment[];
+  stderr?: boolean;
 }
 
 /** LogBuffer appends lines in place, so 100,000 lines are never copied on each page. */
@@ -23,7 +24,7 @@ export class LogBuffer {
         if (cr >= 0) text = cr === text.length - 1 ? text.slice(0, cr) : text.slice(cr + 1);
         const { segments, end } = parseAnsi(text, this.style);
         this.style = end;
-        this.lines.push({ timestamp: ev.timestamp, raw: text, segments });
+        this.lines.push({ timestamp: ev.timestamp, raw: text, segments, stderr: ev.stream === 'stderr' || undefined });
       }
     }
   }

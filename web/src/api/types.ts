@@ -156,6 +156,8 @@ export interface RunEvent {
 export interface LogEvent {
   timestamp: string | number;
   message: string;
+  /** "stderr" for a line of the job's standard error, where the engine tells them apart (locally; not on ECS). */
+  stream?: 'stderr';
 }
 
 export interface LogPage {

@@ -33,6 +33,18 @@ describe('LogViewer', () => {
     expect(container.querySelectorAll('.log-line').length).toBeLessThan(100);
   });
 
+  it("marks the job's standard error apart from its output", () => {
+    const b = new LogBuffer();
+    b.append([
+      { timestamp: 0, message: 'fine' },
+      { timestamp: 1, message: 'oops', stream: 'stderr' },
+    ]);
+    const { container } = render(<LogViewer lines={b.lines} version={1} complete={false} />);
+    const rows = [...container.querySelectorAll('.log-line')];
+    expect(rows.map((r) => r.classList.contains('log-stderr'))).toEqual([false, true]);
+    expect(rows[1].textContent).toContain('stderr: oops');
+  });
+
   it('shows job output as text, never as HTML', () => {
     const b = buffer(1, () => '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>');
     const { container } = render(<LogViewer lines={b.lines} version={1} complete={false} />);

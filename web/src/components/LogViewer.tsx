@@ -209,13 +209,14 @@ export function LogViewer({ lines, version, complete, endLabel, emptyLabel = 'Wa
     }
     const i = lineAt(r);
     const line = lines[i];
-    const cls = ['log-line', i === hit ? 'log-hit' : '', i === linked ? 'log-linked' : ''].filter(Boolean).join(' ');
+    const cls = ['log-line', line.stderr ? 'log-stderr' : '', i === hit ? 'log-hit' : '', i === linked ? 'log-linked' : ''].filter(Boolean).join(' ');
     items.push(
       <div key={i} className={cls} data-line={i} style={wrapped ? undefined : { height: ROW }} aria-current={i === hit ? 'true' : undefined}>
         <a className="log-ln" href={`#L${i + 1}`} onClick={linkTo(i)} style={{ width: `${digits + 1}ch` }} aria-label={`Link to line ${i + 1}`} tabIndex={-1}>
           {i + 1}
         </a>
         {timestamps && <span className="log-ts">{formatTime(line.timestamp)} </span>}
+        {line.stderr && <span className="sr-only">stderr: </span>}
         <span className="log-text">
           {line.segments.map((s, j) => (
             <span key={j} style={css(s.style)}>
