@@ -295,9 +295,9 @@ func clustersCmd(e *env) *cobra.Command {
 			}
 			var rows [][]string
 			for _, c := range out.Items {
-				rows = append(rows, []string{c.Name, strconv.Itoa(c.Queued), strconv.Itoa(c.Running), strconv.Itoa(c.MaxRunning)})
+				rows = append(rows, []string{c.Name, strconv.Itoa(c.Queued), strconv.Itoa(c.Running), strconv.Itoa(c.MaxRunning), cmp.Or(c.SpotFallback, "—")})
 			}
-			e.table("CLUSTER\tQUEUED\tRUNNING\tMAX", rows)
+			e.table("CLUSTER\tQUEUED\tRUNNING\tMAX\tSPOT FALLBACK", rows)
 			return nil
 		},
 	}

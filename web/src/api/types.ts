@@ -171,6 +171,9 @@ export interface Cluster {
   max_running: number;
   queued: number;
   running: number;
+  launch_type?: string;
+  /** A Fargate Spot cluster's on-demand twin: a run Spot interrupts twice continues there. */
+  spot_fallback?: string;
 }
 
 export interface Schedule {

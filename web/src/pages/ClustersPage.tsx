@@ -36,6 +36,11 @@ export function ClustersPage() {
               <tr key={c.name}>
                 <th scope="row">
                   <Link to={`/runs?cluster=${encodeURIComponent(c.name)}`}>{c.name}</Link>
+                  {c.spot_fallback && (
+                    <div className="muted small" title="A run Fargate Spot interrupts twice continues on this on-demand cluster">
+                      Spot; falls back to {c.spot_fallback}
+                    </div>
+                  )}
                 </th>
                 <td>
                   <Link to={`/runs?cluster=${encodeURIComponent(c.name)}&status=QUEUED`}>{c.queued}</Link>

@@ -455,3 +455,19 @@ describe('issue 15 list logic', () => {
     expect(got.map((x: { run_id: string }) => x.run_id)).toEqual(['run', 'q1', 'q2']);
   });
 });
+
+describe('clusters', () => {
+  it("names a Spot cluster's on-demand twin", async () => {
+    const { api } = fakeApi({
+      'GET /v1/clusters': () => ({
+        items: [
+          { name: 'spot', max_running: 50, queued: 0, running: 3, launch_type: 'FARGATE', spot_fallback: 'default' },
+          { name: 'default', max_running: 10, queued: 0, running: 1, launch_type: 'FARGATE' },
+        ],
+      }),
+    });
+    renderApp('/clusters', api);
+    expect(await screen.findByText('Spot; falls back to default')).toBeTruthy();
+    expect(screen.getAllByText(/falls back to/).length).toBe(1);
+  });
+});
