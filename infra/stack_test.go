@@ -17,12 +17,14 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-// The test stack has one cluster the stack creates and one that exists, so
-// every per-cluster rule is checked for both kinds.
+// The test stack has clusters the stack creates (one on Fargate Spot, with
+// an on-demand twin) and one that exists, so every per-cluster rule is
+// checked for each kind.
 const (
 	existingClusterARN = "arn:aws:ecs:eu-west-1:123456789012:cluster/gpu-pool"
 	testClusters       = `[
 		{"name":"default","max_running":3,"launch_type":"FARGATE"},
+		{"name":"spot","max_running":5,"launch_type":"FARGATE_SPOT","spot_fallback":"default"},
 		{"name":"gpu","max_running":2,"launch_type":"EC2","cluster_arn":"` + existingClusterARN + `",
 		 "vpc_id":"vpc-0123456789abcdef0","subnets":["subnet-0aaa","subnet-0bbb"],"assign_public_ip":false}
 	]`

@@ -96,6 +96,14 @@ func newGate(name string, h http.Handler, rate float64, seed uint64) *gate {
 
 func newFaultStack(t *testing.T, stallRate float64) *faultStack {
 	t.Helper()
+	return buildFaultStack(t, stallRate, nil, nil)
+}
+
+// buildFaultStack builds the stack; ecsOptions and configure, when set,
+// change the ECS fake's options and the wiring's configuration (queue makes
+// another FIFO queue on the same SQS).
+func buildFaultStack(t *testing.T, stallRate float64, ecsOptions func(*awsfake.ECSOptions), configure func(c *awswire.Config, queue func() string)) *faultStack {
+	t.Helper()
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	ctx := context.Background()
@@ -135,7 +143,11 @@ func newFaultStack(t *testing.T, stallRate float64) *faultStack {
 
 	// ECS and Logs fakes; tasks live on their own.
 	logs := awsfake.NewLogs(awsfake.LogsOptions{})
-	s.ecs = awsfake.NewECS(awsfake.ECSOptions{Auto: true, StepDelay: 20 * time.Millisecond, Logs: logs})
+	ecsOpts := awsfake.ECSOptions{Auto: true, StepDelay: 20 * time.Millisecond, Logs: logs}
+	if ecsOptions != nil {
+		ecsOptions(&ecsOpts)
+	}
+	s.ecs = awsfake.NewECS(ecsOpts)
 	ecsGate := newGate("ecs", s.ecs, stallRate, 3)
 	logsGate := newGate("logs", logs, stallRate, 4)
 	s.gates = []*gate{ddb, sqsGate, ecsGate, logsGate}
@@ -152,6 +164,9 @@ func newFaultStack(t *testing.T, stallRate float64) *faultStack {
 		StaticCredentials: true, PutOnRemove: false,
 		// Status changes are published, as deployed (to a fake bus).
 		EventBus: "default", EventsEndpoint: awsfake.Serve(t, awsfake.NewEventBridge()),
+	}
+	if configure != nil {
+		configure(&wcfg, func() string { return sqstest.CreateFIFOQueue(t, sqstest.Client(t, fauxqs), time.Second) })
 	}
 	var opts awswire.Options
 	if dir := os.Getenv(awswire.EnvIAMRecord); dir != "" {

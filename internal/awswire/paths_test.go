@@ -2,10 +2,14 @@ package awswire_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/flotilla-run/flotilla/internal/awsfake"
+	"github.com/flotilla-run/flotilla/internal/awswire"
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 	"github.com/flotilla-run/flotilla/internal/runs"
 )
@@ -172,4 +176,97 @@ func TestFaultsRarePaths(t *testing.T) {
 	s.svc.NowFunc = func() time.Time { return time.Now().Add(3 * time.Minute) }
 	sweep()
 	waitTask(first.ID, "STOPPED")
+}
+
+// A run Fargate Spot interrupts twice continues on its Spot cluster's
+// on-demand twin, through the deployed wiring: FLOTILLA_CLUSTERS' spot_fallback,
+// the Spot capacity provider, the second cluster's queue and ECS cluster.
+func TestFaultsSpotFallback(t *testing.T) {
+	s := buildFaultStack(t, 0, func(o *awsfake.ECSOptions) {
+		// A run's first two tasks (on the Spot cluster) are reclaimed once
+		// they run; its third runs as its command says. (The fake scripts a
+		// run's tasks in order when its first one starts.)
+		o.Script = func(l awsfake.Launch) awsfake.Script {
+			if strings.HasSuffix(l.Cluster, "flotilla-spot") {
+				return awsfake.Script{Lives: []awsfake.Life{{SpotInterruption: true}, {SpotInterruption: true}, {}}}
+			}
+			return awsfake.Script{}
+		}
+	}, func(c *awswire.Config, queue func() string) {
+		c.Clusters = []awswire.Cluster{
+			{Name: "spot", MaxRunning: 2, QueueURL: queue(), ECSCluster: "arn:aws:ecs:us-east-1:123456789012:cluster/flotilla-spot",
+				LaunchType: "FARGATE_SPOT", Subnets: []string{"subnet-0a"}, SpotFallback: "default"},
+			{Name: "default", MaxRunning: 2, QueueURL: queue(), ECSCluster: "arn:aws:ecs:us-east-1:123456789012:cluster/flotilla-default",
+				LaunchType: "FARGATE", Subnets: []string{"subnet-0a"}},
+		}
+	})
+	ctx := context.Background()
+	var r flotilla.Run
+	cmd := "echo on demand"
+	if err := s.invoke("api", func(ctx context.Context) (err error) {
+		r, _, err = s.svc.Launch(ctx, "owner0", runs.LaunchRequest{Definition: s.def.ID, Cluster: "spot", Command: &cmd})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The event source on both queues, and EventBridge's delivery of the
+	// task events to the events function.
+	s.ecs.Subscribe(func(ev []byte) { s.deliver(ctx, ev) })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cur, err := s.svc.Store.GetRun(checking(), r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.Status.Terminal() {
+			r = cur
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run is still %s on %s (%s)", cur.Status, cur.Cluster, cur.StatusReason)
+		}
+		for _, c := range []string{"spot", "default"} {
+			ds, err := s.w.Queue.Receive(checking(), c, 10, 50*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range ds {
+				_ = s.invoke("dispatcher", func(ctx context.Context) error { return s.svc.Dispatch(ctx, d.Message) })
+				_ = s.w.Queue.Delete(checking(), c, d.Receipt)
+			}
+		}
+	}
+	s.inflght.Wait()
+	if r.Status != flotilla.StatusSucceeded || r.Cluster != "default" || r.Attempt != 3 {
+		t.Fatalf("run %s on %s after %d attempts (%s), want SUCCEEDED on default after 3", r.Status, r.Cluster, r.Attempt, r.StatusReason)
+	}
+	evs, err := s.svc.Store.ListRunEvents(checking(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fmt.Sprint(evs), "it continues on the on-demand cluster default") {
+		t.Errorf("the life story does not say why it moved: %v", evs)
+	}
+	spotTasks, onDemand := 0, 0
+	for _, req := range s.ecs.RunTaskRequests() {
+		if req.StartedBy != r.ID {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(req.Cluster, "flotilla-spot") && len(req.CapacityProviderStrategy) == 1 && req.CapacityProviderStrategy[0].CapacityProvider == "FARGATE_SPOT":
+			spotTasks++
+		case strings.HasSuffix(req.Cluster, "flotilla-default") && req.LaunchType == "FARGATE":
+			onDemand++
+		default:
+			t.Errorf("RunTask %+v", req)
+		}
+	}
+	if spotTasks != 2 || onDemand != 1 {
+		t.Errorf("%d Spot tasks and %d on-demand ones, want 2 and 1", spotTasks, onDemand)
+	}
+	for _, c := range []string{"spot", "default"} {
+		if u, err := s.svc.Store.ClusterUsage(checking(), c); err != nil || u.Running != 0 || u.Queued != 0 {
+			t.Errorf("cluster %s usage %+v (%v), want empty", c, u, err)
+		}
+	}
 }
