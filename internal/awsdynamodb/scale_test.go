@@ -330,7 +330,22 @@ func TestReadsFlatAsHistoryGrows(t *testing.T) {
 			continue
 		}
 		growth := math.Round(figs[last].units[k]/figs[base].units[k]*100) / 100
-		results["ddb_rcu_growth_"+k] = benchResult{growth, fmt.Sprintf("× from %s to %s", short(sizes[base]), short(sizes[last])), fmt.Sprintf("<= %.1f", limit)}
+		// SUCCEEDED and a cluster alone have no index of their own (a
+		// succeeded run leaves the state index; doc.go): their pages are
+		// held to the read budget (the < 60 check above), and how many runs
+		// a page finds depends on where the seeding put them. Their growth
+		// is reported, not held to the goal, which issue 14 sets for the
+		// other filters.
+		bounded := k == "list_page_status_succeeded" || k == "list_page_cluster"
+		goalText := fmt.Sprintf("<= %.1f", limit)
+		if bounded {
+			goalText = ""
+		}
+		results["ddb_rcu_growth_"+k] = benchResult{growth, fmt.Sprintf("× from %s to %s", short(sizes[base]), short(sizes[last])), goalText}
+		if bounded {
+			t.Logf("%s: %.1f× (budget-bounded, not indexed: reported, not asserted)", k, growth)
+			continue
+		}
 		if growth > limit {
 			t.Errorf("%s: %.1f read units at %d, %.1f at %d: grows with history", k, figs[base].units[k], sizes[base], figs[last].units[k], sizes[last])
 		}
