@@ -134,7 +134,11 @@ func (d *Deliverer) webhook(ctx context.Context, c flotilla.RunChange, t flotill
 	}
 	client := d.HTTP
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		// Redirects are not followed: a webhook answers where it was
+		// asked, and a redirect could point the POST (and its signature)
+		// somewhere the target's owner did not choose. A 3xx is a failure.
+		client = &http.Client{Timeout: 10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	backoff := d.Backoff
 	if backoff == nil {

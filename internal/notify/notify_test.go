@@ -166,3 +166,36 @@ func TestDeliverAgainSkipsWhoWasTold(t *testing.T) {
 		t.Errorf("told the webhook %d times and mailed %d times, want once each", calls, len(m.sent))
 	}
 }
+
+// A webhook that redirects is not followed: the 3xx is its answer, recorded
+// as a failure, and the place it points to is never called.
+func TestWebhookRedirectNotFollowed(t *testing.T) {
+	db, err := embedded.OpenDB(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store := embedded.NewStore(db)
+	var elsewhere int
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere++ }))
+	t.Cleanup(other.Close)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(hook.Close)
+	r := flotillatest.NewRun("default", "alice", 0)
+	r.Notify = []flotilla.NotifyTarget{{Webhook: hook.URL + "/h"}}
+	if _, _, err := store.CreateRun(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	r.Status = flotilla.StatusFailed
+	d := &notify.Deliverer{Store: store, Backoff: []time.Duration{}}
+	if err := d.Deliver(context.Background(), flotilla.NewRunChange(r, time.Now(), "")); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := store.ListRunEvents(context.Background(), r.ID)
+	last := evs[len(evs)-1]
+	if elsewhere != 0 || !strings.Contains(last.Reason, "failed: HTTP 307") {
+		t.Errorf("the redirect's target was called %d times; note %q", elsewhere, last.Reason)
+	}
+}
