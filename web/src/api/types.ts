@@ -96,6 +96,10 @@ export interface Run {
   schedule_id?: string;
   estimated_cost_usd?: number | null;
   cost_usd?: number | null;
+  /** The run it was launched from: stopping that one stops this one. */
+  parent?: string;
+  task_role_arn?: string;
+  notify?: NotifyTarget[];
   /** The params the command was rendered with (defaults filled in). */
   params?: Params;
 }

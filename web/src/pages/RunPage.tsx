@@ -336,6 +336,30 @@ export function RunPage() {
               </dd>
             </>
           )}
+          {r.parent && (
+            <>
+              <dt>Parent</dt>
+              <dd className="mono">
+                <Link to={`/runs/${encodeURIComponent(r.parent)}`}>{r.parent}</Link> <span className="muted">(stopping it stops this run)</span>
+              </dd>
+            </>
+          )}
+          <dt>Children</dt>
+          <dd>
+            <Link to={`/runs?tag=${encodeURIComponent(`parent:${r.run_id}`)}`}>runs launched from this one</Link>
+          </dd>
+          {r.task_role_arn && (
+            <>
+              <dt>Task role</dt>
+              <dd className="mono">{r.task_role_arn}</dd>
+            </>
+          )}
+          {r.notify && r.notify.length > 0 && (
+            <>
+              <dt>Notify</dt>
+              <dd>{r.notify.map((t) => t.email ?? `${t.webhook?.split('?')[0]}${t.secret ? ' (signed)' : ''}`).join(', ')}</dd>
+            </>
+          )}
           {r.idempotency_key && (
             <>
               <dt>Idempotency key</dt>

@@ -92,6 +92,17 @@ describe('run page', () => {
     expect(screen.getByRole('link', { name: 'Run again' }).getAttribute('href')).toBe('/launch/def_01?from=run_01');
   });
 
+  it('links a run to its parent and its children, and shows its role and notify targets', async () => {
+    const { api } = fakeApi(
+      routes(run({ parent: 'run_00', task_role_arn: 'arn:aws:iam::123456789012:role/flotilla-job-prod-x', notify: [{ webhook: 'https://hooks.example/a?t=1', secret: 'ssm:/k' }, { email: 'ann@example.com' }] })),
+    );
+    renderApp('/runs/run_01', api);
+    expect((await screen.findByRole('link', { name: 'run_00' })).getAttribute('href')).toBe('/runs/run_00');
+    expect(screen.getByRole('link', { name: 'runs launched from this one' }).getAttribute('href')).toBe('/runs?tag=parent%3Arun_01');
+    expect(screen.getByText('arn:aws:iam::123456789012:role/flotilla-job-prod-x')).toBeTruthy();
+    expect(screen.getByText('https://hooks.example/a (signed), ann@example.com')).toBeTruthy();
+  });
+
   it('stops a running run only after confirmation', async () => {
     const stops: string[] = [];
     const { api } = fakeApi(routes(run(), stops));
