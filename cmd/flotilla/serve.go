@@ -193,7 +193,7 @@ func serve(ctx context.Context, e *env, c serveConfig) error {
 	// A run's end is told to its notify targets in the background, by this
 	// server: webhooks (signing keys from FLOTILLA_SECRET_<NAME>, see
 	// localSigningKey); e-mail is a deployment's (SES).
-	notifier := &notify.Async{D: &notify.Deliverer{Store: store, Log: log, SigningKey: localSigningKey(e.getenv),
+	notifier := &notify.Async{D: &notify.Deliverer{Store: store, Log: log, SigningKey: localSigningKey(e.getenv), UIURL: "http://" + ln.Addr().String(),
 		NoMail: "a local server sends no e-mail (a deployment sends it through SES)"}}
 	svc := &runs.Service{
 		Store:          runs.Publishing(store, notifier, "http://"+ln.Addr().String(), log),

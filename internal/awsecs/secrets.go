@@ -92,15 +92,18 @@ func AccountOf(arn string) string {
 	return parts[4]
 }
 
-// CheckNotifySecrets refuses webhook signing keys outside prefix, as
-// CheckSecrets does for a job's secrets (the notifier reads only those).
+// CheckNotifySecrets is a deployment's check of notify targets: webhooks
+// over https only (the http:// a local server allows reaches only
+// localhost, which for the notifier function is its own runtime API), and
+// signing keys within prefix, as CheckSecrets does for a job's secrets
+// (the notifier reads only those).
 func CheckNotifySecrets(prefix string, targets []flotilla.NotifyTarget) error {
-	if prefix == "" {
-		return nil
-	}
 	v := &flotilla.ValidationError{}
 	for i, t := range targets {
-		if t.Secret == "" {
+		if strings.HasPrefix(strings.ToLower(t.Webhook), "http://") {
+			v.Add(fmt.Sprintf("notify[%d].webhook", i), "must be an https:// URL: a deployment's notifier does not call http:// (localhost is its own runtime)")
+		}
+		if t.Secret == "" || prefix == "" {
 			continue
 		}
 		if _, name, ok := SecretName(t.Secret); ok && !strings.HasPrefix(name, prefix) {

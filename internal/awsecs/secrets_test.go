@@ -144,3 +144,11 @@ func TestCheckNotifySecrets(t *testing.T) {
 		t.Errorf("out of scope: %v, want one error on notify[2].secret", err)
 	}
 }
+
+func TestCheckNotifyRefusesHTTPDeployed(t *testing.T) {
+	err := awsecs.CheckNotifySecrets("", []flotilla.NotifyTarget{{Webhook: "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next"}})
+	var v *flotilla.ValidationError
+	if !errors.As(err, &v) || v.Fields[0].Field != "notify[0].webhook" {
+		t.Errorf("an http:// webhook deployed: %v", err)
+	}
+}

@@ -225,6 +225,8 @@ func (d Definition) Validate() error {
 	validateSecrets(v, "secrets", d.Secrets, d.Env)
 	if p := d.OnOutOfMemory; p != nil && (p.RetryWithMemoryFactor <= 1 || p.RetryWithMemoryFactor > MaxMemoryFactor) {
 		v.Add("on_out_of_memory.retry_with_memory_factor", "must be more than 1 and at most %d", MaxMemoryFactor)
+	} else if p != nil && d.Retry.MaxAttempts < 2 {
+		v.Add("on_out_of_memory", "needs retry.max_attempts of at least 2: the retry with more memory is the next attempt")
 	}
 	if len(d.ParametersSchema) > MaxParametersSchemaBytes {
 		v.Add("parameters_schema", "must be at most %d bytes of JSON", MaxParametersSchemaBytes)

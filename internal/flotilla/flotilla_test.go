@@ -182,6 +182,11 @@ func TestDefinitionValidation(t *testing.T) {
 			t.Errorf("task role %q accepted", role)
 		}
 	}
+	oneTry := good
+	oneTry.OnOutOfMemory, oneTry.Retry.MaxAttempts = &flotilla.OOMPolicy{RetryWithMemoryFactor: 2}, 1
+	if err := oneTry.Validate(); err == nil || !strings.Contains(err.Error(), "on_out_of_memory: needs retry.max_attempts of at least 2") {
+		t.Errorf("an out-of-memory retry with one attempt: %v", err)
+	}
 	for _, alias := range []string{"def_x", "run_1", strings.Repeat("a", 64), ""} {
 		d := good
 		d.Alias = alias

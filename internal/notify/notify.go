@@ -65,6 +65,8 @@ type Deliverer struct {
 	Backoff []time.Duration
 	Now     func() time.Time
 	Log     *slog.Logger
+	// UIURL is the web UI's address, for the run's link in what is sent.
+	UIURL string
 }
 
 func (d *Deliverer) now() time.Time {
@@ -84,6 +86,20 @@ func (d *Deliverer) Deliver(ctx context.Context, c flotilla.RunChange) error {
 	if err != nil {
 		return fmt.Errorf("notify run %s: %w", c.RunID, err)
 	}
+	// What is told comes from the store, not from the event: anyone who
+	// may put events on the bus could write one. An event that is not the
+	// stored run's end (another status or attempt, a run still going) is
+	// dropped.
+	if !r.Status.Terminal() || r.Status != c.Status || r.Attempt != c.Attempt {
+		d.log().Warn("run change that is not the run's stored end dropped", "run_id", r.ID,
+			"event_status", c.Status, "event_attempt", c.Attempt, "status", r.Status, "attempt", r.Attempt)
+		return nil
+	}
+	at := c.Time
+	if r.FinishedAt != nil {
+		at = *r.FinishedAt
+	}
+	c = flotilla.NewRunChange(r, at, d.UIURL)
 	body, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("notify run %s: %w", c.RunID, err)
@@ -108,7 +124,12 @@ func (d *Deliverer) Deliver(ctx context.Context, c flotilla.RunChange) error {
 		}
 		ev := flotilla.RunEvent{RunID: r.ID, Time: d.now().UTC(), Source: flotilla.SourceNotifier, From: c.Status, To: c.Status,
 			Reason: note, Attempt: c.Attempt}
-		if err := d.Store.AppendRunEvent(ctx, ev); err != nil {
+		// Recorded even when the invocation's time is up: what was sent
+		// must be in the life story, or a retry would send it again.
+		rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err := d.Store.AppendRunEvent(rec, ev)
+		cancel()
+		if err != nil {
 			d.log().Warn("notification outcome not recorded", "run_id", r.ID, "note", note, "err", err)
 		}
 	}
@@ -156,6 +177,11 @@ func (d *Deliverer) webhook(ctx context.Context, c flotilla.RunChange, t flotill
 			last = "HTTP " + strconv.Itoa(status)
 		}
 		retry := err != nil || status == http.StatusTooManyRequests || status >= 500
+		// Another attempt only while the invocation has time for it (a
+		// webhook may take its whole 10 s), so the outcome gets recorded.
+		if dl, ok := ctx.Deadline(); ok && retry && attempt <= len(backoff) && time.Until(dl) < backoff[attempt-1]+15*time.Second {
+			return fmt.Sprintf("notification to %s failed: %s after %d attempts (no time left for another)", t, last, attempt)
+		}
 		if !retry || attempt > len(backoff) {
 			return fmt.Sprintf("notification to %s failed: %s after %d attempts", t, last, attempt)
 		}

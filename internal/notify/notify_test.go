@@ -83,11 +83,11 @@ func TestDeliver(t *testing.T) {
 		{Webhook: srv.URL + "/down"},
 		{Email: "ann@example.com"},
 	}
+	code := 3
+	r.Status, r.ExitCode, r.StatusReason = flotilla.StatusFailed, &code, "exit code 3"
 	if _, _, err := store.CreateRun(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	code := 3
-	r.Status, r.ExitCode, r.StatusReason = flotilla.StatusFailed, &code, "exit code 3"
 	m := &mailer{}
 	d := &notify.Deliverer{Store: store, Mailer: m, Backoff: []time.Duration{time.Millisecond, time.Millisecond},
 		SigningKey: func(_ context.Context, ref string) ([]byte, error) {
@@ -150,10 +150,10 @@ func TestDeliverAgainSkipsWhoWasTold(t *testing.T) {
 	t.Cleanup(srv.Close)
 	r := flotillatest.NewRun("default", "alice", 0)
 	r.Notify = []flotilla.NotifyTarget{{Webhook: srv.URL + "/a"}, {Email: "ann@example.com"}}
+	r.Status = flotilla.StatusSucceeded
 	if _, _, err := store.CreateRun(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	r.Status = flotilla.StatusSucceeded
 	m := &mailer{}
 	d := &notify.Deliverer{Store: store, Mailer: m}
 	c := flotilla.NewRunChange(r, time.Now(), "")
@@ -185,10 +185,10 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 	t.Cleanup(hook.Close)
 	r := flotillatest.NewRun("default", "alice", 0)
 	r.Notify = []flotilla.NotifyTarget{{Webhook: hook.URL + "/h"}}
+	r.Status = flotilla.StatusFailed
 	if _, _, err := store.CreateRun(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	r.Status = flotilla.StatusFailed
 	d := &notify.Deliverer{Store: store, Backoff: []time.Duration{}}
 	if err := d.Deliver(context.Background(), flotilla.NewRunChange(r, time.Now(), "")); err != nil {
 		t.Fatal(err)
@@ -197,5 +197,55 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 	last := evs[len(evs)-1]
 	if elsewhere != 0 || !strings.Contains(last.Reason, "failed: HTTP 307") {
 		t.Errorf("the redirect's target was called %d times; note %q", elsewhere, last.Reason)
+	}
+}
+
+// What is told comes from the store: an event about a run that has not
+// ended, or saying another status or attempt than its stored end (anyone
+// who may put events on the bus could write one), tells nobody; an event
+// matching the stored end is told with the stored run's content.
+func TestDeliverTellsOnlyTheStoredEnd(t *testing.T) {
+	db, err := embedded.OpenDB(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store := embedded.NewStore(db)
+	var mu sync.Mutex
+	var bodies []flotilla.RunChange
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var c flotilla.RunChange
+		json.NewDecoder(r.Body).Decode(&c)
+		mu.Lock()
+		bodies = append(bodies, c)
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	r := flotillatest.NewRun("default", "alice", 0)
+	r.Notify = []flotilla.NotifyTarget{{Webhook: srv.URL + "/h"}}
+	r.Status, r.StatusReason = flotilla.StatusFailed, "exit code 2"
+	if _, _, err := store.CreateRun(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	d := &notify.Deliverer{Store: store, UIURL: "https://ui.example"}
+	forged := flotilla.NewRunChange(r, time.Now(), "https://evil.example")
+	forged.Status, forged.StatusReason = flotilla.StatusSucceeded, "FORGED"
+	other := flotilla.NewRunChange(r, time.Now(), "")
+	other.Attempt = 99
+	for _, c := range []flotilla.RunChange{forged, other} {
+		if err := d.Deliver(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(bodies) != 0 {
+		t.Fatalf("forged events were told: %+v", bodies)
+	}
+	lie := flotilla.NewRunChange(r, time.Now(), "https://evil.example")
+	lie.StatusReason = "FORGED"
+	if err := d.Deliver(context.Background(), lie); err != nil {
+		t.Fatal(err)
+	}
+	if len(bodies) != 1 || bodies[0].StatusReason != "exit code 2" || bodies[0].Links["run"] != "https://ui.example/runs/"+r.ID {
+		t.Errorf("told %+v, want the stored run's end and link", bodies)
 	}
 }

@@ -239,13 +239,14 @@ type shellState struct {
 	heredoc   bool // a << was seen: later lines may be here-document bodies
 	wordStart bool // the next character starts a word (so # starts a comment)
 	less      bool // the previous plain character was <
+	dollar    bool // the previous plain character was an unquoted $
 }
 
 func (s *shellState) feed(text string) {
 	for i := 0; i < len(text); i++ {
 		ch := text[i]
 		if s.escaped {
-			s.escaped, s.wordStart, s.less = false, false, false
+			s.escaped, s.wordStart, s.less, s.dollar = false, false, false, false
 			continue
 		}
 		switch s.mode {
@@ -285,6 +286,7 @@ func (s *shellState) feed(text string) {
 			s.wordStart = false
 		}
 		s.less = less
+		s.dollar = ch == '$'
 	}
 }
 
@@ -294,6 +296,11 @@ func (s shellState) unsafe() string {
 	switch {
 	case s.escaped:
 		return "right after a backslash"
+	case s.dollar:
+		// bash and busybox sh read $'…' as ANSI-C quoting, where \' does
+		// not end the quote: the single-quoted value would not stay one
+		// literal word.
+		return "right after $ (bash reads $'…' as ANSI-C quoting)"
 	case s.mode == '\'':
 		return "inside single quotes"
 	case s.mode == '"':

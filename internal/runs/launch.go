@@ -154,6 +154,14 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		case err != nil:
 			return flotilla.Run{}, false, fmt.Errorf("launch %s: parent: %w", req.Definition, err)
 		}
+		// A run launched from one that ended, or is being stopped, would
+		// outlive it: the cascade could no longer reach it.
+		switch {
+		case parent.Status.Terminal():
+			return flotilla.Run{}, false, flotilla.Invalid("parent", "run %s has ended (%s): a run launched from it would outlive it", parent.ID, parent.Status)
+		case parent.StopRequest != nil:
+			return flotilla.Run{}, false, flotilla.Invalid("parent", "run %s is being stopped", parent.ID)
+		}
 		r.Parent = parent.ID
 		r.Tags = append(r.Tags, flotilla.ParentTag(parent.ID))
 	}
@@ -191,6 +199,15 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 				"idempotency_key reused with a different request (run %s was launched with it)", stored.ID)
 		}
 		return stored, false, nil
+	}
+	// Its parent may have been stopped while it was being stored: then the
+	// cascade may have missed it, so it is stopped here.
+	if stored.Parent != "" {
+		if p, err := s.Store.GetRun(ctx, stored.Parent); err == nil && (p.Status.Terminal() || p.StopRequest != nil) {
+			if stopped, err := s.stopOne(ctx, stored.ID, "flotilla (its parent "+p.ID+" was stopped)"); err == nil {
+				return stopped, true, nil
+			}
+		}
 	}
 	// The run is safe in the store; if the send fails the sweep admits it.
 	if err := s.Queue.Send(ctx, message(stored, "")); err != nil {

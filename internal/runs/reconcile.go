@@ -118,6 +118,11 @@ func (s *Service) end(ctx context.Context, r flotilla.Run, t flotilla.Transition
 		return flotilla.Run{}, err
 	}
 	s.log().Info("run ended", "run_id", r.ID, "cluster", r.Cluster, "status", ended.Status, "reason", ended.StatusReason)
+	// A run stopped any way (outside Flotilla, by its timeout, by a stop
+	// whose cascade was interrupted) takes the runs launched from it along.
+	if ended.Status == flotilla.StatusStopped || ended.ReasonCode == flotilla.ReasonRunTimeout {
+		s.stopDescendants(ctx, ended.ID, "flotilla", map[string]bool{ended.ID: true})
+	}
 	if r.Status.HoldsSlot() {
 		if err := s.Readmit(ctx, r.Cluster); err != nil {
 			s.log().Warn("readmit failed; the sweep will retry", "cluster", r.Cluster, "err", err)

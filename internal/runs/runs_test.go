@@ -645,4 +645,26 @@ func TestCascadeStop(t *testing.T) {
 	if r := f.get(t, parent.ID); r.StopRequest == nil {
 		t.Errorf("the parent was not asked to stop: %+v", r)
 	}
+	// A parent being stopped, or ended, takes no new children.
+	if _, _, err := f.svc.Launch(ctx, "bob", runs.LaunchRequest{Definition: "job", Parent: parent.ID}); !errors.Is(err, flotilla.ErrInvalid) || !strings.Contains(err.Error(), "being stopped") {
+		t.Errorf("a child of a stopping parent: %v", err)
+	}
+	// A run that ends stopped by its engine (outside Flotilla) takes its
+	// children along too.
+	f2 := setup(t, flotilla.Cluster{Name: "default", MaxRunning: 1})
+	p2 := f2.launch(t, "alice", runs.LaunchRequest{})
+	f2.drain(t)
+	c2 := f2.launch(t, "bob", runs.LaunchRequest{Parent: p2.ID})
+	cur := f2.get(t, p2.ID)
+	f2.reconcile(t, f2.eng.event(cur, flotilla.TaskRunning, nil, "", ""))
+	f2.reconcile(t, f2.eng.event(cur, flotilla.TaskStopped, ptr(143), flotilla.StopCodeUserInitiated, "Task stopped by user"))
+	if r := f2.get(t, p2.ID); r.Status != flotilla.StatusStopped {
+		t.Fatalf("parent stopped outside Flotilla: %s", r.Status)
+	}
+	if r := f2.get(t, c2.ID); r.Status != flotilla.StatusStopped {
+		t.Errorf("its child is %s, want STOPPED with it", r.Status)
+	}
+	if _, _, err := f2.svc.Launch(ctx, "bob", runs.LaunchRequest{Definition: "job", Parent: p2.ID}); !errors.Is(err, flotilla.ErrInvalid) || !strings.Contains(err.Error(), "has ended") {
+		t.Errorf("a child of an ended parent: %v", err)
+	}
 }

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -408,7 +409,10 @@ func TestLambdasEndToEnd(t *testing.T) {
 	type hookHit struct{ path, sig, ts string }
 	var hookMu sync.Mutex
 	var hookHits []hookHit
-	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Over TLS, as a deployment requires: the notifier trusts the test
+	// server's certificate through SSL_CERT_FILE (Go's crypto/x509 reads it
+	// for the system roots on Linux).
+	hooks := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		hookMu.Lock()
 		hookHits = append(hookHits, hookHit{r.URL.Path, r.Header.Get(notify.HeaderSignature), r.Header.Get(notify.HeaderTimestamp)})
@@ -420,7 +424,11 @@ func TestLambdasEndToEnd(t *testing.T) {
 		}
 	}))
 	defer hooks.Close()
-	s.fn["notifier"] = startFunction(t, s.rie, "notifier", s.bins["notifier"], s.env)
+	certFile := filepath.Join(t.TempDir(), "hooks.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hooks.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.fn["notifier"] = startFunction(t, s.rie, "notifier", s.bins["notifier"], append(slices.Clone(s.env), "SSL_CERT_FILE="+certFile))
 	told, err := s.api.CreateDefinition(ctx, map[string]any{
 		"alias": "told", "image": "public.ecr.aws/docker/library/alpine:3", "command": "echo hi; exit 2", "cpu": 256, "memory": 512,
 		"notify": []map[string]string{{"webhook": hooks.URL + "/ssm", "secret": "ssm:/flotilla/e2e/hook-key"},

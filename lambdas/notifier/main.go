@@ -36,7 +36,7 @@ func main() {
 		SSM:            ssm.NewFromConfig(w.AWS, func(o *ssm.Options) { o.BaseEndpoint = endpoint(c.SSMEndpoint) }),
 		SecretsManager: secretsmanager.NewFromConfig(w.AWS, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint(c.SecretsManagerEndpoint) }),
 	}
-	d := &notify.Deliverer{Store: w.Store, Log: log, SigningKey: keys.SigningKey,
+	d := &notify.Deliverer{Store: w.Store, Log: log, SigningKey: keys.SigningKey, UIURL: c.UIURL,
 		NoMail: "this deployment has no sender (cdk.json flotilla:notify_from, an address or domain verified in SES)"}
 	if c.NotifyFrom != "" {
 		d.Mailer = awsnotify.Mailer{From: c.NotifyFrom,
