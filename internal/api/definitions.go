@@ -64,7 +64,7 @@ func (s *server) handleCreateDefinition() http.Handler {
 }
 
 func (s *server) handleListDefinitions() http.Handler {
-	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
 		q := r.URL.Query()
 		limit, err := limitParam(q.Get("limit"))
 		if err != nil {
@@ -77,18 +77,21 @@ func (s *server) handleListDefinitions() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
+		for i := range page.Items {
+			page.Items[i] = s.maskDefinition(r, caller, page.Items[i])
+		}
 		encode(w, http.StatusOK, page)
 	})
 }
 
 func (s *server) handleGetDefinition() http.Handler {
-	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
 		d, err := s.Store.GetDefinition(r.Context(), r.PathValue("ref"))
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, d)
+		encode(w, http.StatusOK, s.maskDefinition(r, caller, d))
 	})
 }
 
@@ -174,7 +177,7 @@ func (s *server) refuseIfScheduled(r *http.Request, d flotilla.Definition) error
 }
 
 func (s *server) handleGetRevision() http.Handler {
-	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
 		n, err := strconv.Atoi(r.PathValue("n"))
 		if err != nil || n < 1 {
 			s.fail(w, r, flotilla.Invalid("n", "must be a revision number (1, 2, …)"))
@@ -185,7 +188,7 @@ func (s *server) handleGetRevision() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, d)
+		encode(w, http.StatusOK, s.maskDefinition(r, caller, d))
 	})
 }
 

@@ -43,7 +43,7 @@ func (s *server) handleLaunch() http.Handler {
 }
 
 func (s *server) handleListRuns() http.Handler {
-	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
 		f, err := s.runFilter(r)
 		if err != nil {
 			s.fail(w, r, err)
@@ -55,6 +55,9 @@ func (s *server) handleListRuns() http.Handler {
 			return
 		}
 		s.fillPositions(r, f, page.Items)
+		for i := range page.Items {
+			page.Items[i] = s.maskRun(r, caller, page.Items[i])
+		}
 		encode(w, http.StatusOK, page)
 	})
 }
@@ -219,13 +222,13 @@ func (s *server) withPosition(r *http.Request, run flotilla.Run) flotilla.Run {
 }
 
 func (s *server) handleGetRun() http.Handler {
-	return s.withOwner(func(w http.ResponseWriter, r *http.Request, _ string) {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
 		run, err := s.Store.GetRun(r.Context(), r.PathValue("id"))
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		encode(w, http.StatusOK, s.withPosition(r, run))
+		encode(w, http.StatusOK, s.maskRun(r, caller, s.withPosition(r, run)))
 	})
 }
 

@@ -229,3 +229,26 @@ func BenchmarkFilteredRunListLongQueue(b *testing.B) {
 		}
 	}
 }
+
+// A webhook URL (its path and query hold chat webhooks' tokens) is shown
+// whole only to its owner and the admins; other members see its host.
+func TestWebhookURLsShownOnlyToTheirOwner(t *testing.T) {
+	h := setup(t, options{noConsume: true})
+	ann, bob, admin := h.as("ann", false), h.as("bob", false), h.as("carol", true)
+	created := ann.do("POST", "/v1/definitions", `{"alias":"told","image":"alpine:3","command":"true","cpu":256,"memory":512,"notify":[{"webhook":"https://hooks.slack.com/services/T0/B1/SECRETTOKEN"},{"email":"ann@example.com"}]}`)
+	if created.status != 201 {
+		t.Fatalf("create: %s", created)
+	}
+	for who, c := range map[string]*harness{"owner": ann, "admin": admin, "other": bob} {
+		for _, path := range []string{"/v1/definitions/told", "/v1/definitions", "/v1/definitions/told/revisions/1"} {
+			got := c.do("GET", path, nil)
+			body := string(got.body)
+			switch whole := who != "other"; {
+			case whole && !strings.Contains(body, "SECRETTOKEN"):
+				t.Errorf("%s GET %s does not show the whole URL: %s", who, path, body)
+			case !whole && (strings.Contains(body, "SECRETTOKEN") || !strings.Contains(body, "https://hooks.slack.com/…") || !strings.Contains(body, "ann@example.com")):
+				t.Errorf("%s GET %s: %s, want the host only", who, path, body)
+			}
+		}
+	}
+}
