@@ -42,8 +42,11 @@ func schedServe(t *testing.T, clock schedules.Clock) string {
 	stderr := &schedSyncBuffer{}
 	e := &env{getenv: func(string) string { return "" }, stdout: &schedSyncBuffer{}, stderr: stderr}
 	done := make(chan error, 1)
+	// Made before the cleanup below is registered, so it is removed after
+	// the server has stopped (cleanups run last-registered first).
+	dataDir := t.TempDir()
 	go func() {
-		done <- serve(ctx, e, serveConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir(), MaxRunning: 2, Engine: "process",
+		done <- serve(ctx, e, serveConfig{Addr: "127.0.0.1:0", DataDir: dataDir, MaxRunning: 2, Engine: "process",
 			Owner: "ada", SweepInterval: time.Second, QueueTimeout: time.Hour, LogFormat: "text", clock: clock})
 	}()
 	t.Cleanup(func() {
