@@ -182,9 +182,10 @@
 // of 2,000 runs: 13 pages, TestRareFilterPagesStayWithinBudget).
 //
 // Measured read units of one request on minidyn (computed from item sizes
-// by the rules above; `make bench-ddb`, or go test -run
-// TestReadsFlatAsHistoryGrows -v ./internal/awsdynamodb/ for 1,000 and
-// 10,000), at 10,000, 30,000 and 100,000 ended runs (1 % FAILED; 10
+// by the rules above; FLOTILLA_DDB_SCALE=10000,30000,100000 go test -run
+// TestReadsFlatAsHistoryGrows -v ./internal/awsdynamodb/ — `make bench-ddb`
+// stops at 60,000 to keep `make bench` short, and its figures are in
+// bench/results.json), at 10,000, 30,000 and 100,000 ended runs (1 % FAILED; 10
 // definitions, 20 owners, 10 tags), with 100, 3,000 and 10,000 runs queued
 // by 100 owners on another cluster:
 //
