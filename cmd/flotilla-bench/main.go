@@ -9,18 +9,18 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/flotilla-run/flotilla/internal/benchout"
 )
 
 // Result is one figure.
@@ -81,24 +81,10 @@ var benchmarks = []benchmark{
 	{"load_10k", benchLoad},
 }
 
-// merge writes results over what the file already holds (other benchmark
-// producers, e.g. the AWS adapter tests, write their own keys).
+// merge writes results over what the file already holds: other producers
+// (the AWS adapter tests, the browser journeys) write their own keys.
 func merge(path string, results map[string]Result) error {
-	all := map[string]Result{}
-	if b, err := os.ReadFile(path); err == nil {
-		json.Unmarshal(b, &all)
-	}
-	for k, v := range results {
-		all[k] = v
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(all, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return benchout.Merge(path, results)
 }
 
 func printTable(results map[string]Result) {

@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +20,8 @@ import (
 	"time"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
+
+	"github.com/flotilla-run/flotilla/internal/benchout"
 )
 
 // ddbProxy stands in front of minidyn. It answers a fraction of requests
@@ -479,82 +479,7 @@ type benchResult struct {
 	Goal  string  `json:"goal,omitempty"`
 }
 
-// mergeBench writes results into the JSON object at path, keeping the
-// other keys. A relative path is taken from the module root, since go test
-// runs in the package's folder.
+// mergeBench writes results into bench/results.json (benchout.Merge).
 func mergeBench(path string, results map[string]benchResult) error {
-	if !filepath.IsAbs(path) {
-		root, err := moduleRoot()
-		if err != nil {
-			return err
-		}
-		path = filepath.Join(root, path)
-	}
-	all := map[string]json.RawMessage{}
-	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) > 0 {
-		if err := json.Unmarshal(b, &all); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	for k, v := range results {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false) // goals read "< 15", not "\u003c 15"
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
-		all[k] = bytes.TrimSpace(b.Bytes())
-	}
-	keys := slices.Collect(maps.Keys(all))
-	sort.Strings(keys)
-	var buf bytes.Buffer
-	buf.WriteString("{\n")
-	for i, k := range keys {
-		kb, _ := json.Marshal(k)
-		fmt.Fprintf(&buf, "  %s: %s", kb, all[k])
-		if i < len(keys)-1 {
-			buf.WriteString(",")
-		}
-		buf.WriteString("\n")
-	}
-	buf.WriteString("}\n")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func TestMergeBench(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "results.json")
-	os.WriteFile(path, []byte(`{"other": {"value": 1, "unit": "ms"}, "dynamodb_wcu_per_run": {"value": 99, "unit": "old"}}`), 0o644)
-	if err := mergeBench(path, map[string]benchResult{"dynamodb_wcu_per_run": {15, "WRU", "<= 12"}}); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(path)
-	var got map[string]benchResult
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatalf("%v: %s", err, b)
-	}
-	want := map[string]benchResult{"other": {1, "ms", ""}, "dynamodb_wcu_per_run": {15, "WRU", "<= 12"}}
-	if !reflect.DeepEqual(got, want) || !strings.Contains(string(b), `"<= 12"`) {
-		t.Errorf("merged:\n%s", b)
-	}
+	return benchout.Merge(path, results)
 }

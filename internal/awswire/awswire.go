@@ -426,13 +426,13 @@ func Build(ctx context.Context, c Config, o Options) (*Wired, error) {
 		Config: c,
 		AWS:    cfg,
 		DynamoDB: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-			o.BaseEndpoint = endpoint(c.DynamoDBEndpoint)
+			o.BaseEndpoint = Endpoint(c.DynamoDBEndpoint)
 			// Emulators such as minidyn send no X-Amz-Crc32 header, which
 			// the SDK would report on every response.
 			o.DisableValidateResponseChecksum = c.DynamoDBEndpoint != ""
 		}),
-		SQS:      sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = endpoint(c.SQSEndpoint) }),
-		ECS:      ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = endpoint(c.ECSEndpoint) }),
+		SQS:      sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = Endpoint(c.SQSEndpoint) }),
+		ECS:      ecs.NewFromConfig(cfg, func(o *ecs.Options) { o.BaseEndpoint = Endpoint(c.ECSEndpoint) }),
 		Executor: awsecs.Clusters{},
 		Decoder:  awsevents.Decoder{Clusters: map[string]string{}},
 	}
@@ -512,8 +512,8 @@ func (c Config) IAMNames() awsclient.Names {
 	return n
 }
 
-// endpoint is nil (the Region's AWS endpoint) for an empty override.
-func endpoint(url string) *string {
+// Endpoint is an SDK client's BaseEndpoint: nil (the Region's AWS endpoint) for an empty override.
+func Endpoint(url string) *string {
 	if url == "" {
 		return nil
 	}

@@ -35,12 +35,7 @@ func (m *mailer) Send(_ context.Context, to, subject, body string) error {
 // retry on a 4xx), one that never answers well (three attempts), and an
 // address. Every outcome is in the run's life story.
 func TestDeliver(t *testing.T) {
-	db, err := embedded.OpenDB(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store := embedded.NewStore(db)
+	store := newStore(t)
 	key := []byte("s3cret")
 
 	var mu sync.Mutex
@@ -134,12 +129,7 @@ func TestDeliver(t *testing.T) {
 // A delivery run again for the same end (the notifier retried after it died
 // midway) tells only the targets not yet told.
 func TestDeliverAgainSkipsWhoWasTold(t *testing.T) {
-	db, err := embedded.OpenDB(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store := embedded.NewStore(db)
+	store := newStore(t)
 	var mu sync.Mutex
 	calls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -170,12 +160,7 @@ func TestDeliverAgainSkipsWhoWasTold(t *testing.T) {
 // A webhook that redirects is not followed: the 3xx is its answer, recorded
 // as a failure, and the place it points to is never called.
 func TestWebhookRedirectNotFollowed(t *testing.T) {
-	db, err := embedded.OpenDB(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store := embedded.NewStore(db)
+	store := newStore(t)
 	var elsewhere int
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { elsewhere++ }))
 	t.Cleanup(other.Close)
@@ -205,12 +190,7 @@ func TestWebhookRedirectNotFollowed(t *testing.T) {
 // who may put events on the bus could write one), tells nobody; an event
 // matching the stored end is told with the stored run's content.
 func TestDeliverTellsOnlyTheStoredEnd(t *testing.T) {
-	db, err := embedded.OpenDB(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store := embedded.NewStore(db)
+	store := newStore(t)
 	var mu sync.Mutex
 	var bodies []flotilla.RunChange
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -248,4 +228,15 @@ func TestDeliverTellsOnlyTheStoredEnd(t *testing.T) {
 	if len(bodies) != 1 || bodies[0].StatusReason != "exit code 2" || bodies[0].Links["run"] != "https://ui.example/runs/"+r.ID {
 		t.Errorf("told %+v, want the stored run's end and link", bodies)
 	}
+}
+
+// newStore is an embedded store in a temporary folder.
+func newStore(t *testing.T) *embedded.Store {
+	t.Helper()
+	db, err := embedded.OpenDB(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return embedded.NewStore(db)
 }

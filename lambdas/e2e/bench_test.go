@@ -3,13 +3,10 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/flotilla-run/flotilla/internal/benchout"
 )
 
 // benchOutEnv names the results file the numbers are merged into
@@ -22,41 +19,9 @@ type benchResult struct {
 	Goal  string  `json:"goal,omitempty"`
 }
 
-// mergeBench writes results into the JSON object at path, keeping its
-// other keys; a relative path is from the module root.
+// mergeBench writes results into bench/results.json (benchout.Merge).
 func mergeBench(t *testing.T, path string, results map[string]benchResult) error {
-	if !filepath.IsAbs(path) {
-		root, err := moduleRoot()
-		if err != nil {
-			return err
-		}
-		path = filepath.Join(root, path)
-	}
-	all := map[string]any{}
-	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return err
-	default:
-		if err := json.Unmarshal(b, &all); err != nil {
-			return err
-		}
-	}
-	for k, v := range results {
-		all[k] = v
-	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false) // goals read "< 50", not "\u003c 50"
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(all); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, out.Bytes(), 0o644)
+	return benchout.Merge(path, results)
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -26,12 +25,7 @@ import (
 func main() {
 	w, log := awswire.ForLambda(context.Background())
 	c := w.Config
-	endpoint := func(url string) *string {
-		if url == "" {
-			return nil
-		}
-		return aws.String(url)
-	}
+	endpoint := awswire.Endpoint
 	keys := awsnotify.Keys{
 		SSM:            ssm.NewFromConfig(w.AWS, func(o *ssm.Options) { o.BaseEndpoint = endpoint(c.SSMEndpoint) }),
 		SecretsManager: secretsmanager.NewFromConfig(w.AWS, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint(c.SecretsManagerEndpoint) }),
