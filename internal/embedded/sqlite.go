@@ -183,6 +183,24 @@ var migrations = []string{
 	);
 	CREATE INDEX schedules_definition ON schedules(definition, id);
 	CREATE INDEX schedules_owner ON schedules(owner, id);`,
+	// 3: pipelines. A run's parent gets a column (filled in from the runs
+	// stored before, which kept it only in body) whose index counts an
+	// array's children by status; run_after lists what each WAITING run
+	// waits for, by what it waits for; array_elements keeps arrays' items.
+	`ALTER TABLE runs ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+	UPDATE runs SET parent = json_extract(body, '$.parent') WHERE json_extract(body, '$.parent') IS NOT NULL;
+	CREATE INDEX runs_parent_status ON runs(parent, status, id) WHERE parent <> '';
+	CREATE TABLE run_after (
+		dep_id TEXT NOT NULL,
+		run_id TEXT NOT NULL,
+		PRIMARY KEY (dep_id, run_id)
+	) WITHOUT ROWID;
+	CREATE TABLE array_elements (
+		parent TEXT NOT NULL,
+		seq INTEGER NOT NULL,
+		body TEXT NOT NULL,
+		PRIMARY KEY (parent, seq)
+	) WITHOUT ROWID;`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

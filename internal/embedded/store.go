@@ -243,25 +243,11 @@ func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bo
 				return err
 			}
 		}
-		body, err := json.Marshal(r)
-		if err != nil {
+		if err := insertRun(ctx, tx, r); err != nil {
 			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO runs(id, cluster, status, definition_id, owner, schedule_id, queued_at, idempotency_key, body)
-			VALUES (?,?,?,?,?,?,?,?,?)`, r.ID, r.Cluster, r.Status, r.DefinitionID, r.Owner, r.ScheduleID, r.QueuedAt.UnixNano(), r.IdempotencyKey, body)
-		if isUniqueViolation(err) {
-			return fmt.Errorf("run %s exists: %w", r.ID, flotilla.ErrConflict)
-		}
-		if err != nil {
-			return err
-		}
-		for _, tag := range r.Tags {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO run_tags(tag, run_id) VALUES (?,?)`, tag, r.ID); err != nil {
-				return err
-			}
 		}
 		created = true
-		return insertEvent(ctx, tx, flotilla.RunEvent{RunID: r.ID, Time: r.QueuedAt, Source: sourceOf(r), To: r.Status, Reason: r.StatusReason, Attempt: r.Attempt})
+		return nil
 	})
 	if err != nil {
 		return flotilla.Run{}, false, fmt.Errorf("create run %s: %w", r.ID, err)
@@ -270,6 +256,147 @@ func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bo
 		return existing, false, nil
 	}
 	return r, true, nil
+}
+
+// insertRun stores a new run, its tags, what it waits for and its first
+// event; ErrConflict when its id exists.
+func insertRun(ctx context.Context, tx conn, r flotilla.Run) error {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO runs(id, cluster, status, definition_id, owner, schedule_id, queued_at, idempotency_key, parent, body)
+		VALUES (?,?,?,?,?,?,?,?,?,?)`, r.ID, r.Cluster, r.Status, r.DefinitionID, r.Owner, r.ScheduleID, r.QueuedAt.UnixNano(), r.IdempotencyKey, r.Parent, body)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("run %s exists: %w", r.ID, flotilla.ErrConflict)
+	}
+	if err != nil {
+		return err
+	}
+	for _, tag := range r.Tags {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO run_tags(tag, run_id) VALUES (?,?)`, tag, r.ID); err != nil {
+			return err
+		}
+	}
+	for _, dep := range r.After {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO run_after(dep_id, run_id) VALUES (?,?)`, dep, r.ID); err != nil {
+			return err
+		}
+	}
+	return insertEvent(ctx, tx, flotilla.RunEvent{RunID: r.ID, Time: r.QueuedAt, Source: sourceOf(r), To: r.Status, Reason: r.StatusReason, Attempt: r.Attempt})
+}
+
+// CreateRuns implements flotilla.Store: one transaction for the batch.
+func (s *Store) CreateRuns(ctx context.Context, runs []flotilla.Run) (int, error) {
+	n := 0
+	err := s.writeTx(ctx, func(tx conn) error {
+		n = 0
+		for _, r := range runs {
+			if r.IdempotencyKey != "" {
+				return fmt.Errorf("run %s has an idempotency key: %w", r.ID, flotilla.ErrInvalid)
+			}
+			err := insertRun(ctx, tx, r)
+			if errors.Is(err, flotilla.ErrConflict) {
+				continue // made before: a batch made again
+			}
+			if err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("create %d runs: %w", len(runs), err)
+	}
+	return n, nil
+}
+
+// PutArrayElements implements flotilla.Store.
+func (s *Store) PutArrayElements(ctx context.Context, parentID string, elems []flotilla.ArrayElement) error {
+	err := s.writeTx(ctx, func(tx conn) error {
+		for i, e := range elems {
+			body, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO array_elements(parent, seq, body) VALUES (?,?,?)`, parentID, i, body); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store the elements of array %s: %w", parentID, err)
+	}
+	return nil
+}
+
+// ArrayElements implements flotilla.Store.
+func (s *Store) ArrayElements(ctx context.Context, parentID string, from, to int) ([]flotilla.ArrayElement, error) {
+	rows, err := s.db.reader().QueryContext(ctx, `SELECT body FROM array_elements WHERE parent=? AND seq >= ? AND seq < ? ORDER BY seq`, parentID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read the elements of array %s: %w", parentID, err)
+	}
+	defer rows.Close()
+	var out []flotilla.ArrayElement
+	for rows.Next() {
+		var body []byte
+		var e flotilla.ArrayElement
+		if err := rows.Scan(&body); err != nil {
+			return nil, fmt.Errorf("read the elements of array %s: %w", parentID, err)
+		}
+		if err := json.Unmarshal(body, &e); err != nil {
+			return nil, fmt.Errorf("read the elements of array %s: decode: %w", parentID, err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ChildSummary implements flotilla.Store: counted on the index of
+// (parent, status), in the same database as every change, so exact.
+func (s *Store) ChildSummary(ctx context.Context, parent string) (flotilla.ChildSummary, error) {
+	sum := flotilla.ChildSummary{Counts: map[flotilla.RunStatus]int{}, FailedIndexes: []int{}}
+	rows, err := s.db.reader().QueryContext(ctx, `SELECT status, count(*) FROM runs WHERE parent=? AND parent <> '' GROUP BY status`, parent)
+	if err != nil {
+		return sum, fmt.Errorf("summarise the children of %s: %w", parent, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st flotilla.RunStatus
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return sum, fmt.Errorf("summarise the children of %s: %w", parent, err)
+		}
+		sum.Counts[st] = n
+		if st.Terminal() {
+			sum.Ended += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return sum, fmt.Errorf("summarise the children of %s: %w", parent, err)
+	}
+	if sum.Counts[flotilla.StatusFailed]+sum.Counts[flotilla.StatusStopped] == 0 {
+		return sum, nil
+	}
+	idx, err := s.db.reader().QueryContext(ctx, `SELECT json_extract(body, '$.array_index') FROM runs
+		WHERE parent=? AND parent <> '' AND status IN ('FAILED', 'STOPPED')`, parent)
+	if err != nil {
+		return sum, fmt.Errorf("summarise the children of %s: %w", parent, err)
+	}
+	defer idx.Close()
+	for idx.Next() {
+		var i sql.NullInt64
+		if err := idx.Scan(&i); err != nil {
+			return sum, fmt.Errorf("summarise the children of %s: %w", parent, err)
+		}
+		if i.Valid {
+			sum.FailedIndexes = append(sum.FailedIndexes, int(i.Int64))
+		}
+	}
+	slices.Sort(sum.FailedIndexes)
+	return sum, idx.Err()
 }
 
 func sourceOf(r flotilla.Run) flotilla.EventSource {
@@ -339,6 +466,12 @@ func (s *Store) ListRuns(ctx context.Context, f flotilla.RunFilter) (flotilla.Pa
 	}
 	if f.Tag != "" {
 		add(`id IN (SELECT run_id FROM run_tags WHERE tag = ?)`, f.Tag)
+	}
+	if f.Parent != "" {
+		add(`parent = ? AND parent <> ''`, f.Parent)
+	}
+	if f.After != "" {
+		add(`id IN (SELECT run_id FROM run_after WHERE dep_id = ?)`, f.After)
 	}
 	if !f.Since.IsZero() {
 		add(`queued_at >= ?`, f.Since.UnixNano())

@@ -29,6 +29,10 @@ type RunFilter struct {
 	Owner        string
 	Tag          string
 	ScheduleID   string
+	// Parent selects the runs launched from it (an array's children among them).
+	Parent string
+	// After selects the runs that wait for it (Run.After lists it).
+	After        string
 	Since, Until time.Time // on queued_at; zero means unbounded
 	Limit        int
 	NextToken    string
@@ -51,10 +55,25 @@ type Store interface {
 	DeleteDefinition(ctx context.Context, ref string) error
 	ListDefinitions(ctx context.Context, f DefinitionFilter) (Page[Definition], error)
 
-	// CreateRun stores a new QUEUED run and its first life-story event. When
+	// CreateRun stores a new QUEUED or WAITING run and its first life-story event. When
 	// the run's owner already has a run with the same idempotency key, it
 	// stores nothing and returns that run with created=false.
 	CreateRun(ctx context.Context, r Run) (run Run, created bool, err error)
+	// CreateRuns stores each of runs (QUEUED or WAITING, without
+	// idempotency keys) whose id is not stored yet, as CreateRun does, and
+	// leaves a run whose id exists as it is; it returns how many it
+	// created. An array's children are made with it, a batch at a time: a
+	// batch made again after a crash creates no child twice.
+	CreateRuns(ctx context.Context, runs []Run) (int, error)
+	// PutArrayElements stores an array parent's elements, in order, before
+	// the parent itself is stored; storing them again is harmless.
+	PutArrayElements(ctx context.Context, parentID string, elems []ArrayElement) error
+	// ArrayElements returns the elements [from, to) of an array's parent.
+	ArrayElements(ctx context.Context, parentID string, from, to int) ([]ArrayElement, error)
+	// ChildSummary counts the runs whose Parent is parent by status and
+	// lists the array indexes of those that ended FAILED or STOPPED. The
+	// counts are exact: they change in the same write as each child.
+	ChildSummary(ctx context.Context, parent string) (ChildSummary, error)
 	GetRun(ctx context.Context, id string) (Run, error)
 	ListRuns(ctx context.Context, f RunFilter) (Page[Run], error)
 	// TransitionRun applies t atomically: the status condition, the slot
@@ -92,7 +111,13 @@ type Message struct {
 	Owner string `json:"owner"`
 	// DedupID makes a re-send within the deduplication window a no-op.
 	DedupID string `json:"dedup_id"`
+	// Kind is empty for a run to admit, or MessageArray: RunID is an
+	// array's parent whose children are to be made (or stopped) next.
+	Kind string `json:"kind,omitempty"`
 }
+
+// MessageArray is the Kind of a message that carries an array's work.
+const MessageArray = "array"
 
 // Delivery is a received message and the handle that deletes it.
 type Delivery struct {

@@ -12,6 +12,11 @@ type RunStatus string
 
 // The statuses of a run.
 const (
+	// StatusWaiting: accepted, but not in any queue: it waits for the runs
+	// it was launched after (wait_reason dependencies), or it is an array's
+	// parent waiting for its children (wait_reason children). It holds no
+	// slot and is not counted as queued.
+	StatusWaiting RunStatus = "WAITING"
 	// StatusQueued: accepted and waiting in its cluster's queue.
 	StatusQueued RunStatus = "QUEUED"
 	// StatusPending: admitted (it holds a cluster slot) and handed to the
@@ -29,10 +34,10 @@ const (
 )
 
 // AllStatuses lists every status in lifecycle order.
-var AllStatuses = []RunStatus{StatusQueued, StatusPending, StatusRunning, StatusSucceeded, StatusFailed, StatusStopped}
+var AllStatuses = []RunStatus{StatusWaiting, StatusQueued, StatusPending, StatusRunning, StatusSucceeded, StatusFailed, StatusStopped}
 
 // ActiveStatuses are the statuses of a run that has not ended.
-var ActiveStatuses = []RunStatus{StatusQueued, StatusPending, StatusRunning}
+var ActiveStatuses = []RunStatus{StatusWaiting, StatusQueued, StatusPending, StatusRunning}
 
 // Valid reports whether s is a known status.
 func (s RunStatus) Valid() bool { return slices.Contains(AllStatuses, s) }
@@ -57,6 +62,10 @@ func CanTransition(from, to RunStatus) bool {
 		return true
 	}
 	switch from {
+	case StatusWaiting:
+		// To QUEUED when what it waits for succeeded; an array's parent
+		// ends when its children have.
+		return to == StatusQueued || to.Terminal()
 	case StatusQueued:
 		return to == StatusPending || to == StatusStopped || to == StatusFailed
 	case StatusPending:
@@ -96,13 +105,20 @@ const (
 	ReasonStopped          ReasonCode = "stopped"
 	ReasonRetriesExhausted ReasonCode = "retries_exhausted"
 	ReasonLost             ReasonCode = "lost"
+	// ReasonDependencyFailed: a run it was launched after failed or was
+	// stopped, so it never ran.
+	ReasonDependencyFailed ReasonCode = "dependency_failed"
+	// ReasonChildrenFailed: an array's parent, some of whose children
+	// failed or were stopped.
+	ReasonChildrenFailed ReasonCode = "children_failed"
 )
 
 // ReasonCodes lists the closed set, for documentation and validation.
 var ReasonCodes = []ReasonCode{ReasonSucceeded, ReasonExitCode, ReasonOutOfMemory, ReasonImagePull,
-	ReasonCouldNotStart, ReasonQueueTimeout, ReasonRunTimeout, ReasonStopped, ReasonRetriesExhausted, ReasonLost}
+	ReasonCouldNotStart, ReasonQueueTimeout, ReasonRunTimeout, ReasonStopped, ReasonRetriesExhausted, ReasonLost,
+	ReasonDependencyFailed, ReasonChildrenFailed}
 
-// WaitReason says, in a closed set, why a QUEUED run is waiting.
+// WaitReason says, in a closed set, why a QUEUED or WAITING run is waiting.
 type WaitReason string
 
 // The reasons a run waits.
@@ -112,10 +128,15 @@ const (
 	WaitAccountQuota   WaitReason = "account_quota"
 	WaitOwnerTurn      WaitReason = "owner_turn"
 	WaitLaunchThrottle WaitReason = "launch_throttle"
+	// WaitDependencies: WAITING for the runs it was launched after.
+	WaitDependencies WaitReason = "dependencies"
+	// WaitChildren: an array's parent, WAITING for its children.
+	WaitChildren WaitReason = "children"
 )
 
 // WaitReasons lists the closed set.
-var WaitReasons = []WaitReason{WaitNoFreeSlot, WaitEngineCapacity, WaitAccountQuota, WaitOwnerTurn, WaitLaunchThrottle}
+var WaitReasons = []WaitReason{WaitNoFreeSlot, WaitEngineCapacity, WaitAccountQuota, WaitOwnerTurn, WaitLaunchThrottle,
+	WaitDependencies, WaitChildren}
 
 // Attempt is one try at running a run: a new attempt follows an
 // infrastructure failure.
@@ -191,7 +212,16 @@ type Run struct {
 	// Parent is the run this one was launched from (a job launching its
 	// own runs passes its FLOTILLA_RUN_ID): stopping the parent stops it.
 	// It is also the run's tag ParentTag(parent), which indexes it.
-	Parent         string     `json:"parent,omitempty"`
+	Parent string `json:"parent,omitempty"`
+	// Array, on an array's parent, describes its children.
+	Array *Array `json:"array,omitempty"`
+	// ArrayIndex, on an array's child, is its index (its
+	// FLOTILLA_ARRAY_INDEX); Parent is the array's parent.
+	ArrayIndex *int `json:"array_index,omitempty"`
+	// After are the runs it waits for: it stays WAITING until all have
+	// succeeded, and ends STOPPED (dependency_failed) when one fails or is
+	// stopped.
+	After          []string   `json:"after,omitempty"`
 	Tags           []string   `json:"tags"`
 	Engine         string     `json:"engine,omitempty"`
 	Attempt        int        `json:"attempt"`
@@ -296,6 +326,10 @@ type Transition struct {
 	// stop request: an outcome decided without one must not overwrite a
 	// stop that arrived meanwhile.
 	NoStopRequest bool
+	// ArrayCreated, on an array's parent, records that its children up to
+	// this element exist; the transition applies only when fewer were
+	// recorded, so two materialisers never both advance from one point.
+	ArrayCreated int
 }
 
 // Check validates a transition against a run's current state, returning
@@ -315,6 +349,14 @@ func (t Transition) Check(r Run) error {
 	}
 	if t.NewAttempt && t.To != StatusQueued {
 		return fmt.Errorf("run %s: a new attempt must go back to QUEUED: %w", r.ID, ErrInvalid)
+	}
+	if t.ArrayCreated > 0 {
+		if r.Array == nil {
+			return fmt.Errorf("run %s is not an array: %w", r.ID, ErrInvalid)
+		}
+		if r.Array.Created >= t.ArrayCreated {
+			return fmt.Errorf("run %s already has %d children, not fewer than %d: %w", r.ID, r.Array.Created, t.ArrayCreated, ErrConflict)
+		}
 	}
 	return nil
 }
@@ -349,6 +391,15 @@ func (t Transition) Apply(r Run) (Run, *RunEvent) {
 		sr := *t.StopRequest
 		r.StopRequest = &sr
 	}
+	if from == StatusWaiting && t.To == StatusQueued {
+		// Its time in the queue starts now, not when it began to wait.
+		cur.QueuedAt = at
+	}
+	if t.ArrayCreated > 0 && r.Array != nil {
+		a := *r.Array
+		a.Created = t.ArrayCreated
+		r.Array = &a
+	}
 	if t.To == StatusRunning && cur.StartedAt == nil {
 		cur.StartedAt = &at
 		if r.StartedAt == nil {
@@ -364,7 +415,7 @@ func (t Transition) Apply(r Run) (Run, *RunEvent) {
 	if t.Reason != "" || from != t.To {
 		r.StatusReason = t.Reason
 	}
-	if t.To == StatusQueued {
+	if t.To == StatusQueued || t.To == StatusWaiting {
 		if t.WaitReason != "" {
 			r.WaitReason = t.WaitReason
 		}
@@ -404,3 +455,51 @@ func (t Transition) Apply(r Run) (Run, *RunEvent) {
 // ParentTag is the tag a run launched from parent carries, so that the
 // history's tag index finds a run's children.
 func ParentTag(parent string) string { return "parent:" + parent }
+
+// Array describes an array's parent run: its children share its snapshot
+// and each has an index (FLOTILLA_ARRAY_INDEX) and, when the launch listed
+// items, an item (FLOTILLA_ARRAY_ITEM, and merged into params).
+type Array struct {
+	// Size is how many children it has.
+	Size int `json:"size"`
+	// Created is how many of them exist: they are made in batches after
+	// the launch is answered, in element order.
+	Created int `json:"created"`
+	// Listed says its elements (indexes and items) are stored apart
+	// (Store.ArrayElements): the launch listed items, or it retries some
+	// children of another array. Otherwise child k has index k, no item.
+	Listed bool `json:"listed,omitempty"`
+	// Items says the launch gave an item per child.
+	Items bool `json:"items,omitempty"`
+	// AfterEach is another array's parent: child i waits for its child i.
+	AfterEach string `json:"after_each,omitempty"`
+	// RetryOf is the array whose failed children this one runs again.
+	RetryOf string `json:"retry_of,omitempty"`
+	// Summary counts the children by status; the service fills it in when
+	// the run is read, stores never keep it here.
+	Summary *ChildSummary `json:"summary,omitempty"`
+}
+
+// ArrayElement is one child of an array as its launch asked for it.
+type ArrayElement struct {
+	Index int             `json:"i"`
+	Item  json.RawMessage `json:"item,omitempty"`
+}
+
+// ChildSummary counts a run's children by status.
+type ChildSummary struct {
+	Counts map[RunStatus]int `json:"counts"`
+	// Ended is how many of them have ended.
+	Ended int `json:"ended"`
+	// FailedIndexes are the array indexes of the children that ended FAILED
+	// or STOPPED, ascending.
+	FailedIndexes []int `json:"failed_indexes"`
+}
+
+// MaxArraySize bounds an array's children (AWS Batch's array jobs go to
+// 10,000 too: https://docs.aws.amazon.com/batch/latest/userguide/array_jobs.html).
+const MaxArraySize = 10000
+
+// MaxAfter bounds the runs one run may wait for (AWS Batch allows 20
+// dependencies a job: https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html).
+const MaxAfter = 20

@@ -34,6 +34,8 @@ func TestStore(t *testing.T, newStore func(t *testing.T) flotilla.Store) {
 	t.Run("TemplateParams", func(t *testing.T) { t.Parallel(); testTemplateParams(t, newStore(t)) })
 	t.Run("RetryOnAnotherCluster", func(t *testing.T) { t.Parallel(); testRetryOnAnotherCluster(t, newStore(t)) })
 	t.Run("NotifyAndAppendedEvents", func(t *testing.T) { t.Parallel(); testNotifyAndAppendedEvents(t, newStore(t)) })
+	t.Run("WaitingRuns", func(t *testing.T) { t.Parallel(); testWaitingRuns(t, newStore(t)) })
+	t.Run("Arrays", func(t *testing.T) { t.Parallel(); testArrays(t, newStore(t)) })
 }
 
 // testHistoryFilters builds a history of 120 runs (ended, active and
