@@ -43,7 +43,8 @@ func idBound(t time.Time, upper bool) string {
 }
 
 func matchRun(r flotilla.Run, f flotilla.RunFilter) bool {
-	return (len(f.Statuses) == 0 || slices.Contains(f.Statuses, r.Status)) && matchFixed(r, f)
+	return (len(f.Statuses) == 0 || slices.Contains(f.Statuses, r.Status)) && matchFixed(r, f) &&
+		(f.Parent == "" || r.Parent == f.Parent) && (f.After == "" || slices.Contains(r.After, f.After))
 }
 
 // matchFixed checks the filters on what never changes after create: the
@@ -65,13 +66,32 @@ type source struct {
 	index          string // "" for the table
 	pkAttr, skAttr string
 	pks            []string
+	// links: the table items read are links (AF#<run>/<waiting run id>),
+	// read consistently, whose runs are then read by id, consistently:
+	// a run that waits must not be missed because it was just made.
+	links bool
 }
 
 func (src source) String() string {
-	if src.index == "" {
+	switch {
+	case src.links:
+		return "links"
+	case src.index == "":
 		return "table"
 	}
 	return src.index
+}
+
+// runKeys are the keys of the runs a source's entries stand for.
+func (src source) runKeys(entries []map[string]types.AttributeValue) []map[string]types.AttributeValue {
+	if !src.links {
+		return tableKeys(entries)
+	}
+	keys := make([]map[string]types.AttributeValue, len(entries))
+	for i, e := range entries {
+		keys[i] = runKey(str(e, attrSK))
+	}
+	return keys
 }
 
 // runSource picks the partitions that hold every run f can match, and the
@@ -84,6 +104,22 @@ func (src source) String() string {
 // (the status). It returns the read units its own reads cost.
 func (s *Store) runSource(ctx context.Context, f flotilla.RunFilter) (source, float64, error) {
 	units := 0.0
+	// What a run waits for and a run's parent select the fewest runs: the
+	// links of the runs waiting for one, the children of one.
+	if f.After != "" {
+		return source{pkAttr: attrPK, skAttr: attrSK, pks: []string{afterPfx + f.After}, links: true}, 0, nil
+	}
+	if f.Parent != "" {
+		src := source{index: indexGSI4, pkAttr: attrGSI4PK, skAttr: attrSK}
+		active := func(st flotilla.RunStatus) bool { return !st.Terminal() }
+		if len(f.Statuses) == 0 || slices.ContainsFunc(f.Statuses, active) {
+			src.pks = append(src.pks, parentPK(f.Parent, false))
+		}
+		if len(f.Statuses) == 0 || slices.ContainsFunc(f.Statuses, flotilla.RunStatus.Terminal) {
+			src.pks = append(src.pks, parentPK(f.Parent, true))
+		}
+		return src, 0, nil
+	}
 	if len(f.Statuses) > 0 && !slices.Contains(f.Statuses, flotilla.StatusSucceeded) {
 		var clusters []string
 		if slices.ContainsFunc(f.Statuses, func(st flotilla.RunStatus) bool { return !st.Terminal() }) {
@@ -105,6 +141,12 @@ func (s *Store) runSource(ctx context.Context, f flotilla.RunFilter) (source, fl
 			case flotilla.StatusPending, flotilla.StatusRunning:
 				for _, c := range clusters {
 					if pk := activePfx + c; !slices.Contains(src.pks, pk) {
+						src.pks = append(src.pks, pk)
+					}
+				}
+			case flotilla.StatusWaiting:
+				for _, c := range clusters {
+					if pk := waitingPfx + c; !slices.Contains(src.pks, pk) {
 						src.pks = append(src.pks, pk)
 					}
 				}
@@ -208,7 +250,7 @@ func (s *Store) ListRuns(ctx context.Context, f flotilla.RunFilter) (flotilla.Pa
 	if len(src.pks) == 0 {
 		return flotilla.Page[flotilla.Run]{Items: []flotilla.Run{}}, nil
 	}
-	rd := s.newMerge(src, lo, hi, false, limit+1, false)
+	rd := s.newMerge(src, lo, hi, false, limit+1, src.links)
 	rd.units = setup
 	// A page reads every partition of its source at least once, whatever
 	// the budget: listing QUEUED runs reads one partition per owner
@@ -244,12 +286,12 @@ func (s *Store) ListRuns(ctx context.Context, f flotilla.RunFilter) (flotilla.Pa
 			}
 		}
 		items := cands
-		if src.index != "" && len(cands) > 0 {
-			if items, err = s.batchGet(ctx, tableKeys(cands), false); err != nil {
+		if (src.index != "" || src.links) && len(cands) > 0 {
+			if items, err = s.batchGet(ctx, src.runKeys(cands), src.links); err != nil {
 				return flotilla.Page[flotilla.Run]{}, fmt.Errorf("list runs on %s: %w", src, err)
 			}
 			for _, it := range items {
-				rd.units += itemUnits(it, false)
+				rd.units += itemUnits(it, src.links)
 			}
 		}
 		for _, it := range items {

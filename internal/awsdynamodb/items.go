@@ -31,6 +31,11 @@ const (
 	endedPfx    = "E#"   // gsi1pk of a FAILED or STOPPED run: E#<status>#<shard>
 	defRunsPfx  = "D#"   // gsi2pk of a run: D#<definition id>#<shard>
 	ownerRunsPf = "O#"   // gsi3pk of a run: O#<owner>#<shard>
+	waitingPfx  = "W#"   // gsi1pk of a WAITING run: W#<cluster>
+	parentPfx   = "P#"   // gsi4pk of a run launched from another: P#<parent>#a (active) or #e (ended)
+	summaryPfx  = "C#"   // a parent's children summary: pk C#<parent>, sk K<chunk> or N
+	afterPfx    = "AF#"  // a run's wait on another: pk AF#<run it waits for>, sk <waiting run id>
+	elemsPfx    = "AE#"  // an array's elements: pk AE#<parent>, sk <chunk, 5 digits>
 	ownerSlot   = "o:"   // counter item attribute per owner holding slots
 	ownerQueued = "w:"   // counter item attribute per owner with QUEUED runs
 	usedSlots   = "used" // counter item attribute: slots held in the cluster
@@ -93,6 +98,9 @@ const (
 	aNotify    = "nt"   // notify targets, as JSON, when any
 	aParent    = "par"  // the run it was launched from, when any
 	aTags      = "tg"
+	aAfter     = "af"  // the runs it waits for, when any
+	aArray     = "arr" // an array parent's description (flotilla.Array, without Summary)
+	aArrayIdx  = "ai"  // an array child's index (0 included)
 	aEngine    = "en"
 	aAttempt   = "at"
 	aMaxTries  = "ma"
@@ -313,6 +321,11 @@ func runItem(r flotilla.Run) item {
 	it.oomPolicy(r.OnOutOfMemory)
 	it.notify(r.Notify)
 	it.s(aParent, r.Parent)
+	it.strs(aAfter, r.After)
+	it.array(r.Array)
+	if r.ArrayIndex != nil {
+		it[aArrayIdx] = nv(int64(*r.ArrayIndex))
+	}
 	it.strs(aTags, r.Tags)
 	it.s(aEngine, r.Engine)
 	it.n(aAttempt, int64(r.Attempt))
@@ -362,6 +375,11 @@ func runItem(r flotilla.Run) item {
 		it[attrGSI1PK] = sv(activePfx + r.Cluster)
 	case flotilla.StatusFailed, flotilla.StatusStopped:
 		it[attrGSI1PK] = sv(endedPfx + string(r.Status) + "#" + shard)
+	case flotilla.StatusWaiting:
+		it[attrGSI1PK] = sv(waitingPfx + r.Cluster)
+	}
+	if r.Parent != "" {
+		it[attrGSI4PK] = sv(parentPK(r.Parent, r.Status.Terminal()))
 	}
 	if r.DefinitionID != "" {
 		it[attrGSI2PK] = sv(defRunsPfx + r.DefinitionID + "#" + shard)
@@ -397,6 +415,9 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		OnOutOfMemory:    oomPolicy(it),
 		Notify:           notifyTargets(it),
 		Parent:           str(it, aParent),
+		After:            optStrList(it, aAfter),
+		Array:            decodeArray(it),
+		ArrayIndex:       numPtr(it, aArrayIdx),
 		Tags:             strList(it, aTags),
 		Engine:           str(it, aEngine),
 		Attempt:          int(num(it, aAttempt)),
@@ -502,6 +523,7 @@ var codes = codebook{
 	string(flotilla.SourceSweep):      "w",
 	string(flotilla.SourceSchedule):   "s",
 	string(flotilla.SourceNotifier):   "n",
+	string(flotilla.StatusWaiting):    "W",
 	string(flotilla.StatusQueued):     "Q",
 	string(flotilla.StatusPending):    "P",
 	string(flotilla.StatusRunning):    "R",
@@ -747,4 +769,48 @@ func notifyTargets(it map[string]types.AttributeValue) []flotilla.NotifyTarget {
 		return nil
 	}
 	return ts
+}
+
+// optStrList is a list attribute, nil when absent (Run.After is omitted
+// when empty).
+func optStrList(it map[string]types.AttributeValue, name string) []string {
+	if _, ok := it[name]; !ok {
+		return nil
+	}
+	return strList(it, name)
+}
+
+// array stores an array parent's description as a small map (n size,
+// c created, l listed, i items, ae after_each, ro retry_of); the summary
+// is never stored: the service computes it from ChildSummary.
+func (it item) array(a *flotilla.Array) {
+	if a == nil {
+		return
+	}
+	m := item{"n": nv(int64(a.Size))}
+	m.n("c", int64(a.Created))
+	if a.Listed {
+		m["l"] = nv(1)
+	}
+	if a.Items {
+		m["i"] = nv(1)
+	}
+	m.s("ae", a.AfterEach)
+	m.s("ro", a.RetryOf)
+	it[aArray] = &types.AttributeValueMemberM{Value: m}
+}
+
+func decodeArray(it map[string]types.AttributeValue) *flotilla.Array {
+	m, ok := it[aArray].(*types.AttributeValueMemberM)
+	if !ok {
+		return nil
+	}
+	return &flotilla.Array{
+		Size:      int(num(m.Value, "n")),
+		Created:   int(num(m.Value, "c")),
+		Listed:    num(m.Value, "l") == 1,
+		Items:     num(m.Value, "i") == 1,
+		AfterEach: str(m.Value, "ae"),
+		RetryOf:   str(m.Value, "ro"),
+	}
 }

@@ -24,15 +24,20 @@ const maxTries = 8
 // transaction: {Put run, Update counter}, or, with an idempotency key,
 // {Put key, Put run, Update counter}.
 func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bool, error) {
-	it := runItem(r)
-	it[aVersion] = nv(1)
-	src := flotilla.SourceAPI
-	if r.ScheduleID != "" {
-		src = flotilla.SourceSchedule
-	}
-	first := flotilla.RunEvent{RunID: r.ID, Time: r.QueuedAt.UTC(), Source: src, To: r.Status, Reason: r.StatusReason, Attempt: r.Attempt}
-	it[aEvents] = &types.AttributeValueMemberL{Value: []types.AttributeValue{encodeEvent(first)}}
+	it := newRunItem(r)
 	notExists := aws.String("attribute_not_exists(" + attrPK + ")")
+	// A run that waits is found by what it waits for through its links,
+	// written first: a link whose run never comes (a lost launch, a
+	// repeated idempotency key) only points at nothing, and readers read
+	// the run. It touches no counter, so its cluster is recorded apart.
+	if err := s.putItems(ctx, linkItems(r)); err != nil {
+		return flotilla.Run{}, false, fmt.Errorf("create run %s: links to the runs it waits for: %w", r.ID, err)
+	}
+	if r.Status == flotilla.StatusWaiting {
+		if err := s.ensureCluster(ctx, r.Cluster); err != nil {
+			return flotilla.Run{}, false, fmt.Errorf("create run %s: %w", r.ID, err)
+		}
+	}
 
 	var actions []types.TransactWriteItem
 	var ik map[string]types.AttributeValue
@@ -48,6 +53,10 @@ func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bo
 	actions = append(actions, types.TransactWriteItem{Put: &types.Put{TableName: s.table, Item: it, ConditionExpression: notExists}})
 	if r.Status == flotilla.StatusQueued {
 		actions = append(actions, s.counterAction(r, 0, 1, flotilla.Transition{}))
+	}
+	for _, d := range addSummary(nil, "", r) {
+		// A child counts in its parent's summary from its first write.
+		actions = append(actions, s.summaryAction(d))
 	}
 	for try := 0; ; try++ {
 		var err error
@@ -156,7 +165,13 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 			// consistent read already showed the run as t leaves it.
 			return next, nil
 		}
-		if delta == 0 && queued == 0 {
+		// A child's status change moves its parent's summary counts in
+		// the same transaction (ChildSummary is exact).
+		var sums []types.TransactWriteItem
+		for _, d := range addSummary(nil, cur.Status, next) {
+			sums = append(sums, s.summaryAction(d))
+		}
+		if delta == 0 && queued == 0 && len(sums) == 0 {
 			err = w.write(ctx, s.db)
 			var ccf *types.ConditionalCheckFailedException
 			if errors.As(err, &ccf) {
@@ -169,7 +184,7 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 		}
 
 		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems: append([]types.TransactWriteItem{w.action()}, s.counterActions(cur, next, delta, queued, t)...),
+			TransactItems: slices.Concat([]types.TransactWriteItem{w.action()}, s.counterActions(cur, next, delta, queued, t), sums),
 		})
 		if err == nil {
 			return next, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,6 +36,9 @@ type Store struct {
 	db    Client
 	table *string
 	opts  Options
+	// clusters are the clusters whose counter item this process has seen
+	// exist (ensureCluster), so a WAITING run's create reads it once.
+	clusters sync.Map
 }
 
 // Options tune a Store. The zero value is right for DynamoDB.
@@ -70,9 +74,13 @@ const (
 	attrGSI1PK = "gsi1pk"
 	attrGSI2PK = "gsi2pk"
 	attrGSI3PK = "gsi3pk"
+	attrGSI4PK = "gsi4pk"
 	indexGSI1  = "gsi1"
 	indexGSI2  = "gsi2"
 	indexGSI3  = "gsi3"
+	// gsi4 holds the runs launched from another run (an array's children
+	// among them) by parent, active apart from ended: see doc.go.
+	indexGSI4 = "gsi4"
 )
 
 // indexProjection are the run attributes every index projects besides its
@@ -83,7 +91,7 @@ const (
 // read. The CDK stack declares the same list.
 var indexProjection = []string{aOwner, aCluster, aDefID, aSchedule, aTags, aQueuedAt}
 
-// CreateTable creates the store's table, on demand, with its three indexes
+// CreateTable creates the store's table, on demand, with its four indexes
 // (each projecting the keys and indexProjection), and waits until it can be
 // used. It is for tests and local use; in AWS the CDK stack owns the table.
 func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
@@ -107,13 +115,14 @@ func CreateTable(ctx context.Context, db *dynamodb.Client, name string) error {
 		TableName:   aws.String(name),
 		BillingMode: types.BillingModePayPerRequest,
 		AttributeDefinitions: []types.AttributeDefinition{
-			str(attrPK), str(attrSK), str(attrGSI1PK), str(attrGSI2PK), str(attrGSI3PK),
+			str(attrPK), str(attrSK), str(attrGSI1PK), str(attrGSI2PK), str(attrGSI3PK), str(attrGSI4PK),
 		},
 		KeySchema: key(attrPK, attrSK),
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
 			gsi(indexGSI1, attrGSI1PK, attrSK, indexProjection...),
 			gsi(indexGSI2, attrGSI2PK, attrSK, indexProjection...),
 			gsi(indexGSI3, attrGSI3PK, attrSK, indexProjection...),
+			gsi(indexGSI4, attrGSI4PK, attrSK, indexProjection...),
 		},
 	})
 	if err != nil {
