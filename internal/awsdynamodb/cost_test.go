@@ -135,7 +135,7 @@ func cost(before, after snapshot, txn bool) stepCost {
 			units *= 2
 		}
 		c.table += units
-		for _, gsi := range [][2]string{{"gsi1pk", "sk"}, {"gsi2pk", "sk"}, {"gsi3pk", "sk"}} {
+		for _, gsi := range [][2]string{{"gsi1pk", "sk"}, {"gsi2pk", "sk"}, {"gsi3pk", "sk"}, {"gsi4pk", "sk"}} {
 			in := func(it map[string]types.AttributeValue) (string, bool) {
 				pk, sk := sval(it[gsi[0]]), sval(it[gsi[1]])
 				return pk + "\x00" + sk, it != nil && pk != "" && sk != ""

@@ -35,3 +35,7 @@ func SeedCounterItem(cluster string, queued, held map[string]int) map[string]typ
 
 // PageBudget is ListRuns's read budget for a page of 50.
 const PageBudget = pageBudget
+
+// SeedLinkItems are the items CreateRun writes for a run that waits, one
+// per run it waits for.
+func SeedLinkItems(r flotilla.Run) []map[string]types.AttributeValue { return linkItems(r) }

@@ -1,6 +1,7 @@
 package awsdynamodb
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -473,10 +474,14 @@ func elemsSK(chunk int) string { return fmt.Sprintf("%05d", chunk) }
 func (s *Store) PutArrayElements(ctx context.Context, parentID string, elems []flotilla.ArrayElement) error {
 	var items []map[string]types.AttributeValue
 	for c := 0; c*elemsPerItem < len(elems); c++ {
-		b, err := json.Marshal(elems[c*elemsPerItem : min((c+1)*elemsPerItem, len(elems))])
-		if err != nil {
+		// Without HTML escaping, an item's <, > and & come back as given.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(elems[c*elemsPerItem : min((c+1)*elemsPerItem, len(elems))]); err != nil {
 			return fmt.Errorf("store the elements of array %s: %w", parentID, err)
 		}
+		b := bytes.TrimSpace(buf.Bytes())
 		if len(b) > maxElemsItem {
 			return fmt.Errorf("store the elements of array %s: elements %d-%d take %d bytes, more than %d: %w",
 				parentID, c*elemsPerItem, min((c+1)*elemsPerItem, len(elems))-1, len(b), maxElemsItem, flotilla.ErrInvalid)
