@@ -171,12 +171,15 @@ var runProjection = []string{"ow", "cl", "df", "sc", "tg", "qa"}
 
 // tableIndexes are internal/awsdynamodb's indexes (its CreateTable makes
 // the same; see its doc.go): gsi1 by a run's state (an owner's queue, a
-// cluster's active runs, the FAILED and STOPPED history), gsi2 by
-// definition, gsi3 by owner. All sort by the table's sort key, the run id.
+// cluster's active and WAITING runs, the FAILED and STOPPED history), gsi2
+// by definition, gsi3 by owner, gsi4 by parent (a run launched from
+// another, an array's children among them; active apart from ended). All
+// sort by the table's sort key, the run id.
 var tableIndexes = []gsi{
 	{Name: "gsi1", PartitionKey: "gsi1pk", SortKey: tableSortKey, Include: runProjection},
 	{Name: "gsi2", PartitionKey: "gsi2pk", SortKey: tableSortKey, Include: runProjection},
 	{Name: "gsi3", PartitionKey: "gsi3pk", SortKey: tableSortKey, Include: runProjection},
+	{Name: "gsi4", PartitionKey: "gsi4pk", SortKey: tableSortKey, Include: runProjection},
 }
 
 // tableTTLAttribute is the run item's expiry (Unix seconds), which the

@@ -668,7 +668,8 @@ func TestTable(t *testing.T) {
 		projections[g["IndexName"].(string)] = fmt.Sprint(keys, " ", proj["ProjectionType"], " ", renderAll(proj["NonKeyAttributes"]))
 	}
 	fixed := "INCLUDE [ow cl df sc tg qa]"
-	want := map[string]string{"gsi1": "[gsi1pk sk] " + fixed, "gsi2": "[gsi2pk sk] " + fixed, "gsi3": "[gsi3pk sk] " + fixed}
+	want := map[string]string{"gsi1": "[gsi1pk sk] " + fixed, "gsi2": "[gsi2pk sk] " + fixed, "gsi3": "[gsi3pk sk] " + fixed,
+		"gsi4": "[gsi4pk sk] " + fixed}
 	if len(projections) != len(want) {
 		t.Errorf("indexes %v, want %v", projections, want)
 	}

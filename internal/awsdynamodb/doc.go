@@ -8,9 +8,10 @@
 //
 // # Table
 //
-// Partition key pk (S), sort key sk (S), and three global secondary
-// indexes, gsi1 (state), gsi2 (definition) and gsi3 (owner). Each has its
-// own partition key (gsi1pk, gsi2pk, gsi3pk) and sorts by the table's sk,
+// Partition key pk (S), sort key sk (S), and four global secondary
+// indexes, gsi1 (state), gsi2 (definition), gsi3 (owner) and gsi4 (parent,
+// only runs launched from another). Each has its own partition key
+// (gsi1pk, gsi2pk, gsi3pk, gsi4pk) and sorts by the table's sk,
 // the run id, so the id is stored once. Each projects, besides the keys,
 // the run's attributes that never change after create (indexProjection:
 // ow owner, cl cluster, df definition, sc schedule, tg tags, qa queued_at),
@@ -23,12 +24,19 @@
 //	run                    R#<shard>             <run id>     QUEUED: Q#<n>:<cluster>#<owner>   D#<definition id>#<shard> /
 //	                                                          PENDING, RUNNING: A#<cluster>     O#<owner>#<shard>
 //	                                                          FAILED, STOPPED: E#<status>#<shard>
-//	                                                          SUCCEEDED: none
+//	                                                          WAITING: W#<cluster>              gsi4pk, with a parent:
+//	                                                          SUCCEEDED: none                   P#<parent>#a (active),
+//	                                                                                            P#<parent>#e (ended)
 //	idempotency key        I#<n>:<owner>#<key>   I            -                                 -
 //	cluster counters       CL                    <cluster>    -                                 -
 //	definition by alias    DEF                   <alias>      -                                 -
 //	definition by id       D#<id>                D            -                                 -
 //	definition revision    D#<id>                V#<000042>   -                                 -
+//	run-waits-for link     AF#<run waited for>   <run id>     -                                 -
+//	children's summary     C#<parent>            K<chunk>, N  -                                 -
+//	array elements         AE#<parent>           <00042>      -                                 -
+//
+// The last three are described under Pipelines.
 //
 // <n> is the length of the owner (idempotency key) or of the cluster
 // (queue), so no pair can collide with another. Run ids are "run_" + a
@@ -143,16 +151,26 @@
 //	DeleteDefinition       TransactWriteItems {Delete by-id, Delete alias}, then
 //	                       BatchWriteItem deletes of the revisions; runs stay
 //	ListDefinitions        Query pk DEF (alias order), filters after the read
+//	CreateRuns, ChildSummary, PutArrayElements, ArrayElements: see Pipelines below
 //
 // # History
 //
 // ListRuns picks the partitions that hold every run the filter can match
 // and as few others as it can (history.go runSource):
 //
-//	statuses, none SUCCEEDED            gsi1: E#<status>#0..7 for FAILED and STOPPED;
+//	after (the runs waiting for one)    the table's links AF#<run> (strongly consistent), then
+//	                                    the runs by BatchGetItem, strongly consistent: a run
+//	                                    made a moment ago must not be missed when what it waits
+//	                                    for ends
+//	else a parent (its children)        gsi4 P#<parent>#a when every status asked for is
+//	                                    active (the cascade stop reads no ended child),
+//	                                    P#<parent>#e when every one has ended, else both
+//	else statuses, none SUCCEEDED       gsi1: E#<status>#0..7 for FAILED and STOPPED;
 //	                                    A#<cluster> for PENDING and RUNNING; Q#<cluster>#<owner>
 //	                                    for QUEUED, for each owner the cluster's counter item
-//	                                    names (the clusters: the filter's, or a Query of CL).
+//	                                    names; W#<cluster> for WAITING (the clusters: the
+//	                                    filter's, or a Query of CL). The sweep's WAITING runs
+//	                                    of a cluster read only those.
 //	                                    The sweep's "active runs of a cluster" reads only that
 //	                                    cluster's active runs; the UI's Active list (QUEUED,
 //	                                    PENDING, RUNNING) reads no ended run
@@ -232,6 +250,122 @@
 // item at once cancel one with TransactionConflict; the store backs off
 // and retries (maxTries).
 //
+// # Pipelines
+//
+// Arrays, dependencies and the WAITING status (issue 17) add three item
+// types and one index, and leave a plain run's items and writes as they
+// were (TestRunLifecycleCost: 19 units, 21 with a key).
+//
+// A WAITING run (one that waits for others, or an array's parent waiting
+// for its children) is in gsi1 under W#<cluster>: the sweep's WAITING runs
+// of a cluster are one partition, read in proportion to the answer. It is
+// in no queue partition and touches no counter, so Usage.Queued, the
+// w:<owner> counts, ListQueued, OldestQueuedPerOwner and QueuedAhead never
+// see it; its move to QUEUED is the transaction {run, counter ADD
+// w:<owner> 1}, as a launch's. Because its create writes no counter item,
+// and ListRuns without a cluster finds the clusters by their counter items,
+// a WAITING run's create first makes sure its cluster's item exists: once
+// per process and cluster, an eventually consistent GetItem (half a unit)
+// and, only when the cluster never had a run, an UpdateItem ADD used 0.
+//
+// A run that waits for others has, per run it waits for, a link item
+// AF#<that run>/<its id> carrying its never-changing attributes (as index
+// entries do), written by BatchWriteItem before the run itself: a link
+// whose run was never made (a failed or repeated launch) points at nothing
+// and readers skip it, since they read the run. RunFilter.After is a
+// strongly consistent Query of those links (the runs waiting for one are
+// few: at most the runs launched after it) and a strongly consistent
+// BatchGetItem of their runs, so a run made a moment before what it waits
+// for ends is not missed. Links never change and are never deleted (~150
+// bytes each); they do not expire with Options.Retention.
+//
+// A run launched from another (Run.Parent: an array's child, or a run a
+// job launched) is in gsi4 under P#<parent>#a while active and
+// P#<parent>#e once ended, sorted by id: newest first is an array's
+// children by descending index (ids.Child). The cascade stop's read of a
+// parent's active children reads no ended child; the UI's list merges the
+// two partitions. Moving from #a to #e when a child ends costs 2 index
+// units. One parent's children share one index partition, which takes
+// 1,000 writes a second, and a global secondary index that cannot keep up
+// throttles the table's writes ("GSI write throttling and back pressure",
+// DynamoDB Developer Guide; AWS re:Post "dynamodb-gsi-throttling-table"):
+// an array is made at most ~1,000 children a second on AWS, and ECS starts
+// 20 tasks a second anyway.
+//
+// A parent's children are counted by summary items C#<parent>/K<chunk>,
+// one per 256 array indexes (chunk = index / 256), and C#<parent>/N for
+// children without an index. Each holds a number per status (its
+// one-letter code: W, Q, P, R, S, F, X) and fi, the number set of the
+// offsets (index mod 256) of children in it that ended FAILED or STOPPED.
+// Every write that creates a child or changes its status changes its one
+// summary item in the same TransactWriteItems: ADD -1 to the old status,
+// +1 to the new, and the offset to fi when it fails. ADD is commutative
+// and unconditional, so concurrent children never lose a count; two
+// transactions on one summary item at once cancel one with
+// TransactionConflict, which TransitionRun retries as it does for the
+// counter item (chunks of 256 spread an array's children over 40 items, so
+// they meet less). ChildSummary is one strongly consistent Query of
+// C#<parent>. A Query is read-committed against transactions (DynamoDB
+// Developer Guide, "Amazon DynamoDB Transactions: How it works", isolation
+// levels): it sees each summary item as some transaction left it, and each
+// child is counted in exactly one item, so every child is counted once, in
+// a status it had; a read made after a child's write returns includes it.
+// A chunk with all its 256 children failed is under 1 KB (offsets take at
+// most 3 bytes each), so a summary write is 2 units in any case. The
+// encoding chosen over the others: a single item with every failed index
+// would grow to ~40 KB and make each child's write cost up to 80 units; a
+// bitmap cannot be changed by ADD and would need a read and a conditional
+// write, retried under contention; a Query of the children costs what
+// 10,000 runs cost.
+//
+// An array's elements are items AE#<parent>/<chunk, 5 digits> of 64
+// elements each, one string of their JSON: an element is at most 4 KiB, so
+// an item stays under 300 KB, within DynamoDB's 400 KB item limit
+// (Developer Guide, "Service, account, and table quotas": item size), and
+// element k is in chunk k / 64, so ArrayElements(from, to) is one strongly
+// consistent Query of a sort-key range, billed by the elements' size.
+// PutArrayElements writes them by BatchWriteItem, 25 items a request, 4
+// requests at a time; writing them again writes the same items. 10,000
+// elements are 157 items; their write costs a unit per KB of elements.
+//
+//	CreateRuns           links first (BatchWriteItem), the WAITING runs' clusters (above),
+//	                     then transactions of up to 100 actions (TransactWriteItems' limit,
+//	                     "Amazon DynamoDB Transactions: How it works"): a Put per run
+//	                     (attribute_not_exists), one counter Update per cluster whose queue
+//	                     grows (ADD w:<owner> n) and one summary Update per summary item
+//	                     (ADD the batch's counts): 98 children of one array a transaction.
+//	                     Transactions go one after another, since they all write the
+//	                     cluster's counter item and would only cancel each other in
+//	                     parallel. A transaction cancelled by a Put's condition reads which
+//	                     of its runs exist (BatchGetItem, strongly consistent), drops them
+//	                     and goes again, so a batch made again after a crash, or by two
+//	                     makers at once, makes each run once and counts it once; the SDK
+//	                     sends a ClientRequestToken with every TransactWriteItems and keeps
+//	                     it on its retries, so a retry after a lost answer is not applied
+//	                     twice (API Reference, TransactWriteItems, ClientRequestToken: 10
+//	                     minutes). TransactionConflict is retried 32 times, then ErrThrottled.
+//	ChildSummary         Query C#<parent>, strongly consistent: 1 unit for 10,000 children
+//	                     with 40 stopped (TestChildSummaryReadUnits); ~8 units when all of
+//	                     them failed (~33 KB of offsets)
+//	PutArrayElements     BatchWriteItem of the chunks
+//	ArrayElements        Query AE#<parent> between the chunks of from and to-1
+//	TransitionRun        as above; a child's status change adds its summary item's Update to
+//	                     the transaction (a PENDING→RUNNING of a child is a transaction of 2)
+//	ListRuns             after: links; parent: gsi4; WAITING: gsi1 W#<cluster> (History)
+//
+// Write units (TestChildLifecycleCost, computed as TestRunLifecycleCost's):
+//
+//	child created, in a batch of 98   2 (run, in a transaction) + 4 index puts (gsi1 Q#, gsi2,
+//	                                  gsi3, gsi4) + counter and summary shared: 6.04 a child
+//	admit QUEUED→PENDING              {run, counter, summary} × 2 = 6 + gsi1 Q#→A# 2 = 8
+//	PENDING→RUNNING                   {run, summary} × 2 = 4
+//	RUNNING→SUCCEEDED                 6 + gsi1 A# delete 1 + gsi4 #a→#e 2 = 9 (FAILED: 10)
+//	                                  a child's life: ~27, against 19 for a plain run
+//
+// A run that waits for one other run: link 1 + PutItem 1 + 3 index puts
+// (gsi1 W#, gsi2, gsi3) = 5 to create; its release WAITING→QUEUED {run,
+// counter} × 2 + gsi1 W#→Q# 2 = 6; then a plain run's 12: 23 in all.
+//
 // # Retention
 //
 // Options.Retention (awswire: FLOTILLA_RUN_RETENTION_DAYS, set by the
@@ -252,7 +386,7 @@
 // # Migration
 //
 // Nothing is deployed yet, so the layout changed in place: a fresh `cdk
-// deploy` creates the table with its three indexes (docs/deploy.md, "Before
+// deploy` creates the table with its four indexes (docs/deploy.md, "Before
 // the first release"). Had a table with the earlier layout (runs under pk
 // RUN, counters under CL#<cluster>/C, gsi1 Q#<cluster> with gsi1sk, gsi2
 // D#<definition> with gsi2sk) held data, the change would go in three
@@ -266,7 +400,10 @@
 // CL/<cluster> with w:<owner> counts built from its cluster's QUEUED
 // runs), then deploy the functions that read the new layout; (3) remove
 // the old indexes and items. No code for that copy exists, since no table
-// needs it.
+// needs it. gsi4 (pipelines) is one added index, one UpdateTable, which
+// DynamoDB backfills from the items that have gsi4pk; runs stored before
+// with a parent have none, and no summary items: a deployed table would
+// need them written by a one-time pass over its runs with par set.
 //
 // # Schedules
 //
