@@ -299,8 +299,10 @@
 // offsets (index mod 256) of children in it that ended FAILED or STOPPED.
 // Every write that creates a child or changes its status changes its one
 // summary item in the same TransactWriteItems: ADD -1 to the old status,
-// +1 to the new, and the offset to fi when it fails. ADD is commutative
-// and unconditional, so concurrent children never lose a count; two
+// +1 to the new, and the offset to fi when it fails (ADD adds to a number
+// and adds elements to a set, creating either when absent: DynamoDB
+// Developer Guide, "Using update expressions in DynamoDB", ADD). ADD is
+// commutative and unconditional, so concurrent children never lose a count; two
 // transactions on one summary item at once cancel one with
 // TransactionConflict, which TransitionRun retries as it does for the
 // counter item (chunks of 256 spread an array's children over 40 items, so

@@ -278,7 +278,8 @@ func TestCreateRunsRepeatedConcurrently(t *testing.T) {
 
 // TestCreateRunsRetriesAConflictingCounter: a batch that loses to other
 // transactions on the counter item (TransactionConflict; minidyn has none,
-// so they are injected) is retried and made once.
+// so they are injected) is retried and made once; so is a child's status
+// change that loses on its parent's summary item.
 func TestCreateRunsRetriesAConflictingCounter(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -296,6 +297,15 @@ func TestCreateRunsRetriesAConflictingCounter(t *testing.T) {
 		t.Fatalf("usage = %+v, %v; want 150 queued", u, err)
 	}
 	checkSum(t, b.store, parent.ID, map[flotilla.RunStatus]int{flotilla.StatusQueued: 150}, nil)
+	// A child's stop that loses to others on its summary item is
+	// retried, and counted once.
+	c.n = 3
+	kid := children(parent, 7, 1)[0]
+	if _, err := store.TransitionRun(ctx, flotilla.Transition{RunID: kid.ID, From: []flotilla.RunStatus{flotilla.StatusQueued},
+		To: flotilla.StatusStopped, At: flotillatest.Epoch.Add(time.Minute), Source: flotilla.SourceAPI, ReasonCode: flotilla.ReasonStopped}); err != nil {
+		t.Fatalf("stop after 3 conflicts: %v", err)
+	}
+	checkSum(t, b.store, parent.ID, map[flotilla.RunStatus]int{flotilla.StatusQueued: 149, flotilla.StatusStopped: 1}, []int{7})
 }
 
 // TestArrayElementsRoundTrip: 10,000 elements (5 % of them 4 KiB items,
@@ -453,4 +463,64 @@ func pipelineReads(t *testing.T, ended int) map[string]float64 {
 		units[c.name], _ = meter.reset()
 	}
 	return units
+}
+
+// TestWaitingRunsOfEveryCluster: a WAITING run on a cluster that never had
+// a QUEUED run (so no launch wrote its counter item) is still found by a
+// list of WAITING runs that names no cluster, whether CreateRun or
+// CreateRuns (an array's children waiting each for another's) made it;
+// and it is counted nowhere as queued.
+func TestWaitingRunsOfEveryCluster(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	dep := flotillatest.NewRun("default", "ana", 0)
+	if _, _, err := b.store.CreateRun(ctx, dep); err != nil {
+		t.Fatal(err)
+	}
+	w := flotillatest.NewWaitingRun("gpu", "ana", time.Second, dep.ID)
+	if _, _, err := b.store.CreateRun(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	parent := flotillatest.NewArrayParent("arm", "ben", 2*time.Second, 2)
+	parent.Array.AfterEach = "run_other"
+	kids := children(parent, 0, 2)
+	for i := range kids {
+		kids[i].Status, kids[i].WaitReason = flotilla.StatusWaiting, flotilla.WaitDependencies
+		kids[i].After = []string{fmt.Sprintf("run_other_child%d", i)}
+	}
+	if n, err := b.store.CreateRuns(ctx, kids); err != nil || n != 2 {
+		t.Fatalf("CreateRuns of waiting children = %d, %v", n, err)
+	}
+	got := collectIDs(t, b.store, flotilla.RunFilter{Statuses: []flotilla.RunStatus{flotilla.StatusWaiting}})
+	if want := []string{kids[1].ID, kids[0].ID, w.ID}; !slices.Equal(got, want) {
+		t.Fatalf("WAITING runs = %v, want %v", got, want)
+	}
+	if got := collectIDs(t, b.store, flotilla.RunFilter{After: "run_other_child1"}); !slices.Equal(got, []string{kids[1].ID}) {
+		t.Fatalf("runs after run_other_child1 = %v", got)
+	}
+	for _, c := range []string{"gpu", "arm"} {
+		if u, err := b.store.ClusterUsage(ctx, c); err != nil || u.Queued != 0 || u.Running != 0 {
+			t.Fatalf("usage of %s = %+v, %v; want nothing queued", c, u, err)
+		}
+	}
+	checkSum(t, b.store, parent.ID, map[flotilla.RunStatus]int{flotilla.StatusWaiting: 2}, nil)
+}
+
+func collectIDs(t *testing.T, s flotilla.Store, f flotilla.RunFilter) []string {
+	t.Helper()
+	var out []string
+	for {
+		p, err := s.ListRuns(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Items {
+			out = append(out, r.ID)
+		}
+		if p.NextToken == "" {
+			return out
+		}
+		f.NextToken = p.NextToken
+	}
 }
