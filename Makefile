@@ -59,8 +59,8 @@ bench: build fauxqs-deps web-build system-deps proof-deps $(IAM_RECORDS) ## run 
 # minidyn keeps its indexes sorted on every write, so seeding grows faster
 # than the history (100,000 ended runs alone took ~16 minutes): 10,000 +
 # 30,000 + 60,000 keep `make bench` within half an hour.
-bench-ddb: ## DynamoDB read units per access pattern as history grows (10k, 30k, 60k ended runs); into bench/results.json
-	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json FLOTILLA_DDB_SCALE=10000,30000,60000 $(GO) test -count=1 -timeout 60m -run 'TestReadsFlatAsHistoryGrows' -v ./internal/awsdynamodb
+bench-ddb: ## DynamoDB read units per access pattern as history grows (10k, 30k, 60k ended runs), and an array child's units; into bench/results.json
+	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json FLOTILLA_DDB_SCALE=10000,30000,60000 $(GO) test -count=1 -timeout 60m -run 'TestReadsFlatAsHistoryGrows|TestChildLifecycleCost|TestChildSummaryReadUnits' -v ./internal/awsdynamodb
 
 fuzz: ## run each fuzz test for a bounded time (FUZZTIME, default 20s)
 	@for t in $$(grep -rl 'func Fuzz' --include='*_test.go' internal cmd | xargs -n1 dirname | sort -u); do \

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -100,6 +102,7 @@ func TestChildLifecycleCost(t *testing.T) {
 	}, 0}}
 	steps = append(steps, life(kids[0], flotilla.StatusSucceeded, &code0)...)
 	steps = append(steps, life(kids[1], flotilla.StatusFailed, &code1)...)
+	created, succeeded := 0.0, 0 // units of the first child's life
 	for i, st := range steps {
 		before := scan(t, b)
 		b.counter.Reset()
@@ -124,14 +127,28 @@ func TestChildLifecycleCost(t *testing.T) {
 			if want := 98*2 + 2 + 2 + 98*4; c.total() > want || c.items != 100 {
 				t.Errorf("%s: %d write units over %d items, want at most %d over 100", st.name, c.total(), c.items, want)
 			}
-			t.Logf("dynamodb_wcu_per_child_created %.2f", float64(c.total())/98)
+			created = float64(c.total()) / 98
+			t.Logf("dynamodb_wcu_per_child_created %.2f", created)
 			continue
+		}
+		if i <= 3 {
+			succeeded += c.total()
 		}
 		if c.total() > st.want {
 			t.Errorf("%s: %d write units, want at most %d", st.name, c.total(), st.want)
 		}
 	}
 	checkSum(t, b.store, parent.ID, map[flotilla.RunStatus]int{flotilla.StatusQueued: 96, flotilla.StatusSucceeded: 1, flotilla.StatusFailed: 1}, []int{1})
+	whole := math.Round((created+float64(succeeded))*100) / 100
+	t.Logf("dynamodb_wcu_per_child %.2f (a plain run: TestRunLifecycleCost)", whole)
+	if out := os.Getenv("FLOTILLA_BENCH_OUT"); out != "" {
+		if err := mergeBench(out, map[string]benchResult{
+			"dynamodb_wcu_per_child_created": {math.Round(created*100) / 100, "write units per array child made, in batches of 98", ""},
+			"dynamodb_wcu_per_child":         {whole, "write units per array child, made to SUCCEEDED", ""},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func checkSum(t *testing.T, s flotilla.Store, parent string, counts map[flotilla.RunStatus]int, failed []int) {
@@ -196,6 +213,13 @@ func TestChildSummaryReadUnits(t *testing.T) {
 		t.Fatalf("summary = %v ended %d, %d failed", sum.Counts, sum.Ended, len(sum.FailedIndexes))
 	}
 	t.Logf("ddb_rcu_per_child_summary_10k %.1f read units in %d requests", units, requests)
+	if out := os.Getenv("FLOTILLA_BENCH_OUT"); out != "" {
+		if err := mergeBench(out, map[string]benchResult{
+			"ddb_rcu_per_child_summary_10k": {units, "read request units per ChildSummary of 10,000 children, 40 stopped", "~1"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if units > 1 || requests != 1 {
 		t.Errorf("ChildSummary of 10,000 children cost %.1f read units in %d requests, want 1 in 1", units, requests)
 	}
