@@ -100,6 +100,12 @@ func valueSize(v types.AttributeValue) int {
 			n += len(s)
 		}
 		return n
+	case *types.AttributeValueMemberNS:
+		n := 0
+		for _, e := range v.Value {
+			n += valueSize(&types.AttributeValueMemberN{Value: e})
+		}
+		return n
 	}
 	return 0
 }

@@ -277,7 +277,10 @@
 // few: at most the runs launched after it) and a strongly consistent
 // BatchGetItem of their runs, so a run made a moment before what it waits
 // for ends is not missed. Links never change and are never deleted (~150
-// bytes each); they do not expire with Options.Retention.
+// bytes each). Links, summary items and element items do not expire with
+// Options.Retention: their life is their parent's or their run's, which is
+// not known when they are written (an array's elements are at most 5 MiB,
+// $0.0013 a month at DynamoDB Standard's storage price).
 //
 // A run launched from another (Run.Parent: an array's child, or a run a
 // job launched) is in gsi4 under P#<parent>#a while active and
@@ -290,7 +293,13 @@
 // throttles the table's writes ("GSI write throttling and back pressure",
 // DynamoDB Developer Guide; AWS re:Post "dynamodb-gsi-throttling-table"):
 // an array is made at most ~1,000 children a second on AWS, and ECS starts
-// 20 tasks a second anyway.
+// 20 tasks a second anyway. The same holds for gsi1's W#<cluster>, where
+// an array's children that wait each for another's (after_each) are
+// written: a cluster takes ~1,000 new or released WAITING runs a second.
+// Both indexes lag the table by about a second, like the others: a
+// cascade stop's list may miss a child made in that second, so what makes
+// children must notice a stopped parent itself (an ArrayCreated
+// transition from WAITING fails once the parent has ended).
 //
 // A parent's children are counted by summary items C#<parent>/K<chunk>,
 // one per 256 array indexes (chunk = index / 256), and C#<parent>/N for
@@ -312,8 +321,11 @@
 // levels): it sees each summary item as some transaction left it, and each
 // child is counted in exactly one item, so every child is counted once, in
 // a status it had; a read made after a child's write returns includes it.
-// A chunk with all its 256 children failed is under 1 KB (offsets take at
-// most 3 bytes each), so a summary write is 2 units in any case. The
+// A chunk with all its 256 children failed is 703 bytes (offsets take at
+// most 3 bytes each; TestFullSummaryChunkUnderOneKB, counting a set as the
+// sum of its numbers, as third-party sizers such as npm ddbitemsizer do:
+// the AWS page on item sizes does not name sets, and even a byte more per
+// number stays under 1 KB), so a summary write is 2 units in any case. The
 // encoding chosen over the others: a single item with every failed index
 // would grow to ~40 KB and make each child's write cost up to 80 units; a
 // bitmap cannot be changed by ADD and would need a read and a conditional
@@ -347,8 +359,8 @@
 //	                     twice (API Reference, TransactWriteItems, ClientRequestToken: 10
 //	                     minutes). TransactionConflict is retried 32 times, then ErrThrottled.
 //	ChildSummary         Query C#<parent>, strongly consistent: 1 unit for 10,000 children
-//	                     with 40 stopped (TestChildSummaryReadUnits); ~8 units when all of
-//	                     them failed (~33 KB of offsets)
+//	                     with 40 stopped (TestChildSummaryReadUnits); 8 units when all of
+//	                     them failed (40 items of ~703 bytes)
 //	PutArrayElements     BatchWriteItem of the chunks
 //	ArrayElements        Query AE#<parent> between the chunks of from and to-1
 //	TransitionRun        as above; a child's status change adds its summary item's Update to

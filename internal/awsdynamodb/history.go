@@ -479,6 +479,14 @@ func valueBytes(v types.AttributeValue) int {
 		return 21
 	case *types.AttributeValueMemberB:
 		return len(v.Value)
+	case *types.AttributeValueMemberNS:
+		return 21 * len(v.Value)
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
 	case *types.AttributeValueMemberL:
 		n := 3
 		for _, e := range v.Value {

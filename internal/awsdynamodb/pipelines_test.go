@@ -548,3 +548,53 @@ func collectIDs(t *testing.T, s flotilla.Store, f flotilla.RunFilter) []string {
 		f.NextToken = p.NextToken
 	}
 }
+
+// TestFullSummaryChunkUnderOneKB: a summary item whose 256 children all
+// ended STOPPED stays under 1 KB, so each child's summary write costs 2
+// units (in a transaction) however many failed; and the last stop's write
+// is measured too.
+func TestFullSummaryChunkUnderOneKB(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	parent := flotillatest.NewArrayParent("default", "alice", 0, 256)
+	if _, _, err := b.store.CreateRun(ctx, parent); err != nil {
+		t.Fatal(err)
+	}
+	kids := children(parent, 0, 256)
+	if n, err := b.store.CreateRuns(ctx, kids); err != nil || n != 256 {
+		t.Fatalf("CreateRuns = %d, %v", n, err)
+	}
+	stop := func(k flotilla.Run) {
+		if _, err := b.store.TransitionRun(ctx, flotilla.Transition{RunID: k.ID, From: []flotilla.RunStatus{flotilla.StatusQueued},
+			To: flotilla.StatusStopped, At: flotillatest.Epoch.Add(time.Minute), Source: flotilla.SourceAPI, ReasonCode: flotilla.ReasonStopped}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range kids[:255] {
+		stop(k)
+	}
+	before := scan(t, b)
+	stop(kids[255])
+	after := scan(t, b)
+	var all []int
+	for i := range 256 {
+		all = append(all, i)
+	}
+	checkSum(t, b.store, parent.ID, map[flotilla.RunStatus]int{flotilla.StatusStopped: 256}, all)
+	size := 0
+	for _, it := range after {
+		if sval(it["pk"]) == "C#"+parent.ID {
+			size = itemSize(it)
+		}
+	}
+	c := cost(before, after, true)
+	t.Logf("summary item with 256 failed children: %d B; the last stop wrote %d units over %d items", size, c.total(), c.items)
+	if size == 0 || size >= 1024 {
+		t.Fatalf("summary item is %d B, want under 1 KB", size)
+	}
+	// {run, counter, summary} × 2 + gsi1 Q#→E# 2 + gsi4 #a→#e 2.
+	if c.total() > 10 || c.items != 3 {
+		t.Fatalf("the last stop wrote %d units over %d items, want at most 10 over 3", c.total(), c.items)
+	}
+}
