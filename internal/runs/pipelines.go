@@ -51,7 +51,7 @@ func (s *Service) transition(ctx context.Context, t flotilla.Transition) (flotil
 // failure is logged: the sweep settles waiting runs too.
 func (s *Service) afterEnd(ctx context.Context, r flotilla.Run) {
 	ctx = context.WithoutCancel(ctx)
-	if r.Parent != "" && r.ArrayIndex != nil {
+	if r.Parent != "" && r.ArrayIndex != nil && ctx.Value(stoppingArray{}) != r.Parent {
 		if err := s.settleArray(ctx, r.Parent); err != nil {
 			s.log().Warn("the array of an ended child was not settled; the sweep will", "run_id", r.ID, "parent", r.Parent, "err", err)
 		}
@@ -433,9 +433,15 @@ func (s *Service) child(p flotilla.Run, e flotilla.ArrayElement, schema json.Raw
 	return c, nil
 }
 
+// stoppingArray marks a context in which an array's children are being
+// stopped: their ends do not each settle the array (which reads its
+// summary), the stop settles it once when it is through.
+type stoppingArray struct{}
+
 // stopChildren stops the parent's children that have not ended and are
 // not being stopped yet, until the deadline; more says some may remain.
 func (s *Service) stopChildren(ctx context.Context, p flotilla.Run, deadline time.Time) (more bool, err error) {
+	ctx = context.WithValue(ctx, stoppingArray{}, p.ID)
 	who := p.StopRequest.By
 	f := flotilla.RunFilter{Parent: p.ID, Statuses: flotilla.ActiveStatuses, Limit: 500}
 	for {
