@@ -81,7 +81,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		{"launch bad overrides", "POST", "/v1/runs", `{"definition":"base","cluster":"parked","cpu":4,"memory":100000000,"command":"","timeout_seconds":-5,"env":{"bad-name":"x"},"tags":[" "]}`, 400,
 			[]string{"command", "cpu", "env.bad-name", "memory", "tags", "timeout_seconds"}},
 		{"launch long idempotency key", "POST", "/v1/runs", `{"definition":"base","cluster":"parked","idempotency_key":"` + long + `"}`, 400, []string{"idempotency_key"}},
-		{"launch oversized", "POST", "/v1/runs", `{"definition":"base","command":"` + strings.Repeat("x", 1<<20) + `"}`, 413, []string{"body"}},
+		{"launch oversized", "POST", "/v1/runs", `{"definition":"base","command":"` + strings.Repeat("x", 5<<20) + `"}`, 413, []string{"body"}},
 
 		// Reads with bad parameters.
 		{"revision not a number", "GET", "/v1/definitions/base/revisions/one", ``, 400, []string{"n"}},

@@ -41,6 +41,7 @@ var routeAccess = map[string]access{
 	"GET /v1/runs":                            signedIn,
 	"GET /v1/runs/{id}":                       signedIn,
 	"POST /v1/runs/{id}/stop":                 ownerOrAdmin,
+	"POST /v1/runs/{id}/retry-failed":         ownerOrAdmin,
 	"GET /v1/runs/{id}/logs":                  signedIn,
 	"GET /v1/runs/{id}/events":                signedIn,
 	"GET /v1/costs":                           signedIn,

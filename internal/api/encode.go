@@ -25,10 +25,21 @@ func encode(w http.ResponseWriter, status int, v any) {
 // decode reads one JSON object into T, rejecting unknown fields, trailing
 // data and bodies over MaxBodyBytes, with errors that name the field.
 func decode[T any](w http.ResponseWriter, r *http.Request) (T, error) {
+	return decodeUpTo[T](w, r, MaxBodyBytes)
+}
+
+// MaxLaunchBodyBytes bounds a launch's body, which may list an array's
+// 10,000 items: under Lambda's 6 MB for a synchronous invocation's
+// request (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html),
+// which API Gateway's proxy integration passes the body within.
+const MaxLaunchBodyBytes = 5 << 20
+
+// decodeUpTo is decode with another limit on the body.
+func decodeUpTo[T any](w http.ResponseWriter, r *http.Request, limit int64) (T, error) {
 	var v T
 	// Read whole first: encoding/json would silently turn bytes that are
 	// not UTF-8 into U+FFFD, storing something the caller did not send.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		return v, decodeError(err)
 	}
@@ -66,8 +77,8 @@ func decodeError(err error) error {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return &fieldError{fmt.Errorf("the body is over %d bytes: %w", MaxBodyBytes, errTooLarge),
-			flotilla.FieldError{Field: "body", Message: fmt.Sprintf("must be at most %d bytes", MaxBodyBytes)}}
+		return &fieldError{fmt.Errorf("the body is over %d bytes: %w", tooBig.Limit, errTooLarge),
+			flotilla.FieldError{Field: "body", Message: fmt.Sprintf("must be at most %d bytes", tooBig.Limit)}}
 	case errors.Is(err, io.EOF):
 		return flotilla.Invalid("body", "is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -329,8 +329,9 @@ func TestOpenAPIResponses(t *testing.T) {
 	h.must(202, "POST", "/v1/runs", keyed)
 	h.must(200, "POST", "/v1/runs", keyed).into(t, &again)
 	h.must(409, "POST", "/v1/runs", map[string]any{"definition": "ok", "cluster": parkedCluster, "idempotency_key": "k1"})
-	for _, path := range []string{"POST /v1/runs", "POST /v1/definitions", "PATCH /v1/definitions/ok", "POST /v1/runs/" + queued.ID + "/stop"} {
-		// A text/plain body: 415, as documented.
+	// A text/plain body: 415, as documented.
+	textPlain := func(path string) {
+		t.Helper()
 		method, target, _ := strings.Cut(path, " ")
 		req, _ := http.NewRequest(method, h.url+target, strings.NewReader(`{"definition":"ok"}`))
 		req.Header.Set("Content-Type", "text/plain")
@@ -344,11 +345,14 @@ func TestOpenAPIResponses(t *testing.T) {
 			t.Errorf("text/plain %s: %d %s: %v", path, res.StatusCode, b, err)
 		}
 	}
+	for _, path := range []string{"POST /v1/runs", "POST /v1/definitions", "PATCH /v1/definitions/ok", "POST /v1/runs/" + queued.ID + "/stop"} {
+		textPlain(path)
+	}
 	if again.IdempotencyKey != "k1" {
 		t.Errorf("idempotent launch: %+v", again)
 	}
 	h.must(400, "POST", "/v1/runs", map[string]any{"definition": "nope"})
-	h.must(413, "POST", "/v1/runs", oversized())
+	h.must(413, "POST", "/v1/runs", `{"definition":"ok","command":"`+strings.Repeat("x", api.MaxLaunchBodyBytes)+`"}`)
 	var got flotilla.Run
 	h.must(200, "GET", "/v1/runs/"+queued.ID, nil).into(t, &got)
 	if got.Status != flotilla.StatusQueued || got.QueuePosition != 1 {
@@ -378,6 +382,28 @@ func TestOpenAPIResponses(t *testing.T) {
 	}
 	h.must(409, "POST", "/v1/runs/"+queued.ID+"/stop", nil)
 	h.must(404, "POST", "/v1/runs/run_nope/stop", nil)
+
+	// An array whose child 1 fails, and its failed child run again.
+	h.createDefinition("odd", `test "$FLOTILLA_ARRAY_INDEX" != 1`)
+	var arr, retried, again2 flotilla.Run
+	h.must(202, "POST", "/v1/runs", map[string]any{"definition": "odd", "cluster": defaultCluster, "array": map[string]int{"size": 3}}).into(t, &arr)
+	if ended := h.waitEnded(arr.ID); ended.Status != flotilla.StatusFailed || ended.ReasonCode != flotilla.ReasonChildrenFailed {
+		t.Errorf("array with a failing child ended %s (%s): %s", ended.Status, ended.ReasonCode, ended.StatusReason)
+	}
+	h.must(200, "GET", "/v1/runs/"+arr.ID, nil).into(t, &got)
+	if got.Array == nil || got.Array.Summary == nil || !slices.Equal(got.Array.Summary.FailedIndexes, []int{1}) || got.Array.Summary.Counts[flotilla.StatusSucceeded] != 2 {
+		t.Errorf("array summary: %+v", got.Array)
+	}
+	h.must(200, "GET", "/v1/runs?parent="+arr.ID, nil)
+	h.as("mallory", false).must(403, "POST", "/v1/runs/"+arr.ID+"/retry-failed", nil)
+	h.must(202, "POST", "/v1/runs/"+arr.ID+"/retry-failed", nil).into(t, &retried)
+	h.must(200, "POST", "/v1/runs/"+arr.ID+"/retry-failed", nil).into(t, &again2)
+	if retried.Array == nil || retried.Array.RetryOf != arr.ID || retried.Array.Size != 1 || again2.ID != retried.ID {
+		t.Errorf("retry-failed: %+v, then %s", retried.Array, again2.ID)
+	}
+	h.must(409, "POST", "/v1/runs/"+succeeded.ID+"/retry-failed", nil)
+	h.must(404, "POST", "/v1/runs/run_nope/retry-failed", nil)
+	textPlain("POST /v1/runs/" + arr.ID + "/retry-failed")
 	for _, id := range []string{queued.ID, succeeded.ID, failed.ID, running.ID, estimated.ID} {
 		h.must(200, "GET", "/v1/runs/"+id, nil)
 		h.must(200, "GET", "/v1/runs/"+id+"/events", nil)

@@ -30,6 +30,7 @@ var routes = []route{
 	{"GET", "/v1/runs", (*server).handleListRuns},
 	{"GET", "/v1/runs/{id}", (*server).handleGetRun},
 	{"POST", "/v1/runs/{id}/stop", (*server).handleStopRun},
+	{"POST", "/v1/runs/{id}/retry-failed", (*server).handleRetryFailed},
 	{"GET", "/v1/runs/{id}/logs", (*server).handleLogs},
 	{"GET", "/v1/runs/{id}/events", (*server).handleRunEvents},
 	{"GET", "/v1/costs", (*server).handleCosts},

@@ -16,7 +16,7 @@ import (
 
 func (s *server) handleLaunch() http.Handler {
 	return s.withOwner(func(w http.ResponseWriter, r *http.Request, owner string) {
-		req, err := decode[runs.LaunchRequest](w, r)
+		req, err := decodeUpTo[runs.LaunchRequest](w, r, MaxLaunchBodyBytes)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -119,14 +119,8 @@ func (s *server) fillPositions(r *http.Request, f flotilla.RunFilter, items []fl
 func (s *server) runFilter(r *http.Request) (flotilla.RunFilter, error) {
 	q := r.URL.Query()
 	v := &flotilla.ValidationError{}
-	f := flotilla.RunFilter{Cluster: q.Get("cluster"), Owner: q.Get("owner"), Tag: q.Get("tag"), NextToken: q.Get("next_token")}
-	// A run's children carry the tag parent:<id> (flotilla.ParentTag).
-	if p := q.Get("parent"); p != "" {
-		if f.Tag != "" {
-			v.Add("parent", "cannot be combined with tag (a run's children are found by their tag parent:<id>)")
-		}
-		f.Tag = flotilla.ParentTag(p)
-	}
+	f := flotilla.RunFilter{Cluster: q.Get("cluster"), Owner: q.Get("owner"), Tag: q.Get("tag"), NextToken: q.Get("next_token"),
+		Parent: q.Get("parent"), After: q.Get("after")}
 	// Repeats are dropped, so the filter holds each status at most once
 	// however many the query names; only the first bad value is reported.
 	seen := map[flotilla.RunStatus]bool{}
@@ -224,6 +218,9 @@ func (s *server) withPosition(r *http.Request, run flotilla.Run) flotilla.Run {
 func (s *server) handleGetRun() http.Handler {
 	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
 		run, err := s.Store.GetRun(r.Context(), r.PathValue("id"))
+		if err == nil {
+			run, err = s.Runs.WithSummary(r.Context(), run)
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -249,6 +246,31 @@ func (s *server) handleStopRun() http.Handler {
 			return
 		}
 		encode(w, http.StatusAccepted, run)
+	})
+}
+
+func (s *server) handleRetryFailed() http.Handler {
+	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
+		cur, err := s.Runs.Store.GetRun(r.Context(), r.PathValue("id"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.authorize(r, caller, "run", cur.Owner, "retry the failed children of"); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		run, created, err := s.Runs.RetryFailed(r.Context(), caller, cur.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		status := http.StatusAccepted
+		if !created {
+			status = http.StatusOK
+		}
+		w.Header().Set("Location", "/v1/runs/"+run.ID)
+		encode(w, status, s.maskRun(r, caller, run))
 	})
 }
 

@@ -170,7 +170,7 @@ func (e *Executor) runTaskInput(r flotilla.Run, tdArn string) *ecs.RunTaskInput 
 	// What the job knows of itself, as the local executor gives it (a job
 	// that launches runs passes FLOTILLA_RUN_ID as their parent). Users'
 	// variables cannot start with FLOTILLA_, so these never collide.
-	for k, v := range map[string]string{"FLOTILLA_RUN_ID": r.ID, "FLOTILLA_ATTEMPT": strconv.Itoa(r.Attempt), "FLOTILLA_DEFINITION": r.Alias} {
+	for k, v := range flotilla.RunEnv(r) {
 		env = append(env, types.KeyValuePair{Name: aws.String(k), Value: aws.String(v)})
 	}
 	sort.Slice(env, func(i, j int) bool { return *env[i].Name < *env[j].Name })

@@ -224,10 +224,9 @@ func (e *Executor) launch(r flotilla.Run, t *task, wd string) error {
 	if err != nil {
 		return err
 	}
-	env := []string{
-		"FLOTILLA_RUN_ID=" + r.ID,
-		"FLOTILLA_ATTEMPT=" + strconv.Itoa(r.Attempt),
-		"FLOTILLA_DEFINITION=" + r.Alias,
+	var env []string
+	for k, v := range flotilla.RunEnv(r) {
+		env = append(env, k+"="+v)
 	}
 	for k, v := range r.Env {
 		env = append(env, k+"="+v)

@@ -183,13 +183,24 @@ var migrations = []string{
 	);
 	CREATE INDEX schedules_definition ON schedules(definition, id);
 	CREATE INDEX schedules_owner ON schedules(owner, id);`,
-	// 3: pipelines. A run's parent gets a column (filled in from the runs
-	// stored before, which kept it only in body) whose index counts an
-	// array's children by status; run_after lists what each WAITING run
-	// waits for, by what it waits for; array_elements keeps arrays' items.
+	// 3: pipelines. A run's parent and array index get columns (the parent
+	// filled in from the runs stored before, which kept it only in body);
+	// child_counts counts each parent's children by status, changed in the
+	// same transaction as each child, so an array's summary is one read;
+	// run_after lists what each WAITING run waits for, by what it waits
+	// for; array_elements keeps arrays' items.
 	`ALTER TABLE runs ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN array_index INTEGER;
 	UPDATE runs SET parent = json_extract(body, '$.parent') WHERE json_extract(body, '$.parent') IS NOT NULL;
-	CREATE INDEX runs_parent_status ON runs(parent, status, id) WHERE parent <> '';
+	CREATE INDEX runs_parent ON runs(parent, id) WHERE parent <> '';
+	CREATE INDEX runs_parent_status ON runs(parent, status, array_index) WHERE parent <> '';
+	CREATE TABLE child_counts (
+		parent TEXT NOT NULL,
+		status TEXT NOT NULL,
+		n INTEGER NOT NULL CHECK (n >= 0),
+		PRIMARY KEY (parent, status)
+	) WITHOUT ROWID;
+	INSERT INTO child_counts(parent, status, n) SELECT parent, status, count(*) FROM runs WHERE parent <> '' GROUP BY parent, status;
 	CREATE TABLE run_after (
 		dep_id TEXT NOT NULL,
 		run_id TEXT NOT NULL,

@@ -265,12 +265,16 @@ func insertRun(ctx context.Context, tx conn, r flotilla.Run) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO runs(id, cluster, status, definition_id, owner, schedule_id, queued_at, idempotency_key, parent, body)
-		VALUES (?,?,?,?,?,?,?,?,?,?)`, r.ID, r.Cluster, r.Status, r.DefinitionID, r.Owner, r.ScheduleID, r.QueuedAt.UnixNano(), r.IdempotencyKey, r.Parent, body)
+	_, err = tx.ExecContext(ctx, `INSERT INTO runs(id, cluster, status, definition_id, owner, schedule_id, queued_at, idempotency_key, parent, array_index, body)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, r.ID, r.Cluster, r.Status, r.DefinitionID, r.Owner, r.ScheduleID, r.QueuedAt.UnixNano(), r.IdempotencyKey,
+		r.Parent, r.ArrayIndex, body)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("run %s exists: %w", r.ID, flotilla.ErrConflict)
 	}
 	if err != nil {
+		return err
+	}
+	if err := countChild(ctx, tx, r.Parent, "", r.Status); err != nil {
 		return err
 	}
 	for _, tag := range r.Tags {
@@ -284,6 +288,22 @@ func insertRun(ctx context.Context, tx conn, r flotilla.Run) error {
 		}
 	}
 	return insertEvent(ctx, tx, flotilla.RunEvent{RunID: r.ID, Time: r.QueuedAt, Source: sourceOf(r), To: r.Status, Reason: r.StatusReason, Attempt: r.Attempt})
+}
+
+// countChild moves a child of parent from one status ("": new) to another
+// in its parent's counts; nothing for a run without a parent.
+func countChild(ctx context.Context, tx conn, parent string, from, to flotilla.RunStatus) error {
+	if parent == "" || from == to {
+		return nil
+	}
+	if from != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE child_counts SET n = n - 1 WHERE parent=? AND status=?`, parent, from); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO child_counts(parent, status, n) VALUES (?,?,1)
+		ON CONFLICT(parent, status) DO UPDATE SET n = n + 1`, parent, to)
+	return err
 }
 
 // CreateRuns implements flotilla.Store: one transaction for the batch.
@@ -354,11 +374,12 @@ func (s *Store) ArrayElements(ctx context.Context, parentID string, from, to int
 	return out, rows.Err()
 }
 
-// ChildSummary implements flotilla.Store: counted on the index of
-// (parent, status), in the same database as every change, so exact.
+// ChildSummary implements flotilla.Store: the counts are one read of
+// child_counts, and the failed indexes a range of the index on (parent,
+// status, array_index).
 func (s *Store) ChildSummary(ctx context.Context, parent string) (flotilla.ChildSummary, error) {
 	sum := flotilla.ChildSummary{Counts: map[flotilla.RunStatus]int{}, FailedIndexes: []int{}}
-	rows, err := s.db.reader().QueryContext(ctx, `SELECT status, count(*) FROM runs WHERE parent=? AND parent <> '' GROUP BY status`, parent)
+	rows, err := s.db.reader().QueryContext(ctx, `SELECT status, n FROM child_counts WHERE parent=? AND n > 0`, parent)
 	if err != nil {
 		return sum, fmt.Errorf("summarise the children of %s: %w", parent, err)
 	}
@@ -380,20 +401,18 @@ func (s *Store) ChildSummary(ctx context.Context, parent string) (flotilla.Child
 	if sum.Counts[flotilla.StatusFailed]+sum.Counts[flotilla.StatusStopped] == 0 {
 		return sum, nil
 	}
-	idx, err := s.db.reader().QueryContext(ctx, `SELECT json_extract(body, '$.array_index') FROM runs
-		WHERE parent=? AND parent <> '' AND status IN ('FAILED', 'STOPPED')`, parent)
+	idx, err := s.db.reader().QueryContext(ctx, `SELECT array_index FROM runs
+		WHERE parent=? AND parent <> '' AND status IN ('FAILED', 'STOPPED') AND array_index IS NOT NULL`, parent)
 	if err != nil {
 		return sum, fmt.Errorf("summarise the children of %s: %w", parent, err)
 	}
 	defer idx.Close()
 	for idx.Next() {
-		var i sql.NullInt64
+		var i int
 		if err := idx.Scan(&i); err != nil {
 			return sum, fmt.Errorf("summarise the children of %s: %w", parent, err)
 		}
-		if i.Valid {
-			sum.FailedIndexes = append(sum.FailedIndexes, int(i.Int64))
-		}
+		sum.FailedIndexes = append(sum.FailedIndexes, i)
 	}
 	slices.Sort(sum.FailedIndexes)
 	return sum, idx.Err()
@@ -553,6 +572,9 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET status=?, cluster=?, body=? WHERE id=?`, next.Status, next.Cluster, body, next.ID); err != nil {
+			return err
+		}
+		if err := countChild(ctx, tx, r.Parent, r.Status, next.Status); err != nil {
 			return err
 		}
 		if ev != nil {

@@ -12,6 +12,7 @@ import (
 
 func TestTransitions(t *testing.T) {
 	const (
+		W = flotilla.StatusWaiting
 		Q = flotilla.StatusQueued
 		P = flotilla.StatusPending
 		R = flotilla.StatusRunning
@@ -20,6 +21,7 @@ func TestTransitions(t *testing.T) {
 		X = flotilla.StatusStopped
 	)
 	allowed := map[flotilla.RunStatus][]flotilla.RunStatus{
+		W: {W, Q, S, F, X},
 		Q: {Q, P, X, F},
 		P: {P, R, Q, S, F, X},
 		R: {R, Q, S, F, X},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -218,6 +219,10 @@ type Run struct {
 	// ArrayIndex, on an array's child, is its index (its
 	// FLOTILLA_ARRAY_INDEX); Parent is the array's parent.
 	ArrayIndex *int `json:"array_index,omitempty"`
+	// ArrayItem, on a child of an array launched with items, is its item
+	// (its FLOTILLA_ARRAY_ITEM; merged into Params too when the definition
+	// has parameters).
+	ArrayItem json.RawMessage `json:"array_item,omitempty"`
 	// After are the runs it waits for: it stays WAITING until all have
 	// succeeded, and ends STOPPED (dependency_failed) when one fails or is
 	// stopped.
@@ -471,8 +476,9 @@ type Array struct {
 	Listed bool `json:"listed,omitempty"`
 	// Items says the launch gave an item per child.
 	Items bool `json:"items,omitempty"`
-	// AfterEach is another array's parent: child i waits for its child i.
-	AfterEach string `json:"after_each,omitempty"`
+	// AfterEach are other arrays' parents, of the same size: child i waits
+	// for their children i.
+	AfterEach []string `json:"after_each,omitempty"`
 	// RetryOf is the array whose failed children this one runs again.
 	RetryOf string `json:"retry_of,omitempty"`
 	// Summary counts the children by status; the service fills it in when
@@ -503,3 +509,19 @@ const MaxArraySize = 10000
 // MaxAfter bounds the runs one run may wait for (AWS Batch allows 20
 // dependencies a job: https://docs.aws.amazon.com/batch/latest/APIReference/API_SubmitJob.html).
 const MaxAfter = 20
+
+// RunEnv is what a run's job is told of itself, besides its own
+// variables (whose names cannot start with FLOTILLA_, so these never
+// collide): its id (a job that launches runs passes it as their parent),
+// attempt and definition, and for an array's child its index and item.
+func RunEnv(r Run) map[string]string {
+	env := map[string]string{"FLOTILLA_RUN_ID": r.ID, "FLOTILLA_ATTEMPT": strconv.Itoa(r.Attempt), "FLOTILLA_DEFINITION": r.Alias}
+	if r.ArrayIndex != nil {
+		env["FLOTILLA_ARRAY_INDEX"] = strconv.Itoa(*r.ArrayIndex)
+		env["FLOTILLA_PARENT_RUN_ID"] = r.Parent
+	}
+	if len(r.ArrayItem) > 0 {
+		env["FLOTILLA_ARRAY_ITEM"] = string(r.ArrayItem)
+	}
+	return env
+}

@@ -18,6 +18,9 @@ import (
 // recorded on the run, not retried through the queue — and an error only
 // when the message should be delivered again.
 func (s *Service) Dispatch(ctx context.Context, m flotilla.Message) error {
+	if m.Kind == flotilla.MessageArray {
+		return s.WorkArray(ctx, m.RunID)
+	}
 	r, err := s.Store.GetRun(ctx, m.RunID)
 	if errors.Is(err, flotilla.ErrNotFound) {
 		return nil
@@ -79,7 +82,7 @@ const maxOwnersPerTurn = 1000
 
 // admit takes a slot for r and starts it.
 func (s *Service) admit(ctx context.Context, c flotilla.Cluster, r flotilla.Run) error {
-	admitted, err := s.Store.TransitionRun(ctx, flotilla.Transition{
+	admitted, err := s.transition(ctx, flotilla.Transition{
 		RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, Attempt: r.Attempt, To: flotilla.StatusPending,
 		At: s.now(), Source: flotilla.SourceDispatcher, Reason: "starting on cluster " + c.Name,
 		MaxRunning: c.MaxRunning, MaxRunningPerOwner: c.MaxRunningPerOwner,
@@ -115,7 +118,7 @@ func (s *Service) markWaiting(ctx context.Context, r flotilla.Run, wait flotilla
 	if r.WaitReason == wait && r.StatusReason == reason {
 		return
 	}
-	_, err := s.Store.TransitionRun(ctx, flotilla.Transition{
+	_, err := s.transition(ctx, flotilla.Transition{
 		RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, Attempt: r.Attempt, To: flotilla.StatusQueued,
 		At: s.now(), Source: flotilla.SourceDispatcher, Reason: reason, WaitReason: wait, Event: r.WaitReason != wait,
 	})
@@ -130,7 +133,7 @@ func (s *Service) start(ctx context.Context, r flotilla.Run) error {
 	var capErr *flotilla.CapacityError
 	switch {
 	case err == nil:
-		updated, err := s.Store.TransitionRun(ctx, flotilla.Transition{
+		updated, err := s.transition(ctx, flotilla.Transition{
 			RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, Attempt: r.Attempt, To: flotilla.StatusPending,
 			At: s.now(), Source: flotilla.SourceDispatcher, TaskID: task.ID, Engine: task.Engine,
 			Reason: "starting on " + task.Engine + " (task " + task.ID + ")",
@@ -161,7 +164,7 @@ func (s *Service) start(ctx context.Context, r flotilla.Run) error {
 // unadmit gives the slot back: the run never started and waits again.
 // The sweep admits it when the engine has room.
 func (s *Service) unadmit(ctx context.Context, r flotilla.Run, wait flotilla.WaitReason, reason string) error {
-	_, err := s.Store.TransitionRun(ctx, flotilla.Transition{
+	_, err := s.transition(ctx, flotilla.Transition{
 		RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusPending}, Attempt: r.Attempt, To: flotilla.StatusQueued,
 		At: s.now(), Source: flotilla.SourceDispatcher, Reason: reason, WaitReason: wait,
 	})

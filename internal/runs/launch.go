@@ -43,6 +43,13 @@ type LaunchRequest struct {
 	Notify []flotilla.NotifyTarget `json:"notify,omitempty"`
 	// Parent links the run to the run it is launched from (its id).
 	Parent string `json:"parent,omitempty"`
+	// Array makes the launch an array: a parent run and its children.
+	Array *ArrayRequest `json:"array,omitempty"`
+	// After are runs that must all succeed before this one is queued.
+	After []string `json:"after,omitempty"`
+	// AfterEach are arrays of the same size whose child i must succeed
+	// before this array's child i is queued.
+	AfterEach []string `json:"after_each,omitempty"`
 	// ScheduleID is set by the scheduler, never by API callers.
 	ScheduleID string `json:"-"`
 	// OwnerName is the caller's display name (a verified e-mail), set by
@@ -134,7 +141,13 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 	if req.Command != nil {
 		r.Command = *req.Command
 	}
-	if err := applyParams(&r, def, req); err != nil {
+	var elems []flotilla.ArrayElement
+	if req.Array != nil {
+		elems, err = s.prepareArray(ctx, &r, def, req)
+	} else {
+		err = applyParams(&r, def, req)
+	}
+	if err != nil {
 		return flotilla.Run{}, false, err
 	}
 	if req.CPU != nil {
@@ -175,19 +188,49 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 	if err := validateRun(r, cluster); err != nil {
 		return flotilla.Run{}, false, err
 	}
+	size := 0
+	if r.Array != nil {
+		size = r.Array.Size
+		r.Array.AfterEach = slices.Clone(req.AfterEach)
+		r.Status, r.WaitReason, r.StatusReason = flotilla.StatusWaiting, flotilla.WaitChildren, fmt.Sprintf("making its %d children", size)
+	}
+	if r.After, err = s.checkAfter(ctx, req, size); err != nil {
+		return flotilla.Run{}, false, err
+	}
+	if len(r.After) > 0 {
+		r.Status, r.WaitReason, r.StatusReason = flotilla.StatusWaiting, flotilla.WaitDependencies, "waiting for "+strings.Join(r.After, ", ")
+	}
 	// Limits of the engine itself (ECS's on RunTask overrides), checked
-	// now rather than when the run is dispatched.
+	// now rather than when the run is dispatched; an array's are checked
+	// on its child with the largest item and index.
 	if c, ok := s.Executor.(launchChecker); ok {
-		if err := c.CheckLaunch(ctx, r); err != nil {
+		probe := r
+		if r.Array != nil {
+			last := size - 1
+			probe.ArrayIndex, probe.Parent, probe.Array = &last, r.ID, nil
+		}
+		if err := c.CheckLaunch(ctx, probe); err != nil {
 			return flotilla.Run{}, false, err
 		}
 	}
+	r.ArrayItem = nil
 	r.EstimatedCostUSD = s.estimate(ctx, r)
+	if r.EstimatedCostUSD != nil && size > 0 {
+		all := *r.EstimatedCostUSD * float64(size)
+		r.EstimatedCostUSD = &all
+	}
 	if req.DryRun {
 		r.StatusReason = "dry run: not stored, not queued (the run id is not reserved)"
 		return r, false, nil
 	}
 
+	if elems != nil {
+		// Before the parent: a parent is never stored without them. A
+		// launch answered from its idempotency key leaves these unused.
+		if err := s.Store.PutArrayElements(ctx, r.ID, elems); err != nil {
+			return flotilla.Run{}, false, fmt.Errorf("launch %s: %w", def.Alias, err)
+		}
+	}
 	stored, created, err := s.Store.CreateRun(ctx, r)
 	if err != nil {
 		return flotilla.Run{}, false, fmt.Errorf("launch %s: %w", def.Alias, err)
@@ -208,6 +251,20 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 				return stopped, true, nil
 			}
 		}
+	}
+	switch {
+	case len(stored.After) > 0:
+		// What it waits for may have ended already.
+		if err := s.settleDependent(ctx, stored); err != nil {
+			s.log().Warn("a new run's dependencies were not settled; the sweep will", "run_id", stored.ID, "err", err)
+		}
+		if cur, err := s.Store.GetRun(ctx, stored.ID); err == nil {
+			stored = cur
+		}
+		return stored, true, nil
+	case stored.Array != nil:
+		s.sendArray(ctx, stored, "")
+		return stored, true, nil
 	}
 	// The run is safe in the store; if the send fails the sweep admits it.
 	if err := s.Queue.Send(ctx, message(stored, "")); err != nil {

@@ -49,12 +49,12 @@ func (s *Service) reconcileOnce(ctx context.Context, ev flotilla.TaskEvent, sour
 	switch ev.State {
 	case flotilla.TaskPending:
 		if r.Status == flotilla.StatusPending && r.Current().TaskID == "" && ev.TaskID != "" {
-			_, err = s.Store.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: active[:1], Attempt: r.Attempt, To: flotilla.StatusPending,
+			_, err = s.transition(ctx, flotilla.Transition{RunID: r.ID, From: active[:1], Attempt: r.Attempt, To: flotilla.StatusPending,
 				At: s.now(), Source: source, TaskID: ev.TaskID, Reason: "provisioning (task " + ev.TaskID + ")"})
 		}
 	case flotilla.TaskRunning:
 		if r.Status == flotilla.StatusPending {
-			_, err = s.Store.TransitionRun(ctx, flotilla.Transition{RunID: r.ID, From: active[:1], Attempt: r.Attempt, To: flotilla.StatusRunning,
+			_, err = s.transition(ctx, flotilla.Transition{RunID: r.ID, From: active[:1], Attempt: r.Attempt, To: flotilla.StatusRunning,
 				At: eventTime(ev, s.now()), Source: source, TaskID: ev.TaskID, Reason: "running", Capacity: ev.Capacity})
 		}
 	case flotilla.TaskStopped:
@@ -113,7 +113,7 @@ func (s *Service) end(ctx context.Context, r flotilla.Run, t flotilla.Transition
 		c := s.rates(r.Architecture, capacity).Cost(r.CPU, r.Memory, t.At.Sub(*r.StartedAt))
 		t.CostUSD = &c
 	}
-	ended, err := s.Store.TransitionRun(ctx, t)
+	ended, err := s.transition(ctx, t)
 	if err != nil {
 		return flotilla.Run{}, err
 	}
@@ -146,7 +146,7 @@ func (s *Service) retry(ctx context.Context, r flotilla.Run, ev flotilla.TaskEve
 			t.Reason += fmt.Sprintf("; interrupted by Spot %d times, it continues on the on-demand cluster %s", flotilla.SpotInterruptions(r)+1, twin)
 		}
 	}
-	next, err := s.Store.TransitionRun(ctx, t)
+	next, err := s.transition(ctx, t)
 	if err != nil {
 		return err
 	}

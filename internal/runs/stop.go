@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 )
@@ -17,6 +19,9 @@ func (s *Service) Stop(ctx context.Context, runID, who string) (flotilla.Run, er
 	if err != nil {
 		return r, err
 	}
+	if r.Array != nil && !r.Status.Terminal() {
+		return r, nil // its children are stopped by the array's messages (WorkArray)
+	}
 	s.stopDescendants(ctx, r.ID, who, map[string]bool{r.ID: true})
 	return r, nil
 }
@@ -28,8 +33,7 @@ const maxCascade = 10000
 // theirs; seen guards against a run met twice. A child that cannot be
 // stopped is logged and skipped: the parent's stop stands.
 func (s *Service) stopDescendants(ctx context.Context, parent, who string, seen map[string]bool) {
-	f := flotilla.RunFilter{Tag: flotilla.ParentTag(parent), Limit: 500,
-		Statuses: []flotilla.RunStatus{flotilla.StatusQueued, flotilla.StatusPending, flotilla.StatusRunning}}
+	f := flotilla.RunFilter{Parent: parent, Limit: 500, Statuses: flotilla.ActiveStatuses}
 	for len(seen) < maxCascade {
 		page, err := s.Store.ListRuns(ctx, f)
 		if err != nil {
@@ -62,8 +66,38 @@ func (s *Service) stopOne(ctx context.Context, runID, who string) (flotilla.Run,
 		switch {
 		case r.Status.Terminal():
 			return r, fmt.Errorf("run %s already ended (%s): %w", runID, r.Status, flotilla.ErrConflict)
+		case r.Status == flotilla.StatusWaiting && r.Array != nil && r.WaitReason == flotilla.WaitChildren:
+			if r.StopRequest != nil {
+				s.sendArray(ctx, r, "stop"+strconv.FormatInt(time.Now().UnixNano(), 36))
+				return r, nil
+			}
+			// An array with children: they are stopped a batch at a time
+			// by the array's messages, and it ends when they all have.
+			now := s.now()
+			asked, err := s.transition(ctx, flotilla.Transition{
+				RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusWaiting}, To: flotilla.StatusWaiting, At: now,
+				Source: flotilla.SourceAPI, Event: true, Reason: "stopping its children (asked by " + who + ")",
+				StopRequest: &flotilla.StopRequest{By: who, Code: flotilla.ReasonStopped, Reason: "stopped by " + who, At: now},
+			})
+			if errors.Is(err, flotilla.ErrConflict) {
+				continue
+			}
+			if err != nil {
+				return flotilla.Run{}, fmt.Errorf("stop run %s: %w", runID, err)
+			}
+			s.sendArray(ctx, asked, "stop"+strconv.FormatInt(now.UnixNano(), 36))
+			return asked, nil
+		case r.Status == flotilla.StatusWaiting:
+			stopped, err := s.transition(ctx, flotilla.Transition{
+				RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusWaiting}, To: flotilla.StatusStopped,
+				At: s.now(), Source: flotilla.SourceAPI, ReasonCode: flotilla.ReasonStopped, Reason: "stopped by " + who + " before it started",
+			})
+			if errors.Is(err, flotilla.ErrConflict) {
+				continue
+			}
+			return stopped, err
 		case r.Status == flotilla.StatusQueued:
-			stopped, err := s.Store.TransitionRun(ctx, flotilla.Transition{
+			stopped, err := s.transition(ctx, flotilla.Transition{
 				RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, Attempt: r.Attempt, To: flotilla.StatusStopped,
 				At: s.now(), Source: flotilla.SourceAPI, ReasonCode: flotilla.ReasonStopped, Reason: "stopped by " + who + " before it started",
 			})
@@ -75,7 +109,7 @@ func (s *Service) stopOne(ctx context.Context, runID, who string) (flotilla.Run,
 			return r, s.stopTask(ctx, r) // asked again: ask the engine again
 		default:
 			now := s.now()
-			asked, err := s.Store.TransitionRun(ctx, flotilla.Transition{
+			asked, err := s.transition(ctx, flotilla.Transition{
 				RunID: r.ID, From: []flotilla.RunStatus{r.Status}, Attempt: r.Attempt, To: r.Status, At: now,
 				Source: flotilla.SourceAPI, Event: true, Reason: "stopping (asked by " + who + ")",
 				StopRequest: &flotilla.StopRequest{By: who, Code: flotilla.ReasonStopped, Reason: "stopped by " + who, At: now},

@@ -38,7 +38,7 @@ func (s *Service) sweepCluster(ctx context.Context, c flotilla.Cluster, recoveri
 			since = cur.QueuedAt
 		}
 		if now.Sub(since) > limit {
-			_, err := s.Store.TransitionRun(ctx, flotilla.Transition{
+			_, err := s.transition(ctx, flotilla.Transition{
 				RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, Attempt: r.Attempt, To: flotilla.StatusFailed,
 				At: now, Source: flotilla.SourceSweep, ReasonCode: flotilla.ReasonQueueTimeout,
 				Reason: fmt.Sprintf("waited in the queue longer than %s", limit),
@@ -49,6 +49,9 @@ func (s *Service) sweepCluster(ctx context.Context, c flotilla.Cluster, recoveri
 		}
 	}
 
+	if err := s.sweepWaiting(ctx, c, now, recovering); err != nil {
+		return err
+	}
 	f := flotilla.RunFilter{Cluster: c.Name, Statuses: []flotilla.RunStatus{flotilla.StatusPending, flotilla.StatusRunning}, Limit: 500}
 	for {
 		page, err := s.Store.ListRuns(ctx, f)
@@ -72,7 +75,7 @@ func (s *Service) sweepRun(ctx context.Context, r flotilla.Run, now time.Time, r
 	if r.Status == flotilla.StatusRunning && r.TimeoutSeconds > 0 && r.StopRequest == nil && r.StartedAt != nil &&
 		now.Sub(*r.StartedAt) > time.Duration(r.TimeoutSeconds)*time.Second {
 		limit := time.Duration(r.TimeoutSeconds) * time.Second
-		asked, err := s.Store.TransitionRun(ctx, flotilla.Transition{
+		asked, err := s.transition(ctx, flotilla.Transition{
 			RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusRunning}, Attempt: r.Attempt, To: flotilla.StatusRunning,
 			At: now, Source: flotilla.SourceSweep, Event: true, Reason: fmt.Sprintf("stopping: timed out after %s", limit),
 			StopRequest: &flotilla.StopRequest{By: "sweep", Code: flotilla.ReasonRunTimeout, Reason: fmt.Sprintf("timed out after %s", limit), At: now},
