@@ -101,6 +101,7 @@ const (
 	aAfter     = "af"  // the runs it waits for, when any
 	aArray     = "arr" // an array parent's description (flotilla.Array, without Summary)
 	aArrayIdx  = "ai"  // an array child's index (0 included)
+	aArrayItem = "aj"  // an array child's item, its JSON (at most 4 KiB), when the launch gave items
 	aEngine    = "en"
 	aAttempt   = "at"
 	aMaxTries  = "ma"
@@ -326,6 +327,7 @@ func runItem(r flotilla.Run) item {
 	if r.ArrayIndex != nil {
 		it[aArrayIdx] = nv(int64(*r.ArrayIndex))
 	}
+	it.s(aArrayItem, string(r.ArrayItem))
 	it.strs(aTags, r.Tags)
 	it.s(aEngine, r.Engine)
 	it.n(aAttempt, int64(r.Attempt))
@@ -418,6 +420,7 @@ func decodeRun(it map[string]types.AttributeValue) flotilla.Run {
 		After:            optStrList(it, aAfter),
 		Array:            decodeArray(it),
 		ArrayIndex:       numPtr(it, aArrayIdx),
+		ArrayItem:        rawJSON(str(it, aArrayItem)),
 		Tags:             strList(it, aTags),
 		Engine:           str(it, aEngine),
 		Attempt:          int(num(it, aAttempt)),
@@ -781,7 +784,7 @@ func optStrList(it map[string]types.AttributeValue, name string) []string {
 }
 
 // array stores an array parent's description as a small map (n size,
-// c created, l listed, i items, ae after_each, ro retry_of); the summary
+// c created, l listed, i items, ae after_each (a list), ro retry_of); the summary
 // is never stored: the service computes it from ChildSummary.
 func (it item) array(a *flotilla.Array) {
 	if a == nil {
@@ -795,7 +798,7 @@ func (it item) array(a *flotilla.Array) {
 	if a.Items {
 		m["i"] = nv(1)
 	}
-	m.s("ae", a.AfterEach)
+	m.strs("ae", a.AfterEach)
 	m.s("ro", a.RetryOf)
 	it[aArray] = &types.AttributeValueMemberM{Value: m}
 }
@@ -810,7 +813,7 @@ func decodeArray(it map[string]types.AttributeValue) *flotilla.Array {
 		Created:   int(num(m.Value, "c")),
 		Listed:    num(m.Value, "l") == 1,
 		Items:     num(m.Value, "i") == 1,
-		AfterEach: str(m.Value, "ae"),
+		AfterEach: optStrList(m.Value, "ae"),
 		RetryOf:   str(m.Value, "ro"),
 	}
 }

@@ -507,7 +507,7 @@ func TestWaitingRunsOfEveryCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	parent := flotillatest.NewArrayParent("arm", "ben", 2*time.Second, 2)
-	parent.Array.AfterEach = "run_other"
+	parent.Array.AfterEach = []string{"run_other"}
 	kids := children(parent, 0, 2)
 	for i := range kids {
 		kids[i].Status, kids[i].WaitReason = flotilla.StatusWaiting, flotilla.WaitDependencies
