@@ -598,3 +598,37 @@ func TestFullSummaryChunkUnderOneKB(t *testing.T) {
 		t.Fatalf("the last stop wrote %d units over %d items, want at most 10 over 3", c.total(), c.items)
 	}
 }
+
+// TestPipelineFieldsRoundTrip: what arrays and dependencies add to a run
+// (an array's description, a child's index, even 0, and item, the runs it
+// waits for) reads back as stored, and the summary is never stored.
+func TestPipelineFieldsRoundTrip(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, awsdynamodb.Options{})
+	ctx := context.Background()
+	p := flotillatest.NewArrayParent("default", "alice", 0, 3)
+	p.After = []string{"run_a", "run_b"}
+	p.Array = &flotilla.Array{Size: 3, Listed: true, Items: true, AfterEach: []string{"run_x", "run_y"}, RetryOf: "run_z",
+		Summary: &flotilla.ChildSummary{Counts: map[flotilla.RunStatus]int{flotilla.StatusQueued: 3}}}
+	if _, _, err := b.store.CreateRun(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.store.GetRun(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *p.Array
+	want.Summary = nil
+	if got.Array == nil || fmt.Sprint(*got.Array) != fmt.Sprint(want) || !slices.Equal(got.After, p.After) || got.ArrayIndex != nil || got.ArrayItem != nil {
+		t.Fatalf("parent read back: array %+v after %v index %v item %s; want %+v after %v", got.Array, got.After, got.ArrayIndex, got.ArrayItem, want, p.After)
+	}
+	k := flotillatest.NewArrayChild(p, 0)
+	k.ArrayItem = json.RawMessage(`{"day":"2026-01-01","note":"<&>"}`)
+	if n, err := b.store.CreateRuns(ctx, []flotilla.Run{k}); err != nil || n != 1 {
+		t.Fatalf("CreateRuns = %d, %v", n, err)
+	}
+	c, err := b.store.GetRun(ctx, k.ID)
+	if err != nil || c.ArrayIndex == nil || *c.ArrayIndex != 0 || string(c.ArrayItem) != string(k.ArrayItem) || c.Array != nil || c.After != nil || c.Parent != p.ID {
+		t.Fatalf("child read back: %+v, %v", c, err)
+	}
+}
