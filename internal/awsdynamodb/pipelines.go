@@ -66,8 +66,9 @@ type summaryDelta struct {
 	failed []int // offsets within the chunk
 }
 
-// summaryDeltas are the summary changes of runs moving from one status
-// to another ("" for a run being created), by summary item, in order.
+// addSummary adds to ds, one entry per summary item in order of first
+// use, the change of r moving from one status to its own ("" for a run
+// being created); nothing when r has no parent or its status is the same.
 func addSummary(ds []*summaryDelta, from flotilla.RunStatus, r flotilla.Run) []*summaryDelta {
 	if r.Parent == "" || from == r.Status {
 		return ds
