@@ -34,7 +34,7 @@
 //	definition revision    D#<id>                V#<000042>   -                                 -
 //	run-waits-for link     AF#<run waited for>   <run id>     -                                 -
 //	children's summary     C#<parent>            K<chunk>, N  -                                 -
-//	array elements         AE#<parent>           <00042>      -                                 -
+//	array elements         AE#<parent>#<00042>   E            -                                 -
 //
 // The last three are described under Pipelines.
 //
@@ -341,15 +341,18 @@
 // write, retried under contention; a Query of the children costs what
 // 10,000 runs cost.
 //
-// An array's elements are items AE#<parent>/<chunk, 5 digits> of 64
+// An array's elements are items AE#<parent>#<chunk, 5 digits>/E of 64
 // elements each, one string of their JSON: an element is at most 4 KiB, so
 // an item stays under 300 KB, within DynamoDB's 400 KB item limit
 // (Developer Guide, "Service, account, and table quotas": item size), and
-// element k is in chunk k / 64, so ArrayElements(from, to) is one strongly
-// consistent Query of a sort-key range, billed by the elements' size.
-// PutArrayElements writes them by BatchWriteItem, 25 items a request, 4
-// requests at a time; writing them again writes the same items. 10,000
-// elements are 157 items; their write costs a unit per KB of elements.
+// element k is in chunk k / 64, so ArrayElements(from, to) reads known
+// keys: BatchGetItem, strongly consistent, a chunk missing being the end.
+// Each chunk is its own partition key: 5 MiB of elements, about 5,000
+// write units, spread over the table's partitions rather than wait on one
+// partition's 1,000 a second. PutArrayElements writes them by
+// BatchWriteItem, 25 items a request, 4 requests at a time; writing them
+// again writes the same items. 10,000 elements are 157 items; their write
+// costs a unit per KB of elements.
 //
 //	CreateRuns           links first (BatchWriteItem), the WAITING runs' clusters (above),
 //	                     then transactions of up to 100 actions (TransactWriteItems' limit,
@@ -371,7 +374,7 @@
 //	                     with 40 stopped (TestChildSummaryReadUnits); 8 units when all of
 //	                     them failed (40 items of ~703 bytes)
 //	PutArrayElements     BatchWriteItem of the chunks
-//	ArrayElements        Query AE#<parent> between the chunks of from and to-1
+//	ArrayElements        BatchGetItem of the chunks of from to to-1 (a unit per 4 KB of each)
 //	TransitionRun        as above; a child's status change adds its summary item's Update to
 //	                     the transaction (a PENDING→RUNNING of a child is a transaction of 2)
 //	ListRuns             after: links; parent: gsi4; WAITING: gsi1 W#<cluster> (History)

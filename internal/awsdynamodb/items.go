@@ -35,7 +35,7 @@ const (
 	parentPfx   = "P#"   // gsi4pk of a run launched from another: P#<parent>#a (active) or #e (ended)
 	summaryPfx  = "C#"   // a parent's children summary: pk C#<parent>, sk K<chunk> or N
 	afterPfx    = "AF#"  // a run's wait on another: pk AF#<run it waits for>, sk <waiting run id>
-	elemsPfx    = "AE#"  // an array's elements: pk AE#<parent>, sk <chunk, 5 digits>
+	elemsPfx    = "AE#"  // an array's elements: pk AE#<parent>#<chunk, 5 digits>, sk E
 	ownerSlot   = "o:"   // counter item attribute per owner holding slots
 	ownerQueued = "w:"   // counter item attribute per owner with QUEUED runs
 	usedSlots   = "used" // counter item attribute: slots held in the cluster

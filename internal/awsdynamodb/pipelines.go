@@ -458,19 +458,24 @@ func (s *Store) createBatch(ctx context.Context, runs []flotilla.Run) (int, erro
 // elemsPerItem is how many array elements one item holds: an element is
 // at most 4 KiB of JSON plus its index, so 64 of them stay under 300 KB,
 // within DynamoDB's 400 KB item limit (Developer Guide, "Service, account,
-// and table quotas in Amazon DynamoDB": item size), and a chunk's
-// position is its number × 64, so a range of elements is a range of sort
-// keys.
+// and table quotas in Amazon DynamoDB": item size), and element k is in
+// chunk k / 64, so the chunks a range of elements needs are known keys.
 const elemsPerItem = 64
 
 // maxElemsItem is the size above which a chunk is refused rather than
 // sent to fail: 390 KB leaves room for the key and attribute names.
 const maxElemsItem = 390 * 1024
 
-func elemsSK(chunk int) string { return fmt.Sprintf("%05d", chunk) }
+// elemsKey is the item of an array's chunk of elements. Each chunk is its
+// own partition key, so writing 5 MiB of elements spreads over the table's
+// partitions instead of meeting one partition's 1,000 write units a second
+// (5,000 units would take it 5 seconds).
+func elemsKey(parentID string, chunk int) map[string]types.AttributeValue {
+	return key(fmt.Sprintf("%s%s#%05d", elemsPfx, parentID, chunk), "E")
+}
 
 // PutArrayElements implements flotilla.Store: the elements in items of 64,
-// AE#<parent>/<chunk>, each one string of JSON, by BatchWriteItem (4
+// AE#<parent>#<chunk>/E, each one string of JSON, by BatchWriteItem (4
 // requests of 25 at a time). Writing them again writes the same items.
 func (s *Store) PutArrayElements(ctx context.Context, parentID string, elems []flotilla.ArrayElement) error {
 	var items []map[string]types.AttributeValue
@@ -487,7 +492,9 @@ func (s *Store) PutArrayElements(ctx context.Context, parentID string, elems []f
 			return fmt.Errorf("store the elements of array %s: elements %d-%d take %d bytes, more than %d: %w",
 				parentID, c*elemsPerItem, min((c+1)*elemsPerItem, len(elems))-1, len(b), maxElemsItem, flotilla.ErrInvalid)
 		}
-		items = append(items, map[string]types.AttributeValue{attrPK: sv(elemsPfx + parentID), attrSK: sv(elemsSK(c)), aElems: sv(string(b))})
+		it := elemsKey(parentID, c)
+		it[aElems] = sv(string(b))
+		items = append(items, it)
 	}
 	if err := s.putItems(ctx, items); err != nil {
 		return fmt.Errorf("store the elements of array %s: %w", parentID, err)
@@ -498,31 +505,29 @@ func (s *Store) PutArrayElements(ctx context.Context, parentID string, elems []f
 // aElems is an element chunk's JSON.
 const aElems = "e"
 
-// ArrayElements implements flotilla.Store: one strongly consistent Query
-// of the chunks that hold [from, to), billed by their size.
+// ArrayElements implements flotilla.Store: the chunks that hold [from,
+// to) by key, BatchGetItem strongly consistent, 100 keys at a time; the
+// chunks are numbered from 0 without gaps, so a missing one is the end.
 func (s *Store) ArrayElements(ctx context.Context, parentID string, from, to int) ([]flotilla.ArrayElement, error) {
 	from = max(from, 0)
 	out := []flotilla.ArrayElement{}
 	if to <= from {
 		return out, nil
 	}
-	q := &dynamodb.QueryInput{
-		TableName:                s.table,
-		ConsistentRead:           aws.Bool(true),
-		KeyConditionExpression:   aws.String("#p = :p AND #s BETWEEN :lo AND :hi"),
-		ExpressionAttributeNames: map[string]string{"#p": attrPK, "#s": attrSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":p": sv(elemsPfx + parentID),
-			":lo": sv(elemsSK(from / elemsPerItem)), ":hi": sv(elemsSK((to - 1) / elemsPerItem))},
-	}
-	for {
-		res, err := s.db.Query(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("read the elements of array %s: %w", parentID, translate(err))
+	last := (to - 1) / elemsPerItem
+	for first := from / elemsPerItem; first <= last; first += 100 {
+		var keys []map[string]types.AttributeValue
+		for c := first; c <= min(last, first+99); c++ {
+			keys = append(keys, elemsKey(parentID, c))
 		}
-		for _, it := range res.Items {
-			chunk, err := strconv.Atoi(str(it, attrSK))
-			if err != nil {
-				continue
+		items, err := s.batchGet(ctx, keys, true)
+		if err != nil {
+			return nil, fmt.Errorf("read the elements of array %s: %w", parentID, err)
+		}
+		for i, it := range items {
+			chunk := first + i // batchGet keeps the keys' order; a gap ends the array
+			if str(it, attrPK) != str(elemsKey(parentID, chunk), attrPK) {
+				return out, nil
 			}
 			var elems []flotilla.ArrayElement
 			if err := json.Unmarshal([]byte(str(it, aElems)), &elems); err != nil {
@@ -534,9 +539,9 @@ func (s *Store) ArrayElements(ctx context.Context, parentID string, from, to int
 				}
 			}
 		}
-		if len(res.LastEvaluatedKey) == 0 {
+		if len(items) < len(keys) {
 			return out, nil
 		}
-		q.ExclusiveStartKey = res.LastEvaluatedKey
 	}
+	return out, nil
 }
