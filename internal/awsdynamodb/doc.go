@@ -325,7 +325,9 @@
 // TransactionConflict, which TransitionRun retries as it does for the
 // counter item (chunks of 256 spread an array's children over 40 items, so
 // they meet less). ChildSummary is one strongly consistent Query of
-// C#<parent>. A Query is read-committed against transactions (DynamoDB
+// C#<parent>; the items share that partition for it, which takes 1,000
+// write units a second: 500 status changes a second of one parent's
+// children. A Query is read-committed against transactions (DynamoDB
 // Developer Guide, "Amazon DynamoDB Transactions: How it works", isolation
 // levels): it sees each summary item as some transaction left it, and each
 // child is counted in exactly one item, so every child is counted once, in
