@@ -301,8 +301,9 @@
 // 1,000 writes a second, and a global secondary index that cannot keep up
 // throttles the table's writes ("GSI write throttling and back pressure",
 // DynamoDB Developer Guide; AWS re:Post "dynamodb-gsi-throttling-table"):
-// an array is made at most ~1,000 children a second on AWS, and ECS starts
-// 20 tasks a second anyway. The same holds for gsi1's W#<cluster>, where
+// an array is made at most ~1,000 children a second on AWS (its QUEUED
+// children share their owner's queue partition in gsi1 too), and ECS
+// starts 20 tasks a second anyway. The same holds for gsi1's W#<cluster>, where
 // an array's children that wait each for another's (after_each) are
 // written: a cluster takes ~1,000 new or released WAITING runs a second.
 // Both indexes lag the table by about a second, like the others: a
@@ -320,11 +321,11 @@
 // +1 to the new, and the offset to fi when it fails (ADD adds to a number
 // and adds elements to a set, creating either when absent: DynamoDB
 // Developer Guide, "Using update expressions in DynamoDB", ADD). ADD is
-// commutative and unconditional, so concurrent children never lose a count; two
-// transactions on one summary item at once cancel one with
+// commutative and unconditional, so concurrent children never lose a
+// count; two transactions on one summary item at once cancel one with
 // TransactionConflict, which TransitionRun retries as it does for the
-// counter item (chunks of 256 spread an array's children over 40 items, so
-// they meet less). ChildSummary is one strongly consistent Query of
+// counter item (chunks of 256 spread an array's children over 40 items,
+// so they meet less). ChildSummary is one strongly consistent Query of
 // C#<parent>; the items share that partition for it, which takes 1,000
 // write units a second: 500 status changes a second of one parent's
 // children. A Query is read-committed against transactions (DynamoDB
