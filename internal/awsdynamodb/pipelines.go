@@ -251,7 +251,12 @@ func (s *Store) ensureCluster(ctx context.Context, cluster string) error {
 			ExpressionAttributeNames:  map[string]string{"#u": usedSlots},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":z": nv(0)},
 		})
-		err = translate(err)
+		if err = translate(err); errors.Is(err, flotilla.ErrConflict) {
+			// A transaction is writing the item at this moment (a launch
+			// on the cluster, which creates it): not cached, so a later
+			// create looks again.
+			return nil
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("record cluster %s: %w", cluster, err)
