@@ -4,145 +4,160 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 )
 
-// TestLambdasPipelines runs arrays and dependencies through the real
-// functions on DynamoDB (minidyn): an array of 6 items two of which fail,
-// an array whose child i waits for the first's child i (after_each), a
-// run after a run that succeeds and one after the failing array. The
-// children are made by the dispatcher (CreateRuns, with the links of the
-// waiting ones), released or stopped by the events function, and the
-// parents settled from their children's summary items; so the IAM proof
-// sees these calls made by the functions that make them.
+// TestLambdasPipelines: arrays and dependencies through the deployed path
+// (API Gateway → api function, the dispatcher making children from SQS
+// FIFO messages, ECS task events → events function, DynamoDB on minidyn):
+// an array of 25 whose children 3 and 17 fail, a run after it, an array
+// after each of its children, retry-failed, and the stop of a large array.
 func TestLambdasPipelines(t *testing.T) {
 	s := startStack(t, 0)
 	ctx := context.Background()
-	def, err := s.api.CreateDefinition(ctx, map[string]any{
-		"alias": "per-day", "image": "public.ecr.aws/docker/library/alpine:3", "cpu": 256, "memory": 512,
-		"command": "echo {{ .params.day }}; exit {{ .params.code }}",
-		"parameters_schema": json.RawMessage(`{"type":"object","properties":{"day":{"type":"string"},
-			"code":{"type":"integer","default":0}},"required":["day"]}`),
-	})
-	if err != nil {
-		t.Fatalf("create definition: %v", err)
+	if _, err := s.api.CreateDefinition(ctx, map[string]any{"alias": "fan", "image": "public.ecr.aws/docker/library/alpine:3", "cpu": 256, "memory": 512,
+		"command": `echo "child $FLOTILLA_ARRAY_INDEX"`, "env": map[string]string{"FAIL_ARRAY_INDEXES": "3,17"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.api.CreateDefinition(ctx, map[string]any{"alias": "slow", "image": "public.ecr.aws/docker/library/alpine:3", "cpu": 256, "memory": 512,
+		"command": "sleep 100"}); err != nil {
+		t.Fatal(err)
 	}
 	launch := func(body map[string]any) flotilla.Run {
 		t.Helper()
-		body["definition"] = def.Alias
-		r, err := s.api.Launch(ctx, body)
-		if err != nil {
-			t.Fatalf("launch %v: %v", body, err)
+		var r flotilla.Run
+		code, err := s.api.Do(ctx, "POST", "/v1/runs", nil, body, &r)
+		if err != nil || code != http.StatusAccepted {
+			t.Fatalf("launch %v: %d %v", body, code, err)
 		}
 		return r
 	}
-	codes := []int{0, 0, 1, 0, 1, 0}
-	var items []map[string]any
-	for i, c := range codes {
-		items = append(items, map[string]any{"day": fmt.Sprintf("2026-01-%02d", i+1), "code": c})
+	arr := launch(map[string]any{"definition": "fan", "array": map[string]int{"size": 25}})
+	if arr.Status != flotilla.StatusWaiting || arr.Array == nil || arr.Array.Size != 25 {
+		t.Fatalf("array launch answered %s %+v", arr.Status, arr.Array)
 	}
-	a := launch(map[string]any{"params": map[string]any{"day": "2026-01-01"}})
-	b := launch(map[string]any{"params": map[string]any{"day": "2026-01-02"}, "after": []string{a.ID}})
-	p := launch(map[string]any{"array": map[string]any{"items": items}})
-	q := launch(map[string]any{"params": map[string]any{"day": "2026-02-01"}, "array": map[string]any{"size": len(codes)}, "after_each": []string{p.ID}})
-	c := launch(map[string]any{"params": map[string]any{"day": "2026-03-01"}, "after": []string{p.ID}})
-	if b.Status != flotilla.StatusWaiting || c.Status != flotilla.StatusWaiting || p.Status != flotilla.StatusWaiting {
-		t.Fatalf("launched: b %s, c %s, array %s; want WAITING", b.Status, c.Status, p.Status)
+	agg := launch(map[string]any{"definition": "fan", "after": []string{arr.ID}})
+	each := launch(map[string]any{"definition": "fan", "array": map[string]int{"size": 25}, "after_each": []string{arr.ID}, "env": map[string]string{"FAIL_ARRAY_INDEXES": ""}})
+	if _, err := s.api.Launch(ctx, map[string]any{"definition": "fan", "after": []string{"run_nope"}}); !isStatus(err, http.StatusBadRequest) || !strings.Contains(err.Error(), "after[0]") {
+		t.Fatalf("after an unknown run: %v, want a 400 naming after[0]", err)
 	}
 
-	final := map[string]flotilla.Run{}
-	for deadline := time.Now().Add(120 * time.Second); len(final) < 5; time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 120 s only %d of 5 runs ended: %v", len(final), final)
-		}
-		for _, id := range []string{a.ID, b.ID, p.ID, q.ID, c.ID} {
-			if _, ok := final[id]; ok {
-				continue
-			}
+	ended := func(id string) flotilla.Run {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
 			r, err := s.api.GetRun(ctx, id)
 			if err != nil {
-				t.Fatalf("get run %s: %v", id, err)
+				t.Fatal(err)
 			}
 			if r.Status.Terminal() {
-				final[id] = r
+				return r
 			}
-		}
-	}
-	s.ecs.Flush()
-	if r := final[b.ID]; r.Status != flotilla.StatusSucceeded {
-		t.Errorf("run after a run that succeeded: %s (%s)", r.Status, r.StatusReason)
-	}
-	if r := final[c.ID]; r.Status != flotilla.StatusStopped || r.ReasonCode != flotilla.ReasonDependencyFailed {
-		t.Errorf("run after a failed array: %s %s (%s), want STOPPED dependency_failed", r.Status, r.ReasonCode, r.StatusReason)
-	}
-	for _, x := range []struct {
-		name string
-		r    flotilla.Run
-		want map[flotilla.RunStatus]int
-	}{
-		{"array", final[p.ID], map[flotilla.RunStatus]int{flotilla.StatusSucceeded: 4, flotilla.StatusFailed: 2}},
-		{"array after each", final[q.ID], map[flotilla.RunStatus]int{flotilla.StatusSucceeded: 4, flotilla.StatusStopped: 2}},
-	} {
-		r := x.r
-		if r.Status != flotilla.StatusFailed || r.ReasonCode != flotilla.ReasonChildrenFailed || r.Array == nil || r.Array.Summary == nil {
-			t.Fatalf("%s: %s %s array %+v, want FAILED children_failed with a summary", x.name, r.Status, r.ReasonCode, r.Array)
-		}
-		sum := r.Array.Summary
-		got := map[flotilla.RunStatus]int{}
-		for st, n := range sum.Counts {
-			if n != 0 {
-				got[st] = n
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s is still %s (%s) %+v", id, r.Status, r.StatusReason, r.Array)
 			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if fmt.Sprint(got) != fmt.Sprint(x.want) || sum.Ended != 6 || !slices.Equal(sum.FailedIndexes, []int{2, 4}) || r.Array.Created != 6 {
-			t.Errorf("%s summary %v ended %d failed %v created %d; want %v, 6 ended, failed [2 4], 6 created",
-				x.name, got, sum.Ended, sum.FailedIndexes, r.Array.Created, x.want)
+	}
+	children := func(parent string) []flotilla.Run {
+		t.Helper()
+		var out []flotilla.Run
+		q := url.Values{"parent": {parent}, "limit": {"500"}}
+		for {
+			page, err := s.api.ListRuns(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, page.Items...)
+			if page.NextToken == "" {
+				return out
+			}
+			q.Set("next_token", page.NextToken)
 		}
 	}
 
-	// The children, newest (highest index) first, each with its index and
-	// item, and Q's children 2 and 4 never ran.
-	kids, err := s.api.ListRuns(ctx, url.Values{"parent": {p.ID}, "limit": {"4"}})
-	if err != nil || len(kids.Items) != 4 || kids.NextToken == "" {
-		t.Fatalf("children of the array, page of 4: %d, token %q, %v", len(kids.Items), kids.NextToken, err)
+	got := ended(arr.ID)
+	if got.Status != flotilla.StatusFailed || got.ReasonCode != flotilla.ReasonChildrenFailed || got.Array.Summary == nil ||
+		!slices.Equal(got.Array.Summary.FailedIndexes, []int{3, 17}) || got.Array.Summary.Counts[flotilla.StatusSucceeded] != 23 {
+		t.Fatalf("array ended %s %s %q summary %+v", got.Status, got.ReasonCode, got.StatusReason, got.Array.Summary)
 	}
-	rest, err := s.api.ListRuns(ctx, url.Values{"parent": {p.ID}, "limit": {"4"}, "next_token": {kids.NextToken}})
-	if err != nil || len(rest.Items) != 2 || rest.NextToken != "" {
-		t.Fatalf("children, second page: %d, token %q, %v", len(rest.Items), rest.NextToken, err)
+	kids := children(arr.ID)
+	if len(kids) != 25 {
+		t.Fatalf("%d children, want 25", len(kids))
 	}
-	for i, k := range append(kids.Items, rest.Items...) {
-		idx := len(codes) - 1 - i
-		var item map[string]any
-		_ = json.Unmarshal(k.ArrayItem, &item)
+	// Each child was started once, with its index in its environment.
+	starts := map[string]int{}
+	for _, req := range s.ecs.RunTaskRequests() {
+		starts[req.StartedBy]++
+	}
+	for _, c := range kids {
+		if starts[c.ID] != 1 || c.ArrayIndex == nil {
+			t.Fatalf("child %s (index %v) was started %d times", c.ID, c.ArrayIndex, starts[c.ID])
+		}
+	}
+	if r := ended(agg.ID); r.Status != flotilla.StatusStopped || r.ReasonCode != flotilla.ReasonDependencyFailed || !strings.Contains(r.StatusReason, arr.ID) {
+		t.Fatalf("the run after the array ended %s %s %q", r.Status, r.ReasonCode, r.StatusReason)
+	}
+	if r := ended(each.ID); r.Status != flotilla.StatusFailed || !slices.Equal(r.Array.Summary.FailedIndexes, []int{3, 17}) {
+		t.Fatalf("the array after each child ended %s, summary %+v", r.Status, r.Array.Summary)
+	}
+	for _, c := range children(each.ID) {
 		want := flotilla.StatusSucceeded
-		if codes[idx] != 0 {
-			want = flotilla.StatusFailed
+		if *c.ArrayIndex == 3 || *c.ArrayIndex == 17 {
+			want = flotilla.StatusStopped
 		}
-		if k.ArrayIndex == nil || *k.ArrayIndex != idx || k.Parent != p.ID || item["day"] != fmt.Sprintf("2026-01-%02d", idx+1) || k.Status != want {
-			t.Errorf("child %d of the array: index %v parent %s item %s status %s, want %d, %s", i, k.ArrayIndex, k.Parent, k.ArrayItem, k.Status, idx, want)
-		}
-		if n := s.ecs.RunTaskCalls(k.ID); n != 1 {
-			t.Errorf("child %d of the array started by %d RunTask calls, want 1", idx, n)
+		if c.Status != want {
+			t.Fatalf("after_each child %d ended %s (%s), want %s", *c.ArrayIndex, c.Status, c.StatusReason, want)
 		}
 	}
-	qk, err := s.api.ListRuns(ctx, url.Values{"parent": {q.ID}, "status": {"STOPPED"}})
-	if err != nil || len(qk.Items) != 2 {
-		t.Fatalf("stopped children of the array after each: %d, %v", len(qk.Items), err)
+
+	// The failed children again: a new array of two, with their indexes.
+	var retry flotilla.Run
+	if code, err := s.api.Do(ctx, "POST", "/v1/runs/"+arr.ID+"/retry-failed", nil, nil, &retry); err != nil || code != http.StatusAccepted {
+		t.Fatalf("retry-failed: %d %v", code, err)
 	}
-	for _, k := range qk.Items {
-		if k.ReasonCode != flotilla.ReasonDependencyFailed || len(k.After) != 1 || k.StartedAt != nil || s.ecs.RunTaskCalls(k.ID) != 0 {
-			t.Errorf("child %v of the array after each: %s after %v started %v, want dependency_failed, never started", k.ArrayIndex, k.ReasonCode, k.After, k.StartedAt)
+	ended(retry.ID)
+	var idx []int
+	for _, c := range children(retry.ID) {
+		idx = append(idx, *c.ArrayIndex)
+	}
+	slices.Sort(idx)
+	if !slices.Equal(idx, []int{3, 17}) || retry.Array.RetryOf != arr.ID {
+		t.Fatalf("retry's children have indexes %v, retry_of %s", idx, retry.Array.RetryOf)
+	}
+
+	// A large array stopped while its children run and wait.
+	big := launch(map[string]any{"definition": "slow", "array": map[string]int{"size": 600}})
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		r, err := s.api.GetRun(ctx, big.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Array.Summary != nil && r.Array.Summary.Counts[flotilla.StatusRunning] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no child of the large array runs: %+v", r.Array)
 		}
 	}
-	after, err := s.api.ListRuns(ctx, url.Values{"after": {a.ID}})
-	if err != nil || len(after.Items) != 1 || after.Items[0].ID != b.ID {
-		t.Fatalf("runs after a: %v, %v; want b", after.Items, err)
+	if _, err := s.api.StopRun(ctx, big.ID); err != nil {
+		t.Fatal(err)
 	}
+	stopped := ended(big.ID)
+	sum := stopped.Array.Summary
+	total := 0
+	for _, n := range sum.Counts {
+		total += n
+	}
+	if stopped.Status != flotilla.StatusStopped || sum.Ended != total || sum.Counts[flotilla.StatusStopped] != total {
+		t.Fatalf("stopped array ended %s with summary %+v", stopped.Status, sum)
+	}
+	t.Logf("the large array ended %s with %d of its 600 children made, all stopped", stopped.Status, total)
 }
