@@ -391,9 +391,11 @@
 //	RUNNING→SUCCEEDED                 6 + gsi1 A# delete 1 + gsi4 #a→#e 2 = 9 (FAILED: 10)
 //	                                  a child's life: ~27, against 19 for a plain run
 //
-// A run that waits for one other run: link 1 + PutItem 1 + 3 index puts
-// (gsi1 W#, gsi2, gsi3) = 5 to create; its release WAITING→QUEUED {run,
-// counter} × 2 + gsi1 W#→Q# 2 = 6; then a plain run's 12: 23 in all.
+// A run that waits for one other run (TestWaitingRunCost): link 1 +
+// PutItem 1 + 3 index puts (gsi1 W#, gsi2, gsi3) = 5 to create (and the
+// cluster's half-unit GetItem, once per process); its release
+// WAITING→QUEUED {run, counter} × 2 + gsi1 W#→Q# 2 = 6; then a plain
+// run's 12: 23 in all.
 //
 // # Retention
 //

@@ -632,3 +632,54 @@ func TestPipelineFieldsRoundTrip(t *testing.T) {
 		t.Fatalf("child read back: %+v, %v", c, err)
 	}
 }
+
+// TestWaitingRunCost measures a run that waits for another: its create
+// (its link, then the run, in no transaction and touching no counter) and
+// its release to QUEUED (the run and the counter's queue count, in one
+// transaction); from there it costs what a plain run does.
+//
+//	go test -run TestWaitingRunCost -v ./internal/awsdynamodb/
+func TestWaitingRunCost(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	dep := realistic(flotillatest.NewRun("default", "alice@example.com", 0))
+	if _, _, err := b.store.CreateRun(ctx, dep); err != nil { // the cluster's counter item exists
+		t.Fatal(err)
+	}
+	w := realistic(flotillatest.NewWaitingRun("default", "alice@example.com", time.Second, dep.ID))
+	steps := []struct {
+		name  string
+		do    func() error
+		want  int
+		txns  int
+		items int
+	}{
+		// link 1 + run 1 + gsi1 W#, gsi2, gsi3 puts 3.
+		{"create WAITING after 1 run", func() error { _, _, err := b.store.CreateRun(ctx, w); return err }, 5, 0, 2},
+		// {run, counter} × 2 + gsi1 W#→Q# 2.
+		{"release WAITING→QUEUED", func() error {
+			_, err := b.store.TransitionRun(ctx, flotilla.Transition{RunID: w.ID, From: []flotilla.RunStatus{flotilla.StatusWaiting}, To: flotilla.StatusQueued,
+				At: flotillatest.Epoch.Add(time.Minute), Source: flotilla.SourceEngine, Reason: "the runs it waited for succeeded"})
+			return err
+		}, 6, 1, 2},
+	}
+	for _, st := range steps {
+		before := scan(t, b)
+		b.counter.Reset()
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		reqs := b.counter.Snapshot()
+		after := scan(t, b)
+		c := cost(before, after, reqs["DynamoDB.TransactWriteItems"] > 0)
+		t.Logf("%-28s requests %v  items %d  table WCU %d  index WCU %d", st.name, reqs, c.items, c.table, c.index)
+		if c.total() > st.want || reqs["DynamoDB.TransactWriteItems"] != st.txns || c.items != st.items {
+			t.Errorf("%s: %d write units over %d items in %d transactions, want at most %d over %d in %d",
+				st.name, c.total(), c.items, reqs["DynamoDB.TransactWriteItems"], st.want, st.items, st.txns)
+		}
+	}
+	if u, err := b.store.ClusterUsage(ctx, "default"); err != nil || u.Queued != 2 {
+		t.Fatalf("usage = %+v, %v; want both runs queued", u, err)
+	}
+}
