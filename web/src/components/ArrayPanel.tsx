@@ -249,7 +249,8 @@ export function WaitsFor({ run, pollMs }: { run: Run; pollMs: number }) {
     queries: ids.map((id) => ({
       queryKey: ['run', id],
       queryFn: () => api.getRun(id),
-      refetchInterval: waiting ? pollMs : (false as const),
+      // Each is read again until it has ended, so the list tells the truth after the wait too.
+      refetchInterval: (q: { state: { data?: Run } }) => (q.state.data && !isActive(q.state.data.status) ? false : pollMs),
     })),
   });
   if (ids.length === 0) return null;

@@ -231,10 +231,12 @@ export function RunPage() {
         <strong>{r.status}</strong>: {statusWords(r, now)}
       </p>
       <dl className="facts">
-        <div>
-          <dt>Exit code</dt>
-          <dd>{r.exit_code ?? '—'}</dd>
-        </div>
+        {!r.array && (
+          <div>
+            <dt>Exit code</dt>
+            <dd>{r.exit_code ?? '—'}</dd>
+          </div>
+        )}
         <div>
           <dt>Duration</dt>
           <dd>{formatDuration(runDuration(r, now))}</dd>
