@@ -99,7 +99,7 @@ export const ChildGrid = memo(function ChildGrid({ cells, label }: { cells: Cell
         const tab = pos === 0 ? 0 : -1;
         if (!c.run) {
           const what = c.index === undefined ? 'not made yet' : `${c.index}: not made yet`;
-          return <span key={`p${pos}`} className="cell s-none" data-pos={pos} tabIndex={tab} title={what} aria-label={what} />;
+          return <span key={`p${pos}`} className="cell s-none" role="img" data-pos={pos} tabIndex={tab} title={what} aria-label={what} />;
         }
         const what = `${c.index ?? '?'}: ${c.run.status}`;
         return (
