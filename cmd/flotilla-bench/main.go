@@ -79,6 +79,8 @@ var benchmarks = []benchmark{
 	{"fairness", benchFairness},
 	{"burst", benchBurst},
 	{"load_10k", benchLoad},
+	{"arrays", benchArrays},
+	{"dependency_handoff", benchDependencyHandoff},
 }
 
 // merge writes results over what the file already holds: other producers

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,13 +21,22 @@ import (
 	"github.com/flotilla-run/flotilla/internal/flotilla"
 )
 
-var flotillaBin string
+var (
+	flotillaBin string
+	// plainBin is flotilla built without the race detector, for the tests
+	// whose volume would take minutes under it (buildPlain).
+	plainBin  string
+	plainOnce sync.Once
+	plainErr  error
+	binDir    string
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "flotilla-e2e")
 	if err != nil {
 		panic(err)
 	}
+	binDir = dir
 	flotillaBin = filepath.Join(dir, "flotilla")
 	build := exec.Command("go", "build", "-race", "-o", flotillaBin, ".")
 	build.Stderr = os.Stderr
@@ -46,9 +56,31 @@ type server struct {
 	logs *bytes.Buffer
 }
 
+// buildPlain builds flotilla without the race detector, once.
+func buildPlain(t *testing.T) string {
+	t.Helper()
+	plainOnce.Do(func() {
+		plainBin = filepath.Join(binDir, "flotilla-plain")
+		build := exec.Command("go", "build", "-o", plainBin, ".")
+		if out, err := build.CombinedOutput(); err != nil {
+			plainErr = fmt.Errorf("building flotilla: %v: %s", err, out)
+		}
+	})
+	if plainErr != nil {
+		t.Fatal(plainErr)
+	}
+	return plainBin
+}
+
 func startServer(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(flotillaBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--engine", "process", "--sweep-interval", "500ms"}, args...)...)
+	return startServerBin(t, flotillaBin, dataDir, args...)
+}
+
+// startServerBin starts `bin serve` (flotillaBin or buildPlain's).
+func startServerBin(t *testing.T, bin, dataDir string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--engine", "process", "--sweep-interval", "500ms"}, args...)...)
 	cmd.Env = append(os.Environ(), "FLOTILLA_OWNER=tester", "FLOTILLA_UI_DIR=")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

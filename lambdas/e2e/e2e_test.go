@@ -131,6 +131,14 @@ func startStack(t *testing.T, maxReceive int) *stack {
 							return awsfake.Script{Lives: []awsfake.Life{{OOM: true}, {}}}
 						}
 					}
+					// An array's child whose index FAIL_ARRAY_INDEXES lists exits 1.
+					env := map[string]string{}
+					for _, e := range c.Environment {
+						env[e.Name] = e.Value
+					}
+					if i, ok := env["FLOTILLA_ARRAY_INDEX"]; ok && slices.Contains(strings.Split(env["FAIL_ARRAY_INDEXES"], ","), i) {
+						return awsfake.Script{Lives: []awsfake.Life{{ExitCode: aws.Int(1)}}}
+					}
 				}
 			}
 			return awsfake.Script{}
