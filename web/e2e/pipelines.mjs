@@ -259,17 +259,34 @@ describe('issue 17: arrays and dependencies in the UI', { concurrency: false }, 
       window.__tasks = [];
       new PerformanceObserver((l) => window.__tasks.push(...l.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
     });
+    // When the last page of children arrived: what follows it is drawing alone.
+    let lastPageAt = 0;
+    let pagesRead = 0;
+    const onResponse = (res) => {
+      if (res.url().includes(`parent=${parent}`)) {
+        lastPageAt = Date.now();
+        pagesRead++;
+      }
+    };
+    page.on('response', onResponse);
     const start = Date.now();
     await page.goto(`${big.url}/runs/${parent}`);
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="child-grid"] a.cell').length === 10000, null, { timeout: 120_000, polling: 50 });
-    const renderMs = Date.now() - start;
+    const doneAt = Date.now();
+    page.off('response', onResponse);
+    const renderMs = doneAt - start;
+    const drawMs = doneAt - lastPageAt;
     const tasks = await page.evaluate(() => window.__tasks);
     const longest = Math.round(Math.max(0, ...tasks));
     const cells = page.getByTestId('child-grid').locator('a.cell');
     assert.equal(await cells.count(), 10000);
     assert.ok((await page.getByTestId('child-grid').locator('a.s-queued').count()) >= 9990, 'nearly all children wait in the queue');
-    console.log(`# 10,000-cell grid: ${renderMs} ms from navigation until every cell was drawn (20 pages of 500); longest task ${longest} ms; ${tasks.length} long tasks`);
-    bench.ui_array_grid_10k_render_ms = { value: renderMs, unit: 'ms, navigation to all 10,000 cells drawn (20 API pages of 500)', note: `longest main-thread task ${longest} ms, ${tasks.length} tasks over 50 ms` };
+    console.log(`# 10,000-cell grid: ${renderMs} ms from navigation until every cell was drawn (${pagesRead} pages of 500 read); ${drawMs} ms of it after the last page arrived; longest task ${longest} ms; ${tasks.length} long tasks`);
+    bench.ui_array_grid_10k_render_ms = {
+      value: renderMs,
+      unit: 'ms, navigation to all 10,000 cells drawn (20 API pages of 500)',
+      note: `${drawMs} ms after the last page arrived; longest main-thread task ${longest} ms, ${tasks.length} tasks over 50 ms`,
+    };
     bench.ui_array_grid_10k_longest_task_ms = { value: longest, unit: 'ms, longest main-thread task while the grid loads' };
     await shot('grid-10k');
 
