@@ -273,10 +273,10 @@ func runsGetCmd(e *env) *cobra.Command {
 			case flotilla.StatusWaiting:
 				rows = append(rows, []string{"waiting because", waitText(r.WaitReason)})
 			}
-			rows = append(rows, pipelineRows(cmd.Context(), c, r)...)
 			if r.ReasonCode != "" {
 				rows = append(rows, []string{"reason code", string(r.ReasonCode)})
 			}
+			rows = append(rows, pipelineRows(cmd.Context(), c, r)...)
 			rows = append(rows,
 				[]string{"owner", r.Owner}, []string{"parent", cmp.Or(r.Parent, "—")}, []string{"exit code", exitCode(r)}, []string{"queued", r.QueuedAt.Format(time.RFC3339)},
 				[]string{"started", timeOrDash(r.StartedAt)}, []string{"finished", timeOrDash(r.FinishedAt)}, []string{"duration", duration(r)},
