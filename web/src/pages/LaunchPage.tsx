@@ -80,8 +80,10 @@ export function initialValues(def: Definition, from?: Run): LaunchValues {
     timeout_seconds: src.timeout_seconds ? String(src.timeout_seconds) : '',
     tags: (from?.tags ?? []).join(', '),
     env,
-    arrayMode: 'none',
-    arraySize: '',
+    // "Run again" of an array by size is an array again; one of items or a retry lists what it
+    // ran (stored apart, not on the run), so it starts as one run.
+    arrayMode: from?.array && !from.array.listed ? 'size' : 'none',
+    arraySize: from?.array && !from.array.listed ? String(from.array.size) : '',
     arrayItems: '',
     after: '',
   };

@@ -262,6 +262,17 @@ describe('launch: array and run after', () => {
     expect(screen.getByLabelText('Run after').getAttribute('aria-invalid')).toBe('true');
   });
 
+  it('"Run again" of an array by size is an array of the same size', async () => {
+    const bodies: unknown[] = [];
+    const { api } = fakeApi({ ...launchRoutes(bodies), 'GET /v1/runs/:id': () => run({ run_id: 'run_p', status: 'SUCCEEDED', array: { size: 12, created: 12 } }) });
+    renderApp('/launch/def_01?from=run_p', api);
+    expect(((await screen.findByLabelText('Children')) as HTMLInputElement).value).toBe('12');
+    expect((screen.getByRole('radio', { name: 'An array of N children' }) as HTMLInputElement).checked).toBe(true);
+    fireEvent.click(screen.getByRole('button', { name: 'Launch' }));
+    await waitFor(() => expect(bodies).toHaveLength(1));
+    expect(bodies[0]).toMatchObject({ array: { size: 12 } });
+  });
+
   it('reads items as a JSON array or JSON Lines, and says what is wrong', () => {
     expect(parseItems('[{"a":1},{"a":2}]').items).toEqual([{ a: 1 }, { a: 2 }]);
     expect(parseItems('{"a":1}\n{"a":2}\n').items).toHaveLength(2);
