@@ -199,7 +199,6 @@ func TestReviewSweepNeverReachesOlderWaitingRuns(t *testing.T) {
 	}
 }
 
-
 // A launch refused 409 (idempotency_key reused with another body) has
 // stored its array's elements already.
 func TestReviewConflictingLaunchStoresElements(t *testing.T) {
@@ -376,7 +375,6 @@ func TestReviewLinkedRunStoredDuringStopThenCrashRuns(t *testing.T) {
 		}
 	}
 }
-
 
 // An array launched from run x: its children carry x's tag parent:x as
 // well as their own, so ?tag=parent:x lists them as x's children.
