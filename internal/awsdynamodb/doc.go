@@ -258,12 +258,13 @@
 //
 // A run gains four attributes, each absent when empty: af (the runs it
 // waits for), arr (an array parent's size, created count, listed, items,
-// after_each, retry_of; never its summary), ai (a child's index, 0
-// included) and aj (a child's item, its JSON). A child is written on each
-// of its changes, so its item is paid on each: a small item (a date) adds
-// a few dozen bytes, but a child with a 4 KiB item (the most the API
-// takes), which the service also merges into its params (pm), is ~9 KB, 9
-// units a write and 18 in a transaction, against 1 and 2.
+// after_each, retry_of, parameters_schema; never its summary), ai (a
+// child's index, 0 included) and aj (a child's item, its JSON). A child is
+// written on each of its changes, so its item is paid on each: a small
+// item (a date) adds a few dozen bytes, but a child with a 4 KiB item (the
+// most the API takes), which the service also merges into its params
+// (pm), is ~9 KB, 9 units a write and 18 in a transaction, against 1 and
+// 2.
 //
 // A WAITING run (one that waits for others, or an array's parent waiting
 // for its children) is in gsi1 under W#<cluster>: the sweep's WAITING runs

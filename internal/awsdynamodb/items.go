@@ -784,7 +784,8 @@ func optStrList(it map[string]types.AttributeValue, name string) []string {
 }
 
 // array stores an array parent's description as a small map (n size,
-// c created, l listed, i items, ae after_each (a list), ro retry_of); the summary
+// c created, l listed, i items, ae after_each (a list), ro retry_of, ps
+// parameters_schema as JSON); the summary
 // is never stored: the service computes it from ChildSummary.
 func (it item) array(a *flotilla.Array) {
 	if a == nil {
@@ -800,6 +801,7 @@ func (it item) array(a *flotilla.Array) {
 	}
 	m.strs("ae", a.AfterEach)
 	m.s("ro", a.RetryOf)
+	m.s("ps", string(a.ParametersSchema))
 	it[aArray] = &types.AttributeValueMemberM{Value: m}
 }
 
@@ -815,5 +817,7 @@ func decodeArray(it map[string]types.AttributeValue) *flotilla.Array {
 		Items:     num(m.Value, "i") == 1,
 		AfterEach: optStrList(m.Value, "ae"),
 		RetryOf:   str(m.Value, "ro"),
+		// The definition's parameters_schema, when items render the children.
+		ParametersSchema: rawJSON(str(m.Value, "ps")),
 	}
 }

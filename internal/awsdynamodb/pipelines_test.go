@@ -609,7 +609,8 @@ func TestPipelineFieldsRoundTrip(t *testing.T) {
 	p := flotillatest.NewArrayParent("default", "alice", 0, 3)
 	p.After = []string{"run_a", "run_b"}
 	p.Array = &flotilla.Array{Size: 3, Listed: true, Items: true, AfterEach: []string{"run_x", "run_y"}, RetryOf: "run_z",
-		Summary: &flotilla.ChildSummary{Counts: map[flotilla.RunStatus]int{flotilla.StatusQueued: 3}}}
+		ParametersSchema: json.RawMessage(`{"type":"object","properties":{"day":{"type":"string"}}}`),
+		Summary:          &flotilla.ChildSummary{Counts: map[flotilla.RunStatus]int{flotilla.StatusQueued: 3}}}
 	if _, _, err := b.store.CreateRun(ctx, p); err != nil {
 		t.Fatal(err)
 	}
