@@ -63,7 +63,7 @@ func TestMigrateCommand(t *testing.T) {
 	for _, it := range []map[string]types.AttributeValue{
 		{"pk": s("RUN"), "sk": s("run_01KQUEUED0000000000000000"), "cl": s("default"), "st": s("QUEUED"), "ow": s("ada"),
 			"df": s("def_1"), "im": s("alpine:3"), "ar": s("x86_64"), "at": n("1"), "qa": n("1764000000000000000"), "v": n("1"),
-			"ev": &types.AttributeValueMemberL{Value: []types.AttributeValue{s("ktkr3b6oe9s0|a||Q|1|")}},
+			"ev":     &types.AttributeValueMemberL{Value: []types.AttributeValue{s("ktkr3b6oe9s0|a||Q|1|")}},
 			"gsi1pk": s("Q#default"), "gsi1sk": s("1764000000000000000#run_01KQUEUED0000000000000000"),
 			"gsi2pk": s("D#def_1"), "gsi2sk": s("run_01KQUEUED0000000000000000")},
 		{"pk": s("RUN"), "sk": s("run_01KRUNNING000000000000000"), "cl": s("default"), "st": s("RUNNING"), "ow": s("bob"),

@@ -226,20 +226,20 @@ func LegacyScheduleItem(s flotilla.Schedule) map[string]types.AttributeValue {
 		env[k] = sv(v)
 	}
 	it := item{
-		attrPK:      sv("SCH"),
-		attrSK:      sv(s.ID),
-		"nm":        sv(s.Name),
-		"dr":        sv(s.Definition),
-		aCluster:    sv(s.Cluster),
-		"ex":        sv(s.Expression),
-		"tz":        sv(s.Timezone),
-		aEnv:        &types.AttributeValueMemberM{Value: env},
-		"on":        &types.AttributeValueMemberBOOL{Value: s.Enabled},
-		"cp":        sv(string(s.CatchUp)),
-		aOwner:      sv(s.Owner),
-		aVersion:    nv(int64(s.Version)),
-		aCreatedAt:  nv(s.CreatedAt.UnixNano()),
-		aUpdatedAt:  nv(s.UpdatedAt.UnixNano()),
+		attrPK:     sv("SCH"),
+		attrSK:     sv(s.ID),
+		"nm":       sv(s.Name),
+		"dr":       sv(s.Definition),
+		aCluster:   sv(s.Cluster),
+		"ex":       sv(s.Expression),
+		"tz":       sv(s.Timezone),
+		aEnv:       &types.AttributeValueMemberM{Value: env},
+		"on":       &types.AttributeValueMemberBOOL{Value: s.Enabled},
+		"cp":       sv(string(s.CatchUp)),
+		aOwner:     sv(s.Owner),
+		aVersion:   nv(int64(s.Version)),
+		aCreatedAt: nv(s.CreatedAt.UnixNano()),
+		aUpdatedAt: nv(s.UpdatedAt.UnixNano()),
 	}
 	it.t("lf", s.LastFireTime)
 	return it
