@@ -146,12 +146,18 @@ func Migrate(ctx context.Context, db MigrateClient, from, to string, o MigrateOp
 	if err := m.copy(ctx); err != nil {
 		return rep, err
 	}
-	rep.Counters = m.counters()
 	if o.DryRun {
+		rep.Counters = m.counters()
 		return rep, nil
 	}
-	// The counters go last, from the whole source: a crash before this
-	// leaves none, and the next run writes them.
+	// The counters go last, counted from the runs the target holds once
+	// the copy is complete: a crash before this leaves none and the next
+	// run writes them, and a run a new function wrote into the target
+	// before the pause took hold is counted too.
+	if err := m.recount(ctx); err != nil {
+		return rep, err
+	}
+	rep.Counters = m.counters()
 	for _, c := range rep.Counters {
 		it := clusterKey(c.Cluster)
 		it[usedSlots] = nv(int64(c.Used))
@@ -235,7 +241,18 @@ func (m *migration) copy(ctx context.Context) error {
 		scanners.Add(1)
 		go func() {
 			defer scanners.Done()
-			if err := m.scan(ctx, int32(seg), work); err != nil {
+			err := m.scan(ctx, m.from, int32(seg), func(it map[string]types.AttributeValue) error {
+				w, err := m.classify(it)
+				if err != nil || m.o.DryRun {
+					return err
+				}
+				select {
+				case work <- w:
+				case <-ctx.Done():
+				}
+				return nil
+			})
+			if err != nil {
 				cancel(err)
 			}
 		}()
@@ -263,11 +280,45 @@ func (m *migration) copy(ctx context.Context) error {
 	return nil
 }
 
-// scan reads one segment, page by page, strongly consistent (a paused
-// source's last writes are all seen), and hands each item on.
-func (m *migration) scan(ctx context.Context, seg int32, work chan<- write) error {
+// recount sets every cluster's counters from the runs of the target
+// (items under R#<shard>), read by a Scan as parallel as the copy's.
+func (m *migration) recount(ctx context.Context) error {
+	for _, c := range m.counts {
+		c.Used, c.Held, c.Queued = 0, map[string]int{}, map[string]int{}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for seg := range m.o.Segments {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := m.scan(ctx, m.to, int32(seg), func(it map[string]types.AttributeValue) error {
+				if !strings.HasPrefix(str(it, attrPK), runPKPrefix) {
+					return nil
+				}
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				m.count(decodeRun(it))
+				return nil
+			})
+			if err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("migrate %s to %s: count the runs copied: %w", m.from, m.to, err)
+	}
+	return nil
+}
+
+// scan reads one segment of a table, page by page, strongly consistent (a
+// paused source's last writes are all seen), and hands each item to f.
+func (m *migration) scan(ctx context.Context, table string, seg int32, f func(map[string]types.AttributeValue) error) error {
 	in := &dynamodb.ScanInput{
-		TableName:      aws.String(m.from),
+		TableName:      aws.String(table),
 		ConsistentRead: aws.Bool(true),
 		Segment:        aws.Int32(seg),
 		TotalSegments:  aws.Int32(int32(m.o.Segments)),
@@ -275,26 +326,18 @@ func (m *migration) scan(ctx context.Context, seg int32, work chan<- write) erro
 	for pages := 0; ; pages++ {
 		out, err := m.db.Scan(ctx, in)
 		if err != nil {
-			return fmt.Errorf("scan segment %d: %w", seg, translate(err))
+			return fmt.Errorf("scan %s segment %d: %w", table, seg, translate(err))
 		}
 		for _, it := range out.Items {
-			w, err := m.classify(it)
-			if err != nil {
+			if err := f(it); err != nil {
 				return err
 			}
-			if m.o.DryRun {
-				continue
-			}
-			select {
-			case work <- w:
-			case <-ctx.Done():
-				return nil
-			}
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		if m.o.Log != nil && pages%10 == 9 {
-			m.mu.Lock()
-			m.o.Log.Info("migrate: scanning", "segment", seg, "items", m.rep.Scanned)
-			m.mu.Unlock()
+			m.o.Log.Info("migrate: scanning", "table", table, "segment", seg, "pages", pages+1)
 		}
 		// A page may be empty and still not the last (a Scan reads at most
 		// 1 MB before filtering): only a missing LastEvaluatedKey ends it.

@@ -579,3 +579,31 @@ func TestMigrateRefusesWrongTables(t *testing.T) {
 		t.Fatalf("refused migrations wrote %d items", n)
 	}
 }
+
+// TestMigrateCountsRunsAlreadyInTheTarget: a run launched into the new
+// table before the pause took hold (a function on the new code, between
+// its update and its throttle) is kept, and the rebuilt counters count it
+// with the copied runs.
+func TestMigrateCountsRunsAlreadyInTheTarget(t *testing.T) {
+	t.Parallel()
+	m := setupMigrate(t)
+	ctx := context.Background()
+	early := flotillatest.NewRun("default", "ada", 5*time.Hour)
+	if _, _, err := m.store.CreateRun(ctx, early); err != nil {
+		t.Fatalf("CreateRun in the new table: %v", err)
+	}
+	if _, err := awsdynamodb.Migrate(ctx, &segmentedScans{Client: m.raw, pageSize: 9}, m.old, m.table, awsdynamodb.MigrateOptions{Segments: 2}); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	u, err := m.store.ClusterUsage(ctx, "default")
+	if err != nil || u.Queued != 4 || u.Running != 2 {
+		t.Fatalf("default's usage: %+v, %v; want 4 queued (3 copied, 1 launched early) and 2 running", u, err)
+	}
+	if got, err := m.store.GetRun(ctx, early.ID); err != nil || got.Status != flotilla.StatusQueued {
+		t.Fatalf("the run launched early: %+v, %v", got, err)
+	}
+	heads, err := m.store.OldestQueuedPerOwner(ctx, "default", 10)
+	if err != nil || len(heads) != 2 {
+		t.Fatalf("queue heads: %d, %v", len(heads), err)
+	}
+}
