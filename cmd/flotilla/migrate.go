@@ -33,8 +33,8 @@ changes nothing else. Once it has finished, it refuses to run again unless --aga
 given, because it would overwrite the counters of a table in use.
 
 It uses your AWS credentials (AWS_PROFILE, AWS_REGION, …) and needs dynamodb:DescribeTable
-and dynamodb:Scan on the old table, dynamodb:DescribeTable, GetItem and PutItem on the new
-one. FLOTILLA_DYNAMODB_ENDPOINT points it at an emulator.`,
+and dynamodb:Scan on the old table, dynamodb:DescribeTable, Scan, GetItem and PutItem on the
+new one. FLOTILLA_DYNAMODB_ENDPOINT points it at an emulator.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
