@@ -174,6 +174,10 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 			return flotilla.Run{}, false, flotilla.Invalid("parent", "run %s has ended (%s): a run launched from it would outlive it", parent.ID, parent.Status)
 		case parent.StopRequest != nil:
 			return flotilla.Run{}, false, flotilla.Invalid("parent", "run %s is being stopped", parent.ID)
+		case parent.Array != nil:
+			// Its summary and its end count its children: another run
+			// among them would be counted as one.
+			return flotilla.Run{}, false, flotilla.Invalid("parent", "run %s is an array's parent: launch from one of its children", parent.ID)
 		}
 		r.Parent = parent.ID
 		r.Tags = append(r.Tags, flotilla.ParentTag(parent.ID))

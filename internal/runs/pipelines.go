@@ -709,6 +709,9 @@ func (s *Service) RetryFailed(ctx context.Context, who, parentID string) (flotil
 	now := s.now()
 	r := p
 	r.ID = ids.New(ids.Run, now)
+	if who != p.Owner {
+		r.OwnerName = "" // the name is the parent's owner's
+	}
 	r.Owner, r.Status, r.WaitReason = who, flotilla.StatusWaiting, flotilla.WaitChildren
 	r.StatusReason = fmt.Sprintf("runs again the %d children of %s that failed or were stopped", len(elems), p.ID)
 	r.Array = &flotilla.Array{Size: len(elems), Listed: true, Items: p.Array.Items, RetryOf: p.ID}

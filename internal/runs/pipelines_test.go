@@ -207,6 +207,7 @@ func TestArrayItemsRenderEachChild(t *testing.T) {
 		{"after_each without array", runs.LaunchRequest{Definition: "job", AfterEach: []string{p.ID}}, "after_each"},
 		{"after_each of another size", runs.LaunchRequest{Definition: "job", Array: &runs.ArrayRequest{Size: 3}, AfterEach: []string{p.ID}}, "after_each[0]"},
 		{"after_each not an array", runs.LaunchRequest{Definition: "job", Array: &runs.ArrayRequest{Size: 1}, AfterEach: []string{f.children(t, p.ID)[0].ID}}, "after_each[0]"},
+		{"parent an array", runs.LaunchRequest{Definition: "job", Parent: p.ID}, "parent"},
 	}
 	before := len(f.children(t, p.ID))
 	for _, b := range bad {
@@ -393,5 +394,34 @@ func TestSweepSettlesWhatACrashLeft(t *testing.T) {
 	f.runAll(t, failIndex())
 	if got := f.get(t, p.ID); got.Status != flotilla.StatusSucceeded || len(f.children(t, p.ID)) != 3 {
 		t.Fatalf("array after the sweep: %s, %d children", got.Status, len(f.children(t, p.ID)))
+	}
+}
+
+func TestStopReachesAnArrayLaunchedFromARun(t *testing.T) {
+	t.Parallel()
+	f := setup(t, flotilla.Cluster{Name: "default", MaxRunning: 2})
+	ctx := context.Background()
+	x := f.launch(t, "alice", runs.LaunchRequest{})
+	f.drain(t)
+	arr := f.launch(t, "alice", runs.LaunchRequest{Parent: x.ID, Array: &runs.ArrayRequest{Size: 40}})
+	f.drain(t)
+	if _, err := f.svc.Stop(ctx, x.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.get(t, arr.ID); got.StopRequest == nil {
+		t.Fatalf("the array launched from a stopped run has no stop request: %s", got.Status)
+	}
+	f.drain(t)
+	for _, id := range slices.Compact(slices.Sorted(slices.Values(f.eng.stops))) {
+		f.reconcile(t, f.eng.event(f.get(t, id), flotilla.TaskStopped, ptr(143), flotilla.StopCodeUserInitiated, "stopped"))
+	}
+	f.drain(t)
+	if got := f.get(t, arr.ID); got.Status != flotilla.StatusStopped {
+		t.Fatalf("array = %s (%s)", got.Status, got.StatusReason)
+	}
+	for _, c := range f.children(t, arr.ID) {
+		if c.Status != flotilla.StatusStopped {
+			t.Fatalf("child %d = %s", *c.ArrayIndex, c.Status)
+		}
 	}
 }

@@ -45,8 +45,12 @@ func (s *Service) stopDescendants(ctx context.Context, parent, who string, seen 
 				continue
 			}
 			seen[c.ID] = true
-			if _, err := s.stopOne(ctx, c.ID, who+" (with its parent "+parent+")"); err != nil && !errors.Is(err, flotilla.ErrConflict) {
+			stopped, err := s.stopOne(ctx, c.ID, who+" (with its parent "+parent+")")
+			if err != nil && !errors.Is(err, flotilla.ErrConflict) {
 				s.log().Warn("a child of a stopped run was not stopped", "run_id", c.ID, "parent", parent, "err", err)
+			}
+			if err == nil && stopped.Array != nil && !stopped.Status.Terminal() {
+				continue // an array: its own messages stop its children
 			}
 			s.stopDescendants(ctx, c.ID, who, seen)
 		}
