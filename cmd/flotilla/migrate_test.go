@@ -118,6 +118,9 @@ func TestMigrateCommand(t *testing.T) {
 	if code, _, errs = flotillaCLI("migrate", "--from", "old", "--to", "new"); code == 0 || !strings.Contains(errs, "finished before") {
 		t.Fatalf("a second migrate: exit %d, %s", code, errs)
 	}
+	if code, out, errs = flotillaCLI("migrate", "--from", "old", "--to", "new", "--dry-run"); code != 0 || !strings.Contains(out, "dry run") {
+		t.Fatalf("a dry run after the copy (it only reads): exit %d\n%s%s", code, out, errs)
+	}
 	if code, _, errs = flotillaCLI("migrate", "--from", "new", "--to", "old", "--again"); code == 0 || !strings.Contains(errs, "from: table new is not of the earlier layout") {
 		t.Fatalf("swapped tables: exit %d, %s", code, errs)
 	}

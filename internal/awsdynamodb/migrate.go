@@ -53,7 +53,7 @@ type MigrateOptions struct {
 	// writes nothing.
 	DryRun bool
 	// Again runs the copy over a target that a finished migration already
-	// filled (its marker is there). Only while the functions are still
+	// filled (its marker is there; a dry run reads it anyway). Only while the functions are still
 	// paused: the counters are rewritten from the source's runs.
 	Again bool
 	// Log receives progress; nil logs nothing.
@@ -62,8 +62,9 @@ type MigrateOptions struct {
 
 // MigrateReport counts what Migrate read and wrote.
 type MigrateReport struct {
-	From, To string
-	DryRun   bool `json:"dry_run"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	DryRun bool   `json:"dry_run"`
 	// Scanned is every item read from the source.
 	Scanned int `json:"scanned"`
 	// Items read, by kind.
@@ -125,7 +126,7 @@ func Migrate(ctx context.Context, db MigrateClient, from, to string, o MigrateOp
 	if err := checkLayouts(ctx, db, from, to); err != nil {
 		return rep, err
 	}
-	if !o.Again {
+	if !o.Again && !o.DryRun {
 		marker, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(to), Key: key(migrationPK, from), ConsistentRead: aws.Bool(true)})
 		if err != nil {
 			return rep, fmt.Errorf("migrate %s to %s: read marker: %w", from, to, translate(err))
