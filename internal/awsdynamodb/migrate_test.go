@@ -544,8 +544,14 @@ func TestMigrateAfterACrash(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Migrate after the crash: %v", err)
 	}
-	if rep.Unchanged != len(half) {
-		t.Fatalf("the second run found %d items already copied, the crash left %d", rep.Unchanged, len(half))
+	// A write in flight when the crash cancelled the copy may still land
+	// after it returned (the server applied it, the client gave up), so
+	// the second run may find more than the snapshot showed, never fewer;
+	// together the two runs put every item once.
+	copied := len(m.seed.items) - 2
+	if rep.Unchanged < len(half) || rep.Unchanged > 20 || rep.Written+rep.Unchanged != copied {
+		t.Fatalf("the second run wrote %d and found %d already copied; the crash left %d (at most 20 writes), of %d",
+			rep.Written, rep.Unchanged, len(half), copied)
 	}
 	if got := tableItems(t, m.raw, m.table); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after the crash and a re-run: %d items, after a clean migration: %d\n%v\n%v", len(got), len(want), keysOf(got), keysOf(want))
