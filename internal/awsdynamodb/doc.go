@@ -294,8 +294,9 @@
 //
 // Each write is a PutItem conditioned on attribute_not_exists(pk) OR an
 // older version in the target (v for runs and schedules, with a later fire
-// time lf at the same v for a schedule; rv for definitions), so a run that
-// has moved on in the new table is never put back, and running Migrate
+// time lf at the same v for a schedule; rv for definitions and aliases;
+// revisions and idempotency keys never change, so only when missing), so
+// a run that has moved on in the new table is never put back, and running Migrate
 // again, or after it stopped half-way, writes only what is missing
 // (TestMigrateAfterACrash: a copy stopped after 20 writes and run again
 // ends item for item as a clean one; TestMigrateFromEarlierLayout: a second
@@ -303,7 +304,9 @@
 // cluster's counter item CL/<cluster> is written whole: used and o:<owner>
 // from the PENDING and RUNNING runs, w:<owner> from the QUEUED ones; a run
 // a function wrote into the new table before the pause took hold is counted
-// too (TestMigrateCountsRunsAlreadyInTheTarget). Last, a marker MIG/<old
+// too (TestMigrateCountsRunsAlreadyInTheTarget), and a dispatch message
+// consumed then for a run not yet copied is dropped as not found and sent
+// again by the sweep's re-admission once the run is there. Last, a marker MIG/<old
 // table> records that the copy finished; a later Migrate refuses (its
 // counters would overwrite those of a table in use) unless
 // MigrateOptions.Again, for a re-run while still paused. --dry-run reads
