@@ -296,8 +296,8 @@
 // older version in the target (v for runs and schedules, with a later fire
 // time lf at the same v for a schedule; rv for definitions and aliases;
 // revisions and idempotency keys never change, so only when missing), so
-// a run that has moved on in the new table is never put back, and running Migrate
-// again, or after it stopped half-way, writes only what is missing
+// a run that has moved on in the new table is never put back, and running
+// Migrate again, or after it stopped half-way, writes only what is missing
 // (TestMigrateAfterACrash: a copy stopped after 20 writes and run again
 // ends item for item as a clean one; TestMigrateFromEarlierLayout: a second
 // run writes nothing). Then, from a Scan of the new table's runs, each
@@ -306,8 +306,8 @@
 // a function wrote into the new table before the pause took hold is counted
 // too (TestMigrateCountsRunsAlreadyInTheTarget), and a dispatch message
 // consumed then for a run not yet copied is dropped as not found and sent
-// again by the sweep's re-admission once the run is there. Last, a marker MIG/<old
-// table> records that the copy finished; a later Migrate refuses (its
+// again by the sweep's re-admission once the run is there. Last, a marker
+// MIG/<old table> records that the copy finished; a later Migrate refuses (its
 // counters would overwrite those of a table in use) unless
 // MigrateOptions.Again, for a re-run while still paused. --dry-run reads
 // the old table and reports what it holds and the counters it would write.
