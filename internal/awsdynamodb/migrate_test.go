@@ -507,6 +507,23 @@ func checkMigrated(t *testing.T, m migrateBundle) {
 	if err := schs.RecordFire(ctx, m.seed.schs[0].ID, next); err != nil {
 		t.Fatalf("RecordFire on a migrated schedule: %v", err)
 	}
+	upd := m.seed.schs[1]
+	upd.Version, upd.Enabled = upd.Version+1, true
+	if got, err := schs.UpdateSchedule(ctx, upd); err != nil || got.Version != 2 || !got.Enabled {
+		t.Fatalf("UpdateSchedule on a migrated schedule: %+v, %v", got, err)
+	}
+	// A new revision of a migrated definition, under its alias.
+	rev := m.seed.defs[0][1]
+	rev.Revision, rev.Command = 3, "echo three"
+	if _, err := s.UpdateDefinition(ctx, rev); err != nil {
+		t.Fatalf("UpdateDefinition on a migrated definition: %v", err)
+	}
+	if d, err := s.GetDefinition(ctx, rev.Alias); err != nil || d.Revision != 3 || d.Command != "echo three" {
+		t.Fatalf("the migrated definition after an update: %+v, %v", d, err)
+	}
+	if d, err := s.GetDefinitionRevision(ctx, rev.ID, 2); err != nil || d.Image != m.seed.defs[0][1].Image {
+		t.Fatalf("revision 2 after an update: %+v, %v", d, err)
+	}
 }
 
 // TestMigrateAfterACrash stops the copy half-way (every write past the
