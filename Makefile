@@ -54,6 +54,7 @@ bench: build fauxqs-deps web-build system-deps proof-deps $(IAM_RECORDS) ## run 
 	FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json $(GO) test -count=1 -run 'TestLambdasEndToEnd' ./lambdas/e2e
 	$(MAKE) bench-ddb
 	cd web && FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json FLOTILLA_BIN=$(CURDIR)/$(BIN) npm run e2e:daily
+	cd web && FLOTILLA_BENCH_OUT=$(CURDIR)/bench/results.json FLOTILLA_BIN=$(CURDIR)/$(BIN) npm run e2e:pipelines
 	$(GO) run ./cmd/flotilla-bench -out bench/results.json
 
 # minidyn keeps its indexes sorted on every write, so seeding grows faster

@@ -133,6 +133,12 @@ func (s *server) kill() {
 // cli runs the real CLI in-process against the server.
 func (s *server) cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return s.cliIn(t, "", args...)
+}
+
+// cliIn is cli with stdin.
+func (s *server) cliIn(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	getenv := func(k string) string {
 		switch k {
@@ -143,7 +149,7 @@ func (s *server) cli(t *testing.T, args ...string) (stdout, stderr string, code 
 		}
 		return ""
 	}
-	code = run(context.Background(), args, getenv, strings.NewReader(""), &out, &errb)
+	code = run(context.Background(), args, getenv, strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), code
 }
 

@@ -30,7 +30,7 @@ const (
 
 func exitCodeTable() string {
 	return strings.Join([]string{
-		"201  never started (could not start, image pull failed, retries exhausted)",
+		"201  never started (could not start, image pull failed, retries exhausted, a run it was after failed)",
 		"202  timed out (its run timeout)",
 		"203  waited in the queue too long",
 		"204  stopped",
@@ -204,8 +204,11 @@ func (f *follower) run(ctx context.Context) error {
 			continue
 		}
 		if f.showWaiting {
-			if r, err := f.c.GetRun(ctx, f.id); err == nil && r.Status == flotilla.StatusQueued {
+			if r, err := f.c.GetRun(ctx, f.id); err == nil && (r.Status == flotilla.StatusQueued || r.Status == flotilla.StatusWaiting) {
 				line := fmt.Sprintf("waiting: #%d in line on cluster %s — %s (%s)", r.QueuePosition, r.Cluster, waitText(r.WaitReason), r.StatusReason)
+				if r.Status == flotilla.StatusWaiting {
+					line = fmt.Sprintf("waiting: %s (%s)", r.StatusReason, waitText(r.WaitReason))
+				}
 				if line != lastWait {
 					fmt.Fprintln(f.e.stderr, line)
 					lastWait = line

@@ -16,9 +16,9 @@ import (
 func sortStrings(s []string) { sort.Strings(s) }
 
 func runCmd(e *env) *cobra.Command {
-	var cluster, command, key, parent string
-	var cpu, memory, timeout int
-	var envs, tags, notifyTo, paramFlags []string
+	var cluster, command, key, parent, arrayItems string
+	var cpu, memory, timeout, arraySize int
+	var envs, tags, notifyTo, paramFlags, after, afterEach []string
 	var follow, dryRun bool
 	cmd := &cobra.Command{
 		Use:   "run DEFINITION",
@@ -27,7 +27,13 @@ func runCmd(e *env) *cobra.Command {
 logs live and exits with the job's own exit code, or, when the job did not run to
 its end, with one of these reserved codes (and the reason on stderr):
 
-  ` + exitCodeTable(),
+  ` + exitCodeTable() + `
+
+--array N launches an array: a parent run and N children, each told its index
+(FLOTILLA_ARRAY_INDEX); --array-items FILE gives each child an item instead
+(FLOTILLA_ARRAY_ITEM, merged into params). It prints the parent's id; with
+--follow it waits for the children and exits 0 when all succeeded, 1 when some
+failed. --after RUN makes the run wait (WAITING) until RUN has succeeded.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			body := map[string]any{"definition": args[0]}
@@ -62,6 +68,32 @@ its end, with one of these reserved codes (and the reason on stderr):
 			}
 			if parent != "" {
 				body["parent"] = parent
+			}
+			if fl.Changed("array") && arrayItems != "" {
+				return fmt.Errorf("--array and --array-items: give one (the items say how many children)")
+			}
+			if fl.Changed("array") {
+				if arraySize < 1 || arraySize > flotilla.MaxArraySize {
+					return fmt.Errorf("--array %d: want 1 to %d children", arraySize, flotilla.MaxArraySize)
+				}
+				body["array"] = map[string]int{"size": arraySize}
+			}
+			if arrayItems != "" {
+				items, err := readArrayItems(e, arrayItems)
+				if err != nil {
+					return err
+				}
+				body["array"] = map[string]any{"items": items}
+			}
+			isArray := body["array"] != nil
+			if len(afterEach) > 0 && !isArray {
+				return fmt.Errorf("--after-each pairs an array's children with another array's: use it with --array or --array-items")
+			}
+			if len(after) > 0 {
+				body["after"] = after
+			}
+			if len(afterEach) > 0 {
+				body["after_each"] = afterEach
 			}
 			if len(notifyTo) > 0 {
 				targets, err := parseNotify(notifyTo)
@@ -103,8 +135,15 @@ its end, with one of these reserved codes (and the reason on stderr):
 			}
 			fmt.Fprintln(e.stdout, r.ID)
 			if !follow {
-				fmt.Fprintf(e.stderr, "\n%s\n", whatNext(r.ID))
+				if isArray {
+					fmt.Fprintf(e.stderr, "\n%s\n", whatNextArray(r.ID))
+				} else {
+					fmt.Fprintf(e.stderr, "\n%s\n", whatNext(r.ID))
+				}
 				return nil
+			}
+			if isArray {
+				return followArray(cmd.Context(), e, r.ID)
 			}
 			return followRun(cmd.Context(), e, r.ID)
 		},
@@ -125,7 +164,19 @@ its end, with one of these reserved codes (and the reason on stderr):
 	fl.StringArrayVar(&paramFlags, "param", nil, "a template parameter NAME=VALUE, typed by the definition's parameters_schema (repeatable)")
 	fl.BoolVar(&dryRun, "dry-run", false, "show the run as it would be launched (params checked, command rendered) without launching it")
 	fl.StringArrayVar(&notifyTo, "notify", nil, notifyHelp+", besides the definition's")
+	fl.IntVar(&arraySize, "array", 0, fmt.Sprintf("launch an array of N children (1 to %d), each with its FLOTILLA_ARRAY_INDEX", flotilla.MaxArraySize))
+	fl.StringVar(&arrayItems, "array-items", "", "launch an array with one child per item of FILE: a JSON array of objects, or one JSON object a line (- for stdin)")
+	fl.StringArrayVar(&after, "after", nil, "wait until this run has succeeded (repeatable; WAITING until then, STOPPED if it fails)")
+	fl.StringArrayVar(&afterEach, "after-each", nil, "with an array: child i waits for this array's child i (repeatable)")
 	return cmd
+}
+
+func whatNextArray(id string) string {
+	return fmt.Sprintf(`What next:
+  flotilla runs get %[1]s             its children by status, failed indexes
+  flotilla runs list --parent %[1]s   its children
+  flotilla runs retry-failed %[1]s    once it has ended, run the failed ones again
+  flotilla runs stop %[1]s            stop it and every child not ended`, id)
 }
 
 func whatNext(id string) string {
@@ -137,13 +188,13 @@ func whatNext(id string) string {
 
 func runsCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "runs", Aliases: []string{"run-history"}, Short: "List, show, stop runs and read their life stories"}
-	cmd.AddCommand(runsListCmd(e), runsGetCmd(e), runsStopCmd(e), runsEventsCmd(e))
+	cmd.AddCommand(runsListCmd(e), runsGetCmd(e), runsStopCmd(e), runsEventsCmd(e), runsRetryFailedCmd(e))
 	return cmd
 }
 
 func runsListCmd(e *env) *cobra.Command {
 	var statuses []string
-	var def, cluster, owner, tag, since, until, parent string
+	var def, cluster, owner, tag, since, until, parent, after string
 	var limit int
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -154,7 +205,7 @@ func runsListCmd(e *env) *cobra.Command {
 			for _, s := range statuses {
 				q.Add("status", s)
 			}
-			for k, v := range map[string]string{"definition": def, "cluster": cluster, "owner": owner, "tag": tag, "since": since, "until": until, "parent": parent} {
+			for k, v := range map[string]string{"definition": def, "cluster": cluster, "owner": owner, "tag": tag, "since": since, "until": until, "parent": parent, "after": after} {
 				if v != "" {
 					q.Set(k, v)
 				}
@@ -171,7 +222,11 @@ func runsListCmd(e *env) *cobra.Command {
 			}
 			var rows [][]string
 			for _, r := range page.Items {
-				rows = append(rows, []string{r.ID, r.Alias, r.Cluster, string(r.Status), r.Owner, ago(r.QueuedAt), duration(r), exitCode(r), r.StatusReason})
+				what := r.Alias
+				if r.ArrayIndex != nil {
+					what = fmt.Sprintf("%s[%d]", r.Alias, *r.ArrayIndex)
+				}
+				rows = append(rows, []string{r.ID, what, r.Cluster, string(r.Status), r.Owner, ago(r.QueuedAt), duration(r), exitCode(r), r.StatusReason})
 			}
 			e.table("RUN\tDEFINITION\tCLUSTER\tSTATUS\tOWNER\tQUEUED\tDURATION\tEXIT\tREASON", rows)
 			if page.NextToken != "" {
@@ -181,12 +236,13 @@ func runsListCmd(e *env) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&statuses, "status", nil, "QUEUED, PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED (repeatable)")
+	fl.StringArrayVar(&statuses, "status", nil, statusList()+" (repeatable)")
 	fl.StringVar(&def, "definition", "", "runs of this definition (alias or id)")
 	fl.StringVar(&cluster, "cluster", "", "runs on this cluster")
 	fl.StringVar(&owner, "owner", "", "runs of this owner")
 	fl.StringVar(&tag, "tag", "", "runs with this tag")
-	fl.StringVar(&parent, "parent", "", "runs launched from this run (its children)")
+	fl.StringVar(&parent, "parent", "", "runs launched from this run (its children; an array's in index order, highest first)")
+	fl.StringVar(&after, "after", "", "runs waiting (or that waited) for this run")
 	fl.StringVar(&since, "since", "", "queued at or after (RFC 3339, or a duration ago like 2h)")
 	fl.StringVar(&until, "until", "", "queued before (RFC 3339, or a duration ago)")
 	fl.IntVar(&limit, "limit", 0, "at most this many (default 50, max 500)")
@@ -199,7 +255,8 @@ func runsGetCmd(e *env) *cobra.Command {
 		Short: "Show a run",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := e.client().GetRun(cmd.Context(), args[0])
+			c := e.client()
+			r, err := c.GetRun(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -210,12 +267,16 @@ func runsGetCmd(e *env) *cobra.Command {
 				{"run", r.ID}, {"definition", fmt.Sprintf("%s (revision %d)", r.Alias, r.Revision)}, {"cluster", r.Cluster},
 				{"status", string(r.Status)}, {"reason", r.StatusReason},
 			}
-			if r.Status == flotilla.StatusQueued {
+			switch r.Status {
+			case flotilla.StatusQueued:
 				rows = append(rows, []string{"place in line", strconv.Itoa(r.QueuePosition)}, []string{"waiting because", waitText(r.WaitReason)})
+			case flotilla.StatusWaiting:
+				rows = append(rows, []string{"waiting because", waitText(r.WaitReason)})
 			}
 			if r.ReasonCode != "" {
 				rows = append(rows, []string{"reason code", string(r.ReasonCode)})
 			}
+			rows = append(rows, pipelineRows(cmd.Context(), c, r)...)
 			rows = append(rows,
 				[]string{"owner", r.Owner}, []string{"parent", cmp.Or(r.Parent, "—")}, []string{"exit code", exitCode(r)}, []string{"queued", r.QueuedAt.Format(time.RFC3339)},
 				[]string{"started", timeOrDash(r.StartedAt)}, []string{"finished", timeOrDash(r.FinishedAt)}, []string{"duration", duration(r)},
@@ -396,8 +457,21 @@ func waitText(w flotilla.WaitReason) string {
 		return "another owner's turn"
 	case flotilla.WaitLaunchThrottle:
 		return "launches are throttled"
+	case flotilla.WaitDependencies:
+		return "the runs it was launched after have not all succeeded"
+	case flotilla.WaitChildren:
+		return "its children are being made and run"
 	case "":
 		return "about to be dispatched"
 	}
 	return string(w)
+}
+
+// statusList names every status for help texts: "WAITING, QUEUED, … or STOPPED".
+func statusList() string {
+	names := make([]string, len(flotilla.AllStatuses))
+	for i, st := range flotilla.AllStatuses {
+		names[i] = string(st)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }

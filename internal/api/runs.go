@@ -75,7 +75,7 @@ type queuePositioner interface {
 // tag or schedule filter), the count for the oldest is enough: the rest
 // follow in order.
 func (s *server) fillPositions(r *http.Request, f flotilla.RunFilter, items []flotilla.Run) {
-	contiguous := f.Owner == "" && f.DefinitionID == "" && f.Tag == "" && f.ScheduleID == ""
+	contiguous := f.Owner == "" && f.DefinitionID == "" && f.Tag == "" && f.ScheduleID == "" && f.Parent == "" && f.After == ""
 	byCluster := map[string][]int{}
 	for i := range items {
 		if items[i].Status == flotilla.StatusQueued {

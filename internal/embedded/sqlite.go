@@ -185,8 +185,10 @@ var migrations = []string{
 	CREATE INDEX schedules_owner ON schedules(owner, id);`,
 	// 3: pipelines. A run's parent and array index get columns (the parent
 	// filled in from the runs stored before, which kept it only in body);
-	// child_counts counts each parent's children by status, changed in the
-	// same transaction as each child, so an array's summary is one read;
+	// child_counts counts each parent's children by status, and
+	// child_failures holds a bit per array index that ended FAILED or
+	// STOPPED, both changed in the same transaction as each child, so an
+	// array's summary is two small reads however many children failed;
 	// run_after lists what each WAITING run waits for, by what it waits
 	// for; array_elements keeps arrays' items.
 	`ALTER TABLE runs ADD COLUMN parent TEXT NOT NULL DEFAULT '';
@@ -201,6 +203,10 @@ var migrations = []string{
 		PRIMARY KEY (parent, status)
 	) WITHOUT ROWID;
 	INSERT INTO child_counts(parent, status, n) SELECT parent, status, count(*) FROM runs WHERE parent <> '' GROUP BY parent, status;
+	CREATE TABLE child_failures (
+		parent TEXT PRIMARY KEY,
+		bits BLOB NOT NULL
+	) WITHOUT ROWID;
 	CREATE TABLE run_after (
 		dep_id TEXT NOT NULL,
 		run_id TEXT NOT NULL,

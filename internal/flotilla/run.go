@@ -481,6 +481,10 @@ type Array struct {
 	AfterEach []string `json:"after_each,omitempty"`
 	// RetryOf is the array whose failed children this one runs again.
 	RetryOf string `json:"retry_of,omitempty"`
+	// ParametersSchema is the definition's, kept when the children are
+	// rendered from items, so they render as launched whatever becomes of
+	// the definition.
+	ParametersSchema json.RawMessage `json:"parameters_schema,omitempty"`
 	// Summary counts the children by status; the service fills it in when
 	// the run is read, stores never keep it here.
 	Summary *ChildSummary `json:"summary,omitempty"`

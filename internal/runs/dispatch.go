@@ -31,6 +31,9 @@ func (s *Service) Dispatch(ctx context.Context, m flotilla.Message) error {
 	if r.Status != flotilla.StatusQueued || r.Attempt != m.Attempt {
 		return nil // stale or duplicate message: the run moved on
 	}
+	if stop, err := s.parentStopped(ctx, r); err != nil || stop {
+		return err
+	}
 	c, err := s.Cluster(r.Cluster)
 	if err != nil {
 		return fmt.Errorf("dispatch run %s: %w", r.ID, err)
@@ -247,4 +250,39 @@ func (s *Service) Consume(ctx context.Context, cluster string) {
 			}
 		}
 	}
+}
+
+// parentStopped stops r instead of admitting it when the run it was
+// launched from is being stopped or has ended so that its descendants are
+// stopped (cascades): a cascade that missed r (a crash between two
+// writes, a batch of an array's children written after the stop looked)
+// is completed here, before r can start.
+func (s *Service) parentStopped(ctx context.Context, r flotilla.Run) (bool, error) {
+	if r.Parent == "" {
+		return false, nil
+	}
+	p, err := s.Store.GetRun(ctx, r.Parent)
+	if errors.Is(err, flotilla.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("dispatch run %s: its parent: %w", r.ID, err)
+	}
+	if !cascades(p) {
+		return false, nil
+	}
+	if _, err := s.stopOne(ctx, r.ID, "flotilla (its parent "+p.ID+" was stopped)"); err != nil && !errors.Is(err, flotilla.ErrConflict) {
+		return false, fmt.Errorf("dispatch run %s: %w", r.ID, err)
+	}
+	// The next queued runs take the turn it held (they may be its siblings).
+	return true, s.Readmit(ctx, r.Cluster)
+}
+
+// cascades reports whether p's descendants that have not ended must stop:
+// it is being stopped, or ended STOPPED or by its timeout, or it is an
+// array's parent that has ended (it ends only after its children, so a
+// child still queued then was missed).
+func cascades(p flotilla.Run) bool {
+	return p.StopRequest != nil || p.Status == flotilla.StatusStopped || p.ReasonCode == flotilla.ReasonRunTimeout ||
+		(p.Array != nil && p.Status.Terminal())
 }

@@ -142,8 +142,9 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		r.Command = *req.Command
 	}
 	var elems []flotilla.ArrayElement
+	var probeCommand string
 	if req.Array != nil {
-		elems, err = s.prepareArray(ctx, &r, def, req)
+		elems, probeCommand, err = s.prepareArray(ctx, &r, def, req)
 	} else {
 		err = applyParams(&r, def, req)
 	}
@@ -212,6 +213,9 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		if r.Array != nil {
 			last := size - 1
 			probe.ArrayIndex, probe.Parent, probe.Array = &last, r.ID, nil
+			if probeCommand != "" {
+				probe.Command = probeCommand
+			}
 		}
 		if err := c.CheckLaunch(ctx, probe); err != nil {
 			return flotilla.Run{}, false, err
@@ -228,13 +232,6 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 		return r, false, nil
 	}
 
-	if elems != nil {
-		// Before the parent: a parent is never stored without them. A
-		// launch answered from its idempotency key leaves these unused.
-		if err := s.Store.PutArrayElements(ctx, r.ID, elems); err != nil {
-			return flotilla.Run{}, false, fmt.Errorf("launch %s: %w", def.Alias, err)
-		}
-	}
 	stored, created, err := s.Store.CreateRun(ctx, r)
 	if err != nil {
 		return flotilla.Run{}, false, fmt.Errorf("launch %s: %w", def.Alias, err)
@@ -245,12 +242,31 @@ func (s *Service) Launch(ctx context.Context, owner string, req LaunchRequest) (
 			return flotilla.Run{}, false, flotilla.Conflict("idempotency_key",
 				"idempotency_key reused with a different request (run %s was launched with it)", stored.ID)
 		}
+		// The same launch again, perhaps because the first was cut off
+		// before its items were stored: storing the same items under the
+		// same parent again is harmless, and lets the array go on.
+		if elems != nil && stored.Array != nil && stored.Array.Listed && stored.Array.Created < stored.Array.Size {
+			if err := s.Store.PutArrayElements(ctx, stored.ID, elems); err != nil {
+				return flotilla.Run{}, false, fmt.Errorf("launch %s: %w", def.Alias, err)
+			}
+			s.sendArray(ctx, stored, "")
+		}
 		return stored, false, nil
+	}
+	if elems != nil {
+		// After the parent, so that a refused or repeated launch stores
+		// none; its children are made only once they are stored (the
+		// message is sent below), and a parent left without them by a
+		// crash here ends FAILED saying so (makeChildren) unless the same
+		// launch is made again.
+		if err := s.Store.PutArrayElements(ctx, stored.ID, elems); err != nil {
+			return flotilla.Run{}, false, fmt.Errorf("launch %s: %w", def.Alias, err)
+		}
 	}
 	// Its parent may have been stopped while it was being stored: then the
 	// cascade may have missed it, so it is stopped here.
 	if stored.Parent != "" {
-		if p, err := s.Store.GetRun(ctx, stored.Parent); err == nil && (p.Status.Terminal() || p.StopRequest != nil) {
+		if p, err := s.Store.GetRun(ctx, stored.Parent); err == nil && cascades(p) {
 			if stopped, err := s.stopOne(ctx, stored.ID, "flotilla (its parent "+p.ID+" was stopped)"); err == nil {
 				return stopped, true, nil
 			}

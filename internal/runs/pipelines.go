@@ -51,6 +51,9 @@ func (s *Service) transition(ctx context.Context, t flotilla.Transition) (flotil
 // failure is logged: the sweep settles waiting runs too.
 func (s *Service) afterEnd(ctx context.Context, r flotilla.Run) {
 	ctx = context.WithoutCancel(ctx)
+	if r.Array != nil {
+		s.settleUnmade(ctx, r)
+	}
 	if r.Parent != "" && r.ArrayIndex != nil && ctx.Value(stoppingArray{}) != r.Parent {
 		if err := s.settleArray(ctx, r.Parent); err != nil {
 			s.log().Warn("the array of an ended child was not settled; the sweep will", "run_id", r.ID, "parent", r.Parent, "err", err)
@@ -135,19 +138,23 @@ func (s *Service) checkAfter(ctx context.Context, req LaunchRequest, size int) (
 // k). With items and a parameters_schema each item is merged into the
 // launch's params and checked now, so that no child fails to render
 // later; the parent keeps the command template and the launch's params.
-func (s *Service) prepareArray(ctx context.Context, r *flotilla.Run, def flotilla.Definition, req LaunchRequest) ([]flotilla.ArrayElement, error) {
+//
+// It also returns the command of the child with the longest command and
+// item ("" when every child has the parent's command), which the launch
+// checks against the engine's limits.
+func (s *Service) prepareArray(ctx context.Context, r *flotilla.Run, def flotilla.Definition, req LaunchRequest) ([]flotilla.ArrayElement, string, error) {
 	a := req.Array
 	switch {
 	case a.Size != 0 && len(a.Items) != 0:
-		return nil, flotilla.Invalid("array", "give size or items, not both")
+		return nil, "", flotilla.Invalid("array", "give size or items, not both")
 	case len(a.Items) > flotilla.MaxArraySize:
-		return nil, flotilla.Invalid("array.items", "at most %d items; got %d", flotilla.MaxArraySize, len(a.Items))
+		return nil, "", flotilla.Invalid("array.items", "at most %d items; got %d", flotilla.MaxArraySize, len(a.Items))
 	case len(a.Items) == 0 && (a.Size < 1 || a.Size > flotilla.MaxArraySize):
-		return nil, flotilla.Invalid("array.size", "must be from 1 to %d; got %d", flotilla.MaxArraySize, a.Size)
+		return nil, "", flotilla.Invalid("array.size", "must be from 1 to %d; got %d", flotilla.MaxArraySize, a.Size)
 	}
 	if len(a.Items) == 0 {
 		r.Array = &flotilla.Array{Size: a.Size}
-		return nil, applyParams(r, def, req)
+		return nil, "", applyParams(r, def, req)
 	}
 	v := &flotilla.ValidationError{}
 	elems := make([]flotilla.ArrayElement, len(a.Items))
@@ -170,29 +177,53 @@ func (s *Service) prepareArray(ctx context.Context, r *flotilla.Run, def flotill
 		}
 	}
 	if err := v.Err(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	r.Array = &flotilla.Array{Size: len(elems), Listed: true, Items: true}
 	if def.ParametersSchema == nil {
+		if _, err := params.Resolve(nil, req.Params); err != nil {
+			return nil, "", err // params without a schema: refused as a plain launch's are
+		}
 		r.ArrayItem = elems[largest].Item // checked with the launch's limits, then cleared
-		return elems, nil
+		return elems, "", nil
 	}
 	if req.Command != nil {
 		if err := params.CheckTemplate("command", r.Command, def.ParametersSchema); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
+	// Every child is rendered now, so that none fails later; the one with
+	// the longest command and item is what the engine's limits are
+	// checked on.
+	probe, probeLen := "", -1
+	reported := map[string]bool{}
 	for i, e := range elems {
-		if _, err := renderChild(r.Command, def.ParametersSchema, req.Params, e.Item); err != nil {
-			v.Fields = append(v.Fields, prefixed(fmt.Sprintf("array.items[%d]", i), err)...)
+		cmd, err := renderChild(r.Command, def.ParametersSchema, req.Params, e.Item)
+		if err != nil {
+			for _, f := range itemFields(i, e.Item, err) {
+				if !reported[f.Field] {
+					reported[f.Field] = true
+					v.Fields = append(v.Fields, f)
+				}
+			}
 			if len(v.Fields) >= 20 {
 				break
 			}
+			continue
+		}
+		if n := len(cmd) + len(e.Item); n > probeLen {
+			probe, probeLen, largest = cmd, n, i
 		}
 	}
+	if err := v.Err(); err != nil {
+		return nil, "", err
+	}
+	// The parent keeps the template, the launch's params and the schema:
+	// its children are rendered from them however the definition changes.
 	r.Params = req.Params
+	r.Array.ParametersSchema = def.ParametersSchema
 	r.ArrayItem = elems[largest].Item
-	return elems, v.Err()
+	return elems, probe, nil
 }
 
 // renderChild renders the command template with the launch's params and
@@ -214,22 +245,28 @@ func renderChild(command string, schema json.RawMessage, given flotilla.Params, 
 	return params.Render("command", command, schema, p)
 }
 
-// prefixed renames a validation error's fields under prefix (params.date
-// of item 3 becomes array.items[3].date).
-func prefixed(prefix string, err error) []flotilla.FieldError {
+// itemFields names item i's part of a validation error: a parameter the
+// item gives is array.items[i].NAME; one it does not give is the launch's
+// own, params.NAME (reported once, not once per item).
+func itemFields(i int, item json.RawMessage, err error) []flotilla.FieldError {
+	prefix := fmt.Sprintf("array.items[%d]", i)
 	var v *flotilla.ValidationError
 	if !errors.As(err, &v) {
 		return []flotilla.FieldError{{Field: prefix, Message: err.Error()}}
 	}
+	var given map[string]json.RawMessage
+	_ = json.Unmarshal(item, &given)
 	out := make([]flotilla.FieldError, len(v.Fields))
-	for i, f := range v.Fields {
-		name := strings.TrimPrefix(strings.TrimPrefix(f.Field, "params"), ".")
-		if name != "" && name != "command" {
-			name = "." + name
-		} else {
-			name = ""
+	for k, f := range v.Fields {
+		name, isParam := strings.CutPrefix(f.Field, "params.")
+		switch {
+		case isParam && given[name] != nil:
+			out[k] = flotilla.FieldError{Field: prefix + "." + name, Message: f.Message}
+		case isParam:
+			out[k] = f
+		default:
+			out[k] = flotilla.FieldError{Field: prefix, Message: f.Field + ": " + f.Message}
 		}
-		out[i] = flotilla.FieldError{Field: prefix + name, Message: f.Message}
 	}
 	return out
 }
@@ -309,15 +346,7 @@ func (s *Service) makeChildren(ctx context.Context, p flotilla.Run) error {
 	if err != nil {
 		return err
 	}
-	var schema json.RawMessage
-	if p.Array.Items {
-		def, err := s.Store.GetDefinitionRevision(ctx, p.DefinitionID, p.Revision)
-		if err == nil {
-			schema = def.ParametersSchema
-		} else if !errors.Is(err, flotilla.ErrNotFound) {
-			return fmt.Errorf("array %s: its definition: %w", p.ID, err)
-		}
-	}
+	schema := p.Array.ParametersSchema
 	now := s.now()
 	kids := make([]flotilla.Run, 0, len(elems))
 	for _, e := range elems {
@@ -393,7 +422,10 @@ func (s *Service) child(p flotilla.Run, e flotilla.ArrayElement, schema json.Raw
 	c.ID, c.Parent, c.ArrayIndex, c.Array = id, p.ID, &e.Index, nil
 	c.Status, c.WaitReason, c.StatusReason = flotilla.StatusQueued, "", "waiting to be dispatched"
 	c.Env, c.Secrets = maps.Clone(p.Env), maps.Clone(p.Secrets)
-	c.Tags = append(slices.Clone(p.Tags), flotilla.ParentTag(p.ID))
+	// Its parent is the array: the tag naming the array's own parent is
+	// not its (a run's children are the runs tagged with its id).
+	c.Tags = slices.DeleteFunc(slices.Clone(p.Tags), func(t string) bool { return strings.HasPrefix(t, flotilla.ParentTag("")) })
+	c.Tags = append(c.Tags, flotilla.ParentTag(p.ID))
 	slices.Sort(c.Tags)
 	c.Tags = slices.Compact(c.Tags)
 	c.After, c.Notify, c.IdempotencyKey, c.RequestHash, c.StopRequest = nil, nil, "", "", nil
@@ -504,11 +536,47 @@ func (s *Service) settleArray(ctx context.Context, parentID string) error {
 		t.To, t.ReasonCode = flotilla.StatusFailed, flotilla.ReasonChildrenFailed
 		t.Reason = fmt.Sprintf("%d of its %d children failed or were stopped: %s", failed, p.Array.Size, indexList(sum.FailedIndexes, 20))
 	}
-	_, err = s.transition(ctx, t)
+	_, err = s.transition(ctx, t) // its end settles what waits for it (afterEnd)
 	if err != nil && !errors.Is(err, flotilla.ErrConflict) {
 		return fmt.Errorf("settle array %s: %w", p.ID, err)
 	}
 	return nil
+}
+
+// maxUnmadeSettled bounds the children never made whose waiting partners
+// an array's end settles at once; the sweep settles the rest.
+const maxUnmadeSettled = 1000
+
+// settleUnmade settles the runs that wait for children p ended without
+// making (it was stopped first): children of arrays that wait for each of
+// p's children. Nothing else would wake them, since those children never
+// end.
+func (s *Service) settleUnmade(ctx context.Context, p flotilla.Run) {
+	from, to := p.Array.Created, min(p.Array.Size, p.Array.Created+maxUnmadeSettled)
+	if from >= to {
+		return
+	}
+	elems, err := s.elements(ctx, p, from, to)
+	if err != nil {
+		s.log().Warn("the partners of an array's unmade children were not settled; the sweep will", "run_id", p.ID, "err", err)
+		return
+	}
+	for _, e := range elems {
+		id, err := ids.Child(p.ID, e.Index)
+		if err != nil {
+			continue
+		}
+		page, err := s.Store.ListRuns(ctx, flotilla.RunFilter{After: id, Statuses: []flotilla.RunStatus{flotilla.StatusWaiting}, Limit: 50})
+		if err != nil {
+			s.log().Warn("the partners of an array's unmade children were not listed; the sweep will settle them", "run_id", p.ID, "err", err)
+			return
+		}
+		for _, d := range page.Items {
+			if err := s.settleDependent(ctx, d); err != nil {
+				s.log().Warn("a run waiting for an unmade child was not settled; the sweep will", "run_id", d.ID, "err", err)
+			}
+		}
+	}
 }
 
 // indexList writes indexes for a person: the first max, then how many more.
@@ -632,12 +700,30 @@ func (s *Service) dependencyFailed(ctx context.Context, d flotilla.Run, why stri
 // sweepWaiting is the sweep's part for WAITING runs of cluster c: it
 // settles those whose dependencies ended while the news was lost (a crash
 // between a run's end and its settling), and re-sends the work of arrays
-// whose message was lost. It looks at most maxSweepWaiting of them a sweep.
+// whose message was lost. It looks at most maxSweepWaiting of them a
+// sweep, going on where the last sweep stopped (a cursor per cluster,
+// kept while the process lives; a new process starts from the newest), so
+// every waiting run is reached however many wait.
 func (s *Service) sweepWaiting(ctx context.Context, c flotilla.Cluster, now time.Time, recovering bool) error {
 	f := flotilla.RunFilter{Cluster: c.Name, Statuses: []flotilla.RunStatus{flotilla.StatusWaiting}, Limit: 500}
-	seen := 0
-	for seen < maxSweepWaiting {
+	s.mu.Lock()
+	f.NextToken = s.waitingCursor[c.Name]
+	s.mu.Unlock()
+	next := ""
+	defer func() {
+		s.mu.Lock()
+		if s.waitingCursor == nil {
+			s.waitingCursor = map[string]string{}
+		}
+		s.waitingCursor[c.Name] = next
+		s.mu.Unlock()
+	}()
+	for seen := 0; seen < maxSweepWaiting; {
 		page, err := s.Store.ListRuns(ctx, f)
+		if errors.Is(err, flotilla.ErrInvalid) && f.NextToken != "" {
+			f.NextToken = "" // a cursor of another version: start again
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("sweep %s: waiting runs: %w", c.Name, err)
 		}
@@ -663,9 +749,9 @@ func (s *Service) sweepWaiting(ctx context.Context, c flotilla.Cluster, now time
 			}
 		}
 		if page.NextToken == "" {
-			return nil
+			return nil // through: the next sweep starts from the newest
 		}
-		f.NextToken = page.NextToken
+		f.NextToken, next = page.NextToken, page.NextToken
 	}
 	return nil
 }
@@ -709,12 +795,13 @@ func (s *Service) RetryFailed(ctx context.Context, who, parentID string) (flotil
 	now := s.now()
 	r := p
 	r.ID = ids.New(ids.Run, now)
-	if who != p.Owner {
-		r.OwnerName = "" // the name is the parent's owner's
-	}
-	r.Owner, r.Status, r.WaitReason = who, flotilla.StatusWaiting, flotilla.WaitChildren
-	r.StatusReason = fmt.Sprintf("runs again the %d children of %s that failed or were stopped", len(elems), p.ID)
-	r.Array = &flotilla.Array{Size: len(elems), Listed: true, Items: p.Array.Items, RetryOf: p.ID}
+	// It belongs to the array's owner whoever asks, so that there is one
+	// retry of an array (its idempotency key is the owner's).
+	r.Status, r.WaitReason = flotilla.StatusWaiting, flotilla.WaitChildren
+	r.StatusReason = fmt.Sprintf("runs again the %d children of %s that failed or were stopped (asked by %s)", len(elems), p.ID, who)
+	// Its children wait for the same partners as the ones they replace.
+	r.Array = &flotilla.Array{Size: len(elems), Listed: true, Items: p.Array.Items, RetryOf: p.ID,
+		AfterEach: slices.Clone(p.Array.AfterEach), ParametersSchema: p.Array.ParametersSchema}
 	r.After, r.StopRequest, r.ExitCode, r.StartedAt, r.FinishedAt, r.CostUSD, r.ReasonCode = nil, nil, nil, nil, nil, nil, ""
 	r.Attempts, r.Attempt, r.QueuedAt = []flotilla.Attempt{{Attempt: 1, QueuedAt: now}}, 1, now
 	r.IdempotencyKey, r.RequestHash, r.ScheduleID = "flotilla-retry-failed:"+p.ID, "", ""

@@ -203,7 +203,7 @@ func TestArrayItemsRenderEachChild(t *testing.T) {
 		{"not an object", runs.LaunchRequest{Definition: "job", Array: &runs.ArrayRequest{Items: []json.RawMessage{json.RawMessage(`[1]`)}}}, "array.items[0]"},
 		{"huge item", runs.LaunchRequest{Definition: "job", Array: &runs.ArrayRequest{Items: []json.RawMessage{json.RawMessage(`{"x":"` + strings.Repeat("y", 5000) + `"}`)}}}, "array.items[0]"},
 		{"bad param in item", runs.LaunchRequest{Definition: "tpl", Array: &runs.ArrayRequest{Items: []json.RawMessage{items[0], json.RawMessage(`{"date":"yesterday"}`)}}}, "array.items[1].date"},
-		{"missing param", runs.LaunchRequest{Definition: "tpl", Array: &runs.ArrayRequest{Items: []json.RawMessage{json.RawMessage(`{"n":3}`)}}}, "array.items[0].date"},
+		{"missing param", runs.LaunchRequest{Definition: "tpl", Array: &runs.ArrayRequest{Items: []json.RawMessage{json.RawMessage(`{"n":3}`)}}}, "params.date"},
 		{"after_each without array", runs.LaunchRequest{Definition: "job", AfterEach: []string{p.ID}}, "after_each"},
 		{"after_each of another size", runs.LaunchRequest{Definition: "job", Array: &runs.ArrayRequest{Size: 3}, AfterEach: []string{p.ID}}, "after_each[0]"},
 		{"after_each not an array", runs.LaunchRequest{Definition: "job", Array: &runs.ArrayRequest{Size: 1}, AfterEach: []string{f.children(t, p.ID)[0].ID}}, "after_each[0]"},

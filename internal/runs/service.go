@@ -32,6 +32,8 @@ type Service struct {
 
 	mu      sync.Mutex
 	medians map[string]medianEntry
+	// waitingCursor is where each cluster's sweep of WAITING runs goes on.
+	waitingCursor map[string]string
 }
 
 func (s *Service) now() time.Time {

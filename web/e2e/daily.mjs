@@ -102,6 +102,8 @@ before(async () => {
   seeded.big = await launch(A.train, {
     command: `i=1; while [ $i -le 4000 ]; do printf '\\033[3%dmline %d\\033[0m of the long log %s\\n' $((i % 7 + 1)) $i "$(printf '%0300d' 0)"; i=$((i+1)); done; echo "needle here"; exit 0`,
   });
+  // An array (issue 17): its page, with the grid of children, must fit a phone too.
+  seeded.array = await launch(A.etl, { array: { size: 5 } });
   for (const id of Object.values(seeded)) await waitEnded(id);
 });
 
@@ -175,7 +177,7 @@ describe('issue 15: daily use', { concurrency: false }, () => {
 
   journey('3. every page fits a 390 px phone: no horizontal page scroll, the whole nav reachable', { timeout: 90_000 }, async () => {
     await viewport(PHONE);
-    const pages = ['/', `/runs/${seeded.failed}`, '/definitions', `/definitions/${A.train}`, '/definitions/new', `/launch/${A.train}`, '/clusters', '/schedules', '/costs'];
+    const pages = ['/', `/runs/${seeded.failed}`, `/runs/${seeded.array}`, `/runs?parent=${seeded.array}`, '/definitions', `/definitions/${A.train}`, '/definitions/new', `/launch/${A.train}`, '/clusters', '/schedules', '/costs'];
     const wide = [];
     for (const path of pages) {
       await page.goto(server.url + path);

@@ -12,16 +12,16 @@ export const repoRoot = resolve(webDir, '..');
 export const shots = join(webDir, 'e2e-screenshots');
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-function serverCommand(dataDir) {
+function serverCommand(dataDir, extraArgs = []) {
   const bin = process.env.FLOTILLA_BIN || join(repoRoot, 'bin', 'flotilla');
-  const args = ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--ui-dir', join(webDir, 'dist')];
+  const args = ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--ui-dir', join(webDir, 'dist'), ...extraArgs];
   if (existsSync(bin)) return { cmd: bin, args };
   return { cmd: 'go', args: ['run', './cmd/flotilla', ...args] };
 }
 
-/** startServer runs flotilla in its own process group and resolves with its URL from the "listening on" line. */
-export function startServer(dataDir) {
-  const { cmd, args } = serverCommand(dataDir);
+/** startServer runs flotilla in its own process group (extraArgs go to serve) and resolves with its URL from the "listening on" line. */
+export function startServer(dataDir, extraArgs = []) {
+  const { cmd, args } = serverCommand(dataDir, extraArgs);
   const proc = spawn(cmd, args, { cwd: repoRoot, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   return new Promise((resolveUrl, reject) => {

@@ -77,6 +77,8 @@ const words: Record<string, string> = {
   owner_turn: "another owner's turn",
   fair_share: "another owner's turn",
   launch_throttle: 'launches are being throttled',
+  dependencies: 'waiting for the runs it was launched after',
+  children: 'waiting for its children',
   // reason_code
   succeeded: 'succeeded',
   exit_code: 'non-zero exit',
@@ -88,6 +90,8 @@ const words: Record<string, string> = {
   stopped: 'stopped on request',
   retries_exhausted: 'failed after all its retries',
   lost: 'lost track of the task',
+  dependency_failed: 'a run it waited for did not succeed',
+  children_failed: 'some children failed',
 };
 
 export function plainWords(code?: string | null): string {
@@ -149,7 +153,15 @@ export function formatTimeIn(t: string | number | null | undefined, zone: string
 }
 
 /** outcome is a run's result in a few words (empty while it runs): "exit 3", "succeeded", "out of memory", "#2 in line". */
-export function outcome(r: { status: string; exit_code?: number | null; reason_code?: string; queue_position?: number }): string {
+export function outcome(r: {
+  status: string;
+  exit_code?: number | null;
+  reason_code?: string;
+  queue_position?: number;
+  wait_reason?: string;
+  after?: string[];
+  array?: { size: number };
+}): string {
   const code = r.exit_code !== undefined && r.exit_code !== null ? `exit ${r.exit_code}` : '';
   switch (r.status) {
     case 'SUCCEEDED':
@@ -162,6 +174,10 @@ export function outcome(r: { status: string; exit_code?: number | null; reason_c
       return r.reason_code && r.reason_code.toLowerCase() !== 'stopped' ? plainWords(r.reason_code) : 'stopped on request';
     case 'QUEUED':
       return r.queue_position ? `#${r.queue_position} in line` : 'waiting';
+    case 'WAITING':
+      if (r.wait_reason === 'children' && r.array) return `${r.array.size} ${r.array.size === 1 ? 'child' : 'children'}`;
+      if (r.after?.length) return `after ${r.after.length} ${r.after.length === 1 ? 'run' : 'runs'}`;
+      return 'waiting';
     case 'PENDING':
       return 'starting';
     default:
@@ -176,4 +192,16 @@ export function median(xs: number[]): number | null {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** indexRanges writes ascending indexes compactly: "1, 4–9, 12". */
+export function indexRanges(xs: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < xs.length; ) {
+    let j = i;
+    while (j + 1 < xs.length && xs[j + 1] === xs[j] + 1) j++;
+    parts.push(j === i ? String(xs[i]) : `${xs[i]}–${xs[j]}`);
+    i = j + 1;
+  }
+  return parts.join(', ');
 }

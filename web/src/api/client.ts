@@ -132,6 +132,10 @@ export class Api {
   stopRun(id: string) {
     return this.request<Run | undefined>('POST', `/v1/runs/${enc(id)}/stop`);
   }
+  /** retryFailed launches a new array of an ended array's failed and stopped children (the same one when asked again). */
+  retryFailed(id: string) {
+    return this.request<Run>('POST', `/v1/runs/${enc(id)}/retry-failed`);
+  }
   getLogs(id: string, nextToken?: string, limit?: number) {
     return this.request<LogPage>('GET', `/v1/runs/${enc(id)}/logs${queryString({ next_token: nextToken, limit })}`);
   }

@@ -1,8 +1,9 @@
 // Types of the Flotilla REST API v1 (DESIGN §3–4). Field names match the JSON.
 
-export type RunStatus = 'QUEUED' | 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'STOPPED';
+/** WAITING comes before QUEUED: a run waiting for the runs it was launched after, or an array's parent for its children. */
+export type RunStatus = 'WAITING' | 'QUEUED' | 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'STOPPED';
 
-export const ACTIVE_STATUSES: RunStatus[] = ['QUEUED', 'PENDING', 'RUNNING'];
+export const ACTIVE_STATUSES: RunStatus[] = ['WAITING', 'QUEUED', 'PENDING', 'RUNNING'];
 export const TERMINAL_STATUSES: RunStatus[] = ['SUCCEEDED', 'FAILED', 'STOPPED'];
 export const ALL_STATUSES: RunStatus[] = [...ACTIVE_STATUSES, ...TERMINAL_STATUSES];
 
@@ -102,6 +103,35 @@ export interface Run {
   notify?: NotifyTarget[];
   /** The params the command was rendered with (defaults filled in). */
   params?: Params;
+  /** On an array's parent: its children. */
+  array?: RunArray;
+  /** On an array's child: its index (FLOTILLA_ARRAY_INDEX); parent is the array. */
+  array_index?: number;
+  /** On a child of an array launched with items: its item (FLOTILLA_ARRAY_ITEM). */
+  array_item?: Record<string, unknown>;
+  /** The runs it waits for (WAITING, wait_reason "dependencies") until all have succeeded. */
+  after?: string[];
+}
+
+/** RunArray describes an array's parent (GET /v1/runs/{id} adds the summary). */
+export interface RunArray {
+  size: number;
+  /** How many children exist so far: they are made in batches after the launch. */
+  created: number;
+  listed?: boolean;
+  items?: boolean;
+  /** Arrays whose child i this array's child i waits for. */
+  after_each?: string[];
+  /** The array whose failed and stopped children this one runs again. */
+  retry_of?: string;
+  summary?: ChildSummary;
+}
+
+export interface ChildSummary {
+  counts: Partial<Record<RunStatus, number>>;
+  ended: number;
+  /** Indexes of the children that ended FAILED or STOPPED, ascending. */
+  failed_indexes: number[];
 }
 
 /** Values of a definition's template parameters, by name. */
@@ -146,6 +176,11 @@ export interface LaunchInput {
   params?: Params;
   /** true: render and check only; nothing is stored or queued (200). */
   dry_run?: boolean;
+  /** An array: size children, or one child per item. */
+  array?: { size: number } | { items: Record<string, unknown>[] };
+  /** Runs that must all succeed first (at most 20). */
+  after?: string[];
+  after_each?: string[];
 }
 
 export interface RunEvent {
@@ -215,6 +250,10 @@ export interface RunFilter {
   until?: string;
   /** schedule_id: only the runs a schedule launched. */
   schedule_id?: string;
+  /** Only the runs launched from this run (an array's children). */
+  parent?: string;
+  /** Only the runs that wait (or waited) for this run. */
+  after?: string;
   limit?: number;
   next_token?: string;
 }

@@ -17,6 +17,52 @@ interface LaunchValues {
   timeout_seconds: string;
   tags: string;
   env: EnvRow[];
+  /** One run, an array of arraySize children, or one child per item of arrayItems. */
+  arrayMode: 'none' | 'size' | 'items';
+  arraySize: string;
+  /** A JSON array of objects, or one JSON object a line. */
+  arrayItems: string;
+  /** Run ids, separated by commas or spaces: this launch waits until they have all succeeded. */
+  after: string;
+}
+
+/** The API's bounds on arrays and dependencies (flotilla.MaxArraySize, MaxAfter). */
+export const MAX_ARRAY = 10000;
+export const MAX_AFTER = 20;
+
+/** parseItems reads the items box: a JSON array of objects, or JSON Lines. */
+export function parseItems(text: string): { items?: Record<string, unknown>[]; error?: string } {
+  const t = text.trim();
+  if (!t) return { error: 'give the items: a JSON array of objects, or one JSON object a line' };
+  let items: unknown[];
+  if (t.startsWith('[')) {
+    try {
+      items = JSON.parse(t) as unknown[];
+    } catch (e) {
+      return { error: `not a JSON array: ${(e as Error).message}` };
+    }
+  } else {
+    items = [];
+    const lines = t.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      if (!lines[i].trim()) continue;
+      try {
+        items.push(JSON.parse(lines[i]));
+      } catch {
+        return { error: `line ${i + 1} is not JSON` };
+      }
+    }
+  }
+  const bad = items.findIndex((x) => typeof x !== 'object' || x === null || Array.isArray(x));
+  if (bad >= 0) return { error: `item ${bad} is not a JSON object` };
+  if (items.length === 0) return { error: 'there are no items' };
+  if (items.length > MAX_ARRAY) return { error: `${items.length.toLocaleString('en-US')} items: at most ${MAX_ARRAY.toLocaleString('en-US')}` };
+  return { items: items as Record<string, unknown>[] };
+}
+
+/** afterIds splits the "Run after" box into run ids. */
+export function afterIds(text: string): string[] {
+  return text.split(/[\s,]+/).filter(Boolean);
 }
 
 /** initialValues pre-fills the form from the definition, and from an earlier run for "Run again". */
@@ -34,6 +80,12 @@ export function initialValues(def: Definition, from?: Run): LaunchValues {
     timeout_seconds: src.timeout_seconds ? String(src.timeout_seconds) : '',
     tags: (from?.tags ?? []).join(', '),
     env,
+    // "Run again" of an array by size is an array again; one of items or a retry lists what it
+    // ran (stored apart, not on the run), so it starts as one run.
+    arrayMode: from?.array && !from.array.listed ? 'size' : 'none',
+    arraySize: from?.array && !from.array.listed ? String(from.array.size) : '',
+    arrayItems: '',
+    after: '',
   };
 }
 
@@ -55,6 +107,13 @@ export function launchBody(def: Definition, v: LaunchValues, idempotencyKey: str
     .map((t) => t.trim())
     .filter(Boolean);
   if (tags.length) body.tags = tags;
+  if (v.arrayMode === 'size') body.array = { size: numOrRaw(v.arraySize.trim()) };
+  if (v.arrayMode === 'items') {
+    const { items } = parseItems(v.arrayItems);
+    if (items) body.array = { items };
+  }
+  const after = afterIds(v.after);
+  if (after.length) body.after = after;
   return body;
 }
 
@@ -99,6 +158,18 @@ export function validateLaunch(v: LaunchValues): Record<string, string> {
     .map((t) => t.trim())
     .filter((t) => t && !TAG.test(t));
   if (bad.length) errs.tags = `“${bad[0]}” is not a tag: use letters, digits or :._/=+@- and start with a letter or digit`;
+  if (v.arrayMode === 'size') {
+    const raw = v.arraySize.trim();
+    if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_ARRAY) errs['array.size'] = `how many children: a whole number from 1 to ${MAX_ARRAY.toLocaleString('en-US')}`;
+  }
+  if (v.arrayMode === 'items') {
+    const { error } = parseItems(v.arrayItems);
+    if (error) errs['array.items'] = error;
+  }
+  const after = afterIds(v.after);
+  if (after.length > MAX_AFTER) errs.after = `at most ${MAX_AFTER} runs, not ${after.length}`;
+  else if (after.some((id) => !/^run_[A-Za-z0-9_-]+$/.test(id))) errs.after = `“${after.find((id) => !/^run_[A-Za-z0-9_-]+$/.test(id))}” is not a run id (run_…)`;
+  else if (new Set(after).size !== after.length) errs.after = 'a run is listed twice';
   return errs;
 }
 
@@ -149,6 +220,13 @@ function LaunchForm({ def, from }: { def: Definition; from?: Run }) {
   const formRef = useRef<HTMLFormElement>(null);
   // What the user typed since is checked again as they fix it; the API's answer stands until the next submit.
   const err = (f: string) => (tries > 0 ? validateLaunch(v)[f] : undefined) ?? (Object.keys(local).length ? undefined : apiErr?.fieldError(f));
+  // The API names an element (after[1], array.items[3].day): shown at the box that holds it.
+  const errUnder = (f: string) => {
+    const own = err(f);
+    if (own || Object.keys(local).length) return own;
+    const e = apiErr?.fieldErrors.find((x) => x.field.startsWith(`${f}[`) || x.field.startsWith(`${f}.`));
+    return e ? `${e.field}: ${e.message}` : undefined;
+  };
   const submit = (e: FormEvent) => {
     e.preventDefault();
     preview.reset();
@@ -230,6 +308,37 @@ function LaunchForm({ def, from }: { def: Definition; from?: Run }) {
       <EnvEditor rows={v.env} onChange={(env) => set({ env })} errorFor={err} legend="Environment (merged over the definition's)" />
       <Field label="Tags" error={err('tags')} hint="Comma-separated, added to this run">
         {(p) => <input {...p} name="tags" value={v.tags} onChange={(e) => set({ tags: e.target.value })} />}
+      </Field>
+      <fieldset className="array-fields">
+        <legend>Array</legend>
+        <div className="choice" role="radiogroup" aria-label="How many runs">
+          <label>
+            <input type="radio" name="array-mode" checked={v.arrayMode === 'none'} onChange={() => set({ arrayMode: 'none' })} /> One run
+          </label>
+          <label>
+            <input type="radio" name="array-mode" checked={v.arrayMode === 'size'} onChange={() => set({ arrayMode: 'size' })} /> An array of N children
+          </label>
+          <label>
+            <input type="radio" name="array-mode" checked={v.arrayMode === 'items'} onChange={() => set({ arrayMode: 'items' })} /> One child per item
+          </label>
+        </div>
+        {v.arrayMode === 'size' && (
+          <Field label="Children" error={errUnder('array.size') ?? errUnder('array')} hint={`1 to ${MAX_ARRAY.toLocaleString('en-US')}; each child reads its index as FLOTILLA_ARRAY_INDEX`}>
+            {(p) => <input {...p} name="array.size" inputMode="numeric" value={v.arraySize} onChange={(e) => set({ arraySize: e.target.value })} />}
+          </Field>
+        )}
+        {v.arrayMode === 'items' && (
+          <Field
+            label="Items (JSON)"
+            error={errUnder('array.items') ?? errUnder('array')}
+            hint="A JSON array of objects, or one object a line. Each child gets one as FLOTILLA_ARRAY_ITEM (and in its params, for a template)."
+          >
+            {(p) => <textarea {...p} name="array.items" rows={5} className="mono" value={v.arrayItems} placeholder={'[{"day": "2026-12-01"}, {"day": "2026-12-02"}]'} onChange={(e) => set({ arrayItems: e.target.value })} />}
+          </Field>
+        )}
+      </fieldset>
+      <Field label="Run after" error={errUnder('after') ?? errUnder('after_each')} hint={`Run ids, separated by spaces or commas (at most ${MAX_AFTER}): it waits until they have all succeeded, and is stopped if one fails`}>
+        {(p) => <input {...p} name="after" className="mono" value={v.after} placeholder="run_…" onChange={(e) => set({ after: e.target.value })} />}
       </Field>
       <div className="actions">
         <button type="submit" className="primary" disabled={launch.isPending}>

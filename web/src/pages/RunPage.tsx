@@ -4,6 +4,7 @@ import { Link, useParams } from 'react-router';
 import { stripAnsi } from '../ansi';
 import { useApi } from '../api/context';
 import { isActive, type Run, type RunEvent } from '../api/types';
+import { ArrayPanel, WaitsFor } from '../components/ArrayPanel';
 import { ConfirmButton, ErrorNotice, Loading, Money, RelTime, StaleNotice, StatusBadge, TableScroll, useNow, useTitle } from '../components/common';
 import { LogViewer } from '../components/LogViewer';
 import { formatCpu, formatDuration, formatMemory, formatTime, parseTime, plainWords, runDuration, zoneLabel } from '../format';
@@ -16,7 +17,7 @@ function Timeline({ run, events }: { run: Run; events: RunEvent[] }) {
   const pendingAt = [...events].reverse().find((e) => e.to === 'PENDING' && (e.attempt ?? attempt) === attempt)?.time;
   const ended = !isActive(run.status);
   const steps = [
-    { name: 'Queued', at: run.queued_at, reached: true },
+    { name: 'Queued', at: run.queued_at, reached: run.status !== 'WAITING' },
     { name: 'Pending', at: pendingAt, reached: run.status !== 'QUEUED' && (!!pendingAt || !!run.started_at || run.status === 'PENDING' || run.status === 'RUNNING') },
     { name: 'Running', at: run.started_at, reached: !!run.started_at || run.status === 'RUNNING' },
     { name: ended ? run.status.charAt(0) + run.status.slice(1).toLowerCase() : 'Ended', at: run.finished_at, reached: ended },
@@ -107,6 +108,7 @@ export function statusWords(run: Run, now = Date.now()): string {
   const took = formatDuration(runDuration(run, now));
   const code = run.exit_code !== undefined && run.exit_code !== null ? ` with exit code ${run.exit_code}` : '';
   return {
+    WAITING: run.wait_reason === 'children' ? 'waiting for its children' : `waiting for ${waited}: ${plainWords(run.wait_reason) || 'for the runs it was launched after'}`,
     QUEUED: `waiting for a slot on ${run.cluster} for ${waited}`,
     PENDING: 'starting: provisioning and pulling the image',
     RUNNING: `running for ${took}`,
@@ -117,7 +119,7 @@ export function statusWords(run: Run, now = Date.now()): string {
 }
 
 /** statusIcon starts a run page's tab title. */
-const statusIcon: Record<string, string> = { QUEUED: '⏳', PENDING: '⏳', RUNNING: '▶', SUCCEEDED: '✓', FAILED: '✗', STOPPED: '■' };
+const statusIcon: Record<string, string> = { WAITING: '⏸', QUEUED: '⏳', PENDING: '⏳', RUNNING: '▶', SUCCEEDED: '✓', FAILED: '✗', STOPPED: '■' };
 
 /** CostWords: the actual cost once known, else the estimate marked as one, else why there is none. */
 function CostWords({ run }: { run: Run }) {
@@ -160,7 +162,6 @@ export function RunPage() {
     refetchInterval: active ? POLL_MS : false,
     retry: false,
   });
-  const logs = useRunLogs(api, runId);
   const eventItems = useMemo(() => events.data?.items ?? [], [events.data]);
   useTitle(run.data ? `${statusIcon[run.data.status] ?? ''} ${run.data.alias || run.data.definition_id} · ${run.data.status}`.trim() : `Run ${runId}`);
 
@@ -174,13 +175,21 @@ export function RunPage() {
   if (!run.data) return <Loading what="Loading the run" />;
   const r = run.data;
   const env = Object.entries(r.env ?? {}).sort(([a], [b]) => a.localeCompare(b));
-  const endLabel = `end of logs · ${r.status}${r.exit_code !== undefined && r.exit_code !== null ? ` · exit code ${r.exit_code}` : ''}`;
-  const lines = logs.buffer.lines;
+  const item = r.array_item ? JSON.stringify(r.array_item) : '';
 
   return (
     <article aria-labelledby="run-h" className="run-page">
       <p className="breadcrumb">
-        <Link to="/runs">Runs</Link> / <span className="mono">{r.run_id}</span>
+        <Link to="/runs">Runs</Link> /{' '}
+        {r.parent && r.array_index !== undefined && (
+          <>
+            <Link to={`/runs/${encodeURIComponent(r.parent)}`} className="mono">
+              array {r.parent}
+            </Link>{' '}
+            / child {r.array_index} ·{' '}
+          </>
+        )}
+        <span className="mono">{r.run_id}</span>
       </p>
       <div className="page-head">
         <h1 id="run-h">
@@ -193,7 +202,12 @@ export function RunPage() {
               title="Stop this run?"
               message={
                 <p>
-                  {r.alias} ({r.run_id}) will be stopped. {r.status === 'QUEUED' ? 'It has not started yet.' : 'Its task is killed; output written so far is kept.'}
+                  {r.alias} ({r.run_id}) will be stopped.{' '}
+                  {r.array
+                    ? `Its children that have not ended (${(r.array.size - (r.array.summary?.ended ?? 0)).toLocaleString('en-US')}) are stopped too.`
+                    : r.status === 'QUEUED' || r.status === 'WAITING'
+                      ? 'It has not started yet.'
+                      : 'Its task is killed; output written so far is kept.'}
                 </p>
               }
               confirmLabel="Stop run"
@@ -217,10 +231,12 @@ export function RunPage() {
         <strong>{r.status}</strong>: {statusWords(r, now)}
       </p>
       <dl className="facts">
-        <div>
-          <dt>Exit code</dt>
-          <dd>{r.exit_code ?? '—'}</dd>
-        </div>
+        {!r.array && (
+          <div>
+            <dt>Exit code</dt>
+            <dd>{r.exit_code ?? '—'}</dd>
+          </div>
+        )}
         <div>
           <dt>Duration</dt>
           <dd>{formatDuration(runDuration(r, now))}</dd>
@@ -243,32 +259,12 @@ export function RunPage() {
         </div>
       </dl>
 
-      <section aria-labelledby="logs-h" className="logs">
-        <h2 id="logs-h" className="sr-only">
-          Logs
-        </h2>
-        {logs.error &&
-          (lines.length > 0 ? (
-            <StaleNotice error={logs.error} retry={undefined} />
-          ) : (
-            <ErrorNotice error={logs.error} what="Logs (retrying)" />
-          ))}
-        <LogViewer
-          lines={lines}
-          version={logs.version}
-          complete={logs.complete}
-          endLabel={endLabel}
-          actions={
-            <button type="button" onClick={() => download(lines, `${r.run_id}.log`)} disabled={lines.length === 0}>
-              Download{logs.complete ? '' : ' (so far)'}
-            </button>
-          }
-        />
-      </section>
+      <WaitsFor run={r} pollMs={POLL_MS} />
+      {r.array ? <ArrayPanel run={r} pollMs={POLL_MS} /> : <LogsSection run={r} />}
 
       <section aria-labelledby="details-h">
         <h2 id="details-h">Details</h2>
-        <Timeline run={r} events={eventItems} />
+        {!r.array && <Timeline run={r} events={eventItems} />}
         <dl className="props">
           <dt>Owner</dt>
           <dd title={r.owner}>{r.owner_name || r.owner || '—'}</dd>
@@ -344,9 +340,29 @@ export function RunPage() {
               </dd>
             </>
           )}
+          {r.array_index !== undefined && (
+            <>
+              <dt>Array index</dt>
+              <dd data-testid="array-index">
+                {r.array_index} <span className="muted small">(FLOTILLA_ARRAY_INDEX)</span>
+              </dd>
+            </>
+          )}
+          {item && (
+            <>
+              <dt>Array item</dt>
+              <dd className="mono" data-testid="array-item">
+                {item}
+              </dd>
+            </>
+          )}
           <dt>Children</dt>
           <dd>
-            <Link to={`/runs?tag=${encodeURIComponent(`parent:${r.run_id}`)}`}>runs launched from this one</Link>
+            <Link to={`/runs?parent=${encodeURIComponent(r.run_id)}`}>{r.array ? `all ${r.array.size.toLocaleString('en-US')} children` : 'runs launched from this one'}</Link>
+          </dd>
+          <dt>Runs after it</dt>
+          <dd>
+            <Link to={`/runs?after=${encodeURIComponent(r.run_id)}`}>runs launched after this one</Link>
           </dd>
           {r.task_role_arn && (
             <>
@@ -405,5 +421,37 @@ export function RunPage() {
         )}
       </section>
     </article>
+  );
+}
+
+/** LogsSection is a run's live log (an array's parent runs nothing itself, so it has none). */
+function LogsSection({ run: r }: { run: Run }) {
+  const api = useApi();
+  const logs = useRunLogs(api, r.run_id);
+  const endLabel = `end of logs · ${r.status}${r.exit_code !== undefined && r.exit_code !== null ? ` · exit code ${r.exit_code}` : ''}`;
+  const lines = logs.buffer.lines;
+  return (
+    <section aria-labelledby="logs-h" className="logs">
+      <h2 id="logs-h" className="sr-only">
+        Logs
+      </h2>
+      {logs.error &&
+        (lines.length > 0 ? (
+          <StaleNotice error={logs.error} retry={undefined} />
+        ) : (
+          <ErrorNotice error={logs.error} what="Logs (retrying)" />
+        ))}
+      <LogViewer
+        lines={lines}
+        version={logs.version}
+        complete={logs.complete}
+        endLabel={endLabel}
+        actions={
+          <button type="button" onClick={() => download(lines, `${r.run_id}.log`)} disabled={lines.length === 0}>
+            Download{logs.complete ? '' : ' (so far)'}
+          </button>
+        }
+      />
+    </section>
   );
 }

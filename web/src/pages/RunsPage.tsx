@@ -10,7 +10,7 @@ import { formatDuration, formatUsd, outcome, parseTime, runDuration, toLocalInpu
 /** POLL_MS is how often lists refresh while the page is open. */
 export const POLL_MS = 2000;
 
-const FILTER_KEYS = ['cluster', 'definition', 'owner', 'tag', 'since', 'until'] as const;
+const FILTER_KEYS = ['cluster', 'definition', 'owner', 'tag', 'since', 'until', 'parent', 'after'] as const;
 
 /** filterFromParams reads the runs filter from the page URL (?status=RUNNING&status=FAILED&cluster=…). */
 export function filterFromParams(p: URLSearchParams): RunFilter {
@@ -83,12 +83,13 @@ function sortValue(r: Run, key: SortKey, now: number): number {
   return parseTime(key === 'queued' ? r.queued_at : r.started_at) ?? -1;
 }
 
-/** activeOrder: running and starting runs first (latest started first), then the queue as it will go, #1 first. */
+/** activeOrder: running and starting runs first (latest started first), then the queue as it will go, #1 first, then the runs still WAITING. */
 export function activeOrder(runs: Run[]): Run[] {
-  const rank = (r: Run) => (r.status === 'QUEUED' ? 1 : 0);
+  const rank = (r: Run) => (r.status === 'QUEUED' ? 1 : r.status === 'WAITING' ? 2 : 0);
   return [...runs].sort((a, b) => {
     if (rank(a) !== rank(b)) return rank(a) - rank(b);
     if (a.status === 'QUEUED') return (a.queue_position ?? 1e9) - (b.queue_position ?? 1e9) || (parseTime(a.queued_at) ?? 0) - (parseTime(b.queued_at) ?? 0);
+    if (a.status === 'WAITING') return (parseTime(a.queued_at) ?? 0) - (parseTime(b.queued_at) ?? 0) || (a.array_index ?? 0) - (b.array_index ?? 0);
     return (parseTime(b.started_at ?? b.queued_at) ?? 0) - (parseTime(a.started_at ?? a.queued_at) ?? 0);
   });
 }
@@ -170,6 +171,8 @@ export function RunsTable({
               </td>
               <td className="what">
                 <Link to={`/runs/${encodeURIComponent(r.run_id)}`}>{showDefinition ? r.alias || r.definition_id : r.run_id}</Link>
+                {r.array_index !== undefined && <span className="muted small" data-testid="array-index"> [{r.array_index}]</span>}
+                {r.array && <span className="muted small"> · array of {r.array.size.toLocaleString('en-US')}</span>}
                 {showDefinition && <div className="muted small mono ellipsis">{r.run_id}</div>}
                 {r.tags && r.tags.length > 0 && <div className="muted small ellipsis">{r.tags.map((t) => `#${t}`).join(' ')}</div>}
               </td>
@@ -216,7 +219,7 @@ export function useDebounced<T>(value: T, ms: number): T {
   return v;
 }
 
-const TEXT_KEYS = ['definition', 'owner', 'tag', 'run'] as const;
+const TEXT_KEYS = ['definition', 'owner', 'tag', 'run', 'parent'] as const;
 type TextKey = (typeof TEXT_KEYS)[number];
 
 /**
@@ -335,6 +338,10 @@ function Filters({ params, setParams, clusters, definitions }: { params: URLSear
             <input type="search" name="run" value={text.run} placeholder="run_…" className="mono" onChange={(e) => setText({ ...text, run: e.target.value })} />
           </label>
           <label>
+            Parent run
+            <input type="search" name="parent" value={text.parent} placeholder="run_… (its children)" className="mono" onChange={(e) => setText({ ...text, parent: e.target.value })} />
+          </label>
+          <label>
             Cluster
             <select value={cluster} onChange={(e) => setOne('cluster', e.target.value)}>
               <option value="">any</option>
@@ -361,7 +368,7 @@ function Filters({ params, setParams, clusters, definitions }: { params: URLSear
             <button
               type="button"
               onClick={() => {
-                setText({ definition: '', owner: '', tag: '', run: '' });
+                setText({ definition: '', owner: '', tag: '', run: '', parent: '' });
                 setParams(new URLSearchParams());
               }}
             >
@@ -439,9 +446,10 @@ export function RunsPage() {
   });
 
   const activeRuns = active.data ? activeOrder(active.data.items) : [];
-  const running = activeRuns.filter((r) => r.status !== 'QUEUED').length;
-  const queued = activeRuns.length - running;
-  useTitle(active.data ? `Runs · ${running} running, ${queued} queued` : 'Runs');
+  const queued = activeRuns.filter((r) => r.status === 'QUEUED').length;
+  const waiting = activeRuns.filter((r) => r.status === 'WAITING').length;
+  const running = activeRuns.length - queued - waiting;
+  useTitle(active.data ? `Runs · ${running} running, ${queued} queued${waiting ? `, ${waiting} waiting` : ''}` : 'Runs');
 
   const filtered = [...params.keys()].some((k) => k !== 'sort');
   const zone = zoneLabel();
@@ -459,6 +467,31 @@ export function RunsPage() {
         {defIds && matched.length > 1 && ` Showing runs of ${Math.min(matched.length, MAX_DEFINITIONS)} definitions matching “${defText}”.`}
       </p>
 
+      {(filter.parent || filter.after) && (
+        <p className="notice" data-testid="relation-filter">
+          {filter.parent && (
+            <>
+              Children of <Link to={`/runs/${encodeURIComponent(filter.parent)}`} className="mono">{filter.parent}</Link>
+              {filter.after ? '; ' : ''}
+            </>
+          )}
+          {filter.after && (
+            <>
+              Runs launched after <Link to={`/runs/${encodeURIComponent(filter.after)}`} className="mono">{filter.after}</Link>{' '}
+              <button
+                type="button"
+                onClick={() => {
+                  const p = new URLSearchParams(params);
+                  p.delete('after');
+                  setParams(p, { replace: true });
+                }}
+              >
+                Show all runs
+              </button>
+            </>
+          )}
+        </p>
+      )}
       {runId ? (
         <RunById id={runId} />
       ) : noMatch ? (

@@ -22,7 +22,7 @@ describe('runs page', () => {
     expect(within(history).getByText('out of memory')).toBeTruthy();
     expect(within(history).getByText('1m 0s')).toBeTruthy();
     const statuses = calls.filter((c) => c.path === '/v1/runs').map((c) => c.query.getAll('status').join(','));
-    expect(statuses).toContain('QUEUED,PENDING,RUNNING');
+    expect(statuses).toContain('WAITING,QUEUED,PENDING,RUNNING');
     expect(statuses).toContain('SUCCEEDED,FAILED,STOPPED');
   });
 
@@ -98,7 +98,8 @@ describe('run page', () => {
     );
     renderApp('/runs/run_01', api);
     expect((await screen.findByRole('link', { name: 'run_00' })).getAttribute('href')).toBe('/runs/run_00');
-    expect(screen.getByRole('link', { name: 'runs launched from this one' }).getAttribute('href')).toBe('/runs?tag=parent%3Arun_01');
+    expect(screen.getByRole('link', { name: 'runs launched from this one' }).getAttribute('href')).toBe('/runs?parent=run_01');
+    expect(screen.getByRole('link', { name: 'runs launched after this one' }).getAttribute('href')).toBe('/runs?after=run_01');
     expect(screen.getByText('arn:aws:iam::123456789012:role/flotilla-job-prod-x')).toBeTruthy();
     expect(screen.getByText('https://hooks.example/a (signed), ann@example.com')).toBeTruthy();
   });
