@@ -23,6 +23,7 @@ const (
 	ctxRunRetention     = "flotilla:run_retention_days" // days ended runs are kept (DynamoDB TTL); 0: for ever
 	ctxJobRolePrefix    = "flotilla:job_role_prefix"    // name prefix of the IAM roles definitions may run as
 	ctxNotifyFrom       = "flotilla:notify_from"        // SES-verified sender of notification e-mail (optional)
+	ctxPaused           = "flotilla:paused"             // functions throttled, queue mappings off: for a data migration
 )
 
 // ClusterConfig is one entry of the "flotilla:clusters" context list.

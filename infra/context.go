@@ -111,6 +111,17 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		retain = v != "false"
 	}
 
+	// Paused (flotilla:paused, false by default) holds every function
+	// still while `flotilla migrate` copies the table (docs/deploy.md,
+	// Upgrade): "true" or true pauses, anything else does not.
+	paused := false
+	switch v := get(ctxPaused).(type) {
+	case bool:
+		paused = v
+	case string:
+		paused = v == "true"
+	}
+
 	stage := str(ctxStage, defaultStage)
 	if !stageRE.MatchString(stage) {
 		return nil, fmt.Errorf("context %q: %q must be 1-12 lower-case letters and digits, starting with a letter", ctxStage, stage)
@@ -151,6 +162,7 @@ func PropsFromContext(app awscdk.App) (*StackProps, error) {
 		AuthDomainPrefix: authDomain,
 		CLICallbackURLs:  callbacks,
 		RetainData:       retain,
+		Paused:           paused,
 		Stage:            stage,
 		AdminGroup:       str(ctxAdminGroup, defaultAdminGroup),
 		JobRolePrefix:    jobRolePrefix,

@@ -56,6 +56,10 @@ type StackProps struct {
 	// NotifyFrom is the address notification e-mail is sent from (an
 	// address or domain verified in SES); "" sends none.
 	NotifyFrom string
+	// Paused gives every function a reserved concurrency of 0 and turns
+	// the queues' event source mappings off, so nothing reads or writes the
+	// table while `flotilla migrate` copies it (docs/deploy.md, Upgrade).
+	Paused bool
 }
 
 // Stack exposes what tests and outputs need.
@@ -122,7 +126,17 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 		// run ends. Off, no item carries it and nothing expires.
 		tableProps.TimeToLiveAttribute = jsii.String(tableTTLAttribute)
 	}
-	s.Table = awsdynamodb.NewTable(stack, jsii.String("Table"), tableProps)
+	// Not "Table": that was the table of the earlier layout (runs under
+	// pk RUN, gsi1/gsi2 with sort keys of their own). CloudFormation
+	// cannot turn one into the other in place: an update may add or
+	// delete one global secondary index, not both (CloudFormation User
+	// Guide, AWS::DynamoDB::Table, GlobalSecondaryIndexes; DynamoDB API
+	// Reference, UpdateTable), and gsi1 and gsi2 change their keys. A
+	// stack of that layout upgrading to this one creates this table beside
+	// the old one, which leaves the stack but is kept (its removal policy,
+	// flotilla:retain_data, true by default), and `flotilla migrate`
+	// copies it (internal/awsdynamodb/doc.go, Migration).
+	s.Table = awsdynamodb.NewTable(stack, jsii.String("TableV2"), tableProps)
 	for _, ix := range tableIndexes {
 		props := &awsdynamodb.GlobalSecondaryIndexProps{
 			IndexName:      jsii.String(ix.Name),
@@ -359,7 +373,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			Description: jsii.String("Flotilla " + f.Name + " function"),
 		})
 		fnLogs.GrantWrite(role)
-		fn := awslambda.NewFunction(stack, jsii.String(f.ID), &awslambda.FunctionProps{
+		fnProps := &awslambda.FunctionProps{
 			Role:         role,
 			Description:  jsii.String(f.Description),
 			Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
@@ -370,7 +384,18 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			Timeout:      awscdk.Duration_Seconds(jsii.Number(f.TimeoutSeconds)),
 			Environment:  &env,
 			LogGroup:     fnLogs,
-		})
+		}
+		if props.Paused {
+			// 0 throttles every invocation: the API answers an error,
+			// EventBridge's and the scheduler's events wait in Lambda's
+			// asynchronous queue (up to MaxEventAge, then the dead-letter
+			// queue), and the queue mappings are off (grant), so the
+			// messages stay in their queues. Lambda Developer Guide,
+			// "Configuring reserved concurrency" and "How Lambda handles
+			// errors and retries with asynchronous invocation".
+			fnProps.ReservedConcurrentExecutions = jsii.Number(0)
+		}
+		fn := awslambda.NewFunction(stack, jsii.String(f.ID), fnProps)
 		s.Functions[name] = fn
 		if f.InvokedAsync {
 			fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
@@ -384,7 +409,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 			execRole: execRole, taskRole: taskRole, schedulerRole: schedulerRole,
 			familyPrefix: familyPrefix, scheduleGroup: *scheduleGroup.Ref(),
 			jobRoles:      fmt.Sprintf("arn:%s:iam::%s:role/%s*", partition, account, jobRolePrefix),
-			secretsPrefix: secretsPrefix, notifyFrom: props.NotifyFrom,
+			secretsPrefix: secretsPrefix, notifyFrom: props.NotifyFrom, paused: props.Paused,
 		})
 	}
 	schedulerRole.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -717,6 +742,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 
 	awscdk.NewCfnOutput(stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{Value: jsii.String(apiURL), Description: jsii.String("FLOTILLA_URL for the CLI")})
 	awscdk.NewCfnOutput(stack, jsii.String("UiUrl"), &awscdk.CfnOutputProps{Value: jsii.String(uiURL), Description: jsii.String("The web UI")})
+	awscdk.NewCfnOutput(stack, jsii.String("TableName"), &awscdk.CfnOutputProps{Value: s.Table.TableName(), Description: jsii.String("The DynamoDB table (flotilla migrate --to)")})
 	awscdk.NewCfnOutput(stack, jsii.String("UserPoolId"), &awscdk.CfnOutputProps{Value: userPool.UserPoolId()})
 	awscdk.NewCfnOutput(stack, jsii.String("UserPoolClientId"), &awscdk.CfnOutputProps{Value: client.UserPoolClientId()})
 	awscdk.NewCfnOutput(stack, jsii.String("AuthDomain"), &awscdk.CfnOutputProps{Value: userPoolDomain.BaseUrl(nil)})
@@ -739,6 +765,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) *Stack {
 
 // grantTargets is what grant scopes permissions to.
 type grantTargets struct {
+	paused                            bool // the queue mappings are off
 	arn                               func(service, resource string) string
 	table                             awsdynamodb.Table
 	clusters                          []*clusterResources
@@ -806,9 +833,15 @@ func grant(stack awscdk.Stack, fn awslambda.Function, a access, t grantTargets) 
 			cr.queue.GrantSendMessages(fn)
 		}
 		if a.ConsumeQueue {
+			// Off while paused: a throttled function's mapping would still
+			// receive messages and hand them back, counting receives toward
+			// the dead-letter queue (Lambda Developer Guide, "Configuring
+			// scaling behavior for SQS event source mappings"); off, they
+			// wait in the queue.
 			fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(cr.queue, &awslambdaeventsources.SqsEventSourceProps{
 				BatchSize:               jsii.Number(10),
 				ReportBatchItemFailures: jsii.Bool(true),
+				Enabled:                 jsii.Bool(!t.paused),
 			}))
 		}
 	}

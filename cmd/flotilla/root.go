@@ -76,6 +76,7 @@ Start one on this machine with: flotilla serve`,
 	root.AddCommand(serveCmd(e), definitionsCmd(e), runCmd(e), runsCmd(e), logsCmd(e), clustersCmd(e), costsCmd(e))
 	root.AddCommand(schedulesCmd(e))
 	root.AddCommand(loginCmd(e), doctorCmd(e))
+	root.AddCommand(migrateCmd(e))
 	return root
 }
 

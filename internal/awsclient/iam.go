@@ -38,7 +38,7 @@ func canonicalARN(service, resource string) string {
 // Canonical names of the stack's resources (construct ids of infra/stack.go).
 func (n Names) table(name string) string {
 	if name == n.Table {
-		return "Table"
+		return "TableV2"
 	}
 	return name
 }

@@ -417,25 +417,80 @@
 //
 // # Migration
 //
-// Nothing is deployed yet, so the layout changed in place: a fresh `cdk
-// deploy` creates the table with its four indexes (docs/deploy.md, "Before
-// the first release"). Had a table with the earlier layout (runs under pk
-// RUN, counters under CL#<cluster>/C, gsi1 Q#<cluster> with gsi1sk, gsi2
-// D#<definition> with gsi2sk) held data, the change would go in three
-// steps, because DynamoDB creates or deletes only one global secondary
-// index per UpdateTable (API Reference, UpdateTable; CloudFormation applies
-// index changes through it): (1) deploy a stack that adds gsi3 and new
-// gsi1/gsi2 under new names beside the old ones, one per deployment, with
-// functions that still read the old layout; (2) pause launches and run a
-// one-time copy (Scan the table, rewrite each RUN/<id> item as
-// R#<shard>/<id> with the new index keys, move each counter item to
-// CL/<cluster> with w:<owner> counts built from its cluster's QUEUED
-// runs), then deploy the functions that read the new layout; (3) remove
-// the old indexes and items. No code for that copy exists, since no table
-// needs it. gsi4 (pipelines) is one added index, one UpdateTable, which
-// DynamoDB backfills from the items that have gsi4pk; runs stored before
-// with a parent have none, and no summary items: a deployed table would
-// need them written by a one-time pass over its runs with par set.
+// A table of the earlier layout (the store before commit 829fb0b: every
+// run under pk RUN, a counter item CL#<cluster>/C holding "used" and
+// "o:<owner>", gsi1 Q#<cluster> sorted by gsi1sk, gsi2 D#<definition>
+// sorted by gsi2sk) is copied once into a new table of this layout, by
+// Migrate (migrate.go; `flotilla migrate --from OLD --to NEW`), while the
+// deployment is paused. The operator's steps are docs/deploy.md's
+// "Upgrade from the earlier table layout".
+//
+// Why a copy into a new table, not a change in place: gsi1 and gsi2 keep
+// their names but change their keys, and gsi3 is new. DynamoDB creates or
+// deletes one global secondary index per UpdateTable (API Reference,
+// UpdateTable, GlobalSecondaryIndexUpdates), and CloudFormation refuses an
+// update of AWS::DynamoDB::Table that both deletes and adds an index
+// (CloudFormation User Guide, AWS::DynamoDB::Table, GlobalSecondaryIndexes:
+// "You can delete or add one global secondary index without interruption.
+// If you do both in the same update … the update fails"). In place would
+// take five deployments, each waiting for an index to backfill, with the
+// store blind to its runs in between, and every run item moved anyway (its
+// pk changes, and a key cannot be updated). Reading both layouts would
+// double every read path and still leave the queue counts to rebuild. So
+// the stack names this layout's table TableV2 (the earlier one was Table):
+// an upgraded stack creates it empty beside the old table, which leaves
+// the stack but is kept (RetainExceptOnCreate, flotilla:retain_data), and
+// the copy fills it. The old table is never written: it stays as it was
+// until the operator deletes it.
+//
+// What Migrate writes, per item of the old table (one parallel Scan,
+// MigrateOptions.Segments segments, strongly consistent, every page to the
+// last LastEvaluatedKey):
+//
+//	RUN/<id>             R#<shard>/<id> with this layout's index keys (gsi1 by state,
+//	                     gsi2 D#<def>#<shard>, gsi3 O#<owner>#<shard>) and every other
+//	                     attribute as it was: the version v, the life story ev, the
+//	                     idempotency key and request hash; gsi1sk and gsi2sk dropped
+//	CL#<cluster>/C       nothing: the counters are rebuilt (below)
+//	DEF/<alias>,         the same item: these did not change shape (attributes added
+//	D#<id>/D, D#<id>/V#n since are absent, which reads as before)
+//	I#<n>:<owner>#<key>/I
+//	SCH/<id>
+//	anything else        the same item, counted as "other"
+//
+// Each write is a PutItem conditioned on attribute_not_exists(pk) OR an
+// older version in the target (v for runs and schedules, with a later fire
+// time lf at the same v for a schedule; rv for definitions and aliases;
+// revisions and idempotency keys never change, so only when missing), so
+// a run that has moved on in the new table is never put back, and running
+// Migrate again, or after it stopped half-way, writes only what is missing
+// (TestMigrateAfterACrash: a copy stopped after 20 writes and run again
+// ends item for item as a clean one; TestMigrateFromEarlierLayout: a second
+// run writes nothing). Then, from a Scan of the new table's runs, each
+// cluster's counter item CL/<cluster> is written whole: used and o:<owner>
+// from the PENDING and RUNNING runs, w:<owner> from the QUEUED ones; a run
+// a function wrote into the new table before the pause took hold is counted
+// too (TestMigrateCountsRunsAlreadyInTheTarget), and a dispatch message
+// consumed then for a run not yet copied is dropped as not found and sent
+// again by the sweep's re-admission once the run is there. Last, a marker
+// MIG/<old table> records that the copy finished; a later Migrate refuses (its
+// counters would overwrite those of a table in use) unless
+// MigrateOptions.Again, for a re-run while still paused. --dry-run reads
+// the old table and reports what it holds and the counters it would write.
+//
+// Units: the Scan reads 4 KB per unit (strongly consistent), each copied
+// item costs a write unit per KB (a run item is about 0.6-0.8 KB: one), each
+// counter item one, and the recount reads the new table once more.
+// minidyn v0.8.2 ignores Scan's Segment and TotalSegments (it hands every
+// segment the whole table), so the tests split segments in a client
+// wrapper, and `flotilla migrate` uses one segment when
+// FLOTILLA_DYNAMODB_ENDPOINT names an emulator. The tests seed the old
+// table with a test-only copy of the earlier store's marshalling
+// (migrate_legacy_test.go), then read everything back through this Store.
+// A change of the number of shards would move every run the same way,
+// into a new table; Migrate reads only the earlier layout. Runs of that
+// layout had no parent, arrays or dependencies (they came with this one),
+// so the copy writes no gsi4 keys, links, summary or element items.
 //
 // # Schedules
 //
