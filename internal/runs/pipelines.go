@@ -471,32 +471,40 @@ func (s *Service) child(p flotilla.Run, e flotilla.ArrayElement, schema json.Raw
 type stoppingArray struct{}
 
 // stopChildren stops the parent's children that have not ended and are
-// not being stopped yet, until the deadline; more says some may remain.
+// not being stopped yet, those that run first (they cost money; the queued
+// ones cannot start meanwhile: dispatch stops a run whose parent is being
+// stopped), until the deadline; more says some may remain.
 func (s *Service) stopChildren(ctx context.Context, p flotilla.Run, deadline time.Time) (more bool, err error) {
 	ctx = context.WithValue(ctx, stoppingArray{}, p.ID)
 	who := p.StopRequest.By
-	f := flotilla.RunFilter{Parent: p.ID, Statuses: flotilla.ActiveStatuses, Limit: 500}
-	for {
-		page, err := s.Store.ListRuns(ctx, f)
-		if err != nil {
-			return false, fmt.Errorf("array %s: list its children: %w", p.ID, err)
-		}
-		for _, c := range page.Items {
-			if c.StopRequest != nil {
-				continue // asked already; its end settles the parent
+	for _, statuses := range [][]flotilla.RunStatus{
+		{flotilla.StatusPending, flotilla.StatusRunning},
+		{flotilla.StatusWaiting, flotilla.StatusQueued},
+	} {
+		f := flotilla.RunFilter{Parent: p.ID, Statuses: statuses, Limit: 500}
+		for {
+			page, err := s.Store.ListRuns(ctx, f)
+			if err != nil {
+				return false, fmt.Errorf("array %s: list its children: %w", p.ID, err)
 			}
-			if _, err := s.Stop(ctx, c.ID, who+" (with its array "+p.ID+")"); err != nil && !errors.Is(err, flotilla.ErrConflict) {
-				s.log().Warn("a child of a stopped array was not stopped", "run_id", c.ID, "parent", p.ID, "err", err)
+			for _, c := range page.Items {
+				if c.StopRequest != nil {
+					continue // asked already; its end settles the parent
+				}
+				if time.Now().After(deadline) {
+					return true, nil
+				}
+				if _, err := s.Stop(ctx, c.ID, who+" (with its array "+p.ID+")"); err != nil && !errors.Is(err, flotilla.ErrConflict) {
+					s.log().Warn("a child of a stopped array was not stopped", "run_id", c.ID, "parent", p.ID, "err", err)
+				}
 			}
+			if page.NextToken == "" {
+				break
+			}
+			f.NextToken = page.NextToken
 		}
-		if page.NextToken == "" {
-			return false, nil
-		}
-		if time.Now().After(deadline) {
-			return true, nil
-		}
-		f.NextToken = page.NextToken
 	}
+	return false, nil
 }
 
 // settleArray ends an array's parent once all its children have ended:
