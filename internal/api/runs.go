@@ -31,14 +31,9 @@ func (s *server) handleLaunch() http.Handler {
 			encode(w, http.StatusOK, run)
 			return
 		}
-		status := http.StatusAccepted
-		if !created {
-			status = http.StatusOK
-		}
 		// No queue position here: counting the line on every launch is what
 		// made bursts slow; GET /v1/runs/{id} has it.
-		w.Header().Set("Location", "/v1/runs/"+run.ID)
-		encode(w, status, run)
+		accepted(w, run.ID, created, run)
 	})
 }
 
@@ -249,6 +244,17 @@ func (s *server) handleStopRun() http.Handler {
 	})
 }
 
+// accepted answers a run that was accepted (202), or found already made
+// by an earlier call with the same key (200), with its Location.
+func accepted(w http.ResponseWriter, runID string, created bool, body any) {
+	status := http.StatusAccepted
+	if !created {
+		status = http.StatusOK
+	}
+	w.Header().Set("Location", "/v1/runs/"+runID)
+	encode(w, status, body)
+}
+
 func (s *server) handleRetryFailed() http.Handler {
 	return s.withOwner(func(w http.ResponseWriter, r *http.Request, caller string) {
 		cur, err := s.Runs.Store.GetRun(r.Context(), r.PathValue("id"))
@@ -265,12 +271,7 @@ func (s *server) handleRetryFailed() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		status := http.StatusAccepted
-		if !created {
-			status = http.StatusOK
-		}
-		w.Header().Set("Location", "/v1/runs/"+run.ID)
-		encode(w, status, s.maskRun(r, caller, run))
+		accepted(w, run.ID, created, s.maskRun(r, caller, run))
 	})
 }
 

@@ -147,12 +147,7 @@ func (s *server) handleRunScheduleNow() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		status := http.StatusAccepted
-		if !created {
-			status = http.StatusOK
-		}
-		w.Header().Set("Location", "/v1/runs/"+run.ID)
-		encode(w, status, run)
+		accepted(w, run.ID, created, run)
 	})
 }
 

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { it } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const webDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -103,4 +104,22 @@ export function recordBench(figures) {
   Object.assign(all, figures);
   const sorted = Object.fromEntries(Object.keys(all).sort().map((k) => [k, all[k]]));
   writeFileSync(path, JSON.stringify(sorted, null, 2) + '\n');
+}
+
+/**
+ * journeys returns the `journey` of a spec: a test that leaves a screenshot
+ * of the page (currentPage()) behind when it fails, named
+ * FAILED-<prefix><journey>.png.
+ */
+export function journeys(prefix, currentPage) {
+  return (name, opts, fn) =>
+    it(name, opts, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+        await currentPage()?.screenshot({ path: join(shots, `FAILED-${prefix}${slug}.png`), fullPage: true }).catch(() => {});
+        throw e;
+      }
+    });
 }

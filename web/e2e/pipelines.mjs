@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHROMIUM, launchBrowser, recordBench, shots, startServer, stopServer, webDir } from './harness.mjs';
+import { CHROMIUM, launchBrowser, recordBench, shots, startServer, stopServer, webDir, journeys } from './harness.mjs';
 
 const DESKTOP = { width: 1400, height: 900 };
 const PHONE = { width: 390, height: 844 };
@@ -70,17 +70,7 @@ async function shot(name) {
   await page.screenshot({ path: join(shots, `pipelines-${name}.png`), fullPage: true });
 }
 
-function journey(name, opts, fn) {
-  it(name, opts, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
-      await page?.screenshot({ path: join(shots, `FAILED-pipelines-${slug}.png`), fullPage: true }).catch(() => {});
-      throw e;
-    }
-  });
-}
+const journey = journeys('pipelines-', () => page);
 
 before(async () => {
   assert.ok(existsSync(join(webDir, 'dist', 'index.html')), 'web/dist is missing: run `npm run build` (or `make web-build`) first');

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHROMIUM, launchBrowser, shots, startServer as startServerIn, stopServer as stopServerOf, webDir } from './harness.mjs';
+import { CHROMIUM, launchBrowser, shots, startServer as startServerIn, stopServer as stopServerOf, webDir, journeys } from './harness.mjs';
 import { templateJourneys } from './templates.mjs';
 const suffix = Date.now().toString(36);
 const alias = `e2e-hello-${suffix}`;
@@ -48,18 +48,7 @@ async function waitForStatus(re, timeout) {
   );
 }
 
-/** journey is a test that leaves a screenshot of the page behind when it fails. */
-function journey(name, opts, fn) {
-  it(name, opts, async () => {
-    try {
-      await fn();
-    } catch (e) {
-      const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
-      await page?.screenshot({ path: join(shots, `FAILED-${slug}.png`), fullPage: true }).catch(() => {});
-      throw e;
-    }
-  });
-}
+const journey = journeys('', () => page);
 
 before(async () => {
   assert.ok(existsSync(join(webDir, 'dist', 'index.html')), 'web/dist is missing: run `npm run build` (or `make web-build`) first');
