@@ -245,10 +245,14 @@
 // or for a queue count kept in the same write. Reads: one strongly
 // consistent GetItem per transition (1 unit each).
 //
-// Transactions here hold 2 or 3 items; DynamoDB allows 100 actions and
-// 4 MB per TransactWriteItems (same page). Two transactions on the same
-// item at once cancel one with TransactionConflict; the store backs off
-// and retries (maxTries).
+// A plain run's transactions hold 2 or 3 items, a child's status change up
+// to 4 (its summary item too), and CreateRuns up to 100 actions and
+// fewer than 4 MB of items (batchSize counts both); DynamoDB allows 100
+// actions and 4 MB per TransactWriteItems (same page). Two transactions on
+// the same item at once cancel one with TransactionConflict; the store
+// backs off and retries (maxTries), and a transition still contended then
+// answers ErrThrottled (the run has not moved: ErrConflict would say it
+// had).
 //
 // # Pipelines
 //
@@ -375,8 +379,8 @@
 //	                     twice (API Reference, TransactWriteItems, ClientRequestToken: 10
 //	                     minutes). TransactionConflict is retried 32 times, then ErrThrottled.
 //	ChildSummary         Query C#<parent>, strongly consistent: 1 unit for 10,000 children
-//	                     with 40 stopped (TestChildSummaryReadUnits); 8 units when all of
-//	                     them failed (40 items of ~703 bytes)
+//	                     with 40 stopped (TestChildSummaryReadUnits); 7 units when all of
+//	                     them failed (40 items of ~703 bytes, ~27.5 KB: computed, not measured)
 //	PutArrayElements     BatchWriteItem of the chunks
 //	ArrayElements        BatchGetItem of the chunks of from to to-1 (a unit per 4 KB of each)
 //	TransitionRun        as above; a child's status change adds its summary item's Update to

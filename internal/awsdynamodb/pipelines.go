@@ -244,18 +244,22 @@ func (s *Store) ensureCluster(ctx context.Context, cluster string) error {
 	}
 	_, err := s.getItem(ctx, clustersPK, cluster, false)
 	if errors.Is(err, flotilla.ErrNotFound) {
-		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 s.table,
-			Key:                       clusterKey(cluster),
-			UpdateExpression:          aws.String("ADD #u :z"),
-			ExpressionAttributeNames:  map[string]string{"#u": usedSlots},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":z": nv(0)},
-		})
-		if err = translate(err); errors.Is(err, flotilla.ErrConflict) {
-			// A transaction is writing the item at this moment (a launch
-			// on the cluster, which creates it): not cached, so a later
-			// create looks again.
-			return nil
+		for try := 0; ; try++ {
+			_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:                 s.table,
+				Key:                       clusterKey(cluster),
+				UpdateExpression:          aws.String("ADD #u :z"),
+				ExpressionAttributeNames:  map[string]string{"#u": usedSlots},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":z": nv(0)},
+			})
+			// A transaction holds the item (ADD 0 changes nothing, so
+			// again until it is through: it may be cancelled).
+			if err = translate(err); !errors.Is(err, flotilla.ErrConflict) || try >= maxTries {
+				break
+			}
+			if serr := sleep(ctx, backoff(try)); serr != nil {
+				return serr
+			}
 		}
 	}
 	if err != nil {
@@ -268,6 +272,10 @@ func (s *Store) ensureCluster(ctx context.Context, cluster string) error {
 // maxTransact is DynamoDB's limit of actions in one TransactWriteItems
 // (API Reference, TransactWriteItems: "up to 100 action requests").
 const maxTransact = 100
+
+// maxTransactBytes leaves room under TransactWriteItems' 4 MB of items for
+// the counter and summary items.
+const maxTransactBytes = 4*1000*1000 - 64*1024
 
 // CreateRuns implements flotilla.Store. The links of runs that wait are
 // written first (BatchWriteItem; a link whose run is never made is
@@ -334,7 +342,12 @@ func (s *Store) CreateRuns(ctx context.Context, runs []flotilla.Run) (int, error
 // the counter and summary updates they need.
 func batchSize(runs []flotilla.Run) int {
 	aux := map[string]bool{}
+	bytes := 0
 	for i, r := range runs {
+		// TransactWriteItems refuses items totalling more than 4 MB.
+		if bytes += itemBytes(newRunItem(r)); i > 0 && bytes > maxTransactBytes {
+			return i
+		}
 		var need []string
 		if r.Status == flotilla.StatusQueued && !aux["CL\x00"+r.Cluster] {
 			need = append(need, "CL\x00"+r.Cluster)

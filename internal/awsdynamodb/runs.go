@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -62,6 +63,13 @@ func (s *Store) CreateRun(ctx context.Context, r flotilla.Run) (flotilla.Run, bo
 		var err error
 		if len(actions) == 1 {
 			_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: s.table, Item: it, ConditionExpression: notExists})
+			var ccf *types.ConditionalCheckFailedException
+			if errors.As(err, &ccf) {
+				// A retry of a put whose answer was lost finds its own item.
+				if got, gerr := s.getItem(ctx, str(it, attrPK), r.ID, true); gerr == nil && reflect.DeepEqual(item(got), it) {
+					return r, true, nil
+				}
+			}
 			if err != nil {
 				return flotilla.Run{}, false, fmt.Errorf("create run %s: %w", r.ID, translate(err))
 			}
@@ -146,7 +154,9 @@ func (s *Store) GetRun(ctx context.Context, id string) (flotilla.Run, error) {
 // A lost race re-reads and re-checks, so t applies whenever the run is in
 // t.From when it is written.
 func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (flotilla.Run, error) {
+	lastContended := false
 	for try := 0; try < maxTries; try++ {
+		lastContended = false
 		old, err := s.getItem(ctx, str(runKey(t.RunID), attrPK), t.RunID, true)
 		if err != nil {
 			return flotilla.Run{}, fmt.Errorf("transition run %s: %w", t.RunID, err)
@@ -197,12 +207,16 @@ func (s *Store) TransitionRun(ctx context.Context, t flotilla.Transition) (floti
 			// Only taking a slot is conditional.
 			return flotilla.Run{}, fmt.Errorf("admit run %s to cluster %s: %w", t.RunID, cur.Cluster, s.noRoom(ctx, cur, t))
 		case contended(reasons):
+			lastContended = true
 			if err := sleep(ctx, backoff(try)); err != nil {
 				return flotilla.Run{}, err
 			}
 		default:
 			return flotilla.Run{}, fmt.Errorf("transition run %s: %w", t.RunID, translate(err))
 		}
+	}
+	if lastContended {
+		return flotilla.Run{}, fmt.Errorf("transition run %s: still contended after %d tries: %w", t.RunID, maxTries, flotilla.ErrThrottled)
 	}
 	return flotilla.Run{}, fmt.Errorf("transition run %s: still contended after %d tries: %w", t.RunID, maxTries, flotilla.ErrConflict)
 }
