@@ -160,6 +160,8 @@ describe('issue 15: daily use', { concurrency: false }, () => {
     // Sorting by duration (the longest first).
     await history.getByRole('button', { name: 'Duration' }).click();
     await page.waitForURL((u) => u.searchParams.get('sort') === '-duration');
+    // The table re-sorts on the next render: wait for it, then check.
+    await history.locator(`tbody tr:first-child[data-run-id="${seeded.big}"]`).waitFor({ timeout: 5_000 }).catch(() => {});
     assert.equal(await history.locator('tbody tr').first().getAttribute('data-run-id'), seeded.big);
     await shot('runs-desktop');
     await api(`/v1/runs/${seeded.sleeper}/stop`, { method: 'POST' });
