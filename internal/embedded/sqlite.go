@@ -183,8 +183,9 @@ var migrations = []string{
 	);
 	CREATE INDEX schedules_definition ON schedules(definition, id);
 	CREATE INDEX schedules_owner ON schedules(owner, id);`,
-	// 3: pipelines. A run's parent and array index get columns (the parent
-	// filled in from the runs stored before, which kept it only in body);
+	// 3: pipelines. A run's parent gets a column (filled in from the runs
+	// stored before, which kept it only in body), indexed for a parent's
+	// children and for those in some statuses (an array's stop);
 	// child_counts counts each parent's children by status, and
 	// child_failures holds a bit per array index that ended FAILED or
 	// STOPPED, both changed in the same transaction as each child, so an
@@ -192,10 +193,9 @@ var migrations = []string{
 	// run_after lists what each WAITING run waits for, by what it waits
 	// for; array_elements keeps arrays' items.
 	`ALTER TABLE runs ADD COLUMN parent TEXT NOT NULL DEFAULT '';
-	ALTER TABLE runs ADD COLUMN array_index INTEGER;
 	UPDATE runs SET parent = json_extract(body, '$.parent') WHERE json_extract(body, '$.parent') IS NOT NULL;
 	CREATE INDEX runs_parent ON runs(parent, id) WHERE parent <> '';
-	CREATE INDEX runs_parent_status ON runs(parent, status, array_index) WHERE parent <> '';
+	CREATE INDEX runs_parent_status ON runs(parent, status, id) WHERE parent <> '';
 	CREATE TABLE child_counts (
 		parent TEXT NOT NULL,
 		status TEXT NOT NULL,

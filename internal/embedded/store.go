@@ -265,9 +265,9 @@ func insertRun(ctx context.Context, tx conn, r flotilla.Run) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO runs(id, cluster, status, definition_id, owner, schedule_id, queued_at, idempotency_key, parent, array_index, body)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?)`, r.ID, r.Cluster, r.Status, r.DefinitionID, r.Owner, r.ScheduleID, r.QueuedAt.UnixNano(), r.IdempotencyKey,
-		r.Parent, r.ArrayIndex, body)
+	_, err = tx.ExecContext(ctx, `INSERT INTO runs(id, cluster, status, definition_id, owner, schedule_id, queued_at, idempotency_key, parent, body)
+		VALUES (?,?,?,?,?,?,?,?,?,?)`, r.ID, r.Cluster, r.Status, r.DefinitionID, r.Owner, r.ScheduleID, r.QueuedAt.UnixNano(), r.IdempotencyKey,
+		r.Parent, body)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("run %s exists: %w", r.ID, flotilla.ErrConflict)
 	}

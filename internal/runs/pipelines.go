@@ -198,7 +198,7 @@ func (s *Service) prepareArray(ctx context.Context, r *flotilla.Run, def flotill
 	probe, probeLen := "", -1
 	reported := map[string]bool{}
 	for i, e := range elems {
-		cmd, err := renderChild(r.Command, def.ParametersSchema, req.Params, e.Item)
+		cmd, _, err := renderChild(r.Command, def.ParametersSchema, req.Params, e.Item)
 		if err != nil {
 			for _, f := range itemFields(i, e.Item, err) {
 				if !reported[f.Field] {
@@ -227,11 +227,11 @@ func (s *Service) prepareArray(ctx context.Context, r *flotilla.Run, def flotill
 }
 
 // renderChild renders the command template with the launch's params and
-// an item merged over them.
-func renderChild(command string, schema json.RawMessage, given flotilla.Params, item json.RawMessage) (string, error) {
+// an item merged over them, and returns the params it rendered with.
+func renderChild(command string, schema json.RawMessage, given flotilla.Params, item json.RawMessage) (string, flotilla.Params, error) {
 	var extra flotilla.Params
 	if err := json.Unmarshal(item, &extra); err != nil {
-		return "", flotilla.Invalid("item", "must be a JSON object")
+		return "", nil, flotilla.Invalid("item", "must be a JSON object")
 	}
 	merged := maps.Clone(given)
 	if merged == nil {
@@ -240,9 +240,10 @@ func renderChild(command string, schema json.RawMessage, given flotilla.Params, 
 	maps.Copy(merged, extra)
 	p, err := params.Resolve(schema, merged)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return params.Render("command", command, schema, p)
+	cmd, err := params.Render("command", command, schema, p)
+	return cmd, p, err
 }
 
 // itemFields names item i's part of a validation error: a parameter the
@@ -377,12 +378,12 @@ func (s *Service) makeChildren(ctx context.Context, p flotilla.Run) error {
 		return fmt.Errorf("array %s: record children to %d: %w", p.ID, to-1, err)
 	}
 	// A child may wait for another array's child that has ended already.
+	// Each change settleDependent makes is conditional on WAITING, so a
+	// child made by an earlier pass that has moved on is left alone.
 	for _, c := range kids {
 		if len(c.After) > 0 {
-			if cur, err := s.Store.GetRun(ctx, c.ID); err == nil && cur.Status == flotilla.StatusWaiting {
-				if err := s.settleDependent(ctx, cur); err != nil {
-					s.log().Warn("a new child's dependencies were not settled; the sweep will", "run_id", c.ID, "err", err)
-				}
+			if err := s.settleDependent(ctx, c); err != nil {
+				s.log().Warn("a new child's dependencies were not settled; the sweep will", "run_id", c.ID, "err", err)
 			}
 		}
 	}
@@ -437,18 +438,10 @@ func (s *Service) child(p flotilla.Run, e flotilla.ArrayElement, schema json.Raw
 		c.EstimatedCostUSD = &each
 	}
 	if len(e.Item) > 0 && schema != nil {
-		cmd, err := renderChild(p.Command, schema, p.Params, e.Item)
+		cmd, resolved, err := renderChild(p.Command, schema, p.Params, e.Item)
 		if err != nil {
 			return flotilla.Run{}, fmt.Errorf("array %s: child %d: %w", p.ID, e.Index, err)
 		}
-		var extra flotilla.Params
-		_ = json.Unmarshal(e.Item, &extra)
-		merged := maps.Clone(p.Params)
-		if merged == nil {
-			merged = flotilla.Params{}
-		}
-		maps.Copy(merged, extra)
-		resolved, _ := params.Resolve(schema, merged)
 		c.Command, c.Params = cmd, resolved
 	}
 	for _, x := range p.Array.AfterEach {
