@@ -91,18 +91,9 @@ func (s *Service) stopOne(ctx context.Context, runID, who string) (flotilla.Run,
 			}
 			s.sendArray(ctx, asked, "stop"+strconv.FormatInt(now.UnixNano(), 36))
 			return asked, nil
-		case r.Status == flotilla.StatusWaiting:
+		case r.Status == flotilla.StatusWaiting || r.Status == flotilla.StatusQueued:
 			stopped, err := s.transition(ctx, flotilla.Transition{
-				RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusWaiting}, To: flotilla.StatusStopped,
-				At: s.now(), Source: flotilla.SourceAPI, ReasonCode: flotilla.ReasonStopped, Reason: "stopped by " + who + " before it started",
-			})
-			if errors.Is(err, flotilla.ErrConflict) {
-				continue
-			}
-			return stopped, err
-		case r.Status == flotilla.StatusQueued:
-			stopped, err := s.transition(ctx, flotilla.Transition{
-				RunID: r.ID, From: []flotilla.RunStatus{flotilla.StatusQueued}, Attempt: r.Attempt, To: flotilla.StatusStopped,
+				RunID: r.ID, From: []flotilla.RunStatus{r.Status}, Attempt: r.Attempt, To: flotilla.StatusStopped,
 				At: s.now(), Source: flotilla.SourceAPI, ReasonCode: flotilla.ReasonStopped, Reason: "stopped by " + who + " before it started",
 			})
 			if errors.Is(err, flotilla.ErrConflict) {
